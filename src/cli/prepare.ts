@@ -1,0 +1,116 @@
+import { parseArgs } from 'node:util';
+import cliProgress from 'cli-progress';
+import { TernlmError } from '../core/errors.js';
+import { parseSeparator } from '../data/corpus.js';
+import { prepare } from '../data/prepare.js';
+
+const HELP = `usage: ternlm prepare --input <files|dirs|globs>... --out <dir> [options]
+
+Tokenize .txt, .jsonl and .parquet files into llm.c token shards:
+<out>/train_000.bin ..., <out>/val_000.bin ..., and <out>/meta.json.
+
+options:
+  --input <path>        file, directory (recursive: .txt .text .md .jsonl .ndjson .parquet)
+                        or quoted glob ('data/**/*.jsonl'); repeatable
+  --out <dir>           output directory (created if missing)
+  --tokenizer <spec>    gpt2 (default), a tok.json from \`ternlm tokenizer train\`,
+                        or a llama2.c tokenizer.bin
+  --val-fraction <f>    fraction of documents for validation, evenly spaced (default 0.005)
+  --text-field <name>   JSONL field / Parquet column with the text (default text)
+  --separator <s>       how .txt files split into documents (default auto):
+                          auto        <|endoftext|> if the file has it, else blank lines
+                                      if it has any, else one document per line
+                          eot         the text <|endoftext|>
+                          blank-line  one or more empty lines
+                          line        every line is a document
+                          none        the whole file is one document
+                          <text>      any other literal string (\\n and \\t understood)
+  --lowercase           lowercase all text before tokenizing
+  --shard-tokens <n>    tokens per shard file (default 100000000)
+  --threads <n>         tokenizer threads (default: all cores)
+  -h, --help            show this help
+
+Every document is preceded by the tokenizer's EOT token. Invalid UTF-8 is an error that
+names the file and byte offset. See docs/data.md for the formats.`;
+
+function positiveInt(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v.replace(/_/g, ''));
+  if (!Number.isInteger(n) || n < 1) throw new TernlmError(`${name} must be a positive integer, got '${v}'`);
+  return n;
+}
+
+export async function run(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    strict: true,
+    options: {
+      input: { type: 'string', multiple: true },
+      out: { type: 'string' },
+      tokenizer: { type: 'string', default: 'gpt2' },
+      'val-fraction': { type: 'string', default: '0.005' },
+      'text-field': { type: 'string', default: 'text' },
+      separator: { type: 'string', default: 'auto' },
+      lowercase: { type: 'boolean', default: false },
+      'shard-tokens': { type: 'string' },
+      threads: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    console.log(HELP);
+    return;
+  }
+  if (!values.input?.length) throw new TernlmError('missing --input — see ternlm prepare --help');
+  if (!values.out) throw new TernlmError('missing --out <dir> — see ternlm prepare --help');
+  const valFraction = Number(values['val-fraction']);
+  if (!Number.isFinite(valFraction)) throw new TernlmError(`--val-fraction must be a number, got '${values['val-fraction']}'`);
+
+  const bar = new cliProgress.SingleBar(
+    {
+      stream: process.stderr,
+      format: 'prepare |{bar}| {percentage}% | {done}/{total} MB | {speed} MB/s | ETA {eta_formatted} | {tokens} tokens',
+      hideCursor: true,
+      etaBuffer: 50,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  const started = performance.now();
+  let barStarted = false;
+  const warnings: string[] = [];
+  const meta = await prepare({
+    inputs: values.input,
+    tokenizer: values.tokenizer!,
+    outDir: values.out,
+    valFraction,
+    textField: values['text-field'],
+    lowercase: values.lowercase,
+    separator: parseSeparator(values.separator!),
+    shardTokens: positiveInt('--shard-tokens', values['shard-tokens']),
+    threads: positiveInt('--threads', values.threads),
+    onWarning: (m) => warnings.push(m),
+    onProgress: (p) => {
+      const payload = {
+        done: (p.bytesDone / 1e6).toFixed(1),
+        total: (p.bytesTotal / 1e6).toFixed(1),
+        speed: (p.bytesDone / 1e6 / Math.max(1e-3, (performance.now() - started) / 1000)).toFixed(1),
+        tokens: p.tokens.toLocaleString('en-US'),
+      };
+      if (!barStarted) {
+        bar.start(p.bytesTotal, p.bytesDone, payload);
+        barStarted = true;
+      } else bar.update(p.bytesDone, payload);
+    },
+  }).finally(() => {
+    if (barStarted) bar.stop();
+  });
+  for (const w of warnings) console.error(`warning: ${w}`);
+  const secs = (performance.now() - started) / 1000;
+  const mb = meta.sources.reduce((s, f) => s + f.bytes, 0) / 1e6;
+  const { train, val } = meta.splits;
+  const fmt = (n: number): string => n.toLocaleString('en-US');
+  console.log(`prepared ${values.out}: ${meta.sources.length} file(s), ${mb.toFixed(1)} MB in ${secs.toFixed(1)} s (${(mb / secs).toFixed(1)} MB/s)`);
+  console.log(`  tokenizer ${meta.tokenizer.kind} (vocab ${fmt(meta.vocabSize)}, EOT ${meta.eotId}), ${meta.dtype} shards`);
+  console.log(`  train: ${fmt(train.documents)} docs, ${fmt(train.tokens)} tokens in ${train.shards.length} shard(s), ${(train.bytes / Math.max(1, train.tokens)).toFixed(2)} bytes/token`);
+  console.log(`  val:   ${fmt(val.documents)} docs, ${fmt(val.tokens)} tokens in ${val.shards.length} shard(s)`);
+}

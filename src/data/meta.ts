@@ -1,0 +1,101 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { TernlmError } from '../core/errors.js';
+import type { TokenDtype } from './shards.js';
+
+/** One split (train or val) of a prepared dataset. */
+export interface SplitMeta {
+  /** Shard files (relative to the dataset directory) in stream order, with token counts. */
+  shards: { file: string; tokens: number }[];
+  /** Tokens in all shards, including one EOT before every document. */
+  tokens: number;
+  /** UTF-8 bytes of the documents' text (after --lowercase), without separators. */
+  bytes: number;
+  documents: number;
+}
+
+export interface SourceMeta {
+  path: string;
+  format: string;
+  bytes: number;
+  documents: number;
+  /** How a .txt file was split into documents. */
+  separator?: string;
+}
+
+/** meta.json of a dataset directory written by `ternlm prepare` (see docs/data.md). */
+export interface DatasetMeta {
+  format: 'ternlm-shards';
+  version: 1;
+  tokenizer: {
+    /** What was passed to --tokenizer. */
+    spec: string;
+    kind: string;
+    /** The tokenizer's toJSON(): restore it with tokenizerFromJSON, without the original file. */
+    json: object;
+  };
+  vocabSize: number;
+  eotId: number;
+  dtype: TokenDtype;
+  splits: { train: SplitMeta; val: SplitMeta };
+  options: {
+    valFraction: number;
+    textField: string;
+    lowercase: boolean;
+    separator: string;
+    shardTokens: number;
+  };
+  sources: SourceMeta[];
+}
+
+export const META_FILE = 'meta.json';
+
+/** Read and sanity-check `<dir>/meta.json`. */
+export function readMeta(dir: string): DatasetMeta {
+  const path = join(dir, META_FILE);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    throw new TernlmError(`${path} not found — ${dir} is not a prepared dataset; run ternlm prepare --out ${dir}`);
+  }
+  let meta: DatasetMeta;
+  try {
+    meta = JSON.parse(text) as DatasetMeta;
+  } catch (err) {
+    throw new TernlmError(`${path} is not valid JSON (${(err as Error).message}) — re-run ternlm prepare`);
+  }
+  if (meta.format !== 'ternlm-shards' || meta.version !== 1 || !meta.splits?.train || !meta.splits?.val) {
+    throw new TernlmError(`${path} is not a ternlm dataset description (format ${JSON.stringify(meta.format)}, version ${JSON.stringify(meta.version)}) — re-run ternlm prepare`);
+  }
+  return meta;
+}
+
+/**
+ * Bits per UTF-8 byte from a mean loss in nats per token over a split: the split's
+ * tokens-per-byte ratio converts, so tokenizers of any granularity compare.
+ */
+export function bitsPerByte(lossNatsPerToken: number, split: Pick<SplitMeta, 'tokens' | 'bytes'>): number {
+  return (lossNatsPerToken * split.tokens) / (split.bytes * Math.LN2);
+}
+
+/**
+ * JSON for files people read: objects indented, but arrays of numbers/strings (or of such
+ * arrays, like BPE merges) kept on one line so a 4,096-token vocabulary stays compact.
+ */
+export function stringifyMeta(value: unknown): string {
+  return pretty(value, '') + '\n';
+}
+
+function isFlat(v: unknown): boolean {
+  return v === null || typeof v !== 'object' || (Array.isArray(v) && v.every((x) => x === null || typeof x !== 'object'));
+}
+
+function pretty(v: unknown, indent: string): string {
+  if (isFlat(v) || (Array.isArray(v) && v.every(isFlat))) return JSON.stringify(v);
+  const inner = indent + '  ';
+  if (Array.isArray(v)) return `[\n${v.map((x) => inner + pretty(x, inner)).join(',\n')}\n${indent}]`;
+  const entries = Object.entries(v as object).filter(([, x]) => x !== undefined);
+  if (entries.length === 0) return '{}';
+  return `{\n${entries.map(([k, x]) => `${inner}${JSON.stringify(k)}: ${pretty(x, inner)}`).join(',\n')}\n${indent}}`;
+}
