@@ -128,13 +128,7 @@ export class DocumentSplitter {
   /** Feed more text; returns the pieces now complete. */
   push(text: string, out: DocumentPiece[] = []): DocumentPiece[] {
     this.pending += text;
-    for (;;) {
-      const m = this.findSeparator();
-      if (m === null) break;
-      this.emit(this.pending.slice(0, m[0]), true, out);
-      this.pending = this.pending.slice(m[1]);
-      this.searchFrom = 0;
-    }
+    this.splitComplete(false, out);
     while (this.pending.length > this.maxPieceChars) {
       const cut = safeCutPoint(this.pending, this.maxPieceChars);
       this.emit(this.pending.slice(0, cut), false, out);
@@ -147,9 +141,25 @@ export class DocumentSplitter {
 
   /** Flush the last document at the end of the input. */
   end(out: DocumentPiece[] = []): DocumentPiece[] {
+    this.splitComplete(true, out);
     this.emit(this.pending, true, out);
     this.pending = '';
     return out;
+  }
+
+  /**
+   * Emit every document whose separator is in `pending`. A pattern separator followed only
+   * by spaces up to the end of the text so far might grow with the next chunk, so it waits
+   * unless `final`.
+   */
+  private splitComplete(final: boolean, out: DocumentPiece[]): void {
+    for (;;) {
+      const m = this.findSeparator();
+      if (m === null || (!final && this.re !== undefined && /^[ \t\r]*$/.test(this.pending.slice(m[1])))) break;
+      this.emit(this.pending.slice(0, m[0]), true, out);
+      this.pending = this.pending.slice(m[1]);
+      this.searchFrom = 0;
+    }
   }
 
   /** [start, end) of the next separator in `pending`, or null. */
