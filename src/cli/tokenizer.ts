@@ -105,7 +105,8 @@ function encode(args: string[]): void {
   const tok = loadTokenizer(spec);
   const ids = tok.encode(value);
   console.log(JSON.stringify(ids));
-  console.log(ids.map((id) => `${id}:${JSON.stringify(tok.decode([id]))}`).join(' '));
+  const show = (id: number): string => (tok.decodeToken ? Buffer.from(tok.decodeToken(id)).toString('utf8') : tok.decode([id]));
+  console.log(ids.map((id) => `${id}:${JSON.stringify(show(id))}`).join(' '));
   console.log(`${ids.length} tokens, ${Buffer.byteLength(value)} bytes (${tok.kind}, vocab ${tok.vocabSize})`);
 }
 
