@@ -1,0 +1,144 @@
+// A persistent pool of worker threads that run wasm kernels on one shared memory.
+//
+// Dispatch goes through a small SharedArrayBuffer: the main thread writes the kernel id, its
+// arguments and the size of the parallel range, bumps the generation counter and wakes the
+// workers (Atomics.notify); each thread runs its slice of the range; the last one to finish
+// wakes the main thread. Workers spin briefly before sleeping, so back-to-back kernels do not
+// pay a wake-up each.
+import { Worker } from 'node:worker_threads';
+import { instantiate, kernelNames } from './wasm.js';
+
+// Control words (Int32Array indices).
+export const CTRL_GENERATION = 0;
+export const CTRL_KERNEL = 1;
+export const CTRL_NARGS = 2;
+export const CTRL_PENDING = 3;
+export const CTRL_TOTAL = 4;
+export const CTRL_ALIGN = 5;
+export const CTRL_ACTIVE = 6;
+export const CTRL_ERROR = 7;
+export const CTRL_WORDS = 16;
+export const MAX_ARGS = 32;
+/** Kernel id that tells workers to exit. */
+export const KERNEL_EXIT = -1;
+
+/** The slice [start, end) of thread `tid` of `active`, each boundary a multiple of `align`. */
+export function sliceOf(total: number, align: number, active: number, tid: number): [number, number] {
+  const units = Math.ceil(total / align);
+  const per = Math.floor(units / active);
+  const extra = units % active;
+  const u0 = tid * per + Math.min(tid, extra);
+  const u1 = u0 + per + (tid < extra ? 1 : 0);
+  return [Math.min(total, u0 * align), Math.min(total, u1 * align)];
+}
+
+type KernelFn = (...args: number[]) => void;
+
+export class ThreadPool {
+  readonly threads: number;
+  private readonly ctrl: Int32Array;
+  private readonly args: Float64Array;
+  private readonly workers: Worker[] = [];
+  private readonly fns: KernelFn[];
+  private readonly ids = new Map<string, number>();
+  private workerError: string | null = null;
+
+  /** Start the pool and wait until every worker has instantiated the kernels. */
+  static async create(module: WebAssembly.Module, memory: WebAssembly.Memory, threads: number): Promise<ThreadPool> {
+    const pool = new ThreadPool(module, memory, threads);
+    await Promise.all(pool.workers.map((w, i) => new Promise<void>((resolve, reject) => {
+      w.once('message', (m: { ready?: boolean }) => (m.ready ? resolve() : reject(new Error(`worker ${i + 1} did not start`))));
+      w.once('error', (e) => reject(new Error(`worker ${i + 1} failed to start: ${e.message}`)));
+    })));
+    // Once started, idle workers must not keep the process alive.
+    for (const w of pool.workers) w.unref();
+    return pool;
+  }
+
+  private constructor(module: WebAssembly.Module, memory: WebAssembly.Memory, threads: number) {
+    this.threads = Math.max(1, Math.floor(threads));
+    const names = kernelNames(module);
+    const exports = instantiate(module, memory);
+    this.fns = names.map((n) => exports[n] as KernelFn);
+    names.forEach((n, i) => this.ids.set(n, i));
+    const sab = new SharedArrayBuffer(CTRL_WORDS * 4 + MAX_ARGS * 8);
+    this.ctrl = new Int32Array(sab, 0, CTRL_WORDS);
+    this.args = new Float64Array(sab, CTRL_WORDS * 4, MAX_ARGS);
+    for (let tid = 1; tid < this.threads; tid++) {
+      const w = new Worker(new URL('./worker.js', import.meta.url), {
+        workerData: { module, memory, sab, tid },
+      });
+      w.on('message', (m: { error?: string }) => {
+        if (m.error) this.workerError = m.error;
+      });
+      w.on('error', (e) => {
+        this.workerError = String(e);
+      });
+      this.workers.push(w);
+    }
+  }
+
+  has(kernel: string): boolean {
+    return this.ids.has(kernel);
+  }
+
+  /** Call a kernel once on this thread and return its result (for kernels that answer a number). */
+  call(kernel: string, args: number[]): number {
+    const id = this.ids.get(kernel);
+    if (id === undefined) throw new Error(`unknown kernel ${kernel}`);
+    return (this.fns[id] as unknown as (...a: number[]) => number)(...args);
+  }
+
+  /**
+   * Run `kernel(...args, start, end, tid)` over [0, total) split into slices aligned to `align`,
+   * using at most ceil(total / minChunk) threads. Returns when every slice is done.
+   */
+  run(kernel: string, args: number[], total: number, align = 1, minChunk = 1): void {
+    const id = this.ids.get(kernel);
+    if (id === undefined) throw new Error(`unknown kernel ${kernel}`);
+    if (total <= 0) return;
+    const fn = this.fns[id];
+    const active = Math.max(1, Math.min(this.threads, Math.ceil(total / Math.max(minChunk, align))));
+    if (active === 1) {
+      fn(...args, 0, total, 0);
+      return;
+    }
+    const ctrl = this.ctrl;
+    for (let i = 0; i < args.length; i++) this.args[i] = args[i];
+    ctrl[CTRL_KERNEL] = id;
+    ctrl[CTRL_NARGS] = args.length;
+    ctrl[CTRL_TOTAL] = total;
+    ctrl[CTRL_ALIGN] = align;
+    ctrl[CTRL_ACTIVE] = active;
+    Atomics.store(ctrl, CTRL_PENDING, active - 1);
+    Atomics.add(ctrl, CTRL_GENERATION, 1);
+    Atomics.notify(ctrl, CTRL_GENERATION);
+    const [s, e] = sliceOf(total, align, active, 0);
+    fn(...args, s, e, 0);
+    // Wait for the workers: spin a little (they are usually nearly done), then sleep.
+    let spins = 0;
+    for (;;) {
+      const pending = Atomics.load(ctrl, CTRL_PENDING);
+      if (pending === 0) break;
+      if (++spins < 20000) continue;
+      Atomics.wait(ctrl, CTRL_PENDING, pending, 1000);
+      if (this.workerError) break;
+    }
+    if (Atomics.load(ctrl, CTRL_ERROR) !== 0 || this.workerError) {
+      const msg = this.workerError ?? 'a worker thread failed';
+      this.workerError = null;
+      Atomics.store(ctrl, CTRL_ERROR, 0);
+      throw new Error(`kernel ${kernel} failed in a worker: ${msg}`);
+    }
+  }
+
+  /** Stop the workers (the process can also just exit: they are unref'd). */
+  async close(): Promise<void> {
+    if (this.workers.length === 0) return;
+    this.ctrl[CTRL_KERNEL] = KERNEL_EXIT;
+    Atomics.add(this.ctrl, CTRL_GENERATION, 1);
+    Atomics.notify(this.ctrl, CTRL_GENERATION);
+    await Promise.all(this.workers.map((w) => w.terminate()));
+    this.workers.length = 0;
+  }
+}

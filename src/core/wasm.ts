@@ -1,0 +1,69 @@
+// Loading the wasm kernel builds: pick relaxed SIMD where the engine validates it, else baseline.
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+export type KernelBuild = 'relaxed' | 'baseline';
+
+const isNode = typeof process !== 'undefined' && !!process.versions?.node;
+
+/** Flags that must be set before the first wasm compile (Node only; a browser ignores them). */
+async function enableEngineFlags(): Promise<void> {
+  if (!isNode) return;
+  const v8 = await import('node:v8');
+  // Node 20 ships relaxed SIMD behind a flag. --no-liftoff compiles straight to optimised code
+  // so that the first calls of a kernel are as fast as the later ones.
+  v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+  v8.setFlagsFromString('--no-liftoff');
+}
+
+function wasmUrl(name: string): URL {
+  // dist/src/core/wasm.js -> build/kernels-*.wasm at the package root
+  return new URL(`../../../build/kernels-${name}.wasm`, import.meta.url);
+}
+
+async function readWasm(name: string): Promise<Uint8Array<ArrayBuffer>> {
+  const url = wasmUrl(name);
+  if (isNode) {
+    try {
+      return new Uint8Array(readFileSync(fileURLToPath(url)));
+    } catch {
+      throw new Error(`kernel build ${fileURLToPath(url)} is missing — run \`npm run build\``);
+    }
+  }
+  const res = await fetch(url);
+  return new Uint8Array(await res.arrayBuffer());
+}
+
+export interface LoadedKernels {
+  build: KernelBuild;
+  module: WebAssembly.Module;
+}
+
+/** Compile the best kernel build this engine runs. `prefer` forces one (tests, benchmarks). */
+export async function loadKernelModule(prefer?: KernelBuild): Promise<LoadedKernels> {
+  await enableEngineFlags();
+  if (prefer !== 'baseline') {
+    const relaxed = await readWasm('relaxed');
+    if (WebAssembly.validate(relaxed)) return { build: 'relaxed', module: await WebAssembly.compile(relaxed) };
+    if (prefer === 'relaxed') throw new Error('this JavaScript engine does not support relaxed SIMD');
+  }
+  return { build: 'baseline', module: await WebAssembly.compile(await readWasm('base')) };
+}
+
+/** Bytes kept free at the bottom of memory for the kernels' own static data. */
+export const RESERVED_BYTES = 1 << 16;
+export const PAGE_BYTES = 1 << 16;
+export const MAX_PAGES = 65536;
+
+export function createMemory(initialPages = 256): WebAssembly.Memory {
+  return new WebAssembly.Memory({ initial: initialPages, maximum: MAX_PAGES, shared: true });
+}
+
+export function instantiate(module: WebAssembly.Module, memory: WebAssembly.Memory): WebAssembly.Exports {
+  return new WebAssembly.Instance(module, { env: { memory, abort: () => { throw new Error('kernel abort'); } } }).exports;
+}
+
+/** Names of the exported kernel functions, in a fixed order shared by the main thread and workers. */
+export function kernelNames(module: WebAssembly.Module): string[] {
+  return WebAssembly.Module.exports(module).filter((e) => e.kind === 'function').map((e) => e.name).sort();
+}
