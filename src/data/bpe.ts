@@ -173,6 +173,12 @@ export function trainBpe(wordCounts: Map<string, number>, opts: BpeTrainOptions)
   const heap = new PairHeap();
   for (const [k, c] of pairCount) heap.push(c, k);
 
+  const addWhere = (k: number, w: number): void => {
+    let list = where.get(k);
+    if (list === undefined) where.set(k, (list = []));
+    if (list[list.length - 1] !== w) list.push(w);
+  };
+
   const merges: number[] = [];
   const seenAt = new Int32Array(words.length).fill(-1);
   const delta = new Map<number, number>();
@@ -186,27 +192,44 @@ export function trainBpe(wordCounts: Map<string, number>, opts: BpeTrainOptions)
     const id = 256 + step;
     merges.push(a, b);
     delta.clear();
+    const bump = (k: number, d: number): void => {
+      delta.set(k, (delta.get(k) ?? 0) + d);
+    };
     for (const w of where.get(key) ?? []) {
       if (seenAt[w] === step) continue;
       seenAt[w] = step;
       const s = words[w];
       const f = freq[w];
-      const merged = mergeInWord(s, a, b, id);
-      if (merged === s) continue;
-      for (let i = 0; i + 1 < s.length; i++) {
-        const k = pairKey(s[i], s[i + 1]);
-        delta.set(k, (delta.get(k) ?? 0) - f);
-      }
-      for (let i = 0; i + 1 < merged.length; i++) {
-        const k = pairKey(merged[i], merged[i + 1]);
-        delta.set(k, (delta.get(k) ?? 0) + f);
-        if (merged[i] === id || merged[i + 1] === id) {
-          let list = where.get(k);
-          if (list === undefined) where.set(k, (list = []));
-          if (list[list.length - 1] !== w) list.push(w);
+      // Merge left to right; only the pairs beside each merged occurrence change:
+      // (prev, a) → (prev, id) and (b, next) → (id, next). `prev` is read from the output,
+      // so back-to-back occurrences (a b a b → id id) are counted correctly.
+      let first = 0;
+      while (first + 1 < s.length && !(s[first] === a && s[first + 1] === b)) first++;
+      if (first + 1 >= s.length) continue; // a stale entry: the pair left this word earlier
+      const out = new Int32Array(s.length);
+      out.set(s.subarray(0, first));
+      let n = first;
+      for (let r = first; r < s.length; ) {
+        if (r + 1 < s.length && s[r] === a && s[r + 1] === b) {
+          if (n > 0) {
+            const p = out[n - 1];
+            bump(pairKey(p, a), -f);
+            bump(pairKey(p, id), f);
+            addWhere(pairKey(p, id), w);
+          }
+          if (r + 2 < s.length) {
+            const nx = s[r + 2];
+            bump(pairKey(b, nx), -f);
+            bump(pairKey(id, nx), f);
+            addWhere(pairKey(id, nx), w);
+          }
+          out[n++] = id;
+          r += 2;
+        } else {
+          out[n++] = s[r++];
         }
       }
-      words[w] = merged;
+      if (n < s.length) words[w] = out.slice(0, n);
     }
     for (const [k, d] of delta) {
       if (d === 0) continue;
@@ -226,28 +249,4 @@ export function trainBpe(wordCounts: Map<string, number>, opts: BpeTrainOptions)
   opts.onProgress?.(n, wanted);
   const tokenizer = new BpeTokenizer(Int32Array.from(merges), { pattern: GPT2_PATTERN, lowercase: opts.lowercase ?? false, specialTokens: { [EOT_TEXT]: 256 + n } });
   return { tokenizer, merges: n, words: words.length };
-}
-
-/** `s` with every non-overlapping (a, b), scanned left to right, replaced by `id`; `s` itself when absent. */
-function mergeInWord(s: Int32Array, a: number, b: number, id: number): Int32Array {
-  let first = -1;
-  for (let i = 0; i + 1 < s.length; i++) {
-    if (s[i] === a && s[i + 1] === b) {
-      first = i;
-      break;
-    }
-  }
-  if (first === -1) return s;
-  const out = new Int32Array(s.length - 1);
-  out.set(s.subarray(0, first));
-  let w = first;
-  for (let r = first; r < s.length; r++) {
-    if (r + 1 < s.length && s[r] === a && s[r + 1] === b) {
-      out[w++] = id;
-      r++;
-    } else {
-      out[w++] = s[r];
-    }
-  }
-  return w === out.length ? out : out.slice(0, w);
 }
