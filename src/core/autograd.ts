@@ -1,0 +1,90 @@
+// Reverse-mode autograd over coarse ops. An op computes its output with kernels and, when any
+// input needs a gradient, records a backward closure on the tape. `backward(loss)` runs the
+// closures in reverse. A closure writes input gradients through `gradInto`, which tells it
+// whether to overwrite (first writer this step) or accumulate, so nothing is zero-filled.
+import { Tensor } from './tensor.js';
+import * as K from './kernels.js';
+
+interface TapeEntry {
+  output: Tensor;
+  backward: (gradOut: Tensor) => void;
+}
+
+let tape: TapeEntry[] = [];
+let gradEnabled = true;
+
+/** Whether ops currently record for backward. */
+export function isGradEnabled(): boolean {
+  return gradEnabled;
+}
+
+/** Run fn without recording (evaluation, inference, optimizer updates). */
+export function noGrad<T>(fn: () => T): T {
+  const prev = gradEnabled;
+  gradEnabled = false;
+  try {
+    return fn();
+  } finally {
+    gradEnabled = prev;
+  }
+}
+
+/** True when an op on these inputs must record a backward step. */
+export function needsGrad(...inputs: (Tensor | null | undefined)[]): boolean {
+  if (!gradEnabled) return false;
+  for (const t of inputs) if (t && t.requiresGrad) return true;
+  return false;
+}
+
+/** Record that `output` was computed from inputs needing grad; `backward` gets d(loss)/d(output). */
+export function record(output: Tensor, backward: (gradOut: Tensor) => void): Tensor {
+  output.requiresGrad = true;
+  tape.push({ output, backward });
+  return output;
+}
+
+/**
+ * Hand t's gradient buffer to `write(grad, accumulate)`: accumulate is false for the first write
+ * of a step (the buffer holds garbage then) and true afterwards.
+ */
+export function gradInto(t: Tensor, write: (grad: Tensor, accumulate: boolean) => void): void {
+  if (!t.requiresGrad) return;
+  if (!t.grad) {
+    t.grad = Tensor.empty(t.shape);
+    if (t.isParam) t.grad.keep();
+    t.gradValid = false;
+  }
+  write(t.grad, t.gradValid);
+  t.gradValid = true;
+}
+
+/** The gradient of t if anything wrote it this step (else null: no path from the loss). */
+export function gradOf(t: Tensor): Tensor | null {
+  return t.grad && t.gradValid ? t.grad : null;
+}
+
+/**
+ * Back-propagate from a scalar loss (seed d loss = `seed`, default 1) through everything
+ * recorded since the last backward or clearTape, then clear the tape.
+ */
+export function backward(loss: Tensor, seed = 1): void {
+  if (loss.size !== 1) throw new Error(`backward needs a scalar loss, got shape [${loss.shape.join(', ')}]`);
+  gradInto(loss, (g) => K.fill(g.ptr, 1, seed));
+  const entries = tape;
+  tape = [];
+  for (let i = entries.length - 1; i >= 0; i--) {
+    const { output, backward: bw } = entries[i];
+    const g = gradOf(output);
+    if (g) bw(g);
+  }
+}
+
+/** Drop whatever was recorded (e.g. after an evaluation that ran with gradients on). */
+export function clearTape(): void {
+  tape = [];
+}
+
+/** Mark every parameter's gradient stale: the next backward overwrites instead of adding. */
+export function zeroGrad(params: Iterable<Tensor>): void {
+  for (const p of params) p.gradValid = false;
+}

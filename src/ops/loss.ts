@@ -1,0 +1,66 @@
+// Fused output head + cross-entropy: logits are computed, turned into their gradient and
+// consumed one chunk of rows at a time, so the full (rows x V) logits never exist at once.
+import { gradInto, needsGrad, record } from '../core/autograd.js';
+import * as K from '../core/kernels.js';
+import { Tensor } from '../core/tensor.js';
+
+/** Floats of logits held at once (16 MiB). */
+const LOGIT_BUDGET = 1 << 22;
+
+/**
+ * Mean cross-entropy of softmax(h . W^T) against targets: h (M, d), W (V, d), targets int32 (M),
+ * negative targets ignored. Returns a one-element tensor (nats per counted token).
+ * When gradients are needed they are computed in the same pass over the chunks.
+ */
+export function linearCrossEntropy(h: Tensor, W: Tensor, targets: Tensor, logitBudget = LOGIT_BUDGET): Tensor {
+  const [V, d] = W.shape;
+  const M = h.size / d;
+  if (h.shape[h.shape.length - 1] !== d) throw new Error(`linearCrossEntropy: h [${h.shape.join(', ')}] does not end in ${d}`);
+  if (targets.dtype !== 'i32' || targets.size !== M) throw new Error(`linearCrossEntropy: need ${M} int32 targets, got ${targets.size} ${targets.dtype}`);
+  const tv = targets.typed();
+  let counted = 0;
+  for (let i = 0; i < M; i++) {
+    if (tv[i] >= V) throw new Error(`target id ${tv[i]} is outside the vocabulary (0..${V - 1})`);
+    if (tv[i] >= 0) counted++;
+  }
+  const grad = needsGrad(h, W);
+  const chunk = Math.max(1, Math.min(M, Math.floor(logitBudget / V)));
+  const logits = Tensor.empty([chunk, V]);
+  const losses = Tensor.empty([M]);
+  const gradScale = grad && counted > 0 ? 1 / counted : 0;
+  const dh = grad && h.requiresGrad ? Tensor.empty([M, d]) : null;
+  const dW = grad && W.requiresGrad ? Tensor.empty([V, d]) : null;
+  for (let r0 = 0; r0 < M; r0 += chunk) {
+    const rows = Math.min(chunk, M - r0);
+    const hc = h.ptr + r0 * d * 4;
+    K.matmul(rows, V, d, hc, false, W.ptr, true, logits.ptr, false);
+    K.crossEntropyForward(logits.ptr, rows, V, targets.ptr + r0 * 4, losses.ptr + r0 * 4, gradScale);
+    if (gradScale !== 0) {
+      if (dh) K.matmul(rows, d, V, logits.ptr, false, W.ptr, false, dh.ptr + r0 * d * 4, false);
+      if (dW) K.matmul(V, d, rows, logits.ptr, true, hc, false, dW.ptr, r0 > 0);
+    }
+  }
+  const total = K.reduce('sum', losses.ptr, M);
+  logits.dispose();
+  losses.dispose();
+  const loss = Tensor.from([counted > 0 ? total / counted : 0], [1]);
+  if (grad) {
+    record(loss, (gl) => {
+      const g = gl.item();
+      if (dh) gradInto(h, (gh, acc) => K.scale(dh.ptr, g, gh.ptr, dh.size, acc));
+      if (dW && counted > 0) gradInto(W, (gw, acc) => K.scale(dW.ptr, g, gw.ptr, dW.size, acc));
+    });
+  }
+  return loss;
+}
+
+/** Per-row cross-entropy (nats) of logits (M, V) against int32 targets, without gradients. */
+export function crossEntropyRows(logits: Tensor, targets: Tensor): Float32Array {
+  const V = logits.shape[logits.shape.length - 1];
+  const M = logits.size / V;
+  const losses = Tensor.empty([M]);
+  K.crossEntropyForward(logits.ptr, M, V, targets.ptr, losses.ptr, 0); // gradScale 0: reads only
+  const out = Float32Array.from(losses.f32());
+  losses.dispose();
+  return out;
+}

@@ -1,0 +1,103 @@
+import assert from 'node:assert/strict';
+import { before, describe, it } from 'node:test';
+import * as K from '../../src/core/kernels.js';
+import { Rng } from '../../src/core/rng.js';
+import { initRuntime } from '../../src/core/runtime.js';
+import { Tensor } from '../../src/core/tensor.js';
+import { assertClose, randArray } from '../helpers.js';
+
+/** Round half to even, as the kernels do (f32x4.nearest). */
+function roundEven(x: number): number {
+  const r = Math.round(x);
+  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+function refTernarize(W: Float32Array, alpha: number): Int8Array {
+  const t = new Int8Array(W.length);
+  for (let i = 0; i < W.length; i++) t[i] = Math.max(-1, Math.min(1, roundEven(Math.fround(W[i] * Math.fround(1 / alpha)))));
+  return t;
+}
+
+function refQuantize(x: Float32Array, M: number, Kd: number): { q: Int16Array; s: Float32Array } {
+  const q = new Int16Array(M * Kd), s = new Float32Array(M);
+  for (let m = 0; m < M; m++) {
+    let mx = 0;
+    for (let k = 0; k < Kd; k++) mx = Math.max(mx, Math.abs(x[m * Kd + k]));
+    s[m] = mx > 0 ? Math.fround(mx / 127) : 1;
+    const inv = Math.fround(1 / s[m]);
+    for (let k = 0; k < Kd; k++) q[m * Kd + k] = roundEven(Math.fround(x[m * Kd + k] * inv));
+  }
+  return { q, s };
+}
+
+describe('ternary kernels', () => {
+  before(async () => {
+    await initRuntime({ threads: 2 });
+  });
+
+  for (const [N, Kd] of [[1, 1], [3, 17], [5, 64], [9, 130], [33, 256]]) {
+    it(`pack -> unpack round trip N=${N} K=${Kd}`, () => {
+      const rng = new Rng(N + Kd);
+      const W = randArray(N * Kd, rng);
+      const alpha = 0.8;
+      const Kp = K.ternaryPaddedK(Kd);
+      const w = Tensor.from(W);
+      const packed = Tensor.empty([N * Kp / 4], 'u8');
+      K.ternaryPack(w.ptr, alpha, packed.ptr, N, Kd);
+      const t = refTernarize(W, alpha);
+      const f = Tensor.empty([N, Kd]);
+      K.ternaryUnpackF32(packed.ptr, alpha, f.ptr, N, Kd);
+      assert.deepEqual(Array.from(f.f32()), Array.from(t, (v) => Math.fround(v * alpha)));
+      const w16 = Tensor.empty([N, Kp], 'i16');
+      K.ternaryUnpackI16(packed.ptr, w16.ptr, N, Kp);
+      const got = w16.typed();
+      for (let n = 0; n < N; n++) for (let k = 0; k < Kp; k++) assert.equal(got[n * Kp + k], k < Kd ? t[n * Kd + k] : 0);
+      // 2 bits per weight: the packed size is exactly N * Kp / 4 bytes.
+      assert.equal(packed.size, (N * Kp) / 4);
+      const ternF = Tensor.empty([N, Kd]);
+      K.ternarizeF32(w.ptr, alpha, ternF.ptr, N * Kd);
+      assertClose(ternF.f32(), f.f32(), 0, "ternarize_f32 == unpack_f32");
+      const counts = K.ternaryCounts(w.ptr, alpha, N * Kd);
+      assert.deepEqual(counts, [t.filter((v) => v === -1).length, t.filter((v) => v === 0).length, t.filter((v) => v === 1).length]);
+    });
+  }
+
+  for (const [M, N, Kd] of [[1, 1, 1], [1, 7, 100], [5, 3, 64], [6, 9, 130], [37, 21, 256]]) {
+    it(`int8 x ternary matmul M=${M} N=${N} K=${Kd}`, () => {
+      const rng = new Rng(M * 7 + N + Kd);
+      const X = randArray(M * Kd, rng), W = randArray(N * Kd, rng);
+      const alpha = 0.7;
+      const Kp = K.ternaryPaddedK(Kd);
+      const x = Tensor.from(X), w = Tensor.from(W);
+      const q = Tensor.empty([M, Kp], 'i16'), s = Tensor.empty([M]);
+      K.quantizeRowsI8(x.ptr, M, Kd, q.ptr, Kp, s.ptr);
+      const ref = refQuantize(X, M, Kd);
+      assertClose(s.f32(), ref.s, 1e-7, 'scales');
+      const qv = q.typed();
+      for (let m = 0; m < M; m++) for (let k = 0; k < Kp; k++) assert.equal(qv[m * Kp + k], k < Kd ? ref.q[m * Kd + k] : 0);
+      const packed = Tensor.empty([N * Kp / 4], 'u8');
+      K.ternaryPack(w.ptr, alpha, packed.ptr, N, Kd);
+      const w16 = Tensor.empty([N, Kp], 'i16');
+      K.ternaryUnpackI16(packed.ptr, w16.ptr, N, Kp);
+      const t = refTernarize(W, alpha);
+      const expect = new Float64Array(M * N);
+      for (let m = 0; m < M; m++) for (let n = 0; n < N; n++) {
+        let acc = 0;
+        for (let k = 0; k < Kd; k++) acc += ref.q[m * Kd + k] * t[n * Kd + k];
+        expect[m * N + n] = acc * ref.s[m] * alpha;
+      }
+      const y = Tensor.empty([M, N]);
+      K.ternaryMatmulI16(q.ptr, s.ptr, w16.ptr, alpha, y.ptr, N, M, N, Kp, false);
+      assertClose(y.f32(), expect, 1e-5, 'matmul');
+      const y2 = Tensor.empty([M, N]);
+      K.ternaryMatvecPacked(q.ptr, s.ptr, packed.ptr, alpha, y2.ptr, N, M, N, Kp, false);
+      assertClose(y2.f32(), expect, 1e-5, 'matvec from packed');
+      // accumulate adds onto what is there
+      K.ternaryMatvecPacked(q.ptr, s.ptr, packed.ptr, alpha, y2.ptr, N, M, N, Kp, true);
+      assertClose(y2.f32(), Array.from(expect, (v) => 2 * v), 1e-5, 'accumulate');
+      const dq = Tensor.empty([M, Kd]);
+      K.dequantizeRowsI8(q.ptr, Kp, s.ptr, dq.ptr, M, Kd);
+      assertClose(dq.f32(), Array.from(ref.q, (v, i) => v * ref.s[Math.floor(i / Kd)]), 1e-6, 'dequantize');
+    });
+  }
+});
