@@ -111,3 +111,23 @@ export function cross_entropy_forward(logits: usize, V: i32, targets: usize, los
     store<f32>(row + <usize>t * 4, load<f32>(row + <usize>t * 4) - gradScale);
   }
 }
+
+/** y = log softmax(x) per row of D (y may be x). */
+export function log_softmax_forward(x: usize, y: usize, D: i32, start: i32, end: i32): void {
+  for (let r = start; r < end; r++) {
+    const xr = x + <usize>r * <usize>D * 4;
+    const yr = y + <usize>r * <usize>D * 4;
+    const m = rowMax(xr, D);
+    const mv = f32x4.splat(m);
+    let acc = f32x4.splat(0);
+    let i = 0;
+    for (; i + 4 <= D; i += 4) acc = f32x4.add(acc, exp4(f32x4.sub(v128.load(xr + <usize>i * 4), mv)));
+    let s = f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1) + f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3);
+    for (; i < D; i++) s += exp1(load<f32>(xr + <usize>i * 4) - m);
+    const shift = m + Mathf.log(s);
+    const sv = f32x4.splat(shift);
+    i = 0;
+    for (; i + 4 <= D; i += 4) v128.store(yr + <usize>i * 4, f32x4.sub(v128.load(xr + <usize>i * 4), sv));
+    for (; i < D; i++) store<f32>(yr + <usize>i * 4, load<f32>(xr + <usize>i * 4) - shift);
+  }
+}

@@ -278,6 +278,11 @@ export function softmaxForward(x: number, y: number, rows: number, D: number, ca
   run('softmax_forward', [x, y, D, causalT], rows, 1, Math.ceil(ELEMENTWISE_MIN / D));
 }
 
+/** y = log softmax(x) per row (y may be x). */
+export function logSoftmaxForward(x: number, y: number, rows: number, D: number): void {
+  run('log_softmax_forward', [x, y, D], rows, 1, Math.ceil(ELEMENTWISE_MIN / D));
+}
+
 export function softmaxBackward(y: number, dy: number, dx: number, rows: number, D: number, accumulate: boolean): void {
   run('softmax_backward', [y, dy, dx, D, b(accumulate)], rows, 1, Math.ceil(ELEMENTWISE_MIN / D));
 }
