@@ -9,3 +9,4 @@ export * from './softmax';
 export * from './conv';
 export * from './embedding';
 export * from './optim';
+export * from './probe';

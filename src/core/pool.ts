@@ -78,6 +78,20 @@ export class ThreadPool {
     }
   }
 
+  /** Threads a job may use (benchmarks lower it to measure fewer threads in one process). */
+  private limit = Infinity;
+
+  /** Run fn with at most n threads per job. */
+  withThreads<T>(n: number, fn: () => T): T {
+    const prev = this.limit;
+    this.limit = Math.max(1, n);
+    try {
+      return fn();
+    } finally {
+      this.limit = prev;
+    }
+  }
+
   has(kernel: string): boolean {
     return this.ids.has(kernel);
   }
@@ -98,7 +112,7 @@ export class ThreadPool {
     if (id === undefined) throw new Error(`unknown kernel ${kernel}`);
     if (total <= 0) return;
     const fn = this.fns[id];
-    const active = Math.max(1, Math.min(this.threads, Math.ceil(total / Math.max(minChunk, align))));
+    const active = Math.max(1, Math.min(this.threads, this.limit, Math.ceil(total / Math.max(minChunk, align))));
     if (active === 1) {
       fn(...args, 0, total, 0);
       return;

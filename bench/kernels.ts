@@ -1,0 +1,101 @@
+// ternlm bench kernels: GFLOP/s of the f32 GEMM and the ternary matmul, 1 thread and all threads.
+import { parseArgs } from 'node:util';
+import * as K from '../src/core/kernels.js';
+import { Rng } from '../src/core/rng.js';
+import { initRuntime, rt } from '../src/core/runtime.js';
+import { Tensor } from '../src/core/tensor.js';
+import { bestOf, fmt, simdCeiling } from './util.js';
+
+const HELP = `usage: ternlm bench kernels [--threads N] [--reps N] [--build relaxed|baseline] [--json]
+
+Measures, best of --reps runs (default 5), on 1 thread and on all --threads (default: all cores):
+  f32 GEMM  M=4096 K=256 N=4096 and N=768            (GFLOP/s, 2*M*N*K flops)
+  ternary   M=4096 K=256 N=768, int8 activations    (Gop/s, 2*M*N*K ops; kernel only, and
+            the whole BitLinear forward: quantize activations, ternarize+pack, unpack, product)
+and the estimated 128-bit SIMD ceiling of this host.`;
+
+function randomTensor(shape: number[], rng: Rng): Tensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const v = new Float32Array(n);
+  for (let i = 0; i < n; i++) v[i] = rng.normal();
+  return Tensor.from(v, shape);
+}
+
+export async function run(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      threads: { type: 'string' }, reps: { type: 'string', default: '5' }, build: { type: 'string' },
+      json: { type: 'boolean', default: false }, help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help) {
+    console.log(HELP);
+    return;
+  }
+  const build = values.build as 'relaxed' | 'baseline' | undefined;
+  await initRuntime({ threads: values.threads ? Number(values.threads) : undefined, build });
+  const r = rt();
+  const reps = Number(values.reps);
+  const rng = new Rng(1);
+  const results: Record<string, Record<string, number>> = {};
+  const threadCounts = r.threads > 1 ? [1, r.threads] : [1];
+  const record = (name: string, threads: number, value: number) => {
+    (results[name] ??= {})[`threads_${threads}`] = value;
+  };
+
+  const M = 4096, Kd = 256;
+  for (const N of [4096, 768]) {
+    const a = randomTensor([M, Kd], rng), b = randomTensor([Kd, N], rng), c = Tensor.empty([M, N]);
+    for (const t of threadCounts) {
+      const s = r.pool.withThreads(t, () => bestOf(reps, () => K.matmul(M, N, Kd, a.ptr, false, b.ptr, false, c.ptr, false)));
+      record(`gemm_f32_M${M}_K${Kd}_N${N}_gflops`, t, (2 * M * N * Kd) / s / 1e9);
+    }
+    a.dispose(); b.dispose(); c.dispose();
+  }
+
+  const N = 768;
+  const Kp = K.ternaryPaddedK(Kd);
+  const x = randomTensor([M, Kd], rng), w = randomTensor([N, Kd], rng);
+  const q = Tensor.empty([M, Kp], 'i16'), sc = Tensor.empty([M]);
+  const packed = Tensor.empty([N * Kp / 4], 'u8'), w16 = Tensor.empty([N, Kp], 'i16'), y = Tensor.empty([M, N]);
+  const alpha = K.reduce('sumabs', w.ptr, w.size) / w.size;
+  K.quantizeRowsI8(x.ptr, M, Kd, q.ptr, Kp, sc.ptr);
+  K.ternaryPack(w.ptr, alpha, packed.ptr, N, Kd);
+  K.ternaryUnpackI16(packed.ptr, w16.ptr, N, Kp);
+  for (const t of threadCounts) {
+    const s = r.pool.withThreads(t, () => bestOf(reps, () => K.ternaryMatmulI16(q.ptr, sc.ptr, w16.ptr, alpha, y.ptr, N, M, N, Kp, false)));
+    record(`ternary_matmul_M${M}_K${Kd}_N${N}_gops`, t, (2 * M * N * Kd) / s / 1e9);
+    const s2 = r.pool.withThreads(t, () => bestOf(reps, () => {
+      const al = K.reduce('sumabs', w.ptr, w.size) / w.size;
+      K.quantizeRowsI8(x.ptr, M, Kd, q.ptr, Kp, sc.ptr);
+      K.ternaryPack(w.ptr, al, packed.ptr, N, Kd);
+      K.ternaryUnpackI16(packed.ptr, w16.ptr, N, Kp);
+      K.ternaryMatmulI16(q.ptr, sc.ptr, w16.ptr, al, y.ptr, N, M, N, Kp, false);
+    }));
+    record(`ternary_linear_forward_M${M}_K${Kd}_N${N}_gops`, t, (2 * M * N * Kd) / s2 / 1e9);
+  }
+
+  const ceiling = simdCeiling();
+  const report = {
+    backend: r.backend,
+    build: r.build,
+    threads: r.threads,
+    node: process.version,
+    estimated_clock_ghz: Number(ceiling.clockGHz.toFixed(2)),
+    reported_clock_ghz: ceiling.reportedGHz,
+    simd128_f32_ceiling_gflops_per_core: Number(ceiling.gflopsPerCore.toFixed(1)),
+    reps,
+    results: Object.fromEntries(Object.entries(results).map(([k, v]) => [k, Object.fromEntries(Object.entries(v).map(([t, g]) => [t, Number(g.toFixed(1))]))])),
+  };
+  if (values.json) {
+    console.log(JSON.stringify(report));
+    return;
+  }
+  console.log(`ternlm bench kernels — ${r.backend} ${r.build} build, ${r.threads} threads, Node ${process.version}, best of ${reps}`);
+  console.log(`estimated clock ${fmt(ceiling.clockGHz, 2)} GHz (OS reports ${fmt(ceiling.reportedGHz, 2)}): 128-bit f32 FMA ceiling ${fmt(ceiling.gflopsPerCore)} GFLOP/s per core`);
+  for (const [name, v] of Object.entries(results)) {
+    const cols = Object.entries(v).map(([t, g]) => `${t.replace('threads_', '')} thr: ${fmt(g).padStart(6)}`).join('   ');
+    console.log(`  ${name.padEnd(44)} ${cols}`);
+  }
+}

@@ -1,0 +1,33 @@
+import { TernlmError } from '../core/errors.js';
+
+const SUITES: Record<string, string> = {
+  kernels: 'GFLOP/s of the f32 GEMM and ternary matmul kernels on 1 and all threads',
+  data: 'GPT-2 tokenization and prepare throughput',
+  train: 'training tokens/s and model FLOP utilisation',
+  generate: 'time to first token and tokens/s of generation',
+};
+
+const HELP = `usage: ternlm bench <suite> [options]
+
+suites:
+${Object.entries(SUITES).map(([k, v]) => `  ${k.padEnd(9)} ${v}`).join('\n')}
+
+Run \`ternlm bench <suite> --help\` for a suite's options. Every suite prints a table, or one
+JSON object with --json.`;
+
+export async function run(args: string[]): Promise<void> {
+  const [suite, ...rest] = args;
+  if (!suite || suite === '--help' || suite === '-h') {
+    console.log(HELP);
+    return;
+  }
+  if (!SUITES[suite]) throw new TernlmError(`unknown benchmark suite '${suite}' (one of: ${Object.keys(SUITES).join(', ')})`);
+  let mod: { run(args: string[]): Promise<void> };
+  try {
+    mod = await import(`../../bench/${suite}.js`);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND') throw new TernlmError(`benchmark suite '${suite}' is not built into this version`);
+    throw err;
+  }
+  await mod.run(rest);
+}
