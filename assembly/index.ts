@@ -10,3 +10,4 @@ export * from './conv';
 export * from './embedding';
 export * from './optim';
 export * from './probe';
+export * from './infer';
