@@ -1,0 +1,28 @@
+// Wrappers of the inference kernels (assembly/infer.ts): pointers and sizes in, work split over
+// the pool only when a slice is worth a thread (one-token shapes are usually too small).
+import { rt } from '../core/runtime.js';
+
+const ELEMENTWISE_MIN = 1 << 14; // elements per thread below which a call stays single-threaded
+const ATTENTION_MIN = 1 << 15; // cached floats read per thread below which attention stays on one thread
+
+/** Rotate `heads` heads of x (heads x headSize) in place by one position's table row (2 * headSize floats). */
+export function ropeRotate(x: number, table: number, heads: number, headSize: number): void {
+  rt().pool.run('rope_rotate', [x, table, headSize], heads, 1, Math.ceil(ELEMENTWISE_MIN / headSize));
+}
+
+/**
+ * out (nHeads x headSize) = causal attention of query q (nHeads x headSize) over the first T rows
+ * of this layer's caches kc, vc (rows of nKvHeads x headSize); att: nHeads x attStride scratch.
+ */
+export function attentionDecode(
+  q: number, kc: number, vc: number, att: number, out: number,
+  T: number, nHeads: number, nKvHeads: number, headSize: number, attStride: number,
+): void {
+  const args = [q, kc, vc, att, out, T, headSize, nKvHeads * headSize, nHeads / nKvHeads, attStride, 1 / Math.sqrt(headSize)];
+  rt().pool.run('attention_decode', args, nHeads, 1, Math.ceil(ATTENTION_MIN / (2 * T * headSize)));
+}
+
+/** y (n) = silu(a) * b. */
+export function swiglu(a: number, b: number, y: number, n: number): void {
+  rt().pool.run('swiglu_forward', [a, b, y], n, 4, ELEMENTWISE_MIN);
+}

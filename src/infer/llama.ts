@@ -1,0 +1,218 @@
+// Llama decoding, one token at a time with a KV cache, in the shape of llama2.c's run.c: a
+// Config, the Weights (pointers into the wasm heap), a RunState per sequence, and one forward
+// function that reads top to bottom:
+//
+//   x = embedding[token]
+//   per layer:  x += Wo . attention(rope(Wq . rmsnorm(x)), cache(rope(Wk . rmsnorm(x)), Wv . rmsnorm(x)))
+//               x += W2 . (silu(W1 . rmsnorm(x)) * (W3 . rmsnorm(x)))
+//   logits = Wcls . rmsnorm(x)
+import { TernlmError } from '../core/errors.js';
+import { copyRows, matvec, rmsNormForward } from '../core/kernels.js';
+import { Tensor } from '../core/tensor.js';
+import { attentionDecode, ropeRotate, swiglu } from './kernels.js';
+import type { InferenceModel, InferenceState } from './model.js';
+
+export interface LlamaConfig {
+  dim: number;
+  /** Width of the SwiGLU hidden layer. */
+  hiddenDim: number;
+  nLayers: number;
+  /** Query heads; headSize = dim / nHeads. */
+  nHeads: number;
+  /** Key/value heads (< nHeads: grouped-query attention; each serves nHeads / nKvHeads query heads). */
+  nKvHeads: number;
+  vocabSize: number;
+  /** Longest sequence (positions of the KV cache and of the RoPE table). */
+  seqLen: number;
+  /** RMSNorm epsilon (llama2.c: 1e-5). */
+  normEps: number;
+  /** RoPE base (llama2.c: 10000). */
+  ropeTheta: number;
+}
+
+/** Byte offsets of f32 weights in the wasm heap; per-layer arrays are indexed by layer. */
+export interface LlamaWeights {
+  tokenEmbedding: number; // (vocab, dim)
+  rmsAtt: number[]; // (dim)
+  wq: number[]; // (dim, dim): rows are outputs
+  wk: number[]; // (kvDim, dim)
+  wv: number[]; // (kvDim, dim)
+  wo: number[]; // (dim, dim)
+  rmsFfn: number[]; // (dim)
+  w1: number[]; // (hidden, dim)
+  w2: number[]; // (dim, hidden)
+  w3: number[]; // (hidden, dim)
+  rmsFinal: number; // (dim)
+  wcls: number; // (vocab, dim): the embedding itself when shared
+}
+
+/** Activations of one sequence and its KV cache, allocated once; a step allocates nothing. */
+export class LlamaState implements InferenceState {
+  pos = 0;
+  readonly x: Tensor; // (dim) residual stream
+  readonly xb: Tensor; // (dim) normed input of a block, then attention output
+  readonly q: Tensor; // (dim)
+  readonly hb: Tensor; // (hidden)
+  readonly hb2: Tensor; // (hidden)
+  readonly att: Tensor; // (nHeads, seqLen) attention weights
+  readonly rstd: Tensor; // (1) RMSNorm's saved 1/rms, unused at inference
+  readonly keyCache: Tensor; // (layers, seqLen, kvDim)
+  readonly valueCache: Tensor; // (layers, seqLen, kvDim)
+  readonly logitsTensor: Tensor; // (vocab)
+  /** View of logitsTensor; shared wasm memory never detaches, so it stays valid as memory grows. */
+  readonly logits: Float32Array;
+
+  constructor(c: LlamaConfig) {
+    const kvDim = (c.dim * c.nKvHeads) / c.nHeads;
+    this.x = Tensor.empty([c.dim]);
+    this.xb = Tensor.empty([c.dim]);
+    this.q = Tensor.empty([c.dim]);
+    this.hb = Tensor.empty([c.hiddenDim]);
+    this.hb2 = Tensor.empty([c.hiddenDim]);
+    this.att = Tensor.empty([c.nHeads, c.seqLen]);
+    this.rstd = Tensor.empty([1]);
+    this.keyCache = Tensor.empty([c.nLayers, c.seqLen, kvDim]);
+    this.valueCache = Tensor.empty([c.nLayers, c.seqLen, kvDim]);
+    this.logitsTensor = Tensor.zeros([c.vocabSize]);
+    this.logits = this.logitsTensor.f32();
+  }
+
+  dispose(): void {
+    for (const t of [this.x, this.xb, this.q, this.hb, this.hb2, this.att, this.rstd, this.keyCache, this.valueCache, this.logitsTensor]) t.dispose();
+  }
+}
+
+export class LlamaModel implements InferenceModel<LlamaState> {
+  readonly family = 'llama';
+  readonly config: Readonly<LlamaConfig>;
+  readonly vocabSize: number;
+  readonly contextLength: number;
+  readonly weights: Readonly<LlamaWeights>;
+  private readonly headSize: number;
+  private readonly kvDim: number;
+  /** (seqLen, 2 * headSize) RoPE table: per position the cosines then the signed sines (see rope_rotate). */
+  private readonly rope: Tensor;
+  /** Memory holding the weights, freed by dispose(). */
+  private readonly storage: Tensor[];
+
+  constructor(config: LlamaConfig, weights: LlamaWeights, storage: Tensor[]) {
+    validateConfig(config);
+    this.config = Object.freeze({ ...config });
+    this.vocabSize = config.vocabSize;
+    this.contextLength = config.seqLen;
+    this.weights = weights;
+    this.storage = storage;
+    this.headSize = config.dim / config.nHeads;
+    this.kvDim = this.headSize * config.nKvHeads;
+    this.rope = ropeTable(config.seqLen, this.headSize, config.ropeTheta);
+  }
+
+  newState(): LlamaState {
+    return new LlamaState(this.config);
+  }
+
+  reset(s: LlamaState): void {
+    s.pos = 0;
+  }
+
+  step(s: LlamaState, token: number): Float32Array {
+    this.forward(s, token);
+    this.classify(s);
+    return s.logits;
+  }
+
+  prefill(s: LlamaState, tokens: ArrayLike<number>): Float32Array {
+    if (tokens.length === 0) throw new Error('prefill needs at least one token');
+    for (let i = 0; i < tokens.length - 1; i++) this.forward(s, tokens[i]);
+    return this.step(s, tokens[tokens.length - 1]);
+  }
+
+  /** Run `token` through every layer at position s.pos, leaving the final residual in s.x. */
+  private forward(s: LlamaState, token: number): void {
+    const c = this.config, w = this.weights;
+    const { dim, hiddenDim, nHeads, nKvHeads, seqLen } = c;
+    const hs = this.headSize, kvDim = this.kvDim;
+    const pos = s.pos;
+    if (!(token >= 0 && token < c.vocabSize && Number.isInteger(token))) {
+      throw new TernlmError(`token id ${token} is outside the model's vocabulary [0, ${c.vocabSize})`);
+    }
+    if (pos >= seqLen) throw new TernlmError(`the context is full: this model holds ${seqLen} tokens`);
+    const x = s.x.ptr, xb = s.xb.ptr, q = s.q.ptr, hb = s.hb.ptr, hb2 = s.hb2.ptr, rstd = s.rstd.ptr;
+    const rope = this.rope.ptr + pos * 2 * hs * 4;
+
+    copyRows(w.tokenEmbedding + token * dim * 4, 0, 0, x, 0, 0, 1, 1, dim, false);
+    for (let l = 0; l < c.nLayers; l++) {
+      // Attention block; this position's key and value go straight into the cache.
+      const layerCache = l * seqLen * kvDim * 4;
+      const kc = s.keyCache.ptr + layerCache, vc = s.valueCache.ptr + layerCache;
+      const k = kc + pos * kvDim * 4, v = vc + pos * kvDim * 4;
+      rmsNormForward(x, w.rmsAtt[l], xb, rstd, 1, dim, c.normEps);
+      matvec(dim, dim, w.wq[l], dim, xb, q, false);
+      matvec(kvDim, dim, w.wk[l], dim, xb, k, false);
+      matvec(kvDim, dim, w.wv[l], dim, xb, v, false);
+      ropeRotate(q, rope, nHeads, hs);
+      ropeRotate(k, rope, nKvHeads, hs);
+      attentionDecode(q, kc, vc, s.att.ptr, xb, pos + 1, nHeads, nKvHeads, hs, seqLen);
+      matvec(dim, dim, w.wo[l], dim, xb, x, true);
+
+      // Feed-forward block: x += W2 . (silu(W1 . xn) * (W3 . xn)).
+      rmsNormForward(x, w.rmsFfn[l], xb, rstd, 1, dim, c.normEps);
+      matvec(hiddenDim, dim, w.w1[l], dim, xb, hb, false);
+      matvec(hiddenDim, dim, w.w3[l], dim, xb, hb2, false);
+      swiglu(hb, hb2, hb, hiddenDim);
+      matvec(dim, hiddenDim, w.w2[l], hiddenDim, hb, x, true);
+    }
+    s.pos = pos + 1;
+  }
+
+  /** s.logits = Wcls . rmsnorm(s.x). */
+  private classify(s: LlamaState): void {
+    const c = this.config, w = this.weights;
+    rmsNormForward(s.x.ptr, w.rmsFinal, s.xb.ptr, s.rstd.ptr, 1, c.dim, c.normEps);
+    matvec(c.vocabSize, c.dim, w.wcls, c.dim, s.xb.ptr, s.logitsTensor.ptr, false);
+  }
+
+  dispose(): void {
+    this.rope.dispose();
+    for (const t of this.storage) t.dispose();
+  }
+}
+
+/** Shape checks every loader shares: one clear message instead of a kernel reading garbage. */
+export function validateConfig(c: LlamaConfig): void {
+  const ints = ['dim', 'hiddenDim', 'nLayers', 'nHeads', 'nKvHeads', 'vocabSize', 'seqLen'] as const;
+  for (const k of ints) {
+    if (!Number.isInteger(c[k]) || c[k] <= 0) throw new TernlmError(`llama config: ${k} must be a positive integer, got ${c[k]}`);
+  }
+  if (c.dim % c.nHeads !== 0) throw new TernlmError(`llama config: dim ${c.dim} is not a multiple of nHeads ${c.nHeads}`);
+  if (c.nHeads % c.nKvHeads !== 0) throw new TernlmError(`llama config: nHeads ${c.nHeads} is not a multiple of nKvHeads ${c.nKvHeads}`);
+  if ((c.dim / c.nHeads) % 2 !== 0) throw new TernlmError(`llama config: head size ${c.dim / c.nHeads} must be even for rotary embeddings`);
+}
+
+/**
+ * RoPE as llama2.c applies it: within each head, pair (i, i+1) (i even) turns by
+ * pos / theta^(i / headSize). Row pos: [cos, cos] per pair, then [-sin, sin] per pair.
+ */
+function ropeTable(seqLen: number, headSize: number, theta: number): Tensor {
+  const t = Tensor.empty([seqLen, 2 * headSize]);
+  const v = t.f32();
+  for (let pos = 0; pos < seqLen; pos++) {
+    const row = pos * 2 * headSize;
+    for (let i = 0; i < headSize; i += 2) {
+      const angle = pos / Math.pow(theta, i / headSize);
+      const cos = Math.cos(angle), sin = Math.sin(angle);
+      v[row + i] = cos;
+      v[row + i + 1] = cos;
+      v[row + headSize + i] = -sin;
+      v[row + headSize + i + 1] = sin;
+    }
+  }
+  return t;
+}
+
+/** Float count of one model's weights (without a separate classifier), for loaders and sizes. */
+export function llamaParameterCount(c: LlamaConfig, sharedClassifier: boolean): number {
+  const kvDim = (c.dim * c.nKvHeads) / c.nHeads;
+  const perLayer = 2 * c.dim + 2 * c.dim * c.dim + 2 * c.dim * kvDim + 3 * c.dim * c.hiddenDim;
+  return c.vocabSize * c.dim * (sharedClassifier ? 1 : 2) + c.nLayers * perLayer + c.dim;
+}

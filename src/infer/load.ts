@@ -1,0 +1,75 @@
+// Opening a model file by what it contains, not by its name, and finding its tokenizer.
+// A new file format adds one sniff + loader pair to `loadInferenceModel`.
+import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { TernlmError } from '../core/errors.js';
+import { loadTokenizer, type Tokenizer } from '../data/tokenizer.js';
+import { isLlama2cVersionedExport, loadLlama2c, parseLlama2cHeader } from '../io/llama2c.js';
+import type { InferenceModel } from './model.js';
+
+/** Formats `loadInferenceModel` recognises. */
+export type ModelFormat = 'llama2c' | 'safetensors' | 'gguf';
+
+const SNIFF_BYTES = 64;
+
+/** The format of a model file from its first bytes, or null when it is none we know. */
+export function sniffModelFormat(head: Uint8Array): ModelFormat | null {
+  if (head.length >= 4 && String.fromCharCode(...head.subarray(0, 4)) === 'GGUF') return 'gguf';
+  // safetensors: u64 little-endian JSON length, then the JSON header `{"...`.
+  if (head.length >= 10 && head[6] === 0 && head[7] === 0 && head[8] === 0x7b && head[9] === 0x22) return 'safetensors';
+  if (isLlama2cVersionedExport(head) || parseLlama2cHeader(head)) return 'llama2c';
+  return null;
+}
+
+function readHead(path: string): Uint8Array {
+  let isFile: boolean;
+  try {
+    isFile = statSync(path).isFile();
+  } catch {
+    throw new TernlmError(`model file ${path} does not exist`);
+  }
+  if (!isFile) throw new TernlmError(`${path} is a directory, not a model file`);
+  const fd = openSync(path, 'r');
+  try {
+    const head = new Uint8Array(SNIFF_BYTES);
+    return head.subarray(0, readSync(fd, head, 0, SNIFF_BYTES, 0));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Load a model for inference into the wasm heap (the runtime must be started). */
+export function loadInferenceModel(path: string): InferenceModel {
+  const format = sniffModelFormat(readHead(path));
+  switch (format) {
+    case 'llama2c':
+      return loadLlama2c(path);
+    case 'safetensors':
+      throw new TernlmError(`${path} is a safetensors file; this version of ternlm runs llama2.c .bin checkpoints only`);
+    case 'gguf':
+      throw new TernlmError(`${path} is a GGUF file, which ternlm does not read — use a llama2.c .bin checkpoint`);
+    default:
+      throw new TernlmError(`${path} is not a model file ternlm can load (expected a llama2.c .bin checkpoint)`);
+  }
+}
+
+/**
+ * The tokenizer for a model: `spec` when given, else one stored beside a llama2.c checkpoint
+ * (`tok<vocab>.bin`, as llama2.c names custom tokenizers, then its default `tokenizer.bin`).
+ * Its ids must all be ids of the model.
+ */
+export function resolveTokenizer(modelPath: string, model: InferenceModel, spec?: string): Tokenizer {
+  let tokenizer: Tokenizer;
+  if (spec !== undefined) {
+    tokenizer = loadTokenizer(spec);
+  } else {
+    const dir = dirname(modelPath);
+    const beside = [`tok${model.vocabSize}.bin`, 'tokenizer.bin'].map((f) => join(dir, f)).find((p) => existsSync(p));
+    if (!beside) throw new TernlmError(`no tokenizer beside ${modelPath} (looked for tok${model.vocabSize}.bin and tokenizer.bin) — pass --tokenizer <file>`);
+    tokenizer = loadTokenizer(beside);
+  }
+  if (tokenizer.vocabSize > model.vocabSize) {
+    throw new TernlmError(`the tokenizer has ${tokenizer.vocabSize} tokens but the model only ${model.vocabSize} — they do not belong together`);
+  }
+  return tokenizer;
+}
