@@ -11,3 +11,5 @@ export * from './embedding';
 export * from './optim';
 export * from './probe';
 export * from './infer';
+export * from './heads';
+export * from './optim_extra';

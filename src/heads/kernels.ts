@@ -1,0 +1,60 @@
+// Kernel wrappers of the output heads (see assembly/heads.ts): pointers and sizes in, work split
+// over the pool with a minimum slice per thread so that small calls stay on the calling thread.
+import { rt } from '../core/runtime.js';
+
+const WORK_MIN = 1 << 14; // multiply-adds per thread below which a call stays single-threaded
+
+function run(kernel: string, args: number[], total: number, align: number, minChunk: number): void {
+  rt().pool.run(kernel, args, total, align, Math.max(1, Math.ceil(minChunk)));
+}
+
+/** Pointers of a tree's CSR paths (see HuffmanTree). */
+export interface PathPointers {
+  pathStart: number;
+  pathNode: number;
+  pathSign: number;
+  /** Longest path: the row stride of coef. */
+  maxDepth: number;
+}
+
+/**
+ * Hierarchical-softmax loss: h (M, d), nodes (V-1, d), targets i32 (M) -> losses (M).
+ * gradScale != 0 also writes coef (M, maxDepth) and, when dh != 0, dh (M, d), both scaled by it.
+ */
+export function hsmLoss(
+  h: number, nodes: number, targets: number, paths: PathPointers, M: number, d: number,
+  losses: number, coef: number, dh: number, gradScale: number,
+): void {
+  run('hsm_loss', [h, nodes, targets, paths.pathStart, paths.pathNode, paths.pathSign, d, paths.maxDepth, losses, coef, dh, gradScale],
+    M, 1, WORK_MIN / (d * Math.max(1, paths.maxDepth)));
+}
+
+/** dnodes (V-1, d) += s * sum over counted rows and path steps of coef[r, j] * h[r]. */
+export function hsmNodeGrad(
+  h: number, targets: number, paths: PathPointers, coef: number, M: number, d: number, s: number, dnodes: number,
+): void {
+  run('hsm_node_grad', [h, targets, paths.pathStart, paths.pathNode, coef, M, d, paths.maxDepth, s, dnodes],
+    d, 4, WORK_MIN / Math.max(1, M * paths.maxDepth));
+}
+
+/** out (M, V) = log-probabilities of every token from node scores (M, V-1) and the tree's children. */
+export function hsmLogProbs(scores: number, left: number, right: number, M: number, V: number, out: number): void {
+  const r = rt();
+  const nInner = V - 1;
+  const scratch = r.heap.alloc(Math.max(1, nInner) * 4 * r.threads);
+  try {
+    run('hsm_log_probs', [scores, left, right, nInner, V, out, scratch], M, 1, WORK_MIN / (4 * V));
+  } finally {
+    r.heap.free(scratch);
+  }
+}
+
+/**
+ * dst[r, idx[k]] = src[r, k] (+ bias[r * ldBias]) for r < M, k < n: puts a block of columns at
+ * their vocabulary positions. bias 0 means none; ld* are row strides in floats.
+ */
+export function scatterCols(
+  src: number, ldSrc: number, n: number, idx: number, bias: number, ldBias: number, dst: number, ldDst: number, M: number,
+): void {
+  run('scatter_cols', [src, ldSrc, n, idx, bias, ldBias, dst, ldDst], M, 1, WORK_MIN / Math.max(1, n));
+}
