@@ -8,10 +8,65 @@ import * as K from './kernels.js';
 interface TapeEntry {
   output: Tensor;
   backward: (gradOut: Tensor) => void;
+  section: string;
 }
 
 let tape: TapeEntry[] = [];
 let gradEnabled = true;
+
+// Time accounting per named section (mixer, glu, head, ...), forward and backward together.
+let currentSection = 'other';
+let sectionTimes: Map<string, number> | null = null;
+/** Milliseconds spent in nested sections, per open section (subtracted from the outer one). */
+const childTime: number[] = [];
+
+/** Start adding up milliseconds per section (forward in `section`, backward per recorded op). */
+export function startSectionTiming(): void {
+  sectionTimes = new Map();
+}
+
+/** Stop timing and return milliseconds per section. */
+export function takeSectionTimes(): Map<string, number> {
+  const t = sectionTimes ?? new Map<string, number>();
+  sectionTimes = null;
+  return t;
+}
+
+function addTime(name: string, ms: number): void {
+  if (sectionTimes) sectionTimes.set(name, (sectionTimes.get(name) ?? 0) + ms);
+}
+
+/**
+ * Run fn as part of `name`: its forward time and the backward time of the ops it records.
+ * A section inside another counts once, in the inner one.
+ */
+export function section<T>(name: string, fn: () => T): T {
+  const prev = currentSection;
+  currentSection = name;
+  if (!sectionTimes) {
+    try {
+      return fn();
+    } finally {
+      currentSection = prev;
+    }
+  }
+  const t0 = performance.now();
+  childTime.push(0);
+  try {
+    return fn();
+  } finally {
+    const inclusive = performance.now() - t0;
+    const inner = childTime.pop()!;
+    addTime(name, inclusive - inner);
+    if (childTime.length > 0) childTime[childTime.length - 1] += inclusive;
+    currentSection = prev;
+  }
+}
+
+/** Time fn as `name` when section timing is on (for work outside forward/backward, e.g. the optimizer). */
+export function timed<T>(name: string, fn: () => T): T {
+  return section(name, fn);
+}
 
 /** Whether ops currently record for backward. */
 export function isGradEnabled(): boolean {
@@ -39,7 +94,7 @@ export function needsGrad(...inputs: (Tensor | null | undefined)[]): boolean {
 /** Record that `output` was computed from inputs needing grad; `backward` gets d(loss)/d(output). */
 export function record(output: Tensor, backward: (gradOut: Tensor) => void): Tensor {
   output.requiresGrad = true;
-  tape.push({ output, backward });
+  tape.push({ output, backward, section: currentSection });
   return output;
 }
 
@@ -73,9 +128,16 @@ export function backward(loss: Tensor, seed = 1): void {
   const entries = tape;
   tape = [];
   for (let i = entries.length - 1; i >= 0; i--) {
-    const { output, backward: bw } = entries[i];
+    const { output, backward: bw, section: name } = entries[i];
     const g = gradOf(output);
-    if (g) bw(g);
+    if (!g) continue;
+    if (sectionTimes) {
+      const t0 = performance.now();
+      bw(g);
+      addTime(name, performance.now() - t0);
+    } else {
+      bw(g);
+    }
   }
 }
 

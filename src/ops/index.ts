@@ -6,3 +6,4 @@ export * from './embedding.js';
 export * from './conv.js';
 export * from './ternary.js';
 export * from './loss.js';
+export * from './quant.js';

@@ -1,0 +1,141 @@
+// ternlm train: train a FlashLM model on prepared shards (or, with no --data, on the built-in
+// story corpus, prepared on the fly).
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import cliProgress from 'cli-progress';
+import { TernlmError } from '../core/errors.js';
+import { initRuntime } from '../core/runtime.js';
+import { readMeta } from '../data/meta.js';
+import { tokenizerFromJSON } from '../data/tokenizer.js';
+import { loadTrainConfig, parseOverrides, withOverrides, type TrainConfig } from '../train/config.js';
+import { train, type TrainLog } from '../train/trainer.js';
+
+const HELP = `usage: ternlm train [--config <json|name>] [--data <prepared dir>] [--out runs/<name>]
+                    [--time 60m | --steps N] [--threads N] [--seed S] [--resume]
+                    [--set key=value ...]
+
+Trains a ternary FlashLM model. With no --data, writes the built-in story corpus, trains a
+1,024-token BPE on it and prepares it under <out>/data first (all offline), then trains
+flashlm-tiny for 10 minutes.
+
+  --config   a JSON file, or the name of a config shipped in configs/ (default flashlm-tiny)
+  --data     a directory written by \`ternlm prepare\`
+  --out      run directory (default runs/<config name>): config.json, metrics.jsonl,
+             ckpt.safetensors, samples.txt
+  --time     training time budget, e.g. 90s, 30m, 1h
+  --steps    number of optimizer steps (instead of --time)
+  --threads  compute threads (default: all cores)
+  --seed     random seed (default: the config's)
+  --resume   continue from <out>/ckpt.safetensors, bit for bit on the same data position
+  --set      override a config field, e.g. --set model.dim=128 --set lr=0.001
+
+Ctrl-C saves a checkpoint and stops; run again with --resume to continue.`;
+
+export function packageRoot(): string {
+  // dist/src/cli/train.js -> package root
+  return resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+}
+
+export function resolveConfigPath(spec: string): string {
+  if (existsSync(spec)) return spec;
+  const shipped = join(packageRoot(), 'configs', spec.endsWith('.json') ? spec : `${spec}.json`);
+  if (existsSync(shipped)) return shipped;
+  throw new TernlmError(`config '${spec}' is neither a file nor a shipped config (see configs/)`);
+}
+
+/** "90s", "30m", "1.5h", "45" (seconds) -> seconds. */
+export function parseDuration(s: string): number {
+  const m = /^(\d+(?:\.\d+)?)(s|m|h)?$/.exec(s.trim());
+  if (!m) throw new TernlmError(`--time expects a duration like 90s, 30m or 1h, got '${s}'`);
+  return Number(m[1]) * (m[2] === 'h' ? 3600 : m[2] === 'm' ? 60 : 1);
+}
+
+/** Write the built-in stories, train a tokenizer on them and prepare shards, under dir. */
+async function prepareBuiltinCorpus(dir: string): Promise<string> {
+  const dataDir = join(dir, 'data');
+  if (existsSync(join(dataDir, 'meta.json'))) return dataDir;
+  mkdirSync(dir, { recursive: true });
+  const { writeDemoCorpus } = await import('../data/stories.js');
+  const corpus = writeDemoCorpus(join(dir, 'corpus'), { stories: 20000, seed: 1 });
+  console.error(`built-in corpus: ${corpus.path} (${(corpus.bytes / 1e6).toFixed(1)} MB of generated stories)`);
+  const tokPath = join(dir, 'tok.json');
+  const tokenizerCli = await import('./tokenizer.js');
+  await tokenizerCli.run(['train', '--input', corpus.path, '--vocab', '1024', '--out', tokPath]);
+  const prepareCli = await import('./prepare.js');
+  await prepareCli.run(['--input', corpus.path, '--tokenizer', tokPath, '--out', dataDir, '--val-fraction', '0.02']);
+  return dataDir;
+}
+
+export async function run(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      config: { type: 'string' }, data: { type: 'string' }, out: { type: 'string' }, time: { type: 'string' },
+      steps: { type: 'string' }, threads: { type: 'string' }, seed: { type: 'string' }, resume: { type: 'boolean', default: false },
+      set: { type: 'string', multiple: true, default: [] }, help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help) {
+    console.log(HELP);
+    return;
+  }
+  let config: TrainConfig = loadTrainConfig(resolveConfigPath(values.config ?? 'flashlm-tiny'));
+  const overrides = parseOverrides(values.set ?? []);
+  if (values.seed !== undefined) overrides.seed = Number(values.seed);
+  config = withOverrides(config, overrides);
+  const outDir = values.out ?? join('runs', config.name);
+  let steps = values.steps !== undefined ? Number(values.steps) : undefined;
+  if (steps !== undefined && !(Number.isInteger(steps) && steps > 0)) throw new TernlmError(`--steps must be a positive integer, got ${values.steps}`);
+  let timeSeconds = values.time !== undefined ? parseDuration(values.time) : undefined;
+  const dataDir = values.data ?? (await prepareBuiltinCorpus(outDir));
+  if (!values.data && steps === undefined && timeSeconds === undefined) timeSeconds = 600;
+  if (steps === undefined && timeSeconds === undefined) throw new TernlmError('give a training budget: --time 60m or --steps N');
+  const meta = readMeta(dataDir);
+  const tokenizer = tokenizerFromJSON(meta.tokenizer.json, `${dataDir}/meta.json`);
+  const runtime = await initRuntime({ threads: values.threads !== undefined ? Number(values.threads) : undefined });
+
+  let stopRequested = false;
+  const onSigint = (): void => {
+    if (stopRequested) process.exit(130);
+    stopRequested = true;
+    console.error('\nstopping after this step (Ctrl-C again to quit without saving)…');
+  };
+  process.on('SIGINT', onSigint);
+
+  const tty = process.stderr.isTTY;
+  const bar = tty
+    ? new cliProgress.SingleBar({
+      format: '{bar} {percentage}% | step {step} | loss {loss} | {tps} tok/s | T {seqLen} | ETA {eta_formatted}',
+      hideCursor: true, etaBuffer: 50,
+    }, cliProgress.Presets.shades_classic)
+    : null;
+  bar?.start(1000, 0, { step: 0, loss: '-', tps: '-', seqLen: '-' });
+  console.error(`training ${config.name} (${config.model.precision}) on ${dataDir} with ${runtime.threads} threads, ${runtime.build} SIMD → ${outDir}`);
+  let lastPrinted = 0;
+  const result = await train({
+    config, dataDir, outDir, tokenizer, steps, timeSeconds, resume: values.resume,
+    onMessage: (text) => {
+      if (bar) bar.stop();
+      console.error(text);
+      if (bar) bar.start(1000, 0);
+    },
+    onLog: (l: TrainLog) => {
+      const payload = { step: l.step, loss: l.loss.toFixed(3), tps: Math.round(l.tokensPerSecond).toLocaleString('en-US'), seqLen: l.seqLen };
+      if (bar) bar.update(Math.round(l.progress * 1000), payload);
+      else if (performance.now() - lastPrinted > 10_000 || l.progress >= 1) {
+        lastPrinted = performance.now();
+        console.error(`step ${l.step} (${(l.progress * 100).toFixed(1)}%) loss ${payload.loss} | ${payload.tps} tok/s | T ${l.seqLen}`);
+      }
+    },
+    shouldStop: () => stopRequested,
+  });
+  bar?.stop();
+  process.off('SIGINT', onSigint);
+  const ev = result.lastEval as { loss: number; ppl: number; bpb: number | null } | null;
+  console.error(`done: ${result.steps} steps, ${result.tokens.toLocaleString('en-US')} tokens in ${result.elapsed.toFixed(0)} s` +
+    (ev ? ` — val loss ${ev.loss.toFixed(4)}, ppl ${ev.ppl.toFixed(2)}${ev.bpb !== null ? `, ${ev.bpb.toFixed(4)} bits/byte` : ''}` : ''));
+  console.error(`checkpoint: ${result.checkpoint}`);
+  if (result.stoppedEarly) process.exitCode = 130;
+}

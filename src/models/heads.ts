@@ -1,0 +1,23 @@
+// Head selection by config.
+import { Rng } from '../core/rng.js';
+import { Tensor } from '../core/tensor.js';
+import type { Head } from '../heads/head.js';
+import { SoftmaxHead } from '../heads/softmax.js';
+
+export interface HeadConfig {
+  type: 'softmax' | 'hierarchical' | 'adaptive';
+  /** Softmax head: share the token embedding matrix. */
+  tied?: boolean;
+  /** Adaptive head: cluster boundaries in frequency rank. */
+  cutoffs?: number[];
+}
+
+/** Build the head; hierarchical and adaptive heads need the training tokens' frequencies. */
+export function createHead(c: HeadConfig, vocabSize: number, dim: number, rng: Rng, embedding: Tensor, counts?: ArrayLike<number>): Head {
+  switch (c.type) {
+    case 'softmax':
+      return new SoftmaxHead(vocabSize, dim, rng, c.tied ? embedding : undefined);
+    default:
+      throw new Error(`head type '${c.type}' is not available`);
+  }
+}

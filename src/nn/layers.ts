@@ -1,0 +1,122 @@
+// Building blocks of the models: each a Module with its parameters and a forward function.
+import { Rng } from '../core/rng.js';
+import { Tensor } from '../core/tensor.js';
+import * as ops from '../ops/index.js';
+import { Module, init } from './module.js';
+
+/** y = x W^T (+ b), float. */
+export class Linear extends Module {
+  readonly weight: Tensor;
+  readonly bias: Tensor | null;
+  constructor(readonly inFeatures: number, readonly outFeatures: number, rng: Rng, opts: { bias?: boolean; std?: number } = {}) {
+    super();
+    this.weight = this.param('weight', init.normal([outFeatures, inFeatures], opts.std ?? 1 / Math.sqrt(inFeatures), rng));
+    this.bias = opts.bias ? this.param('bias', init.constant([outFeatures], 0), { decay: false }) : null;
+  }
+  forward(x: Tensor): Tensor {
+    return ops.linear(x, this.weight, this.bias);
+  }
+}
+
+/** How a BitLinear layer stores and multiplies its weights. */
+export type Precision = 'ternary' | 'int8' | 'fp32';
+
+export interface BitLinearOptions {
+  precision: Precision;
+  /** 8-bit per-token absmax activations (ternary layers). */
+  quantizeActivations: boolean;
+  /** RMSNorm (no gain) of the input inside the layer, as in BitNet's BitLinear. */
+  inputNorm: boolean;
+}
+
+/**
+ * BitNet b1.58 linear layer: fp32 master weights, AbsMean ternarization with a straight-through
+ * estimator, optional 8-bit activations and input RMSNorm. `precision` keeps sensitive layers
+ * at int8 or fp32 (hybrid models); `ternaryActive = false` runs it in float (warm-up phase).
+ */
+export class BitLinear extends Module {
+  readonly weight: Tensor;
+  ternaryActive = true;
+  constructor(readonly inFeatures: number, readonly outFeatures: number, readonly opts: BitLinearOptions, rng: Rng, std?: number) {
+    super();
+    this.weight = this.param('weight', init.normal([outFeatures, inFeatures], std ?? 1 / Math.sqrt(inFeatures), rng));
+  }
+  forward(x: Tensor): Tensor {
+    const h = this.opts.inputNorm ? ops.rmsNorm(x, null) : x;
+    if (this.opts.precision === 'fp32' || (this.opts.precision === 'ternary' && !this.ternaryActive)) return ops.linear(h, this.weight);
+    if (this.opts.precision === 'int8') return ops.int8Linear(h, this.weight);
+    return ops.ternaryLinear(h, this.weight, { quantizeActivations: this.opts.quantizeActivations });
+  }
+}
+
+export class RMSNorm extends Module {
+  readonly weight: Tensor;
+  constructor(readonly dim: number, readonly eps = 1e-6) {
+    super();
+    this.weight = this.param('weight', init.constant([dim], 1), { decay: false, matrix: false });
+  }
+  forward(x: Tensor): Tensor {
+    return ops.rmsNorm(x, this.weight, this.eps);
+  }
+}
+
+export class LayerNorm extends Module {
+  readonly weight: Tensor;
+  readonly bias: Tensor;
+  constructor(readonly dim: number, readonly eps = 1e-5) {
+    super();
+    this.weight = this.param('weight', init.constant([dim], 1), { decay: false, matrix: false });
+    this.bias = this.param('bias', init.constant([dim], 0), { decay: false, matrix: false });
+  }
+  forward(x: Tensor): Tensor {
+    return ops.layerNorm(x, this.weight, this.bias, this.eps);
+  }
+}
+
+export class Embedding extends Module {
+  readonly weight: Tensor;
+  constructor(readonly vocabSize: number, readonly dim: number, rng: Rng, opts: { frozen?: boolean; std?: number } = {}) {
+    super();
+    this.weight = this.param('weight', init.normal([vocabSize, dim], opts.std ?? 1, rng), { decay: false, matrix: false });
+    if (opts.frozen) this.weight.requiresGrad = false;
+  }
+  /** ids int32 (B, T) -> (B, T, dim) */
+  forward(ids: Tensor): Tensor {
+    return ops.embedding(this.weight, ids);
+  }
+}
+
+/** Causal depthwise dilated convolution over time, channels last: (B, T, C) -> (B, T, C). */
+export class CausalConv1d extends Module {
+  readonly weight: Tensor;
+  readonly bias: Tensor;
+  constructor(readonly channels: number, readonly kernelSize: number, readonly dilation: number, rng: Rng) {
+    super();
+    this.weight = this.param('weight', init.normal([kernelSize, channels], 1 / Math.sqrt(kernelSize), rng), { decay: false, matrix: false });
+    this.bias = this.param('bias', init.constant([channels], 0), { decay: false, matrix: false });
+  }
+  forward(x: Tensor): Tensor {
+    return ops.causalConv1d(x, this.weight, this.bias, this.dilation);
+  }
+  /** How many past steps the output at t reads (the inference ring buffer length). */
+  get receptiveField(): number {
+    return (this.kernelSize - 1) * this.dilation + 1;
+  }
+}
+
+/** Gated linear unit of BitLinear layers: down(act(gate x) * up x), act = ReLU² by default. */
+export class GLU extends Module {
+  readonly gate: BitLinear;
+  readonly up: BitLinear;
+  readonly down: BitLinear;
+  constructor(dim: number, hidden: number, opts: BitLinearOptions, rng: Rng, readonly activation: 'relu2' | 'silu' | 'gelu' = 'relu2') {
+    super();
+    this.gate = this.child('gate', new BitLinear(dim, hidden, opts, rng));
+    this.up = this.child('up', new BitLinear(dim, hidden, opts, rng));
+    this.down = this.child('down', new BitLinear(hidden, dim, opts, rng));
+  }
+  forward(x: Tensor): Tensor {
+    const act = ops[this.activation](this.gate.forward(x));
+    return this.down.forward(ops.mul(act, this.up.forward(x)));
+  }
+}

@@ -1,0 +1,296 @@
+// The training loop: batches -> forward -> backward -> clip -> optimizer step, with evaluation,
+// samples, metrics.jsonl, atomic checkpoints, Ctrl-C handling, NaN recovery and exact resume.
+import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { backward, noGrad, startSectionTiming, takeSectionTimes, timed, zeroGrad } from '../core/autograd.js';
+import { TernlmError } from '../core/errors.js';
+import { Rng } from '../core/rng.js';
+import { Tensor, scope } from '../core/tensor.js';
+import { BatchLoader, type LoaderState } from '../data/loader.js';
+import { bitsPerByte } from '../data/meta.js';
+import type { Tokenizer } from '../data/tokenizer.js';
+import { writeTextAtomic } from '../io/atomic.js';
+import { FlashLM, type FlashLMConfig } from '../models/flashlm.js';
+import { ternaryStats } from '../ops/ternary.js';
+import { CHECKPOINT_FORMAT, openCheckpoint, saveCheckpoint, type CheckpointMeta } from './checkpoint.js';
+import { seqLenAt, type TrainConfig } from './config.js';
+import { clipGradNorm } from './optim.js';
+import { createOptimizer, learningRate, type Optimizer } from './setup.js';
+
+export interface TrainOptions {
+  config: TrainConfig;
+  dataDir: string;
+  outDir: string;
+  tokenizer: Tokenizer;
+  /** Stop after this many optimizer steps... */
+  steps?: number;
+  /** ...or after this many seconds of training. */
+  timeSeconds?: number;
+  resume?: boolean;
+  /** Called with each log line (the CLI draws a progress bar from these). */
+  onLog?: (line: TrainLog) => void;
+  onMessage?: (text: string) => void;
+  /** Polled after each step: true stops the run (checkpoint, then return). */
+  shouldStop?: () => boolean;
+}
+
+export interface TrainLog {
+  type: 'train';
+  step: number;
+  progress: number;
+  loss: number;
+  lr: number;
+  seqLen: number;
+  tokens: number;
+  tokensPerSecond: number;
+  elapsed: number;
+  gradNorm: number;
+}
+
+export interface EvalResult {
+  loss: number;
+  ppl: number;
+  bpb: number | null;
+  tokens: number;
+}
+
+export interface TrainResult {
+  steps: number;
+  tokens: number;
+  elapsed: number;
+  finalTrainLoss: number;
+  lastEval: EvalResult | null;
+  stoppedEarly: boolean;
+  checkpoint: string;
+}
+
+export function modelConfigFor(c: TrainConfig, vocabSize: number): FlashLMConfig {
+  return { ...c.model, vocabSize };
+}
+
+/** Mean loss over `batches` windows of the val split, from its start (the same windows every time). */
+export function evaluate(model: FlashLM, loader: BatchLoader, batches: number, B: number, T: number, valSplit: { tokens: number; bytes: number } | null): EvalResult {
+  loader.restore({ ...loader.state(), shard: 0, offset: 0 });
+  let total = 0, n = 0;
+  noGrad(() => {
+    for (let i = 0; i < batches; i++) {
+      const rows = loader.next(B, T);
+      scope(() => {
+        const { ids, targets } = splitBatch(rows, B, T);
+        total += model.loss(ids, targets).item() * B * T;
+        n += B * T;
+      });
+    }
+  });
+  const loss = total / n;
+  return { loss, ppl: Math.exp(loss), bpb: valSplit ? bitsPerByte(loss, valSplit) : null, tokens: n };
+}
+
+/** (B, T+1) token rows -> input ids (B, T) and next-token targets (B*T). */
+export function splitBatch(rows: Int32Array, B: number, T: number): { ids: Tensor; targets: Tensor } {
+  const ids = Tensor.empty([B, T], 'i32');
+  const targets = Tensor.empty([B * T], 'i32');
+  const iv = ids.typed(), tv = targets.typed();
+  for (let b = 0; b < B; b++) {
+    const row = rows.subarray(b * (T + 1), (b + 1) * (T + 1));
+    iv.set(row.subarray(0, T), b * T);
+    tv.set(row.subarray(1), b * T);
+  }
+  return { ids, targets };
+}
+
+/** Generate `n` tokens after `prompt` by re-running the model on the window (samples during training). */
+export function sampleText(model: FlashLM, tokenizer: Tokenizer, prompt: number[], n: number, rng: Rng, temperature = 0.8): string {
+  const ctx = model.config.contextLength;
+  const out = [...prompt];
+  noGrad(() => {
+    for (let i = 0; i < n; i++) {
+      const window = out.slice(-ctx);
+      const next = scope(() => {
+        const ids = Tensor.from(window, [1, window.length], 'i32');
+        const h = model.hidden(ids);
+        const last = h.rows(window.length - 1, 1);
+        const lp = model.head.logProbs(last).f32();
+        // Sample from softmax(logp / temperature): a V-long host loop, once per sampled token.
+        let mx = -Infinity;
+        for (let v = 0; v < lp.length; v++) mx = Math.max(mx, lp[v]);
+        let sum = 0;
+        const p = new Float64Array(lp.length);
+        for (let v = 0; v < lp.length; v++) sum += p[v] = Math.exp((lp[v] - mx) / temperature);
+        let u = rng.next() * sum;
+        for (let v = 0; v < p.length; v++) if ((u -= p[v]) <= 0) return v;
+        return p.length - 1;
+      });
+      out.push(next);
+    }
+  });
+  return tokenizer.decode(out.slice(prompt.length));
+}
+
+/** Train (or resume) and return a summary. */
+export async function train(o: TrainOptions): Promise<TrainResult> {
+  const c = o.config;
+  if (!o.steps && !o.timeSeconds) throw new TernlmError('give a budget: --steps N or --time 60m');
+  mkdirSync(o.outDir, { recursive: true });
+  const ckptPath = join(o.outDir, 'ckpt.safetensors');
+  const metricsPath = join(o.outDir, 'metrics.jsonl');
+  const samplesPath = join(o.outDir, 'samples.txt');
+  const msg = o.onMessage ?? (() => {});
+
+  const trainLoader = new BatchLoader(o.dataDir, 'train', { seed: c.seed, mode: 'random' });
+  const valLoader = new BatchLoader(o.dataDir, 'val', { seed: c.seed, mode: 'sequential' });
+  const meta = trainLoader.meta;
+  const valSplit = { tokens: meta.splits.val.tokens, bytes: meta.splits.val.bytes };
+  if (meta.vocabSize !== o.tokenizer.vocabSize) {
+    throw new TernlmError(`the dataset ${o.dataDir} was tokenized with ${meta.vocabSize} tokens but the tokenizer has ${o.tokenizer.vocabSize}`);
+  }
+  const modelConfig = modelConfigFor(c, meta.vocabSize);
+  const rng = new Rng(c.seed);
+  const model = new FlashLM(modelConfig, rng);
+  const named = model.namedParameters();
+  const optimizer: Optimizer = createOptimizer(c, named);
+  const sampleRng = new Rng(c.seed + 1);
+
+  let step = 0, tokensSeen = 0, elapsed = 0, lrScale = 1;
+  if (o.resume && existsSync(ckptPath)) {
+    const ck = openCheckpoint(ckptPath);
+    try {
+      ck.restoreParams(named.map((p) => ({ name: p.name, tensor: p.tensor })));
+      ck.restoreOptimizer(optimizer.stateTensors());
+    } finally {
+      ck.close();
+    }
+    step = ck.meta.step;
+    tokensSeen = ck.meta.tokensSeen;
+    elapsed = ck.meta.elapsed;
+    lrScale = ck.meta.lrScale;
+    optimizer.stepCount = step;
+    trainLoader.restore(ck.meta.loader as LoaderState);
+    msg(`resumed ${ckptPath} at step ${step} (${tokensSeen.toLocaleString('en-US')} tokens, ${elapsed.toFixed(0)} s)`);
+  } else if (o.resume) {
+    msg(`no checkpoint in ${o.outDir}: starting a new run`);
+  }
+  writeTextAtomic(join(o.outDir, 'config.json'), JSON.stringify({ ...c, model: modelConfig }, null, 2) + '\n');
+
+  const progressOf = (s: number, t: number): number => Math.min(1, o.steps ? s / o.steps : t / o.timeSeconds!);
+  const save = (): void => {
+    const m: CheckpointMeta = {
+      format: CHECKPOINT_FORMAT, config: { ...c, model: modelConfig }, tokenizer: o.tokenizer.toJSON(), step, tokensSeen, elapsed,
+      loader: trainLoader.state(), lrScale, tokenCounts: null, valSplit,
+    };
+    timed('checkpoint', () => saveCheckpoint(ckptPath, named.map((p) => ({ name: p.name, tensor: p.tensor })), optimizer.stateTensors(), m));
+  };
+  const log = (obj: object): void => appendFileSync(metricsPath, JSON.stringify(obj) + '\n');
+
+  // In-memory copy of the last good state, restored after a non-finite loss.
+  const stateTensors = [...named.map((p) => p.tensor), ...optimizer.stateTensors().map((s) => s.tensor)];
+  let snapshot = stateTensors.map((t) => Float32Array.from(t.f32()));
+  let snapshotStep = step;
+
+  let lastEval: EvalResult | null = null;
+  let finalTrainLoss = NaN;
+  let lastCheckpoint = performance.now();
+  let windowTokens = 0, windowStart = performance.now(), windowLoss = 0, windowSteps = 0;
+  let stoppedEarly = false;
+  const B = c.batchSize;
+  const bitLayers = model.bitLayers();
+
+  const runEval = (): void => {
+    const T = seqLenAt(c, 1);
+    lastEval = evaluate(model, valLoader, c.evalBatches, B, T, valSplit);
+    const ternary: Record<string, { alpha: number; neg: number; zero: number; pos: number }> = {};
+    for (const { name, layer } of bitLayers) if (layer.opts.precision === 'ternary') ternary[name] = ternaryStats(layer.weight);
+    log({ type: 'eval', step, tokens: tokensSeen, elapsed, val_loss: lastEval.loss, val_ppl: lastEval.ppl, val_bpb: lastEval.bpb, ternary });
+    if (c.sampleTokens > 0) {
+      const text = sampleText(model, o.tokenizer, [o.tokenizer.eotId], c.sampleTokens, sampleRng);
+      appendFileSync(samplesPath, `--- step ${step}\n${text}\n`);
+    }
+  };
+
+  let nanStreak = 0;
+  while (progressOf(step, elapsed) < 1) {
+    // Let signal handlers (Ctrl-C) and I/O run between steps.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    const t0 = performance.now();
+    const progress = progressOf(step, elapsed);
+    const T = seqLenAt(c, progress);
+    const lr = learningRate(c, step, progress, o.steps) * lrScale;
+    for (const { layer } of bitLayers) layer.ternaryActive = step >= c.ternaryStart;
+    // Profile one step in a hundred (not the first: it pays for warm-up).
+    const profile = step % 100 === 50;
+    if (profile) startSectionTiming();
+    let loss = 0;
+    for (let micro = 0; micro < c.gradAccumulation; micro++) {
+      const rows = trainLoader.next(B, T);
+      loss += scope(() => {
+        const { ids, targets } = splitBatch(rows, B, T);
+        const l = model.loss(ids, targets);
+        const value = l.item();
+        if (Number.isFinite(value)) backward(l, 1 / c.gradAccumulation);
+        return value;
+      }) / c.gradAccumulation;
+    }
+    if (!Number.isFinite(loss)) {
+      // Nothing was applied: restore the last good state (the step before may have broken it).
+      stateTensors.forEach((t, i) => t.f32().set(snapshot[i]));
+      lrScale *= 0.5;
+      msg(`warning: non-finite loss at step ${step}; restored the state of step ${snapshotStep} and halved the learning rate (scale ${lrScale})`);
+      log({ type: 'nan', step, restored_step: snapshotStep, lr_scale: lrScale });
+      zeroGrad(named.map((p) => p.tensor));
+      if (++nanStreak >= 8) throw new TernlmError(`the loss stayed non-finite for ${nanStreak} attempts at step ${step} even at ${lrScale} x the learning rate — check the data and the config`);
+      continue;
+    }
+    nanStreak = 0;
+    const params = named.filter((p) => p.tensor.requiresGrad).map((p) => p.tensor);
+    const gradNorm = timed('optimizer', () => clipGradNorm(params, c.gradClip));
+    timed('optimizer', () => optimizer.step(lr));
+    zeroGrad(params);
+    const times = profile ? takeSectionTimes() : null;
+
+    step++;
+    tokensSeen += B * T * c.gradAccumulation;
+    const dt = (performance.now() - t0) / 1000;
+    elapsed += dt;
+    finalTrainLoss = loss;
+    windowTokens += B * T * c.gradAccumulation;
+    windowLoss += loss;
+    windowSteps++;
+
+    if (times) {
+      const total = [...times.values()].reduce((a, b) => a + b, 0);
+      const share: Record<string, number> = {};
+      for (const [k, v] of times) share[k] = Number((v / total).toFixed(4));
+      log({ type: 'profile', step, ms: Object.fromEntries([...times].map(([k, v]) => [k, Number(v.toFixed(2))])), share });
+    }
+    if (step % c.logEvery === 0 || progressOf(step, elapsed) >= 1) {
+      const now = performance.now();
+      const line: TrainLog = {
+        type: 'train', step, progress: progressOf(step, elapsed), loss: windowLoss / windowSteps, lr, seqLen: T, tokens: tokensSeen,
+        tokensPerSecond: windowTokens / ((now - windowStart) / 1000), elapsed, gradNorm,
+      };
+      log(line);
+      o.onLog?.(line);
+      windowTokens = 0; windowLoss = 0; windowSteps = 0; windowStart = now;
+    }
+    if (step % c.evalEvery === 0) {
+      runEval();
+      snapshot = stateTensors.map((t) => Float32Array.from(t.f32()));
+      snapshotStep = step;
+    }
+    const stop = o.shouldStop?.() ?? false;
+    if (stop || performance.now() - lastCheckpoint > c.checkpointMinutes * 60_000) {
+      save();
+      lastCheckpoint = performance.now();
+    }
+    if (stop) {
+      stoppedEarly = true;
+      msg(`stopped at step ${step}; checkpoint saved to ${ckptPath} — continue with --resume`);
+      break;
+    }
+  }
+  if (!stoppedEarly) {
+    if (step % c.evalEvery !== 0 || !lastEval) runEval();
+    save();
+  }
+  return { steps: step, tokens: tokensSeen, elapsed, finalTrainLoss, lastEval, stoppedEarly, checkpoint: ckptPath };
+}
