@@ -138,10 +138,12 @@ export class Sampler {
     // Candidates before sorting. Without top-k, a token below (1 - p) / (n - 1) can never be in
     // the nucleus (all such tokens together hold less than 1 - p), so they need no sorting.
     let count = 0;
-    if (topK > 0 && topK < n) {
+    const byTopK = topK > 0 && topK < n;
+    if (byTopK) {
       count = this.selectTopK(topK);
     } else {
-      const cutoff = topP < 1 && n > 1 ? (1 - topP) / (n - 1) : 0;
+      // (The most likely token, 1 / total after normalising, always stays: it alone reaches any p < 1/n.)
+      const cutoff = topP < 1 && n > 1 ? Math.min((1 - topP) / (n - 1), 1 / total) : 0;
       for (let i = 0; i < n; i++) if (w[i] >= cutoff) this.ids[count++] = i;
     }
     const cand = this.ids.subarray(0, count);
@@ -152,8 +154,9 @@ export class Sampler {
     for (let i = 0; i < count; i++) mass += w[cand[i]];
     this.kept = count;
     if (topP < 1) {
-      // Smallest prefix reaching p of the mass left by top-k (all of it, without top-k).
-      const target = topP * mass;
+      // Smallest prefix reaching p of the mass left by top-k; without top-k, of the whole
+      // distribution (1: the pre-filtered tokens count, they just cannot be reached).
+      const target = topP * (byTopK ? mass : 1);
       let cum = 0;
       for (let i = 0; i < count; i++) {
         cum += w[cand[i]];
