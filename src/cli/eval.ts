@@ -41,7 +41,7 @@ export async function run(args: string[]): Promise<void> {
   await initRuntime({ threads: values.threads !== undefined ? Number(values.threads) : undefined });
   const ck = openCheckpoint(values.model);
   const config = ck.meta.config as TrainConfig & { model: FlashLMConfig };
-  const model = new FlashLM(config.model, new Rng(0));
+  const model = new FlashLM(config.model, new Rng(0), ck.meta.tokenCounts ?? undefined);
   try {
     ck.restoreParams(model.namedParameters().map((p) => ({ name: p.name, tensor: p.tensor })));
   } finally {

@@ -2,7 +2,7 @@
 import { Rng } from '../core/rng.js';
 import { Tensor } from '../core/tensor.js';
 import type { Head } from '../heads/head.js';
-import { SoftmaxHead } from '../heads/softmax.js';
+import { AdaptiveHead, HierarchicalHead, SoftmaxHead } from '../heads/index.js';
 
 export interface HeadConfig {
   type: 'softmax' | 'hierarchical' | 'adaptive';
@@ -17,7 +17,14 @@ export function createHead(c: HeadConfig, vocabSize: number, dim: number, rng: R
   switch (c.type) {
     case 'softmax':
       return new SoftmaxHead(vocabSize, dim, rng, c.tied ? embedding : undefined);
+    case 'hierarchical':
+    case 'adaptive': {
+      if (!counts) throw new Error(`the ${c.type} head needs the training tokens' frequencies`);
+      return c.type === 'hierarchical'
+        ? new HierarchicalHead(vocabSize, dim, counts, rng)
+        : new AdaptiveHead(vocabSize, dim, counts, rng, c.cutoffs ? { cutoffs: c.cutoffs } : {});
+    }
     default:
-      throw new Error(`head type '${c.type}' is not available`);
+      throw new Error(`unknown head type '${(c as HeadConfig).type}': expected softmax, hierarchical or adaptive`);
   }
 }

@@ -7,12 +7,13 @@ import { TernlmError } from '../core/errors.js';
 import { Rng } from '../core/rng.js';
 import { Tensor, scope } from '../core/tensor.js';
 import { BatchLoader, type LoaderState } from '../data/loader.js';
-import { bitsPerByte } from '../data/meta.js';
+import { bitsPerByte, readMeta } from '../data/meta.js';
+import { ShardReader } from '../data/shards.js';
 import type { Tokenizer } from '../data/tokenizer.js';
 import { writeTextAtomic } from '../io/atomic.js';
 import { FlashLM, type FlashLMConfig } from '../models/flashlm.js';
 import { ternaryStats } from '../ops/ternary.js';
-import { CHECKPOINT_FORMAT, openCheckpoint, saveCheckpoint, type CheckpointMeta } from './checkpoint.js';
+import { CHECKPOINT_FORMAT, openCheckpoint, readCheckpointMeta, saveCheckpoint, type CheckpointMeta } from './checkpoint.js';
 import { seqLenAt, type TrainConfig } from './config.js';
 import { clipGradNorm } from './optim.js';
 import { createOptimizer, learningRate, type Optimizer } from './setup.js';
@@ -62,6 +63,28 @@ export interface TrainResult {
   lastEval: EvalResult | null;
   stoppedEarly: boolean;
   checkpoint: string;
+}
+
+/** Token frequencies of (up to the first `limit` tokens of) the training split. */
+export function countTokens(dataDir: string, vocabSize: number, limit = 20_000_000): number[] {
+  const meta = readMeta(dataDir);
+  const counts = new Array<number>(vocabSize).fill(0);
+  const chunk = new Int32Array(1 << 20);
+  let left = limit;
+  for (const s of meta.splits.train.shards) {
+    const r = new ShardReader(join(dataDir, s.file));
+    try {
+      for (let start = 0; start < r.tokens && left > 0; start += chunk.length) {
+        const n = Math.min(chunk.length, r.tokens - start, left);
+        r.read(start, n, chunk);
+        for (let i = 0; i < n; i++) counts[chunk[i]]++;
+        left -= n;
+      }
+    } finally {
+      r.close();
+    }
+  }
+  return counts;
 }
 
 export function modelConfigFor(c: TrainConfig, vocabSize: number): FlashLMConfig {
@@ -146,7 +169,14 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   }
   const modelConfig = modelConfigFor(c, meta.vocabSize);
   const rng = new Rng(c.seed);
-  const model = new FlashLM(modelConfig, rng);
+  // Frequency-based heads build their tree/clusters from the training tokens' counts; a resumed
+  // run takes the counts saved in its checkpoint so that it rebuilds exactly the same head.
+  let counts: number[] | null = null;
+  if (modelConfig.head.type !== 'softmax') {
+    counts = o.resume && existsSync(ckptPath) ? readCheckpointMeta(ckptPath).tokenCounts : null;
+    counts ??= countTokens(o.dataDir, meta.vocabSize);
+  }
+  const model = new FlashLM(modelConfig, rng, counts ?? undefined);
   const named = model.namedParameters();
   const optimizer: Optimizer = createOptimizer(c, named);
   const sampleRng = new Rng(c.seed + 1);
@@ -176,7 +206,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const save = (): void => {
     const m: CheckpointMeta = {
       format: CHECKPOINT_FORMAT, config: { ...c, model: modelConfig }, tokenizer: o.tokenizer.toJSON(), step, tokensSeen, elapsed,
-      loader: trainLoader.state(), lrScale, tokenCounts: null, valSplit,
+      loader: trainLoader.state(), lrScale, tokenCounts: counts, valSplit,
     };
     timed('checkpoint', () => saveCheckpoint(ckptPath, named.map((p) => ({ name: p.name, tensor: p.tensor })), optimizer.stateTensors(), m));
   };

@@ -77,6 +77,17 @@ describe('training end to end', () => {
     assert.ok(lines.some((l) => l.type === 'profile' && l.share.head > 0), 'time split logged');
   });
 
+  for (const head of ['hierarchical', 'adaptive'] as const) {
+    it(`trains with the ${head} head and resumes it from the saved token counts`, async () => {
+      const config = tiny({ model: { ...tiny().model, head: { type: head } } });
+      const out = join(root, head);
+      const r = await train({ config, dataDir, outDir: out, tokenizer, steps: 80 });
+      assert.ok(r.lastEval && r.lastEval.loss < unigramEntropy(dataDir), `${head}: val loss ${r.lastEval?.loss}`);
+      const resumed = await train({ config, dataDir, outDir: out, tokenizer, steps: 85, resume: true });
+      assert.equal(resumed.steps, 85);
+    });
+  }
+
   it('resuming gives exactly the run that was never interrupted', async () => {
     const config = tiny({ optimizer: 'normuon', muonLr: 0.02 });
     const straight = await train({ config, dataDir, outDir: join(root, 'straight'), tokenizer, steps: 40 });
