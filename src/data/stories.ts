@@ -287,7 +287,7 @@ export function generateStories(count: number, seed: number): string[] {
 }
 
 export interface DemoCorpusOptions {
-  /** Number of stories (default 20,000: about 5 MB of text). */
+  /** Number of stories (default 20,000: about 7.5 MB of text, 420 distinct words). */
   stories?: number;
   /** Default 1. */
   seed?: number;
