@@ -1,0 +1,111 @@
+// ternlm bench train: training tokens/s and model FLOP utilisation on 1 and all threads.
+import { parseArgs } from 'node:util';
+import { backward, startSectionTiming, takeSectionTimes, timed, zeroGrad } from '../src/core/autograd.js';
+import * as K from '../src/core/kernels.js';
+import { Rng } from '../src/core/rng.js';
+import { initRuntime, rt } from '../src/core/runtime.js';
+import { Tensor, scope } from '../src/core/tensor.js';
+import { FlashLM, gluHidden, type FlashLMConfig } from '../src/models/flashlm.js';
+import { resolveConfigPath } from '../src/cli/train.js';
+import { loadTrainConfig, parseOverrides, withOverrides } from '../src/train/config.js';
+import { clipGradNorm } from '../src/train/optim.js';
+import { createOptimizer } from '../src/train/setup.js';
+import { bestOf, fmt } from './util.js';
+
+const HELP = `usage: ternlm bench train [--config <json|name>] [--vocab V] [--head softmax|hierarchical|adaptive]
+                          [--batch B] [--seq-len T] [--steps N] [--threads N] [--set k=v] [--json]
+
+Times training steps (forward, backward, clipping, optimizer) of the config's model on random
+tokens, best of --steps (default 5) after two warm-up steps, on 1 thread and on all threads.
+Model FLOPs count 6 per weight per token (forward 2, backward 4) over every product: mixers
+and GLUs times the recurrence, plus the head. MFU = achieved model FLOP/s divided by the f32
+GEMM FLOP/s of the model's own GLU product shape, measured in the same run on the same threads.
+Also prints the share of step time per component (embedding, mixer, glu, head, optimizer).`;
+
+/** Multiply-accumulates per token of every product in one forward pass. */
+export function macsPerToken(c: FlashLMConfig): number {
+  const h = gluHidden(c);
+  const perLayer = c.dim * c.dim + 3 * c.dim * h + c.kernelSize * c.dim;
+  return c.recurrence * c.layers * perLayer + c.dim * c.vocabSize;
+}
+
+export async function run(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      config: { type: 'string', default: 'flashlm-tiny' }, vocab: { type: 'string', default: '4096' }, head: { type: 'string' },
+      batch: { type: 'string' }, 'seq-len': { type: 'string' }, steps: { type: 'string', default: '5' }, threads: { type: 'string' },
+      set: { type: 'string', multiple: true, default: [] }, json: { type: 'boolean', default: false }, help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help) {
+    console.log(HELP);
+    return;
+  }
+  let config = loadTrainConfig(resolveConfigPath(values.config!));
+  const over = parseOverrides(values.set ?? []) as Record<string, unknown>;
+  if (values.head) over.model = { ...(over.model as object), head: { type: values.head, tied: values.head === 'softmax' } };
+  config = withOverrides(config, over);
+  await initRuntime({ threads: values.threads ? Number(values.threads) : undefined });
+  const r = rt();
+  const V = Number(values.vocab);
+  const B = Number(values.batch ?? config.batchSize);
+  const T = Number(values['seq-len'] ?? config.seqLen);
+  const mc: FlashLMConfig = { ...config.model, vocabSize: V };
+  const rng = new Rng(1);
+  // Zipf-like token frequencies, as real text has (the frequency-based heads depend on them).
+  const counts = Array.from({ length: V }, (_, i) => Math.max(1, Math.round(1e7 / (i + 1))));
+  const model = new FlashLM(mc, rng, counts);
+  const named = model.namedParameters();
+  const optimizer = createOptimizer(config, named);
+  const params = named.filter((p) => p.tensor.requiresGrad).map((p) => p.tensor);
+  const ids = Tensor.from(Array.from({ length: B * T }, () => rng.int(V)), [B, T], 'i32');
+  const targets = Tensor.from(Array.from({ length: B * T }, () => rng.int(V)), [B * T], 'i32');
+  const step = (): void => {
+    scope(() => backward(model.loss(ids, targets)));
+    timed('optimizer', () => {
+      clipGradNorm(params, 1);
+      optimizer.step(1e-4);
+    });
+    zeroGrad(params);
+  };
+  const flopsPerStep = 6 * macsPerToken(mc) * B * T;
+  const M = B * T, Hd = gluHidden(mc);
+  const a = Tensor.empty([M, mc.dim]), w = Tensor.empty([Hd, mc.dim]), y = Tensor.empty([M, Hd]);
+  K.fill(a.ptr, a.size, 0.5);
+  K.fill(w.ptr, w.size, 0.25);
+  const threadCounts = r.threads > 1 ? [1, r.threads] : [1];
+  const results: Record<string, unknown>[] = [];
+  for (const t of threadCounts) {
+    const seconds = r.pool.withThreads(t, () => bestOf(Number(values.steps), step));
+    const gemm = r.pool.withThreads(t, () => bestOf(3, () => K.matmul(M, Hd, mc.dim, a.ptr, false, w.ptr, true, y.ptr, false)));
+    const gemmFlops = (2 * M * Hd * mc.dim) / gemm;
+    startSectionTiming();
+    r.pool.withThreads(t, step);
+    const times = takeSectionTimes();
+    const total = [...times.values()].reduce((s, v) => s + v, 0);
+    results.push({
+      threads: t,
+      tokens_per_second: Math.round((B * T) / seconds),
+      step_ms: Number((seconds * 1000).toFixed(1)),
+      model_gflops: Number((flopsPerStep / seconds / 1e9).toFixed(2)),
+      gemm_gflops: Number((gemmFlops / 1e9).toFixed(1)),
+      mfu: Number((flopsPerStep / seconds / gemmFlops).toFixed(3)),
+      share: Object.fromEntries([...times].map(([k, v]) => [k, Number((v / total).toFixed(3))])),
+    });
+  }
+  const report = {
+    config: config.name, precision: mc.precision, head: mc.head.type, vocab: V, batch: B, seq_len: T,
+    parameters: model.parameterCount(), build: r.build, results,
+  };
+  if (values.json) {
+    console.log(JSON.stringify(report));
+    return;
+  }
+  console.log(`ternlm bench train — ${config.name} (${mc.precision}, ${mc.head.type} head), ${report.parameters.toLocaleString('en-US')} parameters, vocab ${V}, batch ${B} x ${T}, ${r.build} SIMD`);
+  for (const res of results) {
+    const share = Object.entries(res.share as Record<string, number>).map(([k, v]) => `${k} ${fmt(v * 100, 0)}%`).join(', ');
+    console.log(`  ${res.threads} thread(s): ${String(res.tokens_per_second).padStart(6)} tok/s, ${res.step_ms} ms/step, model ${res.model_gflops} GFLOP/s, GEMM ${res.gemm_gflops} GFLOP/s, MFU ${fmt((res.mfu as number) * 100)}%`);
+    console.log(`    time split: ${share}`);
+  }
+}
