@@ -129,7 +129,7 @@ export function hsm_log_probs(
       const base = load<f32>(lp + <usize>n * 4);
       const x = load<f32>(sr + <usize>n * 4);
       const toLeft = base - softplus(x); // log sigmoid(-x)
-      const toRight = base - softplus(-x); // log sigmoid(x)
+      const toRight = toLeft + x; // log sigmoid(x) = log sigmoid(-x) + x
       const cl = load<i32>(left + <usize>n * 4);
       const cr = load<i32>(right + <usize>n * 4);
       if (cl >= 0) store<f32>(lp + <usize>cl * 4, toLeft);
