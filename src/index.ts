@@ -1,0 +1,20 @@
+// ternlm as a library: the compute runtime, tensors and ops, models, data, training and inference.
+export { initRuntime, rt, shutdownRuntime, type Runtime, type RuntimeOptions } from './core/runtime.js';
+export { Tensor, scope, type DType } from './core/tensor.js';
+export { backward, noGrad, zeroGrad, section } from './core/autograd.js';
+export { TernlmError } from './core/errors.js';
+export { Rng } from './core/rng.js';
+export * as kernels from './core/kernels.js';
+export * as ops from './ops/index.js';
+export { Module, init, type NamedParam, type ParamInfo } from './nn/module.js';
+export * from './nn/layers.js';
+export * from './heads/index.js';
+export { FlashLM, FLASHLM_DEFAULTS, type FlashLMConfig } from './models/flashlm.js';
+export { loadTokenizer, tokenizerFromJSON, type Tokenizer } from './data/tokenizer.js';
+export { BatchLoader, type LoaderState } from './data/loader.js';
+export { prepare, type PrepareOptions } from './data/prepare.js';
+export { readMeta, bitsPerByte, type DatasetMeta } from './data/meta.js';
+export { TRAIN_DEFAULTS, loadTrainConfig, withOverrides, type TrainConfig } from './train/config.js';
+export { train, evaluate, type TrainOptions, type TrainResult } from './train/trainer.js';
+export { AdamW, Muon, MuonWithAdamW, clipGradNorm, type Optimizer } from './train/optim.js';
+export { openSafetensors, writeSafetensors } from './io/safetensors.js';
