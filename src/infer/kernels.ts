@@ -3,7 +3,9 @@
 import { rt } from '../core/runtime.js';
 
 const ELEMENTWISE_MIN = 1 << 14; // elements per thread below which a call stays single-threaded
-const ATTENTION_MIN = 1 << 15; // cached floats read per thread below which attention stays on one thread
+// Cached floats read per thread below which attention stays on one thread: waking a sleeping
+// worker costs tens of microseconds, more than a small model's whole attention.
+const ATTENTION_MIN = 1 << 18;
 
 /** Rotate `heads` heads of x (heads x headSize) in place by one position's table row (2 * headSize floats). */
 export function ropeRotate(x: number, table: number, heads: number, headSize: number): void {

@@ -50,12 +50,15 @@ export class Sampler {
   readonly options: ResolvedSampling;
   private readonly n: number;
   private readonly rng: Rng;
-  /** Adjusted logits, then probabilities (n). */
+  /** Adjusted logits, then unnormalised probabilities e^((l - max) / T) (n). */
   private readonly work: Float64Array;
-  /** Candidate ids (best first when top-k or top-p restricts them) and how many are kept. */
-  private readonly ids: Int32Array;
+  /** Candidate ids, arranged as a heap while they are ranked. */
+  private readonly heap: Int32Array;
+  /** Kept ids, most likely first; unused when nothing restricts the draw (`all`). */
+  private readonly order: Int32Array;
   private kept = 0;
-  /** Probability mass of the kept candidates. */
+  private all = false;
+  /** Unnormalised probability of the kept ids together. */
   private mass = 0;
   /** Per-id stamp so that a token repeated in the window is penalised once. */
   private readonly seen: Uint32Array;
@@ -67,7 +70,8 @@ export class Sampler {
     this.options = resolveSampling(options);
     this.rng = new Rng(this.options.seed);
     this.work = new Float64Array(n);
-    this.ids = new Int32Array(n);
+    this.heap = new Int32Array(n);
+    this.order = new Int32Array(n);
     this.seen = new Uint32Array(n);
   }
 
@@ -76,12 +80,14 @@ export class Sampler {
     this.penalise(logits, history);
     if (this.options.temperature === 0) return this.argmax();
     this.restrict();
+    const w = this.work;
     let r = this.rng.next() * this.mass;
     for (let i = 0; i < this.kept; i++) {
-      r -= this.work[this.ids[i]];
-      if (r < 0) return this.ids[i];
+      const id = this.all ? i : this.order[i];
+      r -= w[id];
+      if (r < 0) return id;
     }
-    return this.ids[this.kept - 1]; // rounding left r just above 0
+    return this.all ? this.kept - 1 : this.order[this.kept - 1]; // rounding left r just above 0
   }
 
   /**
@@ -93,7 +99,8 @@ export class Sampler {
     if (this.options.temperature === 0) return { ids: [this.argmax()], probs: [1] };
     this.restrict();
     const w = this.work;
-    const ids = Array.from(this.ids.subarray(0, this.kept)).sort((a, b) => w[b] - w[a] || a - b);
+    const kept = this.all ? Array.from({ length: this.n }, (_, i) => i) : Array.from(this.order.subarray(0, this.kept));
+    const ids = kept.sort((a, b) => w[b] - w[a] || a - b);
     return { ids, probs: ids.map((id) => w[id] / this.mass) };
   }
 
@@ -123,64 +130,89 @@ export class Sampler {
     return best;
   }
 
-  /** work = probabilities; ids[0..kept) = the candidates left by top-k and top-p. */
+  /** work = unnormalised probabilities; order[0..kept) = what top-k and top-p leave, best first. */
   private restrict(): void {
     const w = this.work, n = this.n, { temperature, topK, topP } = this.options;
     let max = -Infinity;
     for (let i = 0; i < n; i++) if (w[i] > max) max = w[i];
+    const invT = 1 / temperature;
     let total = 0;
     for (let i = 0; i < n; i++) {
-      w[i] = Math.exp((w[i] - max) / temperature);
-      total += w[i];
+      const e = Math.exp((w[i] - max) * invT);
+      w[i] = e;
+      total += e;
     }
-    for (let i = 0; i < n; i++) w[i] /= total;
-
-    // Candidates before sorting. Without top-k, a token below (1 - p) / (n - 1) can never be in
-    // the nucleus (all such tokens together hold less than 1 - p), so they need no sorting.
-    let count = 0;
     const byTopK = topK > 0 && topK < n;
+    if (!byTopK && topP === 1) {
+      this.all = true;
+      this.kept = n;
+      this.mass = total;
+      return;
+    }
+    this.all = false;
+
+    // Candidates. Without top-k, a token below (1 - p) / (n - 1) of the total can never be in
+    // the nucleus (all such tokens together hold less than 1 - p), so it is not ranked; the
+    // most likely token (weight 1) always stays: alone it reaches any p < 1/n.
+    let count = 0;
+    let base = total;
     if (byTopK) {
       count = this.selectTopK(topK);
+      base = 0;
+      for (let i = 0; i < count; i++) base += w[this.heap[i]];
     } else {
-      // (The most likely token, 1 / total after normalising, always stays: it alone reaches any p < 1/n.)
-      const cutoff = topP < 1 && n > 1 ? Math.min((1 - topP) / (n - 1), 1 / total) : 0;
-      for (let i = 0; i < n; i++) if (w[i] >= cutoff) this.ids[count++] = i;
+      const cutoff = Math.min(((1 - topP) / (n - 1)) * total, 1);
+      for (let i = 0; i < n; i++) if (w[i] >= cutoff) this.heap[count++] = i;
     }
-    const cand = this.ids.subarray(0, count);
-    // Unrestricted draws need no order: the sort is skipped (it would dominate a large vocabulary).
-    if (count < n || topP < 1) cand.sort((a, b) => w[b] - w[a] || a - b);
 
-    let mass = 0;
-    for (let i = 0; i < count; i++) mass += w[cand[i]];
-    this.kept = count;
-    if (topP < 1) {
-      // Smallest prefix reaching p of the mass left by top-k; without top-k, of the whole
-      // distribution (1: the pre-filtered tokens count, they just cannot be reached).
-      const target = topP * (byTopK ? mass : 1);
-      let cum = 0;
-      for (let i = 0; i < count; i++) {
-        cum += w[cand[i]];
-        if (cum >= target) {
-          this.kept = i + 1;
-          mass = cum;
-          break;
-        }
-      }
+    // Rank by popping a max-heap: only as many pops as the nucleus needs. Top-p counts against
+    // the mass top-k left, or (no top-k) against the whole distribution.
+    const target = topP < 1 ? topP * base : Infinity;
+    for (let i = (count >> 1) - 1; i >= 0; i--) this.siftDown(i, count);
+    let size = count, kept = 0, cum = 0;
+    while (size > 0) {
+      const best = this.heap[0];
+      this.order[kept++] = best;
+      cum += w[best];
+      this.heap[0] = this.heap[--size];
+      this.siftDown(0, size);
+      if (cum >= target) break;
     }
-    this.mass = mass;
+    this.kept = kept;
+    this.mass = cum;
   }
 
-  /** ids[0..k) = the k most probable ids (ties: lower id), in any order; a size-k min-heap. */
+  /** a ranks above b: more likely, or as likely with a lower id. */
+  private above(a: number, b: number): boolean {
+    const w = this.work;
+    return w[a] > w[b] || (w[a] === w[b] && a < b);
+  }
+
+  /** Restore the max-heap property of heap[0..size) below index i. */
+  private siftDown(i: number, size: number): void {
+    const h = this.heap;
+    for (;;) {
+      const l = 2 * i + 1, r = l + 1;
+      let m = i;
+      if (l < size && this.above(h[l], h[m])) m = l;
+      if (r < size && this.above(h[r], h[m])) m = r;
+      if (m === i) return;
+      const t = h[i];
+      h[i] = h[m];
+      h[m] = t;
+      i = m;
+    }
+  }
+
+  /** heap[0..k) = the k highest-ranked ids, in any order (through a size-k min-heap). */
   private selectTopK(k: number): number {
-    const w = this.work, h = this.ids;
-    // "a below b": a is a worse candidate than b.
-    const below = (a: number, b: number): boolean => w[a] < w[b] || (w[a] === w[b] && a > b);
-    const siftDown = (i: number): void => {
+    const h = this.heap;
+    const siftDownMin = (i: number): void => {
       for (;;) {
         const l = 2 * i + 1, r = l + 1;
         let m = i;
-        if (l < k && below(h[l], h[m])) m = l;
-        if (r < k && below(h[r], h[m])) m = r;
+        if (l < k && this.above(h[m], h[l])) m = l;
+        if (r < k && this.above(h[m], h[r])) m = r;
         if (m === i) return;
         const t = h[i];
         h[i] = h[m];
@@ -189,11 +221,11 @@ export class Sampler {
       }
     };
     for (let i = 0; i < k; i++) h[i] = i;
-    for (let i = (k >> 1) - 1; i >= 0; i--) siftDown(i);
+    for (let i = (k >> 1) - 1; i >= 0; i--) siftDownMin(i);
     for (let id = k; id < this.n; id++) {
-      if (below(h[0], id)) {
+      if (this.above(id, h[0])) {
         h[0] = id;
-        siftDown(0);
+        siftDownMin(0);
       }
     }
     return k;
