@@ -36,20 +36,7 @@ export function gemm_pack_b(b: usize, sbk: i32, sbj: i32, K: i32, N: i32, packed
       let k = 0;
       for (; k + 4 <= K; k += 4) {
         for (let h = 0; h < 2; h++) {
-          const s = base + <usize>(h * 4) * col + <usize>k * 4;
-          const r0 = v128.load(s);
-          const r1 = v128.load(s + col);
-          const r2 = v128.load(s + 2 * col);
-          const r3 = v128.load(s + 3 * col);
-          const t0 = v128.shuffle<u32>(r0, r1, 0, 4, 1, 5);
-          const t1 = v128.shuffle<u32>(r2, r3, 0, 4, 1, 5);
-          const t2 = v128.shuffle<u32>(r0, r1, 2, 6, 3, 7);
-          const t3 = v128.shuffle<u32>(r2, r3, 2, 6, 3, 7);
-          const d = dst + <usize>h * 16;
-          v128.store(d, v128.shuffle<u64>(t0, t1, 0, 2));
-          v128.store(d + 32, v128.shuffle<u64>(t0, t1, 1, 3));
-          v128.store(d + 64, v128.shuffle<u64>(t2, t3, 0, 2));
-          v128.store(d + 96, v128.shuffle<u64>(t2, t3, 1, 3));
+          transpose4x4(base + <usize>(h * 4) * col + <usize>k * 4, col, dst + <usize>h * 16, 32);
         }
         dst += 128;
       }
@@ -70,6 +57,26 @@ export function gemm_pack_b(b: usize, sbk: i32, sbj: i32, K: i32, N: i32, packed
   }
 }
 
+/**
+ * Read a 4x4 block (4 rows of 4 floats, rows srcStride bytes apart) and store its transpose
+ * (4 rows dstStride bytes apart): the inner step of packing a panel across the grain.
+ */
+// @ts-ignore: decorator
+@inline function transpose4x4(src: usize, srcStride: usize, dst: usize, dstStride: usize): void {
+  const r0 = v128.load(src);
+  const r1 = v128.load(src + srcStride);
+  const r2 = v128.load(src + 2 * srcStride);
+  const r3 = v128.load(src + 3 * srcStride);
+  const t0 = v128.shuffle<u32>(r0, r1, 0, 4, 1, 5);
+  const t1 = v128.shuffle<u32>(r2, r3, 0, 4, 1, 5);
+  const t2 = v128.shuffle<u32>(r0, r1, 2, 6, 3, 7);
+  const t3 = v128.shuffle<u32>(r2, r3, 2, 6, 3, 7);
+  v128.store(dst, v128.shuffle<u64>(t0, t1, 0, 2));
+  v128.store(dst + dstStride, v128.shuffle<u64>(t0, t1, 1, 3));
+  v128.store(dst + 2 * dstStride, v128.shuffle<u64>(t2, t3, 0, 2));
+  v128.store(dst + 3 * dstStride, v128.shuffle<u64>(t2, t3, 1, 3));
+}
+
 /** Pack rows [m0, m0+mc) x depth [k0, k0+kc) of A into 4-row blocks, k-major: pa[(rb*kc + k)*4 + r]. */
 function packA(a: usize, sai: i32, sak: i32, m0: i32, mc: i32, k0: i32, kc: i32, pa: usize): void {
   for (let r0 = 0; r0 < mc; r0 += 4) {
@@ -80,19 +87,7 @@ function packA(a: usize, sai: i32, sak: i32, m0: i32, mc: i32, k0: i32, kc: i32,
       const rs = <usize>sai * 4;
       let k = 0;
       for (; k + 4 <= kc; k += 4) {
-        const s = row0 + <usize>k * 4;
-        const r0v = v128.load(s);
-        const r1v = v128.load(s + rs);
-        const r2v = v128.load(s + 2 * rs);
-        const r3v = v128.load(s + 3 * rs);
-        const t0 = v128.shuffle<u32>(r0v, r1v, 0, 4, 1, 5);
-        const t1 = v128.shuffle<u32>(r2v, r3v, 0, 4, 1, 5);
-        const t2 = v128.shuffle<u32>(r0v, r1v, 2, 6, 3, 7);
-        const t3 = v128.shuffle<u32>(r2v, r3v, 2, 6, 3, 7);
-        v128.store(dst, v128.shuffle<u64>(t0, t1, 0, 2));
-        v128.store(dst, v128.shuffle<u64>(t0, t1, 1, 3), 16);
-        v128.store(dst, v128.shuffle<u64>(t2, t3, 0, 2), 32);
-        v128.store(dst, v128.shuffle<u64>(t2, t3, 1, 3), 48);
+        transpose4x4(row0 + <usize>k * 4, rs, dst, 16);
         dst += 64;
       }
       for (; k < kc; k++) {
