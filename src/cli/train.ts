@@ -28,6 +28,9 @@ flashlm-tiny for 10 minutes.
   --steps    number of optimizer steps (instead of --time)
   --threads  compute threads (default: all cores)
   --seed     random seed (default: the config's)
+  --init-embeddings  random (default) | corpus (PPMI co-occurrence + randomized SVD of the
+             training tokens) | gpt2:<model.safetensors> (GPT-2's token embeddings projected
+             to the model width by truncated SVD; needs the gpt2 tokenizer)
   --resume   continue from <out>/ckpt.safetensors, bit for bit on the same data position
   --set      override a config field, e.g. --set model.dim=128 --set lr=0.001
 
@@ -74,7 +77,7 @@ export async function run(args: string[]): Promise<void> {
     options: {
       config: { type: 'string' }, data: { type: 'string' }, out: { type: 'string' }, time: { type: 'string' },
       steps: { type: 'string' }, threads: { type: 'string' }, seed: { type: 'string' }, resume: { type: 'boolean', default: false },
-      set: { type: 'string', multiple: true, default: [] }, help: { type: 'boolean', default: false },
+      'init-embeddings': { type: 'string' }, set: { type: 'string', multiple: true, default: [] }, help: { type: 'boolean', default: false },
     },
   });
   if (values.help) {
@@ -84,6 +87,7 @@ export async function run(args: string[]): Promise<void> {
   let config: TrainConfig = loadTrainConfig(resolveConfigPath(values.config ?? 'flashlm-tiny'));
   const overrides = parseOverrides(values.set ?? []);
   if (values.seed !== undefined) overrides.seed = Number(values.seed);
+  if (values['init-embeddings'] !== undefined) overrides.initEmbeddings = values['init-embeddings'];
   config = withOverrides(config, overrides);
   const outDir = values.out ?? join('runs', config.name);
   let steps = values.steps !== undefined ? Number(values.steps) : undefined;

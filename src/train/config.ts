@@ -41,6 +41,8 @@ export interface TrainConfig {
   sampleTokens: number;
   checkpointMinutes: number;
   seed: number;
+  /** Token embeddings at the start: random, from the corpus (PPMI + SVD), or 'gpt2:<model.safetensors>'. */
+  initEmbeddings: string;
 }
 
 export const TRAIN_DEFAULTS: TrainConfig = {
@@ -68,6 +70,7 @@ export const TRAIN_DEFAULTS: TrainConfig = {
   sampleTokens: 64,
   checkpointMinutes: 10,
   seed: 1,
+  initEmbeddings: 'random',
 };
 
 /** Deep-merge b over a (plain objects merge, arrays and values replace). */
@@ -130,6 +133,9 @@ function validate(c: TrainConfig): void {
   if (!['adamw', 'muon', 'normuon'].includes(c.optimizer)) throw new TernlmError(`config: optimizer must be adamw, muon or normuon, got ${c.optimizer}`);
   if (!['cosine', 'wsd'].includes(c.schedule)) throw new TernlmError(`config: schedule must be cosine or wsd, got ${c.schedule}`);
   if (!['ternary', 'int8', 'fp32'].includes(c.model.precision)) throw new TernlmError(`config: model.precision must be ternary, int8 or fp32`);
+  if (!(c.initEmbeddings === 'random' || c.initEmbeddings === 'corpus' || c.initEmbeddings.startsWith('gpt2:'))) {
+    throw new TernlmError(`config: initEmbeddings must be random, corpus or gpt2:<model.safetensors>, got ${c.initEmbeddings}`);
+  }
   for (const p of c.curriculum) {
     if (!(p.seqLen > 0) || !(p.until > 0 && p.until <= 1)) throw new TernlmError(`config: curriculum phases need seqLen > 0 and 0 < until <= 1`);
   }

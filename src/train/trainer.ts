@@ -4,6 +4,7 @@ import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { backward, noGrad, startSectionTiming, takeSectionTimes, timed, zeroGrad } from '../core/autograd.js';
 import { TernlmError } from '../core/errors.js';
+import * as K from '../core/kernels.js';
 import { Rng } from '../core/rng.js';
 import { Tensor, scope } from '../core/tensor.js';
 import { BatchLoader, type LoaderState } from '../data/loader.js';
@@ -12,6 +13,7 @@ import { ShardReader } from '../data/shards.js';
 import type { Tokenizer } from '../data/tokenizer.js';
 import { writeTextAtomic } from '../io/atomic.js';
 import { FlashLM, type FlashLMConfig } from '../models/flashlm.js';
+import { corpusEmbeddings, gpt2Embeddings } from '../nn/init-embeddings.js';
 import { ternaryStats } from '../ops/ternary.js';
 import { CHECKPOINT_FORMAT, openCheckpoint, readCheckpointMeta, saveCheckpoint, type CheckpointMeta } from './checkpoint.js';
 import { seqLenAt, type TrainConfig } from './config.js';
@@ -85,6 +87,44 @@ export function countTokens(dataDir: string, vocabSize: number, limit = 20_000_0
     }
   }
   return counts;
+}
+
+/** Overwrite the token embedding with GPT-2's (projected by SVD) or with PPMI-SVD vectors of the corpus. */
+function initializeEmbeddings(model: FlashLM, spec: string, dataDir: string, msg: (t: string) => void): void {
+  const { vocabSize: V, dim: d } = model.config;
+  const w = model.embed.weight;
+  const std = Math.sqrt(K.reduce('sumsq', w.ptr, w.size) / w.size);
+  let values: Float32Array;
+  if (spec.startsWith('gpt2:')) {
+    const path = spec.slice(5);
+    if (V !== 50257) throw new TernlmError(`--init-embeddings gpt2 needs the GPT-2 tokenizer (50,257 tokens); this dataset has ${V}`);
+    values = gpt2Embeddings(path, d, { std });
+    msg(`embeddings: GPT-2 token embeddings from ${path}, projected to ${d} dimensions by truncated SVD`);
+  } else {
+    const tokens = readTrainTokens(dataDir, 5_000_000);
+    values = corpusEmbeddings(tokens, V, d, { std });
+    msg(`embeddings: PPMI co-occurrence + randomized SVD of ${tokens.length.toLocaleString('en-US')} training tokens`);
+  }
+  w.f32().set(values);
+}
+
+/** The first `limit` tokens of the training split. */
+function readTrainTokens(dataDir: string, limit: number): Int32Array {
+  const meta = readMeta(dataDir);
+  const out = new Int32Array(Math.min(limit, meta.splits.train.tokens));
+  let filled = 0;
+  for (const s of meta.splits.train.shards) {
+    if (filled >= out.length) break;
+    const r = new ShardReader(join(dataDir, s.file));
+    try {
+      const n = Math.min(r.tokens, out.length - filled);
+      r.read(0, n, out, filled);
+      filled += n;
+    } finally {
+      r.close();
+    }
+  }
+  return out;
 }
 
 export function modelConfigFor(c: TrainConfig, vocabSize: number): FlashLMConfig {
@@ -197,8 +237,9 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     optimizer.stepCount = step;
     trainLoader.restore(ck.meta.loader as LoaderState);
     msg(`resumed ${ckptPath} at step ${step} (${tokensSeen.toLocaleString('en-US')} tokens, ${elapsed.toFixed(0)} s)`);
-  } else if (o.resume) {
-    msg(`no checkpoint in ${o.outDir}: starting a new run`);
+  } else {
+    if (o.resume) msg(`no checkpoint in ${o.outDir}: starting a new run`);
+    if (c.initEmbeddings !== 'random') initializeEmbeddings(model, c.initEmbeddings, o.dataDir, msg);
   }
   writeTextAtomic(join(o.outDir, 'config.json'), JSON.stringify({ ...c, model: modelConfig }, null, 2) + '\n');
 

@@ -104,6 +104,17 @@ describe('training end to end', () => {
     b.close();
   });
 
+  it('initialises embeddings from the corpus (PPMI + SVD) and refuses an unknown initialisation', async () => {
+    const out = join(root, 'corpus-init');
+    const r = await train({ config: tiny({ initEmbeddings: 'corpus' }), dataDir, outDir: out, tokenizer, steps: 30 });
+    assert.ok(r.lastEval && r.lastEval.loss < unigramEntropy(dataDir));
+    assert.throws(() => tiny({ initEmbeddings: 'word2vec' }), /initEmbeddings must be/);
+    await assert.rejects(
+      train({ config: tiny({ initEmbeddings: 'gpt2:/nonexistent.safetensors' }), dataDir, outDir: join(root, 'gpt2-init'), tokenizer, steps: 2 }),
+      /GPT-2 tokenizer/,
+    );
+  });
+
   it('a truncated checkpoint is refused with a clear error', async () => {
     const out = join(root, 'corrupt');
     await train({ config: tiny(), dataDir, outDir: out, tokenizer, steps: 5 });
