@@ -105,3 +105,22 @@ describe('ternlm chat', { skip: needsStories }, () => {
     assert.equal(r.signal, null);
   });
 });
+
+describe('ternlm bench generate', { skip: needsStories }, () => {
+  it('prints one JSON object with the three cases, clipping the long prompt to the context', async () => {
+    const r = await ternlm(['bench', 'generate', '--model', STORIES260K, '--threads', '1', '--reps', '1', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const report = JSON.parse(r.stdout);
+    assert.equal(report.runs.length, 1);
+    const run = report.runs[0];
+    assert.equal(run.threads, 1);
+    assert.deepEqual(Object.keys(run.cases), ['short', 'long', 'full']);
+    assert.deepEqual([run.cases.short.promptTokens, run.cases.long.promptTokens, run.cases.full.promptTokens], [1, 384, 1]);
+    assert.deepEqual([run.cases.short.newTokens, run.cases.long.newTokens, run.cases.full.newTokens], [128, 128, 512]);
+    for (const c of Object.values(run.cases) as { decodeTokensPerS: number; firstTokenMs: number }[]) {
+      assert.ok(c.decodeTokensPerS > 0 && c.firstTokenMs > 0);
+    }
+    assert.match(report.notes[0], /clipped to 384 tokens/);
+    assert.ok(run.memory.heapPeakBytes > 1_000_000 && run.memory.maxRssBytes > run.memory.heapPeakBytes);
+  });
+});

@@ -1,0 +1,182 @@
+// ternlm bench generate: time to first token and tokens/s of generation, on 1 thread (in a child
+// process: one pool per process) and on all threads, with peak memory.
+import { spawn } from 'node:child_process';
+import { availableParallelism, cpus } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { TernlmError } from '../src/core/errors.js';
+import { Rng } from '../src/core/rng.js';
+import { initRuntime, rt } from '../src/core/runtime.js';
+import { generate } from '../src/infer/generate.js';
+import { loadInferenceModel, resolveTokenizer } from '../src/infer/load.js';
+import type { InferenceModel } from '../src/infer/model.js';
+import type { Tokenizer } from '../src/data/tokenizer.js';
+
+const HELP = `usage: ternlm bench generate --model <file> [--tokenizer <file>] [--threads N] [--reps N] [--json]
+
+Generation speed, best of --reps runs (default 3) after a warm-up, sampling as llama2.c does by
+default (temperature 1, top-p 0.9, fixed seed) and ignoring end-of-text so every run writes all
+its tokens:
+  short   1-token prompt (BOS), 128 new tokens
+  long    512-token prompt, 128 new tokens (the prompt is clipped to context - 128 when the
+          context is shorter; the report says so)
+  full    1-token prompt, new tokens until the context is full
+For each: time to first token (prefill + first sample), prefill tokens/s, decode tokens/s
+(new tokens after the first / their time). Peak memory: the wasm heap's peak allocation and
+the process's peak RSS. 1 thread runs in a child process; --threads (default: all cores) here.`;
+
+const NEW_TOKENS = 128;
+const LONG_PROMPT = 512;
+
+export interface CaseResult {
+  promptTokens: number;
+  newTokens: number;
+  firstTokenMs: number;
+  prefillTokensPerS: number;
+  decodeTokensPerS: number;
+}
+
+export interface ThreadResult {
+  threads: number;
+  build: string;
+  cases: Record<string, CaseResult>;
+  memory: { heapPeakBytes: number; wasmMemoryBytes: number; maxRssBytes: number };
+}
+
+/** Prompt ids for timing: BOS then fixed pseudo-random tokens (the values do not change the cost). */
+function promptOf(n: number, model: InferenceModel, tok: Tokenizer): number[] {
+  const rng = new Rng(1);
+  const ids = [tok.bosId ?? tok.eotId];
+  const lo = Math.min(3, tok.vocabSize - 1);
+  while (ids.length < n) ids.push(lo + rng.int(Math.min(model.vocabSize, tok.vocabSize) - lo));
+  return ids;
+}
+
+async function timeCase(model: InferenceModel, tok: Tokenizer, prompt: number[], newTokens: number, reps: number): Promise<CaseResult> {
+  let best: CaseResult | null = null;
+  for (let rep = 0; rep < reps; rep++) {
+    const r = await generate(model, tok, prompt, { temperature: 1, topP: 0.9, seed: 1 + rep, maxTokens: newTokens, stopTokens: [], bos: false });
+    if (r.tokens.length !== newTokens) throw new Error(`expected ${newTokens} new tokens, got ${r.tokens.length} (${r.stopReason})`);
+    const c: CaseResult = {
+      promptTokens: prompt.length,
+      newTokens,
+      firstTokenMs: r.firstTokenMs,
+      prefillTokensPerS: (prompt.length / r.firstTokenMs) * 1000,
+      decodeTokensPerS: ((newTokens - 1) / r.decodeMs) * 1000,
+    };
+    // Best of the runs, per measure.
+    best = best === null ? c : {
+      ...c,
+      firstTokenMs: Math.min(best.firstTokenMs, c.firstTokenMs),
+      prefillTokensPerS: Math.max(best.prefillTokensPerS, c.prefillTokensPerS),
+      decodeTokensPerS: Math.max(best.decodeTokensPerS, c.decodeTokensPerS),
+    };
+  }
+  return best!;
+}
+
+/** The three cases on this process's runtime. */
+async function measure(model: InferenceModel, tok: Tokenizer, reps: number): Promise<{ result: ThreadResult; notes: string[] }> {
+  const C = model.contextLength;
+  const notes: string[] = [];
+  if (C < NEW_TOKENS + 1) throw new TernlmError(`the model's context (${C} tokens) is shorter than the ${NEW_TOKENS + 1} the benchmark needs`);
+  const longLen = Math.min(LONG_PROMPT, C - NEW_TOKENS);
+  if (longLen < LONG_PROMPT) notes.push(`long prompt clipped to ${longLen} tokens (BOS included): the ${C}-token context must leave room for ${NEW_TOKENS} new tokens`);
+  const fullNew = Number.isFinite(C) ? C : 1024; // BOS at position 0, then tokens until position C is reached
+  if (!Number.isFinite(C)) notes.push('the model has no context limit: "full" generates 1024 tokens');
+
+  await timeCase(model, tok, promptOf(16, model, tok), 32, 1); // warm-up: compile the JS paths
+  const cases: Record<string, CaseResult> = {
+    short: await timeCase(model, tok, promptOf(1, model, tok), NEW_TOKENS, reps),
+    long: await timeCase(model, tok, promptOf(longLen, model, tok), NEW_TOKENS, reps),
+    full: await timeCase(model, tok, promptOf(1, model, tok), fullNew, reps),
+  };
+  const r = rt();
+  const heap = r.heap.stats();
+  return {
+    result: {
+      threads: r.threads,
+      build: r.build,
+      cases,
+      memory: { heapPeakBytes: heap.peak, wasmMemoryBytes: heap.memoryBytes, maxRssBytes: process.resourceUsage().maxRSS * 1024 },
+    },
+    notes,
+  };
+}
+
+/** Run this benchmark with --threads 1 in a child process and return its JSON. */
+function measureInChild(args: string[]): Promise<{ runs: ThreadResult[] }> {
+  const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [cli, 'bench', 'generate', ...args, '--threads', '1', '--json'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code !== 0) return reject(new Error(`the 1-thread child exited with code ${code}`));
+      try {
+        resolve(JSON.parse(out));
+      } catch {
+        reject(new Error(`the 1-thread child printed no JSON: ${out.slice(0, 200)}`));
+      }
+    });
+  });
+}
+
+const mib = (b: number): string => (b / 2 ** 20).toFixed(1);
+
+export async function run(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    strict: true,
+    options: {
+      model: { type: 'string' }, tokenizer: { type: 'string' }, threads: { type: 'string' },
+      reps: { type: 'string', default: '3' }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    console.log(HELP);
+    return;
+  }
+  if (!values.model) throw new TernlmError('--model <file> is required — see ternlm bench generate --help');
+  const reps = Number(values.reps);
+  if (!Number.isInteger(reps) || reps < 1) throw new TernlmError(`--reps must be a positive integer, got '${values.reps}'`);
+  const threads = values.threads === undefined ? availableParallelism() : Number(values.threads);
+  if (!Number.isInteger(threads) || threads < 1) throw new TernlmError(`--threads must be a positive integer, got '${values.threads}'`);
+
+  // The 1-thread child first, so that this process's threads do not compete with it.
+  const childArgs = ['--model', values.model, '--reps', String(reps), ...(values.tokenizer ? ['--tokenizer', values.tokenizer] : [])];
+  const single = threads > 1 ? (await measureInChild(childArgs)).runs : [];
+
+  await initRuntime({ threads });
+  const model = loadInferenceModel(values.model);
+  const tok = resolveTokenizer(values.model, model, values.tokenizer);
+  const { result, notes } = await measure(model, tok, reps);
+  const runs = [...single, result];
+  const report = {
+    model: values.model,
+    family: model.family,
+    config: model.config,
+    contextLength: model.contextLength,
+    node: process.version,
+    cpu: cpus()[0]?.model ?? 'unknown',
+    sampling: { temperature: 1, topP: 0.9, stopTokens: 'none' },
+    reps,
+    notes,
+    runs,
+  };
+  if (values.json) {
+    console.log(JSON.stringify(report));
+    return;
+  }
+  console.log(`ternlm bench generate — ${values.model} (${model.family}, context ${model.contextLength}), Node ${process.version}, ${report.cpu}, best of ${reps}`);
+  for (const n of notes) console.log(`note: ${n}`);
+  for (const r of runs) {
+    console.log(`\n${r.threads} thread${r.threads > 1 ? 's' : ''} (${r.build} build)`);
+    console.log('  case    prompt    new   first token   prefill tok/s   decode tok/s');
+    for (const [name, c] of Object.entries(r.cases)) {
+      console.log(`  ${name.padEnd(6)} ${String(c.promptTokens).padStart(7)} ${String(c.newTokens).padStart(6)} ${c.firstTokenMs.toFixed(2).padStart(10)} ms ${c.prefillTokensPerS.toFixed(0).padStart(15)} ${c.decodeTokensPerS.toFixed(0).padStart(14)}`);
+    }
+    console.log(`  memory: wasm heap peak ${mib(r.memory.heapPeakBytes)} MiB (memory ${mib(r.memory.wasmMemoryBytes)} MiB), process peak RSS ${mib(r.memory.maxRssBytes)} MiB`);
+  }
+}
