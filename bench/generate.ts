@@ -85,7 +85,8 @@ async function measure(model: InferenceModel, tok: Tokenizer, reps: number): Pro
   const fullNew = Number.isFinite(C) ? C : 1024; // BOS at position 0, then tokens until position C is reached
   if (!Number.isFinite(C)) notes.push('the model has no context limit: "full" generates 1024 tokens');
 
-  await timeCase(model, tok, promptOf(16, model, tok), 32, 1); // warm-up: compile the JS paths
+  // Warm-up: let V8 optimise the JS around the kernels (sampler, generation loop, forward).
+  await timeCase(model, tok, promptOf(16, model, tok), NEW_TOKENS, 3);
   const cases: Record<string, CaseResult> = {
     short: await timeCase(model, tok, promptOf(1, model, tok), NEW_TOKENS, reps),
     long: await timeCase(model, tok, promptOf(longLen, model, tok), NEW_TOKENS, reps),
