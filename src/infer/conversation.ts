@@ -7,7 +7,7 @@
 // whatever the model writes next.
 import { TernlmError } from '../core/errors.js';
 import type { Tokenizer } from '../data/tokenizer.js';
-import { generate, type GenerateOptions, type GenerateResult } from './generate.js';
+import { generate, startTokenOf, type GenerateOptions, type GenerateResult } from './generate.js';
 import type { InferenceModel, InferenceState } from './model.js';
 
 export interface ConversationOptions extends Omit<GenerateOptions, 'state' | 'history' | 'signal' | 'bos'> {
@@ -29,7 +29,7 @@ export class Conversation {
     private readonly opts: ConversationOptions = {},
   ) {
     this.state = model.newState();
-    this.start = [tokenizer.bosId ?? tokenizer.eotId];
+    this.start = [startTokenOf(model, tokenizer)];
   }
 
   /** Turns currently remembered. */

@@ -12,8 +12,8 @@ export interface GenerateOptions extends SamplingOptions {
   /** Tokens that end the reply (not emitted). Default: the tokenizer's end-of-text and BOS ids. */
   stopTokens?: readonly number[];
   /**
-   * Start a fresh state with the tokenizer's BOS (or, lacking one, end-of-text) token, as the
-   * model saw at the start of every training document. Default true; ignored when continuing.
+   * Start a fresh state with the document-start token (see `startTokenOf`), as the model saw at
+   * the start of every training document. Default true; ignored when continuing a state.
    */
   bos?: boolean;
   /** Continue this state (its tokens stay as context); the caller owns and disposes it. */
@@ -116,10 +116,15 @@ export async function generate(
   }
 }
 
-/** Prompt token ids, checked against the model's vocabulary; BOS first when asked. */
+/** The token a new document starts with: the model's own, else the tokenizer's BOS, else its end-of-text. */
+export function startTokenOf(model: InferenceModel, tokenizer: Tokenizer): number {
+  return model.startToken ?? tokenizer.bosId ?? tokenizer.eotId;
+}
+
+/** Prompt token ids, checked against the model's vocabulary; the start token first when asked. */
 function promptIds(model: InferenceModel, tokenizer: Tokenizer, prompt: string | readonly number[], bos: boolean): number[] {
   const ids: number[] = [];
-  if (bos) ids.push(tokenizer.bosId ?? tokenizer.eotId);
+  if (bos) ids.push(startTokenOf(model, tokenizer));
   if (typeof prompt === 'string') {
     if (prompt.length > 0) ids.push(...tokenizer.encode(prompt));
   } else {

@@ -20,6 +20,12 @@ export interface InferenceModel<S extends InferenceState = InferenceState> {
   readonly vocabSize: number;
   /** Most tokens one state can hold (Infinity for a model with no such limit). */
   readonly contextLength: number;
+  /**
+   * The token that began every training document, when the model file says (models trained on
+   * `ternlm prepare` shards start documents with the tokenizer's eotId; llama2.c's with BOS).
+   * Absent: the tokenizer's BOS, else its end-of-text token.
+   */
+  readonly startToken?: number;
   /** A fresh state at position 0. */
   newState(): S;
   /** Forget the past: back to position 0, without freeing memory. */
