@@ -89,6 +89,25 @@ describe('ternlm chat', { skip: needsStories }, () => {
     assert.notEqual(second, alone.stdout.split('\n')[0]);
   });
 
+  it('Ctrl-C during a reply stops the reply, not the chat', async () => {
+    const long = chatArgs.map((a) => (a === '25' ? '500' : a));
+    let interrupted = false;
+    const r = await ternlm(long, 'Once upon a time\n', {
+      keepOpen: true,
+      onStdout: (_all, child) => {
+        if (interrupted) return;
+        interrupted = true; // the first piece of the reply is out: the model is still writing
+        child.kill('SIGINT');
+        child.stdin!.end('/exit\n');
+      },
+    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /\(reply stopped\)/);
+    const stopped = r.stdout.replace(/\n$/, '');
+    const full = (await ternlm(long, 'Once upon a time\n')).stdout.replace(/\n$/, '');
+    assert.ok(full.startsWith(stopped) && stopped.length < full.length, `stopped reply: ${stopped}`);
+  });
+
   it('quits on Ctrl-C at the prompt', async () => {
     let sent = false;
     const r = await ternlm(chatArgs, 'Once upon a time\n', {
