@@ -18,15 +18,17 @@ const HELP = `usage: ternlm bench train [--config <json|name>] [--vocab V] [--he
 Times training steps (forward, backward, clipping, optimizer) of the config's model on random
 tokens, best of --steps (default 5) after two warm-up steps, on 1 thread and on all threads.
 Model FLOPs count 6 per weight per token (forward 2, backward 4) over every product: mixers
-and GLUs times the recurrence, plus the head. MFU = achieved model FLOP/s divided by the f32
+and GLUs times the recurrence, plus the head's (V*d for the full softmax; d times the mean code
+length for the hierarchical head; the head cluster plus each tail's share for the adaptive
+head, under the same Zipf-like token frequencies the benchmark draws). MFU = achieved model FLOP/s divided by the f32
 GEMM FLOP/s of the model's own GLU product shape, measured in the same run on the same threads.
 Also prints the share of step time per component (embedding, mixer, glu, head, optimizer).`;
 
-/** Multiply-accumulates per token of every product in one forward pass. */
-export function macsPerToken(c: FlashLMConfig): number {
+/** Multiply-accumulates per token of every product of the body (mixers, GLUs) in one forward pass. */
+export function bodyMacsPerToken(c: FlashLMConfig): number {
   const h = gluHidden(c);
   const perLayer = c.dim * c.dim + 3 * c.dim * h + c.kernelSize * c.dim;
-  return c.recurrence * c.layers * perLayer + c.dim * c.vocabSize;
+  return c.recurrence * c.layers * perLayer;
 }
 
 export async function run(args: string[]): Promise<void> {
@@ -59,8 +61,21 @@ export async function run(args: string[]): Promise<void> {
   const named = model.namedParameters();
   const optimizer = createOptimizer(config, named);
   const params = named.filter((p) => p.tensor.requiresGrad).map((p) => p.tensor);
-  const ids = Tensor.from(Array.from({ length: B * T }, () => rng.int(V)), [B, T], 'i32');
-  const targets = Tensor.from(Array.from({ length: B * T }, () => rng.int(V)), [B * T], 'i32');
+  // Tokens drawn from the same Zipf-like frequencies (rank r with probability ~ 1/(r+1)).
+  const cumulative = new Float64Array(V);
+  counts.reduce((s, c, i) => (cumulative[i] = s + c), 0);
+  const draw = (): number => {
+    const u = rng.next() * cumulative[V - 1];
+    let lo = 0, hi = V - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (cumulative[mid] < u) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  };
+  const ids = Tensor.from(Array.from({ length: B * T }, draw), [B, T], 'i32');
+  const targets = Tensor.from(Array.from({ length: B * T }, draw), [B * T], 'i32');
   const step = (): void => {
     scope(() => backward(model.loss(ids, targets)));
     timed('optimizer', () => {
@@ -69,7 +84,7 @@ export async function run(args: string[]): Promise<void> {
     });
     zeroGrad(params);
   };
-  const flopsPerStep = 6 * macsPerToken(mc) * B * T;
+  const flopsPerStep = 6 * (bodyMacsPerToken(mc) + model.head.macsPerToken(counts)) * B * T;
   const M = B * T, Hd = gluHidden(mc);
   const a = Tensor.empty([M, mc.dim]), w = Tensor.empty([Hd, mc.dim]), y = Tensor.empty([M, Hd]);
   K.fill(a.ptr, a.size, 0.5);

@@ -116,6 +116,26 @@ export class AdaptiveHead extends Head {
     return Math.max(1, Math.round(this.dim / Math.pow(this.factor, i + 1)));
   }
 
+  /** The head cluster for every token, plus a tail's projection and output for its share of tokens. */
+  macsPerToken(counts: ArrayLike<number>): number {
+    const bounds = [0, ...this.cutoffs, this.vocabSize];
+    let total = 0;
+    const inCluster = new Array<number>(this.cutoffs.length + 1).fill(0);
+    for (let r = 0; r < this.vocabSize; r++) {
+      const c = counts[this.order[r]] ?? 0;
+      total += c;
+      let k = 0;
+      while (r >= bounds[k + 1]) k++;
+      inCluster[k] += c;
+    }
+    let macs = this.dim * (this.cutoffs[0] + this.cutoffs.length);
+    for (let i = 0; i < this.cutoffs.length; i++) {
+      const share = total > 0 ? inCluster[i + 1] / total : 0;
+      macs += share * this.tailDim(i) * (this.dim + bounds[i + 2] - bounds[i + 1]);
+    }
+    return macs;
+  }
+
   // h (..., d), targets (M) -> loss (1) = head CE + sum_i (n_i / N) * mean tail-i CE over its rows
   loss(h: Tensor, targets: Tensor): Tensor {
     const d = this.dim, V = this.vocabSize, c = this.cutoffs;

@@ -11,6 +11,12 @@ export abstract class Head extends Module {
    */
   abstract loss(h: Tensor, targets: Tensor): Tensor;
 
+  /**
+   * Multiply-adds of the training loss's forward pass per token whose target follows the token
+   * frequencies `counts` (benchmarks count model FLOPs with it).
+   */
+  abstract macsPerToken(counts: ArrayLike<number>): number;
+
   /** Log-probabilities over the whole vocabulary for each row of h (M, d) -> (M, V). No gradient. */
   abstract logProbs(h: Tensor): Tensor;
 }

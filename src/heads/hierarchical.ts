@@ -8,7 +8,7 @@ import { Rng } from '../core/rng.js';
 import { Tensor } from '../core/tensor.js';
 import { init } from '../nn/module.js';
 import { Head } from './head.js';
-import { buildHuffmanTree, treeFromChildren, treeToJson, type HuffmanTree, type TreeJson } from './huffman.js';
+import { buildHuffmanTree, codeOf, treeFromChildren, treeToJson, type HuffmanTree, type TreeJson } from './huffman.js';
 import * as HK from './kernels.js';
 
 export interface HierarchicalOptions {
@@ -120,6 +120,17 @@ export class HierarchicalHead extends Head {
 
   config(): HierarchicalConfig {
     return { kind: 'hierarchical', vocabSize: this.vocabSize, dim: this.dim, tree: treeToJson(this.tree) };
+  }
+
+  /** One d-long dot product per node on the target's path: d times the mean code length. */
+  macsPerToken(counts: ArrayLike<number>): number {
+    let total = 0, weighted = 0;
+    for (let t = 0; t < this.vocabSize; t++) {
+      const c = counts[t] ?? 0;
+      total += c;
+      weighted += c * codeOf(this.tree, t).length;
+    }
+    return total > 0 ? (this.dim * weighted) / total : 0;
   }
 
   // h (..., d), targets (M) -> loss (1)

@@ -21,6 +21,10 @@ export class SoftmaxHead extends Head {
     return linearCrossEntropy(h, this.weight, targets);
   }
 
+  macsPerToken(): number {
+    return this.vocabSize * this.dim;
+  }
+
   logProbs(h: Tensor): Tensor {
     return noGrad(() => {
       const M = h.size / this.dim;
