@@ -202,3 +202,32 @@ export function swiglu_forward(a: usize, b: usize, y: usize, start: i32, end: i3
     store<f32>(y + o, x / (1 + e) * load<f32>(b + o));
   }
 }
+
+/**
+ * One output row of the causal depthwise conv for the newest input: window holds the last
+ * (Kw-1)*dil + 1 input rows of C channels, oldest first (zeros before the sequence began);
+ * y[c] = bias[c] + sum_i w[i, c] * window[last - (Kw-1-i)*dil, c], for channels [start, end).
+ */
+export function conv1d_step(window: usize, w: usize, bias: usize, y: usize, C: i32, Kw: i32, dil: i32, start: i32, end: i32): void {
+  const rowBytes = <usize>C * 4;
+  const last = window + <usize>((Kw - 1) * dil) * rowBytes;
+  let c = start;
+  for (; c + 4 <= end; c += 4) {
+    const p = <usize>c * 4;
+    let acc = bias != 0 ? v128.load(bias + p) : f32x4.splat(0);
+    for (let i = 0; i < Kw; i++) {
+      const back = <usize>((Kw - 1 - i) * dil) * rowBytes;
+      acc = f32x4.add(acc, f32x4.mul(v128.load(w + <usize>i * rowBytes + p), v128.load(last - back + p)));
+    }
+    v128.store(y + p, acc);
+  }
+  for (; c < end; c++) {
+    const p = <usize>c * 4;
+    let acc: f32 = bias != 0 ? load<f32>(bias + p) : 0;
+    for (let i = 0; i < Kw; i++) {
+      const back = <usize>((Kw - 1 - i) * dil) * rowBytes;
+      acc += load<f32>(w + <usize>i * rowBytes + p) * load<f32>(last - back + p);
+    }
+    store<f32>(y + p, acc);
+  }
+}

@@ -28,3 +28,11 @@ export function attentionDecode(
 export function swiglu(a: number, b: number, y: number, n: number): void {
   rt().pool.run('swiglu_forward', [a, b, y], n, 4, ELEMENTWISE_MIN);
 }
+
+/**
+ * y (C) = the causal depthwise conv's output for the newest row of `window`, which holds the
+ * last (Kw-1)*dil + 1 input rows (C channels each), oldest first; w: Kw x C; bias: C or 0.
+ */
+export function conv1dStep(window: number, w: number, bias: number, y: number, C: number, Kw: number, dil: number): void {
+  rt().pool.run('conv1d_step', [window, w, bias, y, C, Kw, dil], C, 4, Math.ceil(ELEMENTWISE_MIN / Kw));
+}

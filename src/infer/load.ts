@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import { TernlmError } from '../core/errors.js';
 import { loadTokenizer, type Tokenizer } from '../data/tokenizer.js';
 import { isLlama2cVersionedExport, loadLlama2c, parseLlama2cHeader } from '../io/llama2c.js';
+import { FlashLMInference } from './flashlm.js';
 import type { InferenceModel } from './model.js';
 
 /** Formats `loadInferenceModel` recognises. */
@@ -45,11 +46,11 @@ export function loadInferenceModel(path: string): InferenceModel {
     case 'llama2c':
       return loadLlama2c(path);
     case 'safetensors':
-      throw new TernlmError(`${path} is a safetensors file; this version of ternlm runs llama2.c .bin checkpoints only`);
+      return new FlashLMInference(path);
     case 'gguf':
       throw new TernlmError(`${path} is a GGUF file, which ternlm does not read — use a llama2.c .bin checkpoint`);
     default:
-      throw new TernlmError(`${path} is not a model file ternlm can load (expected a llama2.c .bin checkpoint)`);
+      throw new TernlmError(`${path} is not a model file ternlm can load (expected a file from \`ternlm export\` or a llama2.c .bin checkpoint)`);
   }
 }
 
@@ -60,7 +61,9 @@ export function loadInferenceModel(path: string): InferenceModel {
  */
 export function resolveTokenizer(modelPath: string, model: InferenceModel, spec?: string): Tokenizer {
   let tokenizer: Tokenizer;
-  if (spec !== undefined) {
+  if (spec === undefined && model.tokenizer) {
+    tokenizer = model.tokenizer;
+  } else if (spec !== undefined) {
     tokenizer = loadTokenizer(spec);
   } else {
     const dir = dirname(modelPath);

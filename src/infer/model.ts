@@ -3,6 +3,8 @@
 // by implementing InferenceModel (Llama with a KV cache in llama.ts; a convolutional model
 // would keep a ring buffer of past inputs in its state instead).
 
+import type { Tokenizer } from '../data/tokenizer.js';
+
 /** The per-sequence memory of a model (KV cache, conv ring buffer...), living in the wasm heap. */
 export interface InferenceState {
   /** Tokens consumed so far: the position the next token will take. */
@@ -26,6 +28,8 @@ export interface InferenceModel<S extends InferenceState = InferenceState> {
    * Absent: the tokenizer's BOS, else its end-of-text token.
    */
   readonly startToken?: number;
+  /** The tokenizer stored in the model file, when it carries one. */
+  readonly tokenizer?: Tokenizer;
   /** A fresh state at position 0. */
   newState(): S;
   /** Forget the past: back to position 0, without freeing memory. */
