@@ -10,6 +10,7 @@ import { init } from '../nn/module.js';
 import { Head } from './head.js';
 import { buildHuffmanTree, codeOf, treeFromChildren, treeToJson, type HuffmanTree, type TreeJson } from './huffman.js';
 import * as HK from './kernels.js';
+import { countTargets } from '../ops/loss.js';
 
 export interface HierarchicalOptions {
   /** Use this saved tree instead of building one from counts (rebuilding from a checkpoint). */
@@ -63,13 +64,7 @@ function hierarchicalLoss(h: Tensor, nodes: Tensor, targets: Tensor, tree: TreeT
   const V = nInner + 1;
   const M = h.size / d;
   if (h.shape[h.shape.length - 1] !== d) throw new Error(`hierarchical softmax: h [${h.shape.join(', ')}] does not end in ${d}`);
-  if (targets.dtype !== 'i32' || targets.size !== M) throw new Error(`hierarchical softmax: need ${M} int32 targets, got ${targets.size} ${targets.dtype}`);
-  const tv = targets.typed();
-  let counted = 0;
-  for (let i = 0; i < M; i++) {
-    if (tv[i] >= V) throw new Error(`target id ${tv[i]} is outside the vocabulary (0..${V - 1})`);
-    if (tv[i] >= 0) counted++;
-  }
+  const counted = countTargets(targets, M, V, 'hierarchical softmax');
   const grad = needsGrad(h, nodes) && counted > 0;
   const losses = Tensor.empty([M]);
   const coef = grad ? Tensor.empty([M, tree.maxDepth]) : null;

@@ -8,6 +8,21 @@ import { Tensor } from '../core/tensor.js';
 const LOGIT_BUDGET = 1 << 22;
 
 /**
+ * Check next-token targets (int32, M of them, each < V; negative = ignored) and return how many
+ * count. Every loss head starts with this.
+ */
+export function countTargets(targets: Tensor, M: number, V: number, what: string): number {
+  if (targets.dtype !== 'i32' || targets.size !== M) throw new Error(`${what}: need ${M} int32 targets, got ${targets.size} ${targets.dtype}`);
+  const tv = targets.typed();
+  let counted = 0;
+  for (let i = 0; i < M; i++) {
+    if (tv[i] >= V) throw new Error(`target id ${tv[i]} is outside the vocabulary (0..${V - 1})`);
+    if (tv[i] >= 0) counted++;
+  }
+  return counted;
+}
+
+/**
  * Mean cross-entropy of softmax(h . W^T) against targets: h (M, d), W (V, d), targets int32 (M),
  * negative targets ignored. Returns a one-element tensor (nats per counted token).
  * When gradients are needed they are computed in the same pass over the chunks.
@@ -16,13 +31,7 @@ export function linearCrossEntropy(h: Tensor, W: Tensor, targets: Tensor, logitB
   const [V, d] = W.shape;
   const M = h.size / d;
   if (h.shape[h.shape.length - 1] !== d) throw new Error(`linearCrossEntropy: h [${h.shape.join(', ')}] does not end in ${d}`);
-  if (targets.dtype !== 'i32' || targets.size !== M) throw new Error(`linearCrossEntropy: need ${M} int32 targets, got ${targets.size} ${targets.dtype}`);
-  const tv = targets.typed();
-  let counted = 0;
-  for (let i = 0; i < M; i++) {
-    if (tv[i] >= V) throw new Error(`target id ${tv[i]} is outside the vocabulary (0..${V - 1})`);
-    if (tv[i] >= 0) counted++;
-  }
+  const counted = countTargets(targets, M, V, 'linearCrossEntropy');
   const grad = needsGrad(h, W);
   const chunk = Math.max(1, Math.min(M, Math.floor(logitBudget / V)));
   const logits = Tensor.empty([chunk, V]);
