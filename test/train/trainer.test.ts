@@ -6,6 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { TernlmError } from '../../src/core/errors.js';
+import { Rng } from '../../src/core/rng.js';
+import { Tensor } from '../../src/core/tensor.js';
+import { FlashLM } from '../../src/models/flashlm.js';
 import { initRuntime } from '../../src/core/runtime.js';
 import { readMeta } from '../../src/data/meta.js';
 import { ShardReader } from '../../src/data/shards.js';
@@ -113,6 +116,25 @@ describe('training end to end', () => {
       train({ config: tiny({ initEmbeddings: 'gpt2:/nonexistent.safetensors' }), dataDir, outDir: join(root, 'gpt2-init'), tokenizer, steps: 2 }),
       /GPT-2 tokenizer/,
     );
+  });
+
+  it('frozen embeddings stay as initialised; a float warm-up runs before ternarization', async () => {
+    const config = tiny({ model: { ...tiny().model, frozenEmbeddings: true }, ternaryStart: 5 });
+    const r = await train({ config, dataDir, outDir: join(root, 'frozen'), tokenizer, steps: 12 });
+    const fresh = new FlashLM({ ...config.model, vocabSize: tokenizer.vocabSize }, new Rng(config.seed));
+    const f = openSafetensors(r.checkpoint);
+    assert.deepEqual(Array.from(f.readF32('param.embed.weight')), Array.from(fresh.embed.weight.f32()));
+    assert.notDeepEqual(Array.from(f.readF32('param.blocks.0.mix.weight')), Array.from(fresh.blocks[0].mix.weight.f32()));
+    f.close();
+    // BitLinear layers switch from float to ternary at ternaryStart: the same input gives
+    // different outputs in the two modes.
+    const layer = fresh.blocks[0].mix;
+    const x = Tensor.from(Array.from({ length: 2 * 32 }, (_, i) => Math.sin(i)), [2, 32]);
+    layer.ternaryActive = false;
+    const asFloat = layer.forward(x).toArray();
+    layer.ternaryActive = true;
+    const asTernary = layer.forward(x).toArray();
+    assert.notDeepEqual(asFloat, asTernary);
   });
 
   it('a truncated checkpoint is refused with a clear error', async () => {
