@@ -5,7 +5,7 @@
 // workers (Atomics.notify); each thread runs its slice of the range; the last one to finish
 // wakes the main thread. Workers spin briefly before sleeping, so back-to-back kernels do not
 // pay a wake-up each.
-import { Worker } from 'node:worker_threads';
+import { canBlock, startWorker, type HostWorker } from './platform.js';
 import { instantiate, kernelNames } from './wasm.js';
 
 // Control words (Int32Array indices).
@@ -38,7 +38,7 @@ export class ThreadPool {
   readonly threads: number;
   private readonly ctrl: Int32Array;
   private readonly args: Float64Array;
-  private readonly workers: Worker[] = [];
+  private readonly workers: HostWorker[] = [];
   private readonly fns: KernelFn[];
   private readonly ids = new Map<string, number>();
   private workerError: string | null = null;
@@ -46,10 +46,23 @@ export class ThreadPool {
   /** Start the pool and wait until every worker has instantiated the kernels. */
   static async create(module: WebAssembly.Module, memory: WebAssembly.Memory, threads: number): Promise<ThreadPool> {
     const pool = new ThreadPool(module, memory, threads);
-    await Promise.all(pool.workers.map((w, i) => new Promise<void>((resolve, reject) => {
-      w.once('message', (m: { ready?: boolean }) => (m.ready ? resolve() : reject(new Error(`worker ${i + 1} did not start`))));
-      w.once('error', (e) => reject(new Error(`worker ${i + 1} failed to start: ${e.message}`)));
-    })));
+    const url = new URL('./worker.js', import.meta.url);
+    await Promise.all(Array.from({ length: pool.threads - 1 }, async (_, i) => {
+      const tid = i + 1;
+      const w = await startWorker(url, { module, memory, sab: pool.ctrl.buffer, tid });
+      pool.workers.push(w);
+      await new Promise<void>((resolve, reject) => {
+        w.onError((e) => {
+          pool.workerError = String(e);
+          reject(new Error(`worker ${tid} failed to start: ${e.message}`));
+        });
+        w.onMessage((m) => {
+          const msg = m as { ready?: boolean; error?: string };
+          if (msg.ready) resolve();
+          if (msg.error) pool.workerError = msg.error;
+        });
+      });
+    }));
     // Once started, idle workers must not keep the process alive.
     for (const w of pool.workers) w.unref();
     return pool;
@@ -64,18 +77,6 @@ export class ThreadPool {
     const sab = new SharedArrayBuffer(CTRL_WORDS * 4 + MAX_ARGS * 8);
     this.ctrl = new Int32Array(sab, 0, CTRL_WORDS);
     this.args = new Float64Array(sab, CTRL_WORDS * 4, MAX_ARGS);
-    for (let tid = 1; tid < this.threads; tid++) {
-      const w = new Worker(new URL('./worker.js', import.meta.url), {
-        workerData: { module, memory, sab, tid },
-      });
-      w.on('message', (m: { error?: string }) => {
-        if (m.error) this.workerError = m.error;
-      });
-      w.on('error', (e) => {
-        this.workerError = String(e);
-      });
-      this.workers.push(w);
-    }
   }
 
   /** Threads a job may use (benchmarks lower it to measure fewer threads in one process). */
@@ -134,7 +135,7 @@ export class ThreadPool {
     for (;;) {
       const pending = Atomics.load(ctrl, CTRL_PENDING);
       if (pending === 0) break;
-      if (++spins < 20000) continue;
+      if (++spins < 20000 || !canBlock) continue;
       Atomics.wait(ctrl, CTRL_PENDING, pending, 1000);
       if (this.workerError) break;
     }

@@ -1,6 +1,6 @@
 // The process-wide compute runtime: one shared memory, its allocator, and one thread pool.
-import { availableParallelism } from 'node:os';
 import { Heap } from './heap.js';
+import { hardwareThreads } from './platform.js';
 import { ThreadPool } from './pool.js';
 import { createMemory, loadKernelModule, type KernelBuild } from './wasm.js';
 
@@ -33,7 +33,7 @@ export async function initRuntime(opts: RuntimeOptions = {}): Promise<Runtime> {
   }
   if (!starting) {
     starting = (async () => {
-      const threads = opts.threads ?? availableParallelism();
+      const threads = opts.threads ?? (await hardwareThreads());
       if (!Number.isInteger(threads) || threads < 1) throw new Error(`--threads must be a positive integer, got ${threads}`);
       const { build, module } = await loadKernelModule(opts.build);
       const memory = createMemory();

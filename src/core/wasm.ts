@@ -1,19 +1,13 @@
 // Loading the wasm kernel builds: pick relaxed SIMD where the engine validates it, else baseline.
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { readBinary, setEngineFlags } from './platform.js';
 
 export type KernelBuild = 'relaxed' | 'baseline';
 
-const isNode = typeof process !== 'undefined' && !!process.versions?.node;
-
 /** Flags that must be set before the first wasm compile (Node only; a browser ignores them). */
 async function enableEngineFlags(): Promise<void> {
-  if (!isNode) return;
-  const v8 = await import('node:v8');
   // Node 20 ships relaxed SIMD behind a flag. --no-liftoff compiles straight to optimised code
   // so that the first calls of a kernel are as fast as the later ones.
-  v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
-  v8.setFlagsFromString('--no-liftoff');
+  await setEngineFlags(['--experimental-wasm-relaxed-simd', '--no-liftoff']);
 }
 
 function wasmUrl(name: string): URL {
@@ -21,17 +15,8 @@ function wasmUrl(name: string): URL {
   return new URL(`../../../build/kernels-${name}.wasm`, import.meta.url);
 }
 
-async function readWasm(name: string): Promise<Uint8Array<ArrayBuffer>> {
-  const url = wasmUrl(name);
-  if (isNode) {
-    try {
-      return new Uint8Array(readFileSync(fileURLToPath(url)));
-    } catch {
-      throw new Error(`kernel build ${fileURLToPath(url)} is missing — run \`npm run build\``);
-    }
-  }
-  const res = await fetch(url);
-  return new Uint8Array(await res.arrayBuffer());
+function readWasm(name: string): Promise<Uint8Array<ArrayBuffer>> {
+  return readBinary(wasmUrl(name));
 }
 
 export interface LoadedKernels {

@@ -1,17 +1,18 @@
 // A pool worker: instantiates the kernels on the shared memory and runs its slice of each job.
-import { parentPort, workerData } from 'node:worker_threads';
+import { workerContext } from './platform.js';
 import { instantiate, kernelNames } from './wasm.js';
 import {
   CTRL_ACTIVE, CTRL_ALIGN, CTRL_ERROR, CTRL_GENERATION, CTRL_KERNEL, CTRL_NARGS, CTRL_PENDING,
   CTRL_TOTAL, CTRL_WORDS, KERNEL_EXIT, MAX_ARGS, sliceOf,
 } from './pool.js';
 
-const { module, memory, sab, tid } = workerData as {
+const { init, post } = await workerContext<{
   module: WebAssembly.Module;
   memory: WebAssembly.Memory;
   sab: SharedArrayBuffer;
   tid: number;
-};
+}>();
+const { module, memory, sab, tid } = init;
 const ctrl = new Int32Array(sab, 0, CTRL_WORDS);
 const argv = new Float64Array(sab, CTRL_WORDS * 4, MAX_ARGS);
 const exports = instantiate(module, memory);
@@ -19,7 +20,7 @@ const fns = kernelNames(module).map((n) => exports[n] as (...a: number[]) => voi
 
 // Generation 0 is the state before any job: a job posted while this worker was starting is run.
 let seen = 0;
-parentPort?.postMessage({ ready: true });
+post({ ready: true });
 for (;;) {
   let spins = 0;
   while (Atomics.load(ctrl, CTRL_GENERATION) === seen) {
@@ -36,7 +37,7 @@ for (;;) {
       if (e > s) fns[id](...args, s, e, tid);
     } catch (err) {
       Atomics.store(ctrl, CTRL_ERROR, 1);
-      parentPort?.postMessage({ error: String(err) });
+      post({ error: String(err) });
     }
     if (Atomics.sub(ctrl, CTRL_PENDING, 1) === 1) Atomics.notify(ctrl, CTRL_PENDING);
   }
