@@ -1,7 +1,7 @@
 // Kernels of the output heads: the hierarchical-softmax loss (fused forward and gradient), its
 // node-vector gradient scatter, full log-probabilities by a top-down tree walk, and a column
 // scatter that places per-cluster log-probabilities at their vocabulary positions.
-import { hsum, madd } from './simd';
+import { dot, madd } from './simd';
 
 /** softplus(x) = log(1 + e^x), without overflow for large |x|. */
 // @ts-ignore: decorator
@@ -17,16 +17,6 @@ import { hsum, madd } from './simd';
   return e / (1 + e);
 }
 
-/** a . b over n floats. */
-// @ts-ignore: decorator
-@inline function dot(a: usize, b: usize, n: i32): f32 {
-  let acc = f32x4.splat(0);
-  let k = 0;
-  for (; k + 4 <= n; k += 4) acc = madd(v128.load(a + <usize>k * 4), v128.load(b + <usize>k * 4), acc);
-  let s = hsum(acc);
-  for (; k < n; k++) s += load<f32>(a + <usize>k * 4) * load<f32>(b + <usize>k * 4);
-  return s;
-}
 
 /** y (+)= s * x over n floats (y written, or added to when accumulating). */
 // @ts-ignore: decorator

@@ -1,6 +1,6 @@
 // Kernels of one-token inference (decode): rotary position embedding, attention of one query
 // over a KV cache, and the SwiGLU gate. Parallel kernels take (..., start, end) last.
-import { exp4, hmax, hsum, madd } from './simd';
+import { dot, exp4, hmax, hsum, madd } from './simd';
 
 /**
  * Rotary embedding of one position, in place, for heads [start, end) of x (heads of hs floats):
@@ -31,15 +31,6 @@ export function rope_rotate(x: usize, table: usize, hs: i32, start: i32, end: i3
   }
 }
 
-// @ts-ignore: decorator
-@inline function dot(a: usize, b: usize, n: i32): f32 {
-  let acc = f32x4.splat(0);
-  let i = 0;
-  for (; i + 4 <= n; i += 4) acc = madd(v128.load(a + <usize>i * 4), v128.load(b + <usize>i * 4), acc);
-  let s = hsum(acc);
-  for (; i < n; i++) s += load<f32>(a + <usize>i * 4) * load<f32>(b + <usize>i * 4);
-  return s;
-}
 
 /** [sum(a), sum(b), sum(c), sum(d)]: four horizontal sums at once. */
 // @ts-ignore: decorator

@@ -1,16 +1,9 @@
+import { dot } from './simd';
+
 // RMSNorm and LayerNorm over the last axis (rows x D), forward and backward. Weight and bias
 // pointers may be 0 for "none". Weight/bias gradients go into per-thread partial rows
 // (partials + tid * D floats, zeroed by the caller) that sum_partials then adds up.
 
-// @ts-ignore: decorator
-@inline function dot(a: usize, b: usize, D: i32): f32 {
-  let acc = f32x4.splat(0);
-  let i = 0;
-  for (; i + 4 <= D; i += 4) acc = f32x4.add(acc, f32x4.mul(v128.load(a + <usize>i * 4), v128.load(b + <usize>i * 4)));
-  let s = f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1) + f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3);
-  for (; i < D; i++) s += load<f32>(a + <usize>i * 4) * load<f32>(b + <usize>i * 4);
-  return s;
-}
 
 /** y = x * rstd * w, rstd[r] = 1 / sqrt(mean(x^2) + eps). */
 export function rmsnorm_forward(x: usize, w: usize, y: usize, rstd: usize, D: i32, eps: f32, start: i32, end: i32): void {

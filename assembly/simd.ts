@@ -17,6 +17,17 @@
   return f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1) + f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3);
 }
 
+/** a . b over n floats. */
+// @ts-ignore: decorator
+@inline export function dot(a: usize, b: usize, n: i32): f32 {
+  let acc = f32x4.splat(0);
+  let k = 0;
+  for (; k + 4 <= n; k += 4) acc = madd(v128.load(a + <usize>k * 4), v128.load(b + <usize>k * 4), acc);
+  let s = hsum(acc);
+  for (; k < n; k++) s += load<f32>(a + <usize>k * 4) * load<f32>(b + <usize>k * 4);
+  return s;
+}
+
 /** Largest of the four lanes. */
 // @ts-ignore: decorator
 @inline export function hmax(v: v128): f32 {
