@@ -62,14 +62,3 @@ export function linearCrossEntropy(h: Tensor, W: Tensor, targets: Tensor, logitB
   }
   return loss;
 }
-
-/** Per-row cross-entropy (nats) of logits (M, V) against int32 targets, without gradients. */
-export function crossEntropyRows(logits: Tensor, targets: Tensor): Float32Array {
-  const V = logits.shape[logits.shape.length - 1];
-  const M = logits.size / V;
-  const losses = Tensor.empty([M]);
-  K.crossEntropyForward(logits.ptr, M, V, targets.ptr, losses.ptr, 0); // gradScale 0: reads only
-  const out = Float32Array.from(losses.f32());
-  losses.dispose();
-  return out;
-}

@@ -67,25 +67,33 @@ export interface TrainResult {
   checkpoint: string;
 }
 
-/** Token frequencies of (up to the first `limit` tokens of) the training split. */
-export function countTokens(dataDir: string, vocabSize: number, limit = 20_000_000): number[] {
+/**
+ * The first `limit` tokens of the training split, as consecutive chunks of at most 2^20 tokens
+ * read into one reused buffer (valid until the next chunk).
+ */
+function* trainTokenChunks(dataDir: string, limit: number): Generator<Int32Array> {
   const meta = readMeta(dataDir);
-  const counts = new Array<number>(vocabSize).fill(0);
-  const chunk = new Int32Array(1 << 20);
+  const buffer = new Int32Array(Math.min(1 << 20, Math.max(1, limit)));
   let left = limit;
   for (const s of meta.splits.train.shards) {
     const r = new ShardReader(join(dataDir, s.file));
     try {
-      for (let start = 0; start < r.tokens && left > 0; start += chunk.length) {
-        const n = Math.min(chunk.length, r.tokens - start, left);
-        r.read(start, n, chunk);
-        for (let i = 0; i < n; i++) counts[chunk[i]]++;
+      for (let start = 0; start < r.tokens && left > 0; start += buffer.length) {
+        const n = Math.min(buffer.length, r.tokens - start, left);
+        r.read(start, n, buffer);
         left -= n;
+        yield buffer.subarray(0, n);
       }
     } finally {
       r.close();
     }
   }
+}
+
+/** Token frequencies of (up to the first `limit` tokens of) the training split. */
+export function countTokens(dataDir: string, vocabSize: number, limit = 20_000_000): number[] {
+  const counts = new Array<number>(vocabSize).fill(0);
+  for (const chunk of trainTokenChunks(dataDir, limit)) for (let i = 0; i < chunk.length; i++) counts[chunk[i]]++;
   return counts;
 }
 
@@ -108,27 +116,15 @@ function initializeEmbeddings(model: FlashLM, spec: string, dataDir: string, msg
   w.f32().set(values);
 }
 
-/** The first `limit` tokens of the training split. */
+/** The first `limit` tokens of the training split, in one array. */
 function readTrainTokens(dataDir: string, limit: number): Int32Array {
-  const meta = readMeta(dataDir);
-  const out = new Int32Array(Math.min(limit, meta.splits.train.tokens));
+  const out = new Int32Array(Math.min(limit, readMeta(dataDir).splits.train.tokens));
   let filled = 0;
-  for (const s of meta.splits.train.shards) {
-    if (filled >= out.length) break;
-    const r = new ShardReader(join(dataDir, s.file));
-    try {
-      const n = Math.min(r.tokens, out.length - filled);
-      r.read(0, n, out, filled);
-      filled += n;
-    } finally {
-      r.close();
-    }
+  for (const chunk of trainTokenChunks(dataDir, out.length)) {
+    out.set(chunk, filled);
+    filled += chunk.length;
   }
   return out;
-}
-
-export function modelConfigFor(c: TrainConfig, vocabSize: number): FlashLMConfig {
-  return { ...c.model, vocabSize };
 }
 
 /** Mean loss over `batches` windows of the val split, from its start (the same windows every time). */
@@ -207,7 +203,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   if (meta.vocabSize !== o.tokenizer.vocabSize) {
     throw new TernlmError(`the dataset ${o.dataDir} was tokenized with ${meta.vocabSize} tokens but the tokenizer has ${o.tokenizer.vocabSize}`);
   }
-  const modelConfig = modelConfigFor(c, meta.vocabSize);
+  const modelConfig: FlashLMConfig = { ...c.model, vocabSize: meta.vocabSize };
   const rng = new Rng(c.seed);
   // Frequency-based heads build their tree/clusters from the training tokens' counts; a resumed
   // run takes the counts saved in its checkpoint so that it rebuilds exactly the same head.
