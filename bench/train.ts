@@ -77,7 +77,12 @@ export async function run(args: string[]): Promise<void> {
   const ids = Tensor.from(Array.from({ length: B * T }, draw), [B, T], 'i32');
   const targets = Tensor.from(Array.from({ length: B * T }, draw), [B * T], 'i32');
   const step = (): void => {
-    scope(() => backward(model.loss(ids, targets)));
+    scope(() => {
+      model.setDropoutSeed(7); // the config's dropout, as in training
+      const loss = model.loss(ids, targets);
+      model.setDropoutSeed(null);
+      backward(loss);
+    });
     timed('optimizer', () => {
       clipGradNorm(params, 1);
       optimizer.step(1e-4);

@@ -6,7 +6,7 @@ import { generate } from '../infer/generate.js';
 import { loadInferenceModel, resolveTokenizer } from '../infer/load.js';
 import type { InferenceModel } from '../infer/model.js';
 import type { Tokenizer } from '../data/tokenizer.js';
-import type { SamplingOptions } from '../infer/sampling.js';
+import type { SamplingOptions } from '../heads/sampling.js';
 
 const HELP = `usage: ternlm generate --model <file> [options]
 

@@ -23,9 +23,13 @@ options:
                           eot         the text <|endoftext|>
                           blank-line  one or more empty lines
                           line        every line is a document
+                          single-newline  a line break between two non-blank lines
+                                      (one document per line group, blank lines
+                                      between its paragraphs)
                           none        the whole file is one document
                           <text>      any other literal string (\\n and \\t understood)
   --lowercase           lowercase all text before tokenizing
+  --collapse-blank-lines  inside documents, a run of blank lines becomes one line break
   --shard-tokens <n>    tokens per shard file (default 100000000)
   --threads <n>         tokenizer threads (default: all cores)
   -h, --help            show this help
@@ -52,6 +56,7 @@ export async function run(args: string[]): Promise<void> {
       'text-field': { type: 'string', default: 'text' },
       separator: { type: 'string', default: 'auto' },
       lowercase: { type: 'boolean', default: false },
+      'collapse-blank-lines': { type: 'boolean', default: false },
       'shard-tokens': { type: 'string' },
       threads: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -85,6 +90,7 @@ export async function run(args: string[]): Promise<void> {
     valFraction,
     textField: values['text-field'],
     lowercase: values.lowercase,
+    collapseBlankLines: values['collapse-blank-lines'],
     separator: parseSeparator(values.separator!),
     shardTokens: positiveInt('--shard-tokens', values['shard-tokens']),
     threads: positiveInt('--threads', values.threads),

@@ -111,11 +111,13 @@ export async function run(args: string[]): Promise<void> {
   const tty = process.stderr.isTTY;
   const bar = tty
     ? new cliProgress.SingleBar({
-      format: '{bar} {percentage}% | step {step} | loss {loss} | {tps} tok/s | T {seqLen} | ETA {eta_formatted}',
+      format: '{bar} {percentage}% | step {step} | loss {loss} | {tps} tok/s | T {seqLen} | head {head} | ETA {eta_formatted}',
       hideCursor: true, etaBuffer: 50,
     }, cliProgress.Presets.shades_classic)
     : null;
-  bar?.start(1000, 0, { step: 0, loss: '-', tps: '-', seqLen: '-' });
+  let barValue = 0;
+  let barPayload: Record<string, string | number> = { step: 0, loss: '-', tps: '-', seqLen: '-', head: '-' };
+  bar?.start(1000, barValue, barPayload);
   console.error(`training ${config.name} (${config.model.precision}) on ${dataDir} with ${runtime.threads} threads, ${runtime.build} SIMD → ${outDir}`);
   let lastPrinted = 0;
   const result = await train({
@@ -123,14 +125,17 @@ export async function run(args: string[]): Promise<void> {
     onMessage: (text) => {
       if (bar) bar.stop();
       console.error(text);
-      if (bar) bar.start(1000, 0);
+      if (bar) bar.start(1000, barValue, barPayload);
     },
     onLog: (l: TrainLog) => {
-      const payload = { step: l.step, loss: l.loss.toFixed(3), tps: Math.round(l.tokensPerSecond).toLocaleString('en-US'), seqLen: l.seqLen };
-      if (bar) bar.update(Math.round(l.progress * 1000), payload);
+      const head = l.headShare === null ? '-' : `${Math.round(l.headShare * 100)}%`;
+      const payload = { step: l.step, loss: l.loss.toFixed(3), tps: Math.round(l.tokensPerSecond).toLocaleString('en-US'), seqLen: l.seqLen, head };
+      barValue = Math.round(l.progress * 1000);
+      barPayload = payload;
+      if (bar) bar.update(barValue, payload);
       else if (performance.now() - lastPrinted > 10_000 || l.progress >= 1) {
         lastPrinted = performance.now();
-        console.error(`step ${l.step} (${(l.progress * 100).toFixed(1)}%) loss ${payload.loss} | ${payload.tps} tok/s | T ${l.seqLen}`);
+        console.error(`step ${l.step} (${(l.progress * 100).toFixed(1)}%) loss ${payload.loss} | ${payload.tps} tok/s | T ${l.seqLen} | head ${head} of step time`);
       }
     },
     shouldStop: () => stopRequested,

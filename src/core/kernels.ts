@@ -170,6 +170,15 @@ export function mulScaled(a: number, bp: number, bn: number, s: number, y: numbe
   run('mul_scaled', [a, bp, bn, s, y, b(accumulate)], n, bn % 4 === 0 ? 16 : 1, ELEMENTWISE_MIN);
 }
 
+/**
+ * Dropout: y (+)= x / (1 - p) where a hash of (element index, seed) keeps it, else 0. The same
+ * seed gives the same mask, so the backward pass applies this to dy.
+ */
+export function dropout(x: number, y: number, n: number, p: number, seed: number, accumulate: boolean): void {
+  const threshold = Math.min(0xffffffff, Math.round(p * 2 ** 32));
+  run('dropout_f32', [x, y, threshold, 1 / (1 - p), seed >>> 0, b(accumulate)], n, 16, ELEMENTWISE_MIN);
+}
+
 /** y (+)= s * x. */
 export function scale(x: number, s: number, y: number, n: number, accumulate: boolean): void {
   run('scale_f32', [x, s, y, b(accumulate)], n, 16, ELEMENTWISE_MIN);

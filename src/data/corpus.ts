@@ -24,14 +24,20 @@ export type Separator =
   | { kind: 'literal'; text: string }
   | { kind: 'blank-line' }
   | { kind: 'line' }
+  | { kind: 'single-newline' }
   | { kind: 'none' };
 
-/** Parse `--separator`: auto | blank-line | line | none | eot | any literal string (\n, \t escapes). */
+/**
+ * Parse `--separator`: auto | blank-line | line | single-newline | none | eot | any literal
+ * string (\n, \t escapes). `single-newline` splits at a line break between two non-blank lines,
+ * for files that put one document per line group with blank lines between its paragraphs.
+ */
 export function parseSeparator(s: string): Separator {
   switch (s) {
     case 'auto':
     case 'blank-line':
     case 'line':
+    case 'single-newline':
     case 'none':
       return { kind: s };
     case 'eot':
@@ -123,6 +129,7 @@ export class DocumentSplitter {
   ) {
     if (separator.kind === 'blank-line') this.re = /\r?\n(?:[ \t]*\r?\n)+/g;
     else if (separator.kind === 'line') this.re = /\r?\n/g;
+    else if (separator.kind === 'single-newline') this.re = /(?<!\n[ \t]*\r?)\r?\n(?![ \t]*\r?\n)/g;
   }
 
   /** Feed more text; returns the pieces now complete. */

@@ -42,6 +42,7 @@ export interface DatasetMeta {
     valFraction: number;
     textField: string;
     lowercase: boolean;
+    collapseBlankLines: boolean;
     separator: string;
     shardTokens: number;
   };

@@ -22,6 +22,8 @@ export interface PrepareOptions {
   /** JSONL field / Parquet column holding the text. Default "text". */
   textField?: string;
   lowercase?: boolean;
+  /** Inside documents, turn each run of blank lines into one line break. Default false. */
+  collapseBlankLines?: boolean;
   /** How .txt files split into documents. Default auto. */
   separator?: Separator;
   /** Tokens per shard file. Default 100,000,000 (llm.c's size). */
@@ -91,6 +93,11 @@ class SplitWriter {
  * chunks and tokenized on worker threads; shards are written into a staging directory and
  * moved into place only when everything succeeded, meta.json last.
  */
+/** Each run of blank lines (a line break, then lines of nothing but spaces) becomes one line break. */
+export function collapseBlankLines(text: string): string {
+  return text.replace(/\r?\n(?:[ \t]*\r?\n)+/g, '\n');
+}
+
 export async function prepare(opts: PrepareOptions): Promise<DatasetMeta> {
   const valFraction = opts.valFraction ?? 0.005;
   if (!(valFraction >= 0 && valFraction < 1)) throw new TernlmError(`--val-fraction must be in [0, 1), got ${valFraction}`);
@@ -99,6 +106,7 @@ export async function prepare(opts: PrepareOptions): Promise<DatasetMeta> {
   const threads = Math.max(1, opts.threads ?? availableParallelism());
   const textField = opts.textField ?? 'text';
   const separator = opts.separator ?? { kind: 'auto' };
+  const collapse = opts.collapseBlankLines ?? false;
   const warn = opts.onWarning ?? (() => {});
 
   const tokenizer = loadTokenizer(opts.tokenizer);
@@ -167,10 +175,11 @@ export async function prepare(opts: PrepareOptions): Promise<DatasetMeta> {
           docIndex++;
           source.documents++;
         }
-        batch.texts.push(piece.text);
+        const text = collapse ? collapseBlankLines(piece.text) : piece.text;
+        batch.texts.push(text);
         batch.starts.push(piece.docStart ? 1 : 0);
         batch.splits.push(split);
-        batch.chars += piece.text.length;
+        batch.chars += text.length;
         if (batch.chars >= JOB_CHARS) await submit();
       }
       if (source.documents === 0) warn(`input ${file.path} has no documents — skipped`);
@@ -204,7 +213,7 @@ export async function prepare(opts: PrepareOptions): Promise<DatasetMeta> {
     eotId: tokenizer.eotId,
     dtype: dtypeForVocab(tokenizer.vocabSize),
     splits: { train, val },
-    options: { valFraction, textField, lowercase, separator: describeSeparator(separator), shardTokens },
+    options: { valFraction, textField, lowercase, collapseBlankLines: collapse, separator: describeSeparator(separator), shardTokens },
     sources,
   };
   publish(staging, opts.outDir, meta);

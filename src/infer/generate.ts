@@ -3,7 +3,7 @@
 import { TernlmError } from '../core/errors.js';
 import type { Tokenizer } from '../data/tokenizer.js';
 import type { InferenceModel, InferenceState } from './model.js';
-import { Sampler, type SamplingOptions } from './sampling.js';
+import { Sampler, type SamplingOptions } from '../heads/sampling.js';
 import { TokenTextStream } from './text-stream.js';
 
 export interface GenerateOptions extends SamplingOptions {

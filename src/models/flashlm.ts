@@ -34,6 +34,8 @@ export interface FlashLMConfig {
   frozenEmbeddings: boolean;
   contextLength: number;
   head: HeadConfig;
+  /** Dropout probability on the embedding output and on each residual branch (training only). */
+  dropout: number;
 }
 
 export const FLASHLM_DEFAULTS: Omit<FlashLMConfig, 'vocabSize'> = {
@@ -49,6 +51,7 @@ export const FLASHLM_DEFAULTS: Omit<FlashLMConfig, 'vocabSize'> = {
   frozenEmbeddings: false,
   contextLength: 256,
   head: { type: 'softmax', tied: true },
+  dropout: 0,
 };
 
 export function gluHidden(c: FlashLMConfig): number {
@@ -72,11 +75,11 @@ class FlashBlock extends Module {
     this.glu = this.child('glu', new GLU(c.dim, gluHidden(c), bit, rng));
     this.glu.down.weight.f32().forEach((v, i, a) => (a[i] = v * residualStd));
   }
-  /** x (B, T, d) -> (B, T, d) */
-  forward(x: Tensor): Tensor {
-    const mixed = section('mixer', () => this.mix.forward(this.conv.forward(this.norm1.forward(x))));
+  /** x (B, T, d) -> (B, T, d); `drop` applies the model's dropout to a residual branch. */
+  forward(x: Tensor, drop: (t: Tensor) => Tensor): Tensor {
+    const mixed = section('mixer', () => drop(this.mix.forward(this.conv.forward(this.norm1.forward(x)))));
     x = ops.add(x, mixed);
-    const ff = section('glu', () => this.glu.forward(this.norm2.forward(x)));
+    const ff = section('glu', () => drop(this.glu.forward(this.norm2.forward(x))));
     return ops.add(x, ff);
   }
 }
@@ -86,6 +89,9 @@ export class FlashLM extends Module {
   readonly blocks: FlashBlock[] = [];
   readonly normOut: RMSNorm;
   readonly head: Head;
+  /** Seed of this training step's dropout masks; null (evaluation, sampling) turns dropout off. */
+  private dropoutSeed: number | null = null;
+  private dropoutCalls = 0;
 
   constructor(readonly config: FlashLMConfig, rng: Rng, tokenCounts?: ArrayLike<number>) {
     super();
@@ -98,11 +104,26 @@ export class FlashLM extends Module {
     this.head = this.child('head', createHead(c.head, c.vocabSize, c.dim, rng, this.embed.weight, tokenCounts));
   }
 
+  /**
+   * Turn dropout on for the next forward pass with masks derived from `seed` (a function of the
+   * step, so a resumed run draws the same masks), or off with null.
+   */
+  setDropoutSeed(seed: number | null): void {
+    this.dropoutSeed = seed;
+    this.dropoutCalls = 0;
+  }
+
+  private readonly drop = (x: Tensor): Tensor => {
+    if (this.dropoutSeed === null || !(this.config.dropout > 0)) return x;
+    const seed = Math.imul(this.dropoutSeed ^ Math.imul(++this.dropoutCalls, 0x27d4eb2d), 0x165667b1) >>> 0;
+    return ops.dropout(x, this.config.dropout, seed);
+  };
+
   /** ids int32 (B, T) -> final hidden states (B*T, d) */
   hidden(ids: Tensor): Tensor {
     const [B, T] = ids.shape;
-    let x = section('embedding', () => this.embed.forward(ids));
-    for (let r = 0; r < this.config.recurrence; r++) for (const b of this.blocks) x = b.forward(x);
+    let x = section('embedding', () => this.drop(this.embed.forward(ids)));
+    for (let r = 0; r < this.config.recurrence; r++) for (const b of this.blocks) x = b.forward(x, this.drop);
     return ops.reshape(this.normOut.forward(x), [B * T, this.config.dim]);
   }
 

@@ -72,6 +72,20 @@ export function mul(a: Tensor, b: Tensor): Tensor {
   return y;
 }
 
+/**
+ * Inverted dropout: zero each element with probability p and scale the rest by 1 / (1 - p).
+ * The mask is a hash of (element index, seed): the same seed gives the same mask, and the
+ * backward pass rebuilds it rather than storing it.
+ */
+export function dropout(x: Tensor, p: number, seed: number): Tensor {
+  if (!(p >= 0 && p < 1)) throw new Error(`dropout: p must be in [0, 1), got ${p}`);
+  if (p === 0) return x;
+  const y = Tensor.empty(x.shape);
+  K.dropout(x.ptr, y.ptr, x.size, p, seed, false);
+  if (needsGrad(x)) record(y, (gy) => gradInto(x, (gx, acc) => K.dropout(gy.ptr, gx.ptr, x.size, p, seed, acc)));
+  return y;
+}
+
 /** s * x for a constant s. */
 export function scale(x: Tensor, s: number): Tensor {
   const y = Tensor.empty(x.shape);

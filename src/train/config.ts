@@ -136,6 +136,7 @@ function validate(c: TrainConfig): void {
   if (!(c.initEmbeddings === 'random' || c.initEmbeddings === 'corpus' || c.initEmbeddings.startsWith('gpt2:'))) {
     throw new TernlmError(`config: initEmbeddings must be random, corpus or gpt2:<model.safetensors>, got ${c.initEmbeddings}`);
   }
+  if (!(c.model.dropout >= 0 && c.model.dropout < 1)) throw new TernlmError(`config: model.dropout must be in [0, 1), got ${JSON.stringify(c.model.dropout)}`);
   for (const p of c.curriculum) {
     if (!(p.seqLen > 0) || !(p.until > 0 && p.until <= 1)) throw new TernlmError(`config: curriculum phases need seqLen > 0 and 0 < until <= 1`);
   }

@@ -12,6 +12,7 @@ import { bitsPerByte, readMeta } from '../data/meta.js';
 import { ShardReader } from '../data/shards.js';
 import type { Tokenizer } from '../data/tokenizer.js';
 import { writeTextAtomic } from '../io/atomic.js';
+import { Sampler } from '../heads/sampling.js';
 import { FlashLM, type FlashLMConfig } from '../models/flashlm.js';
 import { corpusEmbeddings, gpt2Embeddings } from '../nn/init-embeddings.js';
 import { ternaryStats } from '../ops/ternary.js';
@@ -48,6 +49,8 @@ export interface TrainLog {
   tokensPerSecond: number;
   elapsed: number;
   gradNorm: number;
+  /** Share of step time spent in the output head, from the latest profiled step (null before the first). */
+  headShare: number | null;
 }
 
 export interface EvalResult {
@@ -127,8 +130,16 @@ function readTrainTokens(dataDir: string, limit: number): Int32Array {
   return out;
 }
 
-/** Mean loss over `batches` windows of the val split, from its start (the same windows every time). */
+/**
+ * Mean loss over up to `batches` B x T windows of the val split, from its start (the same windows
+ * every time). A split too small for that is scored whole, once: fewer batches, rows or positions.
+ */
 export function evaluate(model: FlashLM, loader: BatchLoader, batches: number, B: number, T: number, valSplit: { tokens: number; bytes: number } | null): EvalResult {
+  const available = loader.tokens - 1;
+  if (available < 1) throw new TernlmError(`the ${loader.split} split has ${loader.tokens} token(s): too few to evaluate`);
+  T = Math.min(T, available);
+  B = Math.min(B, Math.floor(available / T));
+  batches = Math.min(batches, Math.floor(available / (B * T)));
   loader.restore({ ...loader.state(), shard: 0, offset: 0 });
   let total = 0, n = 0;
   noGrad(() => {
@@ -145,6 +156,11 @@ export function evaluate(model: FlashLM, loader: BatchLoader, batches: number, B
   return { loss, ppl: Math.exp(loss), bpb: valSplit ? bitsPerByte(loss, valSplit) : null, tokens: n };
 }
 
+/** The dropout seed of one micro-batch: a function of the run's seed and position only. */
+function dropoutSeed(seed: number, step: number, micro: number): number {
+  return (Math.imul(seed, 0x9e3779b1) ^ Math.imul(step + 1, 0x85ebca77) ^ Math.imul(micro + 1, 0xc2b2ae3d)) >>> 0;
+}
+
 /** (B, T+1) token rows -> input ids (B, T) and next-token targets (B*T). */
 export function splitBatch(rows: Int32Array, B: number, T: number): { ids: Tensor; targets: Tensor } {
   const ids = Tensor.empty([B, T], 'i32');
@@ -159,28 +175,16 @@ export function splitBatch(rows: Int32Array, B: number, T: number): { ids: Tenso
 }
 
 /** Generate `n` tokens after `prompt` by re-running the model on the window (samples during training). */
-export function sampleText(model: FlashLM, tokenizer: Tokenizer, prompt: number[], n: number, rng: Rng, temperature = 0.8): string {
+export function sampleText(model: FlashLM, tokenizer: Tokenizer, prompt: number[], n: number, sampler: Sampler): string {
   const ctx = model.config.contextLength;
   const out = [...prompt];
   noGrad(() => {
     for (let i = 0; i < n; i++) {
       const window = out.slice(-ctx);
-      const next = scope(() => {
-        const ids = Tensor.from(window, [1, window.length], 'i32');
-        const h = model.hidden(ids);
-        const last = h.rows(window.length - 1, 1);
-        const lp = model.head.logProbs(last).f32();
-        // Sample from softmax(logp / temperature): a V-long host loop, once per sampled token.
-        let mx = -Infinity;
-        for (let v = 0; v < lp.length; v++) mx = Math.max(mx, lp[v]);
-        let sum = 0;
-        const p = new Float64Array(lp.length);
-        for (let v = 0; v < lp.length; v++) sum += p[v] = Math.exp((lp[v] - mx) / temperature);
-        let u = rng.next() * sum;
-        for (let v = 0; v < p.length; v++) if ((u -= p[v]) <= 0) return v;
-        return p.length - 1;
-      });
-      out.push(next);
+      out.push(scope(() => {
+        const h = model.hidden(Tensor.from(window, [1, window.length], 'i32'));
+        return sampler.sample(model.head.logProbs(h.rows(window.length - 1, 1)).f32(), out);
+      }));
     }
   });
   return tokenizer.decode(out.slice(prompt.length));
@@ -215,7 +219,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const model = new FlashLM(modelConfig, rng, counts ?? undefined);
   const named = model.namedParameters();
   const optimizer: Optimizer = createOptimizer(c, named);
-  const sampleRng = new Rng(c.seed + 1);
+  const sampler = new Sampler(meta.vocabSize, { temperature: 0.8, seed: c.seed + 1 });
 
   let step = 0, tokensSeen = 0, elapsed = 0, lrScale = 1;
   if (o.resume && existsSync(ckptPath)) {
@@ -268,13 +272,16 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     const ternary: Record<string, { alpha: number; neg: number; zero: number; pos: number }> = {};
     for (const { name, layer } of bitLayers) if (layer.opts.precision === 'ternary') ternary[name] = ternaryStats(layer.weight);
     log({ type: 'eval', step, tokens: tokensSeen, elapsed, val_loss: lastEval.loss, val_ppl: lastEval.ppl, val_bpb: lastEval.bpb, ternary });
+    msg(`eval at step ${step}: val loss ${lastEval.loss.toFixed(4)}, ppl ${lastEval.ppl.toFixed(2)}` +
+      (lastEval.bpb !== null ? `, ${lastEval.bpb.toFixed(4)} bits/byte` : ''));
     if (c.sampleTokens > 0) {
-      const text = sampleText(model, o.tokenizer, [o.tokenizer.eotId], c.sampleTokens, sampleRng);
+      const text = sampleText(model, o.tokenizer, [o.tokenizer.eotId], c.sampleTokens, sampler);
       appendFileSync(samplesPath, `--- step ${step}\n${text}\n`);
     }
   };
 
   let nanStreak = 0;
+  let headShare: number | null = null;
   while (progressOf(step, elapsed) < 1) {
     // Let signal handlers (Ctrl-C) and I/O run between steps.
     await new Promise<void>((resolve) => setImmediate(resolve));
@@ -291,7 +298,9 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       const rows = trainLoader.next(B, T);
       loss += scope(() => {
         const { ids, targets } = splitBatch(rows, B, T);
+        model.setDropoutSeed(dropoutSeed(c.seed, step, micro));
         const l = model.loss(ids, targets);
+        model.setDropoutSeed(null);
         const value = l.item();
         if (Number.isFinite(value)) backward(l, 1 / c.gradAccumulation);
         return value;
@@ -327,13 +336,14 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       const total = [...times.values()].reduce((a, b) => a + b, 0);
       const share: Record<string, number> = {};
       for (const [k, v] of times) share[k] = Number((v / total).toFixed(4));
+      headShare = share.head ?? 0;
       log({ type: 'profile', step, ms: Object.fromEntries([...times].map(([k, v]) => [k, Number(v.toFixed(2))])), share });
     }
     if (step % c.logEvery === 0 || progressOf(step, elapsed) >= 1) {
       const now = performance.now();
       const line: TrainLog = {
         type: 'train', step, progress: progressOf(step, elapsed), loss: windowLoss / windowSteps, lr, seqLen: T, tokens: tokensSeen,
-        tokensPerSecond: windowTokens / ((now - windowStart) / 1000), elapsed, gradNorm,
+        tokensPerSecond: windowTokens / ((now - windowStart) / 1000), elapsed, gradNorm, headShare,
       };
       log(line);
       o.onLog?.(line);
@@ -356,8 +366,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     }
   }
   if (!stoppedEarly) {
+    save(); // first, so that a failing evaluation cannot lose the run
     if (step % c.evalEvery !== 0 || !lastEval) runEval();
-    save();
   }
   return { steps: step, tokens: tokensSeen, elapsed, finalTrainLoss, lastEval, stoppedEarly, checkpoint: ckptPath };
 }

@@ -35,7 +35,7 @@ function writeDataset(dir: string): number {
       train: { shards, tokens: total, bytes: 4 * total, documents: 3 },
       val: { shards: [{ file: 'val_000.bin', tokens: v.close() }], tokens: 50, bytes: 200, documents: 1 },
     },
-    options: { valFraction: 0.01, textField: 'text', lowercase: false, separator: 'auto', shardTokens: 1500 },
+    options: { valFraction: 0.01, textField: 'text', lowercase: false, collapseBlankLines: false, separator: 'auto', shardTokens: 1500 },
     sources: [],
   };
   writeFileSync(join(dir, 'meta.json'), stringifyMeta(meta));

@@ -7,7 +7,7 @@ import { TernlmError } from '../../src/core/errors.js';
 import { trainBpe, WordCounter } from '../../src/data/bpe.js';
 import { DocumentSplitter, parseSeparator, pieces, resolveAutoSeparator, type DocumentPiece } from '../../src/data/corpus.js';
 import { readMeta, type DatasetMeta } from '../../src/data/meta.js';
-import { prepare } from '../../src/data/prepare.js';
+import { collapseBlankLines, prepare } from '../../src/data/prepare.js';
 import { ShardReader } from '../../src/data/shards.js';
 import { loadTokenizer, tokenizerFromJSON, type Tokenizer } from '../../src/data/tokenizer.js';
 import { LLAMA2C_TOKENIZER, needsShared, SAMPLE_TEXT, tempDir } from './fixtures.js';
@@ -35,8 +35,11 @@ describe('document splitting', () => {
       assert.deepEqual(docs(split('blank-line', 'para one\nstill one\n\n  \npara two\r\n\r\npara three\n', chunk)), ['para one\nstill one', 'para two', 'para three']);
       assert.deepEqual(docs(split('line', 'a\nb\r\n\n c\n', chunk)), ['a', 'b', ' c']);
       assert.deepEqual(docs(split('none', 'whole\n\nfile\n', chunk)), ['whole\n\nfile']);
+      const grouped = 'story one.\n\nits second paragraph.\nstory two.\n \nmore of two.\r\nstory three.\n';
+      assert.deepEqual(docs(split('single-newline', grouped, chunk)), ['story one.\n\nits second paragraph.', 'story two.\n \nmore of two.', 'story three.']);
       assert.deepEqual(docs(split('##', 'x##y####z', chunk)), ['x', 'y', 'z']);
     }
+    assert.equal(collapseBlankLines('a\n\n \n\nb\r\n\r\nc\nd'), 'a\nb\nc\nd');
     assert.equal(resolveAutoSeparator('a\n\nb').kind, 'blank-line');
     assert.equal(resolveAutoSeparator('a\nb').kind, 'line');
   });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Rng } from '../../src/core/rng.js';
-import { Sampler } from '../../src/infer/sampling.js';
+import { Sampler } from '../../src/heads/sampling.js';
 
 function randomLogits(n: number, rng: Rng, scale = 3): Float32Array {
   return Float32Array.from({ length: n }, () => rng.normal() * scale);

@@ -33,6 +33,34 @@ describe('op gradients (finite differences)', () => {
     });
   }
 
+  it('dropout: the same seed gives the same mask forward and backward', () => {
+    const x = randn([6, 37], rng);
+    gradCheck(([t]) => project(ops.dropout(t, 0.3, 12345), 10), [x]);
+  });
+
+  it('dropout keeps 1 - p of a large tensor, scaled by 1 / (1 - p), whatever the thread split', () => {
+    scope(() => {
+      const n = 1 << 17;
+      const ones = Tensor.from(new Float32Array(n).fill(1), [n]);
+      const y = ops.dropout(ones, 0.25, 7).f32();
+      let kept = 0;
+      for (let i = 0; i < n; i++) {
+        if (y[i] !== 0) {
+          assert.ok(Math.abs(y[i] - 1 / 0.75) < 1e-6, `kept value ${y[i]}`);
+          kept++;
+        }
+      }
+      assert.ok(Math.abs(kept / n - 0.75) < 0.01, `kept ${kept / n}`);
+      // Element i's fate depends on (i, seed) only: a slice of the input sees the same mask
+      // as if computed alone, so the thread split cannot change it.
+      const small = Tensor.from(new Float32Array(100).fill(1), [100]);
+      assert.deepEqual([...ops.dropout(small, 0.25, 7).f32()], [...y.subarray(0, 100)]);
+      const other = ops.dropout(ones, 0.25, 8).f32();
+      assert.ok(other.some((v, i) => v !== y[i]), 'another seed draws another mask');
+      assert.equal(ops.dropout(ones, 0, 7), ones);
+    });
+  });
+
   it('scale, reshape, mean', () => {
     const x = randn([2, 6], rng);
     gradCheck(([t]) => ops.mean(ops.mul(ops.reshape(ops.scale(t, 1.5), [3, 4]), randn([3, 4], new Rng(9)))), [x]);

@@ -20,9 +20,10 @@ import { train } from '../../src/train/trainer.js';
 import { run as prepareCli } from '../../src/cli/prepare.js';
 import { run as tokenizerCli } from '../../src/cli/tokenizer.js';
 
+const tinyModel = { dim: 32, layers: 2, recurrence: 2, dilations: [1, 4], contextLength: 32, gluMult: 2 };
 const tiny = (over: object = {}): TrainConfig => withOverrides(TRAIN_DEFAULTS, {
   name: 'tiny',
-  model: { dim: 32, layers: 2, recurrence: 2, dilations: [1, 4], contextLength: 32, gluMult: 2 },
+  model: tinyModel,
   batchSize: 8, seqLen: 32, warmupSteps: 10, lr: 0.01, logEvery: 10, evalEvery: 1000, evalBatches: 4, sampleTokens: 8,
   ...over,
 });
@@ -80,6 +81,13 @@ describe('training end to end', () => {
     assert.ok(lines.some((l) => l.type === 'profile' && l.share.head > 0), 'time split logged');
   });
 
+  it('a val split smaller than one eval batch is scored whole, once', async () => {
+    const valTokens = readMeta(dataDir).splits.val.tokens;
+    const r = await train({ config: tiny({ batchSize: 512, evalBatches: 50 }), dataDir, outDir: join(root, 'small-val'), tokenizer, steps: 2 });
+    assert.ok(valTokens < 512 * 33, `the fixture's val split (${valTokens} tokens) should be under one batch`);
+    assert.ok(r.lastEval && r.lastEval.tokens <= valTokens - 1 && r.lastEval.tokens > (valTokens - 1) / 2, `scored ${r.lastEval?.tokens} of ${valTokens}`);
+  });
+
   for (const head of ['hierarchical', 'adaptive'] as const) {
     it(`trains with the ${head} head and resumes it from the saved token counts`, async () => {
       const config = tiny({ model: { ...tiny().model, head: { type: head } } });
@@ -91,8 +99,8 @@ describe('training end to end', () => {
     });
   }
 
-  it('resuming gives exactly the run that was never interrupted', async () => {
-    const config = tiny({ optimizer: 'normuon', muonLr: 0.02 });
+  it('resuming gives exactly the run that was never interrupted (dropout on)', async () => {
+    const config = tiny({ optimizer: 'normuon', muonLr: 0.02, model: { ...tinyModel, dropout: 0.1 } });
     const straight = await train({ config, dataDir, outDir: join(root, 'straight'), tokenizer, steps: 40 });
     let steps = 0;
     const first = await train({ config, dataDir, outDir: join(root, 'resumed'), tokenizer, steps: 40, shouldStop: () => ++steps >= 17 });

@@ -31,7 +31,7 @@ export function resolveSampling(o: SamplingOptions = {}): ResolvedSampling {
     topP: o.topP ?? 1,
     repetitionPenalty: o.repetitionPenalty ?? 1,
     repetitionWindow: o.repetitionWindow ?? 64,
-    seed: o.seed ?? (Date.now() ^ (process.pid << 16)) >>> 0,
+    seed: o.seed ?? (Date.now() ^ Math.floor(Math.random() * 0x7fffffff)) >>> 0,
   };
   const bad = (what: string): never => {
     throw new RangeError(what);
