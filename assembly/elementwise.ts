@@ -205,3 +205,50 @@ export function copy_rows(src: usize, s0: i32, s1: i32, dst: usize, d0: i32, d1:
     }
   }
 }
+
+// @ts-ignore: decorator
+@inline function mix32x4(h: v128): v128 {
+  // murmur3's 32-bit finaliser on four lanes
+  h = v128.xor(h, i32x4.shr_u(h, 16));
+  h = i32x4.mul(h, i32x4.splat(0x85ebca6b));
+  h = v128.xor(h, i32x4.shr_u(h, 13));
+  h = i32x4.mul(h, i32x4.splat(0xc2b2ae35));
+  return v128.xor(h, i32x4.shr_u(h, 16));
+}
+
+// @ts-ignore: decorator
+@inline function mix32(h: u32): u32 {
+  h ^= h >> 16;
+  h *= 0x85ebca6b;
+  h ^= h >> 13;
+  h *= 0xc2b2ae35;
+  return h ^ (h >> 16);
+}
+
+/**
+ * Dropout with a counter-based mask: element i is kept when mix32(i * 0x9e3779b9 + seed) >= threshold
+ * (threshold = p * 2^32), so the backward pass rebuilds the same mask from the seed alone.
+ * y (+)= keep ? x * scale : 0.
+ */
+export function dropout_f32(x: usize, y: usize, threshold: u32, scale: f32, seed: u32, accumulate: i32, start: i32, end: i32): void {
+  const sv = f32x4.splat(scale);
+  const tv = i32x4.splat(threshold);
+  const golden = i32x4.splat(0x9e3779b9);
+  const sd = i32x4.splat(seed);
+  let idx = i32x4(start, start + 1, start + 2, start + 3);
+  const four = i32x4.splat(4);
+  let i = start;
+  for (; i + 4 <= end; i += 4) {
+    const p = <usize>i * 4;
+    const keep = i32x4.ge_u(mix32x4(i32x4.add(i32x4.mul(idx, golden), sd)), tv);
+    let v = v128.and(f32x4.mul(v128.load(x + p), sv), keep);
+    if (accumulate != 0) v = f32x4.add(v, v128.load(y + p));
+    v128.store(y + p, v);
+    idx = i32x4.add(idx, four);
+  }
+  for (; i < end; i++) {
+    const keep = mix32(<u32>i * 0x9e3779b9 + seed) >= threshold;
+    const v: f32 = keep ? load<f32>(x + <usize>i * 4) * scale : 0;
+    store<f32>(y + <usize>i * 4, accumulate != 0 ? load<f32>(y + <usize>i * 4) + v : v);
+  }
+}
