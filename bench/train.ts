@@ -15,7 +15,7 @@ import { bestOf, fmt } from './util.js';
 const HELP = `usage: ternlm bench train [--config <json|name>] [--vocab V] [--head softmax|hierarchical|adaptive]
                           [--batch B] [--seq-len T] [--steps N] [--threads N] [--set k=v] [--json]
 
-Times training steps (forward, backward, clipping, optimizer) of the config's model on random
+Times training steps (forward with the config's dropout, backward, clipping, optimizer) of the config's model on random
 tokens, best of --steps (default 5) after two warm-up steps, on 1 thread and on all threads.
 Model FLOPs count 6 per weight per token (forward 2, backward 4) over every product: mixers
 and GLUs times the recurrence, plus the head's (V*d for the full softmax; d times the mean code
