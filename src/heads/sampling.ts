@@ -188,14 +188,18 @@ export class Sampler {
     return w[a] > w[b] || (w[a] === w[b] && a < b);
   }
 
-  /** Restore the max-heap property of heap[0..size) below index i. */
-  private siftDown(i: number, size: number): void {
+  /**
+   * Restore the heap property of heap[0..size) below index i: a max-heap (highest-ranked id
+   * on top) or, with `min`, a min-heap (lowest-ranked on top).
+   */
+  private siftDown(i: number, size: number, min = false): void {
     const h = this.heap;
+    const before = (a: number, b: number): boolean => (min ? this.above(b, a) : this.above(a, b));
     for (;;) {
       const l = 2 * i + 1, r = l + 1;
       let m = i;
-      if (l < size && this.above(h[l], h[m])) m = l;
-      if (r < size && this.above(h[r], h[m])) m = r;
+      if (l < size && before(h[l], h[m])) m = l;
+      if (r < size && before(h[r], h[m])) m = r;
       if (m === i) return;
       const t = h[i];
       h[i] = h[m];
@@ -207,25 +211,12 @@ export class Sampler {
   /** heap[0..k) = the k highest-ranked ids, in any order (through a size-k min-heap). */
   private selectTopK(k: number): number {
     const h = this.heap;
-    const siftDownMin = (i: number): void => {
-      for (;;) {
-        const l = 2 * i + 1, r = l + 1;
-        let m = i;
-        if (l < k && this.above(h[m], h[l])) m = l;
-        if (r < k && this.above(h[m], h[r])) m = r;
-        if (m === i) return;
-        const t = h[i];
-        h[i] = h[m];
-        h[m] = t;
-        i = m;
-      }
-    };
     for (let i = 0; i < k; i++) h[i] = i;
-    for (let i = (k >> 1) - 1; i >= 0; i--) siftDownMin(i);
+    for (let i = (k >> 1) - 1; i >= 0; i--) this.siftDown(i, k, true);
     for (let id = k; id < this.n; id++) {
       if (this.above(id, h[0])) {
         h[0] = id;
-        siftDownMin(0);
+        this.siftDown(0, k, true);
       }
     }
     return k;
