@@ -48,6 +48,14 @@ export function parseSeparator(s: string): Separator {
   }
 }
 
+/** A line break followed by one or more blank (empty or whitespace-only) lines. */
+const BLANK_LINES = /\r?\n(?:[ \t]*\r?\n)+/g;
+
+/** Inside a document: each run of blank lines becomes one line break. */
+export function collapseBlankLines(text: string): string {
+  return text.replace(BLANK_LINES, '\n');
+}
+
 export function describeSeparator(s: Separator): string {
   return s.kind === 'literal' ? JSON.stringify(s.text) : s.kind;
 }
@@ -127,7 +135,7 @@ export class DocumentSplitter {
     private readonly separator: Exclude<Separator, { kind: 'auto' }>,
     private readonly maxPieceChars = DEFAULT_PIECE_CHARS,
   ) {
-    if (separator.kind === 'blank-line') this.re = /\r?\n(?:[ \t]*\r?\n)+/g;
+    if (separator.kind === 'blank-line') this.re = new RegExp(BLANK_LINES);
     else if (separator.kind === 'line') this.re = /\r?\n/g;
     else if (separator.kind === 'single-newline') this.re = /(?<!\n[ \t]*\r?)\r?\n(?![ \t]*\r?\n)/g;
   }

@@ -3,7 +3,7 @@ import { mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { TernlmError } from '../core/errors.js';
 import { writeTextAtomic } from '../io/atomic.js';
-import { describeSeparator, readDocuments, type Separator } from './corpus.js';
+import { collapseBlankLines, describeSeparator, readDocuments, type Separator } from './corpus.js';
 import { expandInputs } from './inputs.js';
 import { META_FILE, stringifyMeta, type DatasetMeta, type SourceMeta, type SplitMeta } from './meta.js';
 import { dtypeForVocab, ShardWriter } from './shards.js';
@@ -93,11 +93,6 @@ class SplitWriter {
  * chunks and tokenized on worker threads; shards are written into a staging directory and
  * moved into place only when everything succeeded, meta.json last.
  */
-/** Each run of blank lines (a line break, then lines of nothing but spaces) becomes one line break. */
-export function collapseBlankLines(text: string): string {
-  return text.replace(/\r?\n(?:[ \t]*\r?\n)+/g, '\n');
-}
-
 export async function prepare(opts: PrepareOptions): Promise<DatasetMeta> {
   const valFraction = opts.valFraction ?? 0.005;
   if (!(valFraction >= 0 && valFraction < 1)) throw new TernlmError(`--val-fraction must be in [0, 1), got ${valFraction}`);
