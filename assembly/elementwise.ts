@@ -216,17 +216,8 @@ export function copy_rows(src: usize, s0: i32, s1: i32, dst: usize, d0: i32, d1:
   return v128.xor(h, i32x4.shr_u(h, 16));
 }
 
-// @ts-ignore: decorator
-@inline function mix32(h: u32): u32 {
-  h ^= h >> 16;
-  h *= 0x85ebca6b;
-  h ^= h >> 13;
-  h *= 0xc2b2ae35;
-  return h ^ (h >> 16);
-}
-
 /**
- * Dropout with a counter-based mask: element i is kept when mix32(i * 0x9e3779b9 + seed) >= threshold
+ * Dropout with a counter-based mask: element i is kept when mix32x4(i * 0x9e3779b9 + seed) >= threshold
  * (threshold = p * 2^32), so the backward pass rebuilds the same mask from the seed alone.
  * y (+)= keep ? x * scale : 0.
  */
@@ -247,7 +238,7 @@ export function dropout_f32(x: usize, y: usize, threshold: u32, scale: f32, seed
     idx = i32x4.add(idx, four);
   }
   for (; i < end; i++) {
-    const keep = mix32(<u32>i * 0x9e3779b9 + seed) >= threshold;
+    const keep = <u32>i32x4.extract_lane(mix32x4(i32x4.splat(<u32>i * 0x9e3779b9 + seed)), 0) >= threshold;
     const v: f32 = keep ? load<f32>(x + <usize>i * 4) * scale : 0;
     store<f32>(y + <usize>i * 4, accumulate != 0 ? load<f32>(y + <usize>i * 4) + v : v);
   }
