@@ -9,7 +9,7 @@ import { Tensor, scope } from '../core/tensor.js';
 import { BatchLoader } from '../data/loader.js';
 import { tokenizerFromJSON } from '../data/tokenizer.js';
 import { FlashLM, type FlashLMConfig } from '../models/flashlm.js';
-import { openCheckpoint } from '../train/checkpoint.js';
+import { openCheckpoint } from '../io/checkpoint.js';
 import type { TrainConfig } from '../train/config.js';
 import { evaluate } from '../train/trainer.js';
 

@@ -10,7 +10,7 @@ import type { HeadConfig } from '../heads/index.js';
 import { f32ToF16, openSafetensors, writeSafetensors, type SafetensorsFile, type TensorToWrite } from '../io/safetensors.js';
 import { FlashLM, type FlashLMConfig } from '../models/flashlm.js';
 import { absMean } from '../ops/ternary.js';
-import { openCheckpoint } from '../train/checkpoint.js';
+import { openCheckpoint } from '../io/checkpoint.js';
 
 export const PACKED_FORMAT = 'ternlm-packed-1';
 

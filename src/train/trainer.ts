@@ -16,7 +16,7 @@ import { Sampler } from '../heads/sampling.js';
 import { FlashLM, type FlashLMConfig } from '../models/flashlm.js';
 import { corpusEmbeddings, gpt2Embeddings } from '../nn/init-embeddings.js';
 import { ternaryStats } from '../ops/ternary.js';
-import { CHECKPOINT_FORMAT, openCheckpoint, readCheckpointMeta, saveCheckpoint, type CheckpointMeta } from './checkpoint.js';
+import { CHECKPOINT_FORMAT, openCheckpoint, readCheckpointMeta, saveCheckpoint, type CheckpointMeta } from '../io/checkpoint.js';
 import { seqLenAt, type TrainConfig } from './config.js';
 import { clipGradNorm } from './optim.js';
 import { createOptimizer, learningRate, type Optimizer } from './setup.js';

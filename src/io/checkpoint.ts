@@ -3,7 +3,7 @@
 // RNG state). Written atomically: a crash leaves the previous checkpoint intact.
 import { TernlmError } from '../core/errors.js';
 import type { Tensor } from '../core/tensor.js';
-import { openSafetensors, writeSafetensors, type TensorToWrite } from '../io/safetensors.js';
+import { openSafetensors, writeSafetensors, type TensorToWrite } from './safetensors.js';
 
 export const CHECKPOINT_FORMAT = 'ternlm-checkpoint-1';
 
