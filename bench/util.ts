@@ -1,6 +1,6 @@
 // Shared benchmark helpers: best-of-N timing and the host's SIMD ceiling.
 import { cpus } from 'node:os';
-import { rt } from '../src/core/runtime.js';
+import { clockProbe } from '../src/core/kernels.js';
 
 /** Best wall time in seconds of `reps` runs of fn after one warm-up run. */
 export function bestOf(reps: number, fn: () => void): number {
@@ -20,7 +20,7 @@ export function bestOf(reps: number, fn: () => void): number {
  */
 export function simdCeiling(): { clockGHz: number; reportedGHz: number; gflopsPerCore: number } {
   const n = 20_000_000;
-  const seconds = bestOf(3, () => rt().pool.call('clock_probe', [n, 12345, 678]));
+  const seconds = bestOf(3, () => clockProbe(n, 12345, 678));
   const clockGHz = (8 * n) / seconds / 1e9;
   const reportedGHz = (cpus()[0]?.speed ?? 0) / 1000;
   return { clockGHz, reportedGHz, gflopsPerCore: 16 * clockGHz };

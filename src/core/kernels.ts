@@ -1,14 +1,16 @@
 // The kernel interface: every compute kernel as a function of byte offsets into the shared
 // memory and sizes. It is the only layer that knows a backend exists; above it, code passes
 // pointers and shapes. Work is split over the pool here, with a minimum slice per thread so that
-// small calls stay on the calling thread.
-import { rt } from './runtime.js';
+// small calls stay on the calling thread. Each binding passes the kernel's arguments in the
+// kernel's own order (the pool appends start, end, tid); test/core/bindings.test.ts checks the
+// counts against the build. The heads' and the inference engines' kernels are bound in
+// kernels-heads.ts and kernels-infer.ts.
+import { ELEMENTWISE_MIN, FLOP_MIN } from './pool.js';
+import { kernelPool, rt } from './runtime.js';
+import type { KernelName } from './wasm.js';
 
-const ELEMENTWISE_MIN = 1 << 14; // elements per thread below which a call stays single-threaded
-const FLOP_MIN = 1 << 17; // multiply-adds per thread below which a product stays single-threaded
-
-function run(kernel: string, args: number[], total: number, align = 1, minChunk = 1): void {
-  rt().pool.run(kernel, args, total, align, minChunk);
+function run(kernel: KernelName, args: readonly number[], total: number, align = 1, minChunk = 1): void {
+  kernelPool().run(kernel, args, total, align, minChunk);
 }
 
 const b = (v: boolean): number => (v ? 1 : 0);
@@ -22,7 +24,7 @@ function scratchFor(): number {
   const r = rt();
   let s = gemmScratch.get(r);
   if (s === undefined) {
-    s = r.heap.alloc(r.pool.call('gemm_scratch_floats', []) * 4 * r.threads);
+    s = r.heap.alloc(kernelPool().call('gemm_scratch_floats', []) * 4 * r.threads);
     gemmScratch.set(r, s);
   }
   return s;
@@ -339,4 +341,20 @@ export function adamwUpdate(p: number, g: number, m: number, v: number, n: numbe
   const bc1 = 1 - Math.pow(s.beta1, s.step);
   const bc2 = 1 - Math.pow(s.beta2, s.step);
   run('adamw_update', [p, g, m, v, s.lr, s.beta1, s.beta2, s.eps, s.weightDecay, bc1, bc2], n, 16, ELEMENTWISE_MIN);
+}
+
+/**
+ * NorMuon row normalisation of o (rows x cols) in place, updating the per-row second moment
+ * v (rows): v = beta2 v + (1 - beta2) mean(o_r^2); o_r /= sqrt(v / (1 - beta2^step)) + eps.
+ */
+export function normuonRows(o: number, v: number, rows: number, cols: number, beta2: number, step: number, eps: number): void {
+  const bc2 = 1 - Math.pow(beta2, step);
+  run('normuon_rows', [o, v, cols, beta2, bc2, eps], rows, 1, Math.max(1, Math.ceil(ELEMENTWISE_MIN / cols)));
+}
+
+// ---------------------------------------------------------------- host probe
+
+/** Runs a chain of 8n dependent one-cycle integer ops from a, b on this thread (benchmarks time it to estimate the clock). */
+export function clockProbe(n: number, a: number, b: number): number {
+  return kernelPool().call('clock_probe', [n, a, b]);
 }

@@ -6,7 +6,7 @@
 // wakes the main thread. Workers spin briefly before sleeping, so back-to-back kernels do not
 // pay a wake-up each.
 import { canBlock, startWorker, type HostWorker } from './platform.js';
-import { instantiate, kernelNames } from './wasm.js';
+import { instantiate, KERNEL_NAMES, kernelNames, type KernelName } from './wasm.js';
 
 // Control words (Int32Array indices).
 export const CTRL_GENERATION = 0;
@@ -34,13 +34,25 @@ export function sliceOf(total: number, align: number, active: number, tid: numbe
 
 type KernelFn = (...args: number[]) => void;
 
+// Work per thread below which a call stays on the calling thread: waking a worker costs more.
+/** Elements per thread. */
+export const ELEMENTWISE_MIN = 1 << 14;
+/** Multiply-adds per thread. */
+export const FLOP_MIN = 1 << 17;
+
+/**
+ * The pool is reached only by the kernel bindings of src/core (kernels*.ts, through
+ * `kernelPool()`); the rest of the code sees this much of it on `rt().pool`.
+ */
+export type PoolControls = Pick<ThreadPool, 'threads' | 'withThreads'>;
+
 export class ThreadPool {
   readonly threads: number;
   private readonly ctrl: Int32Array;
   private readonly args: Float64Array;
   private readonly workers: HostWorker[] = [];
   private readonly fns: KernelFn[];
-  private readonly ids = new Map<string, number>();
+  private readonly ids = new Map<KernelName, number>();
   private workerError: string | null = null;
 
   /** Start the pool and wait until every worker has instantiated the kernels. */
@@ -71,9 +83,11 @@ export class ThreadPool {
   private constructor(module: WebAssembly.Module, memory: WebAssembly.Memory, threads: number) {
     this.threads = Math.max(1, Math.floor(threads));
     const names = kernelNames(module);
+    const missing = KERNEL_NAMES.filter((n) => !names.includes(n));
+    if (missing.length > 0) throw new Error(`the kernel build lacks ${missing.join(', ')} — rebuild it with \`npm run build\``);
     const exports = instantiate(module, memory);
     this.fns = names.map((n) => exports[n] as KernelFn);
-    names.forEach((n, i) => this.ids.set(n, i));
+    names.forEach((n, i) => this.ids.set(n as KernelName, i));
     const sab = new SharedArrayBuffer(CTRL_WORDS * 4 + MAX_ARGS * 8);
     this.ctrl = new Int32Array(sab, 0, CTRL_WORDS);
     this.args = new Float64Array(sab, CTRL_WORDS * 4, MAX_ARGS);
@@ -93,14 +107,9 @@ export class ThreadPool {
     }
   }
 
-  has(kernel: string): boolean {
-    return this.ids.has(kernel);
-  }
-
   /** Call a kernel once on this thread and return its result (for kernels that answer a number). */
-  call(kernel: string, args: number[]): number {
-    const id = this.ids.get(kernel);
-    if (id === undefined) throw new Error(`unknown kernel ${kernel}`);
+  call(kernel: KernelName, args: readonly number[]): number {
+    const id = this.ids.get(kernel)!;
     return (this.fns[id] as unknown as (...a: number[]) => number)(...args);
   }
 
@@ -108,9 +117,8 @@ export class ThreadPool {
    * Run `kernel(...args, start, end, tid)` over [0, total) split into slices aligned to `align`,
    * using at most ceil(total / minChunk) threads. Returns when every slice is done.
    */
-  run(kernel: string, args: number[], total: number, align = 1, minChunk = 1): void {
-    const id = this.ids.get(kernel);
-    if (id === undefined) throw new Error(`unknown kernel ${kernel}`);
+  run(kernel: KernelName, args: readonly number[], total: number, align = 1, minChunk = 1): void {
+    const id = this.ids.get(kernel)!;
     if (total <= 0) return;
     const fn = this.fns[id];
     const active = Math.max(1, Math.min(this.threads, this.limit, Math.ceil(total / Math.max(minChunk, align))));

@@ -1,7 +1,8 @@
 // The process-wide compute runtime: one shared memory, its allocator, and one thread pool.
+import { TernlmError } from './errors.js';
 import { Heap } from './heap.js';
 import { hardwareThreads } from './platform.js';
-import { ThreadPool } from './pool.js';
+import { ThreadPool, type PoolControls } from './pool.js';
 import { createMemory, loadKernelModule, type KernelBuild } from './wasm.js';
 
 export interface RuntimeOptions {
@@ -17,11 +18,22 @@ export interface Runtime {
   readonly threads: number;
   readonly memory: WebAssembly.Memory;
   readonly heap: Heap;
-  readonly pool: ThreadPool;
+  /** Thread limits only: kernels are dispatched by the typed bindings in src/core/kernels*.ts. */
+  readonly pool: PoolControls;
 }
 
 let current: Runtime | null = null;
+let currentPool: ThreadPool | null = null;
 let starting: Promise<Runtime> | null = null;
+
+/**
+ * The most threads a runtime may start on a machine with `cores` cores: past 4 per core there is
+ * no more speed to gain, only memory to lose (each worker is a thread with its own stack and
+ * wasm instance; 999 of them took 7.7 GB), and 256 bounds it on the largest machines.
+ */
+export function maxThreads(cores: number): number {
+  return Math.min(256, 4 * cores);
+}
 
 /** Start the runtime once per process; later calls return the same one (options must agree). */
 export async function initRuntime(opts: RuntimeOptions = {}): Promise<Runtime> {
@@ -34,12 +46,16 @@ export async function initRuntime(opts: RuntimeOptions = {}): Promise<Runtime> {
   if (!starting) {
     starting = (async () => {
       const threads = opts.threads ?? (await hardwareThreads());
-      if (!Number.isInteger(threads) || threads < 1) throw new Error(`--threads must be a positive integer, got ${threads}`);
+      const limit = maxThreads(await hardwareThreads());
+      if (!Number.isInteger(threads) || threads < 1 || threads > limit) {
+        throw new TernlmError(`threads must be an integer from 1 to ${limit} (4 × this machine's cores, and never more than 256), got ${threads}`);
+      }
       const { build, module } = await loadKernelModule(opts.build);
       const memory = createMemory();
       const heap = new Heap(memory);
       const pool = await ThreadPool.create(module, memory, threads);
       current = { backend: 'wasm', build, threads, memory, heap, pool };
+      currentPool = pool;
       return current;
     })();
   }
@@ -52,10 +68,20 @@ export function rt(): Runtime {
   return current;
 }
 
+/**
+ * The running runtime's thread pool, for the kernel bindings in src/core/kernels*.ts only
+ * (test/core/layering.test.ts holds every other module to that).
+ */
+export function kernelPool(): ThreadPool {
+  if (!currentPool) throw new Error('the compute runtime is not started: await initRuntime() first');
+  return currentPool;
+}
+
 /** Stop the pool's workers (optional: they never keep the process alive). */
 export async function shutdownRuntime(): Promise<void> {
-  if (!current) return;
-  await current.pool.close();
+  if (!currentPool) return;
+  await currentPool.close();
   current = null;
+  currentPool = null;
   starting = null;
 }

@@ -48,6 +48,23 @@ export function instantiate(module: WebAssembly.Module, memory: WebAssembly.Memo
   return new WebAssembly.Instance(module, { env: { memory, abort: () => { throw new Error('kernel abort'); } } }).exports;
 }
 
+/**
+ * Every function the kernel module exports (assembly/index.ts). The pool takes a kernel name of
+ * this type, so a misspelt kernel does not compile; a test checks the list against the build.
+ */
+export const KERNEL_NAMES = [
+  'adamw_update', 'attention_decode', 'binary_forward', 'clock_probe', 'col_sum', 'conv1d_backward',
+  'conv1d_forward', 'conv1d_step', 'copy_rows', 'cross_entropy_forward', 'dequantize_rows_i8', 'dropout_f32',
+  'embedding_backward', 'embedding_forward', 'fill_f32', 'gemm_compute', 'gemm_pack_b', 'gemm_scratch_floats',
+  'hsm_log_probs', 'hsm_loss', 'hsm_node_grad', 'layernorm_backward', 'layernorm_forward', 'log_softmax_forward',
+  'matvec_f32', 'mul_scaled', 'normuon_rows', 'quantize_rows_i8', 'reduce_f32', 'rmsnorm_backward',
+  'rmsnorm_forward', 'rope_rotate', 'row_sum', 'scale_f32', 'scatter_cols', 'softmax_backward', 'softmax_forward',
+  'sum_partials', 'swiglu_forward', 'ternarize_f32', 'ternary_counts', 'ternary_matmul_i16',
+  'ternary_matvec_packed', 'ternary_pack', 'ternary_unpack_f32', 'ternary_unpack_i16', 'unary_backward',
+  'unary_forward',
+] as const;
+export type KernelName = (typeof KERNEL_NAMES)[number];
+
 /** Names of the exported kernel functions, in a fixed order shared by the main thread and workers. */
 export function kernelNames(module: WebAssembly.Module): string[] {
   return WebAssembly.Module.exports(module).filter((e) => e.kind === 'function').map((e) => e.name).sort();

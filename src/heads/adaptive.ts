@@ -14,7 +14,7 @@ import { add, reshape, scale } from '../ops/elementwise.js';
 import { linearCrossEntropy } from '../ops/loss.js';
 import { linear } from '../ops/matmul.js';
 import { Head } from './head.js';
-import * as HK from './kernels.js';
+import * as HK from '../core/kernels-heads.js';
 
 export interface AdaptiveOptions {
   /** Increasing frequency ranks where clusters start (default [V/8, V/2] rounded). */

@@ -9,7 +9,7 @@ import { Tensor } from '../core/tensor.js';
 import { init } from '../nn/module.js';
 import { Head } from './head.js';
 import { buildHuffmanTree, codeOf, treeFromChildren, treeToJson, type HuffmanTree, type TreeJson } from './huffman.js';
-import * as HK from './kernels.js';
+import * as HK from '../core/kernels-heads.js';
 import { countTargets } from '../ops/loss.js';
 
 export interface HierarchicalOptions {

@@ -14,7 +14,7 @@ import { Tensor } from '../core/tensor.js';
 import { tokenizerFromJSON, type Tokenizer } from '../data/tokenizer.js';
 import { headFromConfig, type Head } from '../heads/index.js';
 import { gluHidden, type FlashLMConfig } from '../models/flashlm.js';
-import { conv1dStep } from './kernels.js';
+import { conv1dStep } from '../core/kernels-infer.js';
 import type { InferenceModel, InferenceState } from './model.js';
 import { openPacked, unpackBase3 } from './packed.js';
 

@@ -9,7 +9,7 @@
 import { TernlmError } from '../core/errors.js';
 import { copyRows, matvec, rmsNormForward } from '../core/kernels.js';
 import { Tensor } from '../core/tensor.js';
-import { attentionDecode, ropeRotate, swiglu } from './kernels.js';
+import { attentionDecode, ropeRotate, swiglu } from '../core/kernels-infer.js';
 import type { InferenceModel, InferenceState } from './model.js';
 
 export interface LlamaConfig {

@@ -6,7 +6,7 @@ import { gradOf } from '../core/autograd.js';
 import * as K from '../core/kernels.js';
 import { Tensor } from '../core/tensor.js';
 import type { NamedParam } from '../nn/module.js';
-import { normuonRows } from './kernels.js';
+import { normuonRows } from '../core/kernels.js';
 
 export interface Optimizer {
   /** Update every parameter that received a gradient this step, with learning rate lr. */

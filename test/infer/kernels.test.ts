@@ -4,7 +4,7 @@ import { before, describe, it } from 'node:test';
 import { Rng } from '../../src/core/rng.js';
 import { initRuntime } from '../../src/core/runtime.js';
 import { Tensor } from '../../src/core/tensor.js';
-import { attentionDecode, ropeRotate, swiglu } from '../../src/infer/kernels.js';
+import { attentionDecode, ropeRotate, swiglu } from '../../src/core/kernels-infer.js';
 import { assertClose, randArray } from '../helpers.js';
 
 before(async () => {

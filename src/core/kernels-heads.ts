@@ -1,12 +1,9 @@
-// Kernel wrappers of the output heads (see assembly/heads.ts): pointers and sizes in, work split
+// Bindings of the output heads' kernels (assembly/heads.ts): pointers and sizes in, work split
 // over the pool with a minimum slice per thread so that small calls stay on the calling thread.
-import { rt } from '../core/runtime.js';
+// Arguments go in the kernel's order (see kernels.ts).
+import { kernelPool, rt } from './runtime.js';
 
 const WORK_MIN = 1 << 14; // multiply-adds per thread below which a call stays single-threaded
-
-function run(kernel: string, args: number[], total: number, align: number, minChunk: number): void {
-  rt().pool.run(kernel, args, total, align, Math.max(1, Math.ceil(minChunk)));
-}
 
 /** Pointers of a tree's CSR paths (see HuffmanTree). */
 export interface PathPointers {
@@ -17,6 +14,11 @@ export interface PathPointers {
   maxDepth: number;
 }
 
+/** Threads' minimum share of rows for `workPerRow` multiply-adds a row. */
+function minRows(workPerRow: number): number {
+  return Math.max(1, Math.ceil(WORK_MIN / workPerRow));
+}
+
 /**
  * Hierarchical-softmax loss: h (M, d), nodes (V-1, d), targets i32 (M) -> losses (M).
  * gradScale != 0 also writes coef (M, maxDepth) and, when dh != 0, dh (M, d), both scaled by it.
@@ -25,16 +27,17 @@ export function hsmLoss(
   h: number, nodes: number, targets: number, paths: PathPointers, M: number, d: number,
   losses: number, coef: number, dh: number, gradScale: number,
 ): void {
-  run('hsm_loss', [h, nodes, targets, paths.pathStart, paths.pathNode, paths.pathSign, d, paths.maxDepth, losses, coef, dh, gradScale],
-    M, 1, WORK_MIN / (d * Math.max(1, paths.maxDepth)));
+  kernelPool().run('hsm_loss',
+    [h, nodes, targets, paths.pathStart, paths.pathNode, paths.pathSign, d, paths.maxDepth, losses, coef, dh, gradScale],
+    M, 1, minRows(d * Math.max(1, paths.maxDepth)));
 }
 
 /** dnodes (V-1, d) += s * sum over counted rows and path steps of coef[r, j] * h[r]. */
 export function hsmNodeGrad(
   h: number, targets: number, paths: PathPointers, coef: number, M: number, d: number, s: number, dnodes: number,
 ): void {
-  run('hsm_node_grad', [h, targets, paths.pathStart, paths.pathNode, coef, M, d, paths.maxDepth, s, dnodes],
-    d, 4, WORK_MIN / Math.max(1, M * paths.maxDepth));
+  kernelPool().run('hsm_node_grad', [h, targets, paths.pathStart, paths.pathNode, coef, M, d, paths.maxDepth, s, dnodes],
+    d, 4, minRows(Math.max(1, M * paths.maxDepth)));
 }
 
 /** out (M, V) = log-probabilities of every token from node scores (M, V-1) and the tree's children. */
@@ -43,7 +46,7 @@ export function hsmLogProbs(scores: number, left: number, right: number, M: numb
   const nInner = V - 1;
   const scratch = r.heap.alloc(Math.max(1, nInner) * 4 * r.threads);
   try {
-    run('hsm_log_probs', [scores, left, right, nInner, V, out, scratch], M, 1, WORK_MIN / (4 * V));
+    kernelPool().run('hsm_log_probs', [scores, left, right, nInner, V, out, scratch], M, 1, minRows(4 * V));
   } finally {
     r.heap.free(scratch);
   }
@@ -56,5 +59,5 @@ export function hsmLogProbs(scores: number, left: number, right: number, M: numb
 export function scatterCols(
   src: number, ldSrc: number, n: number, idx: number, bias: number, ldBias: number, dst: number, ldDst: number, M: number,
 ): void {
-  run('scatter_cols', [src, ldSrc, n, idx, bias, ldBias, dst, ldDst], M, 1, WORK_MIN / Math.max(1, n));
+  kernelPool().run('scatter_cols', [src, ldSrc, n, idx, bias, ldBias, dst, ldDst], M, 1, minRows(Math.max(1, n)));
 }

@@ -1,15 +1,16 @@
-// Wrappers of the inference kernels (assembly/infer.ts): pointers and sizes in, work split over
+// Bindings of the inference kernels (assembly/infer.ts): pointers and sizes in, work split over
 // the pool only when a slice is worth a thread (one-token shapes are usually too small).
-import { rt } from '../core/runtime.js';
+// Arguments go in the kernel's order (see kernels.ts).
+import { ELEMENTWISE_MIN } from './pool.js';
+import { kernelPool } from './runtime.js';
 
-const ELEMENTWISE_MIN = 1 << 14; // elements per thread below which a call stays single-threaded
 // Cached floats read per thread below which attention stays on one thread: waking a sleeping
 // worker costs tens of microseconds, more than a small model's whole attention.
 const ATTENTION_MIN = 1 << 18;
 
 /** Rotate `heads` heads of x (heads x headSize) in place by one position's table row (2 * headSize floats). */
 export function ropeRotate(x: number, table: number, heads: number, headSize: number): void {
-  rt().pool.run('rope_rotate', [x, table, headSize], heads, 1, Math.ceil(ELEMENTWISE_MIN / headSize));
+  kernelPool().run('rope_rotate', [x, table, headSize], heads, 1, Math.ceil(ELEMENTWISE_MIN / headSize));
 }
 
 /**
@@ -20,13 +21,14 @@ export function attentionDecode(
   q: number, kc: number, vc: number, att: number, out: number,
   T: number, nHeads: number, nKvHeads: number, headSize: number, attStride: number,
 ): void {
-  const args = [q, kc, vc, att, out, T, headSize, nKvHeads * headSize, nHeads / nKvHeads, attStride, 1 / Math.sqrt(headSize)];
-  rt().pool.run('attention_decode', args, nHeads, 1, Math.ceil(ATTENTION_MIN / (2 * T * headSize)));
+  const kvDim = nKvHeads * headSize, group = nHeads / nKvHeads; // group: query heads per KV head
+  kernelPool().run('attention_decode', [q, kc, vc, att, out, T, headSize, kvDim, group, attStride, 1 / Math.sqrt(headSize)],
+    nHeads, 1, Math.ceil(ATTENTION_MIN / (2 * T * headSize)));
 }
 
 /** y (n) = silu(a) * b. */
 export function swiglu(a: number, b: number, y: number, n: number): void {
-  rt().pool.run('swiglu_forward', [a, b, y], n, 4, ELEMENTWISE_MIN);
+  kernelPool().run('swiglu_forward', [a, b, y], n, 4, ELEMENTWISE_MIN);
 }
 
 /**
@@ -34,5 +36,5 @@ export function swiglu(a: number, b: number, y: number, n: number): void {
  * last (Kw-1)*dil + 1 input rows (C channels each), oldest first; w: Kw x C; bias: C or 0.
  */
 export function conv1dStep(window: number, w: number, bias: number, y: number, C: number, Kw: number, dil: number): void {
-  rt().pool.run('conv1d_step', [window, w, bias, y, C, Kw, dil], C, 4, Math.ceil(ELEMENTWISE_MIN / Kw));
+  kernelPool().run('conv1d_step', [window, w, bias, y, C, Kw, dil], C, 4, Math.ceil(ELEMENTWISE_MIN / Kw));
 }
