@@ -1,6 +1,8 @@
 // FlashLM decoding, one token at a time. Each conv mixer keeps the last (Kw-1)*dilation + 1 of
-// its inputs in a ring buffer; ternary projections run on 8-bit activations against the 2-bit
-// packed weights (additions and subtractions only); one token costs one step.
+// its inputs in a ring buffer; one token costs one step. Every projection computes what the
+// training forward pass computes: ternary layers with 8-bit activations run on the 2-bit packed
+// weights (additions and subtractions only); ternary layers with float activations and int8
+// layers multiply float activations by their quantized weights, expanded to f32 at load.
 //
 //   x = embedding[token]
 //   recurrence x, per layer:  x += Mix . conv(ring <- rmsnorm(x))
@@ -16,18 +18,15 @@ import { headFromConfig, type Head } from '../heads/index.js';
 import { gluHidden, type FlashLMConfig } from '../models/flashlm.js';
 import { conv1dStep } from '../core/kernels-infer.js';
 import type { InferenceModel, InferenceState } from './model.js';
-import { openPacked, unpackBase3 } from './packed.js';
+import { openPacked, unpackBase3, type PackedTernaryInfo } from './packed.js';
 
-/** A projection y = W x: ternary (2-bit packed, int8 activations) or float. */
-interface Projection {
-  N: number;
-  K: number;
-  /** 2-bit packed weights and scale, or null for a float matrix. */
-  packed: Tensor | null;
-  alpha: number;
-  /** (N, K) f32 weights of a float projection. */
-  weight: Tensor | null;
-}
+/**
+ * A projection y = W x: ternary weights (2-bit packed, with their scale) times 8-bit
+ * activations, or an f32 matrix times float activations.
+ */
+type Projection =
+  | { kind: 'ternary-8bit-activations'; N: number; K: number; packed: Tensor; alpha: number }
+  | { kind: 'float'; N: number; K: number; weight: Tensor };
 
 interface Block {
   norm1: Tensor;
@@ -124,23 +123,21 @@ export class FlashLMInference implements InferenceModel<FlashLMState> {
       this.vocabSize = c.vocabSize;
       this.tokenizer = tokenizerFromJSON(meta.tokenizer, path);
       this.startToken = this.tokenizer.eotId;
+      const keep = (t: Tensor): Tensor => {
+        this.storage.push(t.keep());
+        return t;
+      };
       const float = (name: string): Tensor => {
         if (!file.has(name)) throw new TernlmError(`${path} has no tensor '${name}' — the file is not a complete FlashLM export`);
         const info = file.info(name);
-        const t = Tensor.from(file.readF32(name), info.shape).keep();
-        this.storage.push(t);
-        return t;
+        return keep(Tensor.from(file.readF32(name), info.shape));
       };
-      const projection = (name: string, N: number, Kd: number): Projection => {
-        const weightName = `${name}.weight`;
-        const tern = meta.ternary[weightName];
-        if (!tern) return { N, K: Kd, packed: null, alpha: 0, weight: float(weightName) };
-        if (tern.N !== N || tern.K !== Kd) throw new TernlmError(`${path}: '${weightName}' is ${tern.N}x${tern.K}, the config says ${N}x${Kd}`);
-        const Kp = K.ternaryPaddedK(Kd);
+      /** 2-bit packed trits of a ternary weight (from either packing), in the kernels' layout. */
+      const packedTrits = (weightName: string, info: PackedTernaryInfo): Tensor => {
+        const { N, K: Kd } = info;
         const bytes = file.read(`${weightName}.packed`).data;
-        const packed = Tensor.empty([N * (Kp / 4)], 'u8').keep();
-        this.storage.push(packed);
-        if (tern.packing === '2bit') {
+        const packed = Tensor.empty([N * (K.ternaryPaddedK(Kd) / 4)], 'u8');
+        if (info.packing === '2bit') {
           if (bytes.length !== packed.size) throw new TernlmError(`${path}: '${weightName}.packed' has ${bytes.length} bytes, expected ${packed.size}`);
           packed.bytes().set(bytes);
         } else {
@@ -149,7 +146,42 @@ export class FlashLMInference implements InferenceModel<FlashLMState> {
           K.ternaryPack(unit.ptr, 1, packed.ptr, N, Kd);
           unit.dispose();
         }
-        return { N, K: Kd, packed, alpha: file.readF32(`${weightName}.alpha`)[0], weight: null };
+        return packed;
+      };
+      /** q * s of an int8 weight: bit for bit the weights int8Linear multiplies by. */
+      const int8Weight = (weightName: string, N: number, Kd: number): Tensor => {
+        const stored = file.read(`${weightName}.int8`);
+        if (stored.dtype !== 'I8' || stored.shape.join() !== `${N},${Kd}`) {
+          throw new TernlmError(`${path}: '${weightName}.int8' is ${stored.dtype} [${stored.shape.join(', ')}], expected I8 [${N}, ${Kd}]`);
+        }
+        const scales = file.readF32(`${weightName}.scale`);
+        if (scales.length !== N) throw new TernlmError(`${path}: '${weightName}.scale' has ${scales.length} values, expected ${N}`);
+        const q = Tensor.from(new Int8Array(stored.data.buffer, stored.data.byteOffset, N * Kd), [N, Kd], 'i16');
+        const s = Tensor.from(scales, [N]);
+        const weight = Tensor.empty([N, Kd]);
+        K.dequantizeRowsI8(q.ptr, Kd, s.ptr, weight.ptr, N, Kd);
+        q.dispose();
+        s.dispose();
+        return weight;
+      };
+      const projection = (name: string, N: number, Kd: number): Projection => {
+        const weightName = `${name}.weight`;
+        const tern = meta.ternary[weightName];
+        const int8 = meta.int8[weightName];
+        const stored = tern ?? int8;
+        if (stored && (stored.N !== N || stored.K !== Kd)) throw new TernlmError(`${path}: '${weightName}' is ${stored.N}x${stored.K}, the config says ${N}x${Kd}`);
+        if (tern) {
+          const packed = packedTrits(weightName, tern);
+          const alpha = file.readF32(`${weightName}.alpha`)[0];
+          if (tern.quantizeActivations) return { kind: 'ternary-8bit-activations', N, K: Kd, packed: keep(packed), alpha };
+          // Float activations: training multiplies them by alpha * T in f32.
+          const weight = Tensor.empty([N, Kd]);
+          K.ternaryUnpackF32(packed.ptr, alpha, weight.ptr, N, Kd);
+          packed.dispose();
+          return { kind: 'float', N, K: Kd, weight: keep(weight) };
+        }
+        if (int8) return { kind: 'float', N, K: Kd, weight: keep(int8Weight(weightName, N, Kd)) };
+        return { kind: 'float', N, K: Kd, weight: float(weightName) };
       };
       const d = c.dim, hid = gluHidden(c);
       this.embedding = float('embed.weight');
@@ -186,12 +218,12 @@ export class FlashLMInference implements InferenceModel<FlashLMState> {
 
   /** y (+)= W x for one row x of length p.K. */
   private project(s: FlashLMState, p: Projection, x: number, y: number, accumulate: boolean): void {
-    if (p.packed) {
+    if (p.kind === 'ternary-8bit-activations') {
       const Kp = K.ternaryPaddedK(p.K);
       K.quantizeRowsI8(x, 1, p.K, s.q.ptr, Kp, s.qs.ptr);
       K.ternaryMatvecPacked(s.q.ptr, s.qs.ptr, p.packed.ptr, p.alpha, y, p.N, 1, p.N, Kp, accumulate);
     } else {
-      K.matvec(p.N, p.K, p.weight!.ptr, p.K, x, y, accumulate);
+      K.matvec(p.N, p.K, p.weight.ptr, p.K, x, y, accumulate);
     }
   }
 

@@ -1,7 +1,9 @@
-// The packed inference file (`ternlm export`): a safetensors file whose ternary weights are
-// stored 2 bits each (our interleaved layout, see assembly/ternary.ts) or base-3 (5 trits per
-// byte, 1.6 bits), one f32 scale per tensor; every other tensor in f16 or f32; the model
-// config, tokenizer and head structure in the metadata.
+// The packed inference file (`ternlm export`): a safetensors file that holds each BitLinear
+// weight as the training forward pass uses it — ternary weights 2 bits each (our interleaved
+// layout, see assembly/ternary.ts) or base-3 (5 trits per byte, 1.6 bits) with one f32 scale
+// per tensor, int8 weights one byte each with one f32 scale per row, fp32 weights as floats —
+// every other tensor in f16 or f32, and the model config, tokenizer and head structure in the
+// metadata. docs/inference.md describes the format and its versions.
 import { TernlmError } from '../core/errors.js';
 import * as K from '../core/kernels.js';
 import { Rng } from '../core/rng.js';
@@ -9,10 +11,18 @@ import { Tensor } from '../core/tensor.js';
 import type { HeadConfig } from '../heads/index.js';
 import { f32ToF16, openSafetensors, writeSafetensors, type SafetensorsFile, type TensorToWrite } from '../io/safetensors.js';
 import { FlashLM, type FlashLMConfig } from '../models/flashlm.js';
-import { absMean } from '../ops/ternary.js';
+import type { BitLinear } from '../nn/layers.js';
+import { packTernary } from '../ops/ternary.js';
 import { openCheckpoint } from '../io/checkpoint.js';
 
-export const PACKED_FORMAT = 'ternlm-packed-1';
+/**
+ * Version 2: `ternary` entries say whether the layer quantizes its activations (version 1
+ * packed only layers that did, and stored the other ternary layers and all int8 layers as plain
+ * floats, which is not what training computes); int8 layers are stored quantized (`int8`).
+ */
+export const PACKED_FORMAT = 'ternlm-packed-2';
+/** The first format: still read when its tensors mean what they say (see openPacked). */
+const PACKED_FORMAT_1 = 'ternlm-packed-1';
 
 export type TernaryPacking = '2bit' | 'base3';
 
@@ -21,6 +31,14 @@ export interface PackedTernaryInfo {
   N: number;
   K: number;
   packing: TernaryPacking;
+  /** The layer multiplies 8-bit activations (else float activations by alpha * T). */
+  quantizeActivations: boolean;
+}
+
+export interface PackedInt8Info {
+  /** Output features (rows) and input features (columns) of the weight. */
+  N: number;
+  K: number;
 }
 
 export interface PackedMeta {
@@ -29,8 +47,10 @@ export interface PackedMeta {
   tokenizer: unknown;
   /** The head's own structure (Huffman tree, frequency order), or null for the full softmax. */
   head: HeadConfig | null;
-  /** Ternary weights by parameter name. */
+  /** Ternary weights by parameter name: `<name>.packed` (U8) and `<name>.alpha` (F32, 1). */
   ternary: Record<string, PackedTernaryInfo>;
+  /** Int8 weights by parameter name: `<name>.int8` (I8, N x K) and `<name>.scale` (F32, N). */
+  int8: Record<string, PackedInt8Info>;
 }
 
 export interface ExportOptions {
@@ -43,6 +63,7 @@ export interface ExportReport {
   ternaryWeights: number;
   /** Bits per ternary weight, scales included. */
   bitsPerTernaryWeight: number;
+  int8Weights: number;
   floatParameters: number;
 }
 
@@ -83,39 +104,75 @@ export function loadTrainedModel(ckptPath: string): { model: FlashLM; tokenizer:
   }
 }
 
+/** How a BitLinear layer's forward pass uses its weight right now (a ternary layer in its float warm-up is float). */
+function effectivePrecision(layer: BitLinear): 'ternary' | 'int8' | 'fp32' {
+  if (layer.opts.precision === 'ternary' && !layer.ternaryActive) return 'fp32';
+  return layer.opts.precision;
+}
+
+/** The ternary weight's file tensors: trits packed 2 bits or base-3, and alpha. */
+function ternaryTensors(name: string, weight: Tensor, packing: TernaryPacking): TensorToWrite[] {
+  const [N, Kd] = weight.shape;
+  const { alpha, packed } = packTernary(weight);
+  let bytes: Uint8Array;
+  if (packing === '2bit') {
+    bytes = Uint8Array.from(packed.bytes());
+  } else {
+    // Through f32 {-1, 0, 1}: the same ternarization as the 2-bit path, then 5 trits a byte.
+    const unit = Tensor.empty([N, Kd]);
+    K.ternaryUnpackF32(packed.ptr, 1, unit.ptr, N, Kd);
+    bytes = packBase3(Uint8Array.from(unit.f32(), (v) => v + 1));
+    unit.dispose();
+  }
+  packed.dispose();
+  return [
+    { name: `${name}.packed`, dtype: 'U8', shape: [bytes.length], data: bytes },
+    { name: `${name}.alpha`, dtype: 'F32', shape: [1], data: Float32Array.of(alpha) },
+  ];
+}
+
+/**
+ * The int8 weight's file tensors: the per-row absmax quantization that int8Linear
+ * (src/ops/quant.ts) multiplies by, q (N x K, -127..127) and the row scales s: W ~ q * s.
+ */
+function int8Tensors(name: string, weight: Tensor): TensorToWrite[] {
+  const [N, Kd] = weight.shape;
+  const q = Tensor.empty([N, Kd], 'i16');
+  const scales = Tensor.empty([N]);
+  K.quantizeRowsI8(weight.ptr, N, Kd, q.ptr, Kd, scales.ptr);
+  const values = Int8Array.from(q.typed());
+  const rowScales = Float32Array.from(scales.f32());
+  q.dispose();
+  scales.dispose();
+  return [
+    { name: `${name}.int8`, dtype: 'I8', shape: [N, Kd], data: values },
+    { name: `${name}.scale`, dtype: 'F32', shape: [N], data: rowScales },
+  ];
+}
+
 /** Write the packed inference file of a trained model. */
 export function exportPacked(model: FlashLM, tokenizer: unknown, outPath: string, opts: ExportOptions = {}): ExportReport {
   const packing = opts.packing ?? '2bit';
   const floatDtype = opts.floatDtype ?? 'f16';
-  const ternaryNames = new Set(
-    model.bitLayers().filter(({ layer }) => layer.opts.precision === 'ternary' && layer.opts.quantizeActivations).map(({ name }) => `${name}.weight`),
-  );
+  const bitLayers = new Map(model.bitLayers().map(({ name, layer }) => [`${name}.weight`, layer]));
   const tensors: TensorToWrite[] = [];
   const ternary: Record<string, PackedTernaryInfo> = {};
-  let ternaryWeights = 0, ternaryBits = 0, floatParameters = 0;
+  const int8: Record<string, PackedInt8Info> = {};
+  let ternaryWeights = 0, ternaryBits = 0, int8Weights = 0, floatParameters = 0;
   for (const { name, tensor } of model.namedParameters()) {
-    if (ternaryNames.has(name)) {
-      const [N, Kd] = tensor.shape;
-      const alpha = absMean(tensor);
-      const Kp = K.ternaryPaddedK(Kd);
-      const packed = Tensor.empty([N * (Kp / 4)], 'u8');
-      K.ternaryPack(tensor.ptr, alpha, packed.ptr, N, Kd);
-      let bytes: Uint8Array;
-      if (packing === '2bit') {
-        bytes = Uint8Array.from(packed.bytes());
-      } else {
-        // Through f32 {-1, 0, 1}: the same ternarization as the 2-bit path, then 5 trits a byte.
-        const unit = Tensor.empty([N, Kd]);
-        K.ternaryUnpackF32(packed.ptr, 1, unit.ptr, N, Kd);
-        bytes = packBase3(Uint8Array.from(unit.f32(), (v) => v + 1));
-        unit.dispose();
-      }
-      packed.dispose();
-      tensors.push({ name: `${name}.packed`, dtype: 'U8', shape: [bytes.length], data: bytes });
-      tensors.push({ name: `${name}.alpha`, dtype: 'F32', shape: [1], data: Float32Array.of(alpha) });
-      ternary[name] = { N, K: Kd, packing };
+    const layer = bitLayers.get(name);
+    const precision = layer ? effectivePrecision(layer) : 'fp32';
+    const [N, Kd] = tensor.shape;
+    if (layer && precision === 'ternary') {
+      const written = ternaryTensors(name, tensor, packing);
+      tensors.push(...written);
+      ternary[name] = { N, K: Kd, packing, quantizeActivations: layer.opts.quantizeActivations };
       ternaryWeights += N * Kd;
-      ternaryBits += bytes.length * 8 + 32;
+      ternaryBits += written.reduce((bits, t) => bits + t.data.byteLength * 8, 0);
+    } else if (precision === 'int8') {
+      tensors.push(...int8Tensors(name, tensor));
+      int8[name] = { N, K: Kd };
+      int8Weights += N * Kd;
     } else {
       const values = Float32Array.from(tensor.f32());
       floatParameters += values.length;
@@ -127,23 +184,65 @@ export function exportPacked(model: FlashLM, tokenizer: unknown, outPath: string
   const headCfg = 'config' in model.head && typeof (model.head as { config?: unknown }).config === 'function'
     ? ((model.head as unknown as { config(): HeadConfig }).config())
     : null;
-  const meta: PackedMeta = { format: PACKED_FORMAT, config: model.config, tokenizer, head: headCfg, ternary };
+  const meta: PackedMeta = { format: PACKED_FORMAT, config: model.config, tokenizer, head: headCfg, ternary, int8 };
   const metadata: Record<string, string> = {};
   for (const [k, v] of Object.entries(meta)) metadata[k] = JSON.stringify(v);
   const { bytes } = writeSafetensors(outPath, tensors, metadata);
-  return { bytes, ternaryWeights, bitsPerTernaryWeight: ternaryWeights > 0 ? ternaryBits / ternaryWeights : 0, floatParameters };
+  return { bytes, ternaryWeights, bitsPerTernaryWeight: ternaryWeights > 0 ? ternaryBits / ternaryWeights : 0, int8Weights, floatParameters };
 }
 
-/** Open a packed file and check that it is one. */
+/**
+ * Open a packed file and check that it is one, in a format this version reads. A version-1
+ * file is read as version 2 when its tensors mean the same (ternary layers with 8-bit
+ * activations, fp32 layers); one whose layers were int8, or ternary with float activations,
+ * holds plain float weights that do not reproduce the trained model, and is refused.
+ */
 export function openPacked(path: string): { file: SafetensorsFile; meta: PackedMeta } {
   const file = openSafetensors(path);
-  const raw = file.metadata.format;
-  if (!raw || JSON.parse(raw) !== PACKED_FORMAT) {
+  try {
+    return { file, meta: checkedMeta(path, file.metadata) };
+  } catch (e) {
     file.close();
-    const hint = raw && JSON.parse(raw) === 'ternlm-checkpoint-1' ? ' — it is a training checkpoint: run `ternlm export --model <ckpt> --out <file>` first' : '';
+    throw e;
+  }
+}
+
+/** A metadata value: JSON as export writes it, or the raw string (other writers' metadata). */
+function metaValue(raw: string | undefined): unknown {
+  if (raw === undefined) return undefined;
+  try {
+    return JSON.parse(raw);
+  } catch {
+    return raw;
+  }
+}
+
+function checkedMeta(path: string, metadata: Record<string, string>): PackedMeta {
+  const format = metaValue(metadata.format);
+  if (format !== PACKED_FORMAT && format !== PACKED_FORMAT_1) {
+    if (typeof format === 'string' && format.startsWith('ternlm-packed-')) {
+      throw new TernlmError(`${path} is in format ${format}, which this version of ternlm does not read (it reads ${PACKED_FORMAT_1} and ${PACKED_FORMAT}) — update ternlm`);
+    }
+    const hint = format === 'ternlm-checkpoint-1' ? ' — it is a training checkpoint: run `ternlm export --model <ckpt> --out <file>` first' : '';
     throw new TernlmError(`${path} is not a ternlm inference file${hint}`);
   }
-  const meta: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(file.metadata)) meta[k] = JSON.parse(v);
-  return { file, meta: meta as unknown as PackedMeta };
+  const meta = Object.fromEntries(Object.entries(metadata).map(([k, v]) => [k, metaValue(v)]));
+  return format === PACKED_FORMAT ? (meta as unknown as PackedMeta) : metaFromFormat1(path, meta);
+}
+
+/** Version-1 metadata as version 2, when the file's tensors mean the same in both. */
+function metaFromFormat1(path: string, meta: Record<string, unknown>): PackedMeta {
+  const config = meta.config as FlashLMConfig;
+  if (config.precision === 'int8' || (config.precision === 'ternary' && !config.quantizeActivations)) {
+    const what = config.precision === 'int8' ? 'int8 layers' : 'ternary layers with float activations';
+    throw new TernlmError(
+      `${path} was exported in format ${PACKED_FORMAT_1}, which stored ${what} as plain floats: it does not compute what the trained model computes — export the checkpoint again with this version of ternlm`,
+    );
+  }
+  // Version 1 packed exactly the ternary layers with 8-bit activations.
+  const ternary: Record<string, PackedTernaryInfo> = {};
+  for (const [name, info] of Object.entries(meta.ternary as Record<string, Omit<PackedTernaryInfo, 'quantizeActivations'>>)) {
+    ternary[name] = { ...info, quantizeActivations: true };
+  }
+  return { ...(meta as unknown as PackedMeta), format: PACKED_FORMAT, ternary, int8: {} };
 }

@@ -10,6 +10,18 @@ export function absMean(W: Tensor): number {
   return Math.max(K.reduce('sumabs', W.ptr, W.size) / W.size, 1e-8);
 }
 
+/**
+ * AbsMean ternarization of W (N, K), 2 bits a weight in the kernels' layout (rows padded to
+ * ternaryPaddedK(K)): the weights alpha * T that ternaryLinear multiplies by. The caller owns
+ * `packed`.
+ */
+export function packTernary(W: Tensor, alpha = absMean(W)): { alpha: number; packed: Tensor } {
+  const [N, Kd] = W.shape;
+  const packed = Tensor.empty([N * (K.ternaryPaddedK(Kd) / 4)], 'u8');
+  K.ternaryPack(W.ptr, alpha, packed.ptr, N, Kd);
+  return { alpha, packed };
+}
+
 export interface TernaryLinearOptions {
   /** Quantize activations to 8 bits per token (absmax) and multiply in integers. */
   quantizeActivations: boolean;
@@ -32,11 +44,10 @@ export function ternaryLinear(x: Tensor, W: Tensor, opts: TernaryLinearOptions):
   let xSeen = x;
   if (opts.quantizeActivations) {
     const Kp = K.ternaryPaddedK(Kd);
-    const packed = Tensor.empty([N * (Kp / 4)], 'u8');
+    const { packed } = packTernary(W, alpha);
     const w16 = Tensor.empty([N, Kp], 'i16');
     const q = Tensor.empty([M, Kp], 'i16');
     const s = Tensor.empty([M]);
-    K.ternaryPack(W.ptr, alpha, packed.ptr, N, Kd);
     K.ternaryUnpackI16(packed.ptr, w16.ptr, N, Kp);
     K.quantizeRowsI8(x.ptr, M, Kd, q.ptr, Kp, s.ptr);
     K.ternaryMatmulI16(q.ptr, s.ptr, w16.ptr, alpha, y.ptr, N, M, N, Kp, false);
