@@ -11,7 +11,7 @@ import { Tensor } from '../core/tensor.js';
 import { init } from '../nn/module.js';
 import { embedding } from '../ops/embedding.js';
 import { add, reshape, scale } from '../ops/elementwise.js';
-import { linearCrossEntropy } from '../ops/loss.js';
+import { countTargets, ignoredBatchLoss, linearCrossEntropy } from '../ops/loss.js';
 import { linear } from '../ops/matmul.js';
 import { Head } from './head.js';
 import * as HK from '../core/kernels-heads.js';
@@ -141,22 +141,20 @@ export class AdaptiveHead extends Head {
     const d = this.dim, V = this.vocabSize, c = this.cutoffs;
     const M = h.size / d;
     if (h.shape[h.shape.length - 1] !== d) throw new Error(`adaptive softmax: h [${h.shape.join(', ')}] does not end in ${d}`);
-    if (targets.dtype !== 'i32' || targets.size !== M) throw new Error(`adaptive softmax: need ${M} int32 targets, got ${targets.size} ${targets.dtype}`);
+    const counted = countTargets(targets, M, V, 'adaptive softmax');
+    if (counted === 0) return ignoredBatchLoss(h, ...this.parameters());
     // Route each row: its head target (a head token, or its cluster's logit) and, for tail
     // tokens, the row index and the token's index within the cluster.
     const tv = targets.typed();
     const headTargets = new Int32Array(M);
     const rows: number[][] = c.map(() => []);
     const local: number[][] = c.map(() => []);
-    let counted = 0;
     for (let r = 0; r < M; r++) {
       const t = tv[r];
-      if (t >= V) throw new Error(`target id ${t} is outside the vocabulary (0..${V - 1})`);
       if (t < 0) {
         headTargets[r] = -1;
         continue;
       }
-      counted++;
       const k = this.rank[t];
       if (k < c[0]) {
         headTargets[r] = k;

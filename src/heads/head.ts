@@ -7,7 +7,8 @@ export abstract class Head extends Module {
   /**
    * Mean cross-entropy (nats per counted token) of the next-token targets given hidden states:
    * h (M, d), targets int32 (M) with negative entries ignored. Returns a one-element tensor that
-   * backward() can start from.
+   * backward() can start from. When every target is ignored the loss is 0 and the gradient of h
+   * and of every head parameter is zero (ignoredBatchLoss).
    */
   abstract loss(h: Tensor, targets: Tensor): Tensor;
 

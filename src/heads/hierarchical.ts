@@ -10,7 +10,7 @@ import { init } from '../nn/module.js';
 import { Head } from './head.js';
 import { buildHuffmanTree, codeOf, treeFromChildren, treeToJson, type HuffmanTree, type TreeJson } from './huffman.js';
 import * as HK from '../core/kernels-heads.js';
-import { countTargets } from '../ops/loss.js';
+import { countTargets, ignoredBatchLoss } from '../ops/loss.js';
 
 export interface HierarchicalOptions {
   /** Use this saved tree instead of building one from counts (rebuilding from a checkpoint). */
@@ -65,14 +65,15 @@ function hierarchicalLoss(h: Tensor, nodes: Tensor, targets: Tensor, tree: TreeT
   const M = h.size / d;
   if (h.shape[h.shape.length - 1] !== d) throw new Error(`hierarchical softmax: h [${h.shape.join(', ')}] does not end in ${d}`);
   const counted = countTargets(targets, M, V, 'hierarchical softmax');
-  const grad = needsGrad(h, nodes) && counted > 0;
+  if (counted === 0) return ignoredBatchLoss(h, nodes);
+  const grad = needsGrad(h, nodes);
   const losses = Tensor.empty([M]);
   const coef = grad ? Tensor.empty([M, tree.maxDepth]) : null;
   const dh = grad && h.requiresGrad ? Tensor.empty([M, d]) : null;
   HK.hsmLoss(h.ptr, nodes.ptr, targets.ptr, tree.paths, M, d, losses.ptr, coef?.ptr ?? 0, dh?.ptr ?? 0, grad ? 1 / counted : 0);
   const total = K.reduce('sum', losses.ptr, M);
   losses.dispose();
-  const loss = Tensor.from([counted > 0 ? total / counted : 0], [1]);
+  const loss = Tensor.from([total / counted], [1]);
   if (grad) {
     record(loss, (gl) => {
       const g = gl.item();

@@ -23,6 +23,24 @@ export function countTargets(targets: Tensor, M: number, V: number, what: string
 }
 
 /**
+ * The loss of a batch whose targets are all ignored: 0, with a backward step that writes an
+ * all-zero gradient into each input that needs one (adds nothing when it accumulates). Heads
+ * return it instead of dividing by zero counted targets, so the model behind them gets a zero
+ * gradient, never an unwritten or uninitialised one.
+ */
+export function ignoredBatchLoss(...inputs: Tensor[]): Tensor {
+  const loss = Tensor.from([0], [1]);
+  if (needsGrad(...inputs)) {
+    record(loss, () => {
+      for (const t of inputs) gradInto(t, (g, accumulate) => {
+        if (!accumulate) K.fill(g.ptr, g.size, 0);
+      });
+    });
+  }
+  return loss;
+}
+
+/**
  * Mean cross-entropy of softmax(h . W^T) against targets: h (M, d), W (V, d), targets int32 (M),
  * negative targets ignored. Returns a one-element tensor (nats per counted token).
  * When gradients are needed they are computed in the same pass over the chunks.
@@ -32,11 +50,12 @@ export function linearCrossEntropy(h: Tensor, W: Tensor, targets: Tensor, logitB
   const M = h.size / d;
   if (h.shape[h.shape.length - 1] !== d) throw new Error(`linearCrossEntropy: h [${h.shape.join(', ')}] does not end in ${d}`);
   const counted = countTargets(targets, M, V, 'linearCrossEntropy');
+  if (counted === 0) return ignoredBatchLoss(h, W);
   const grad = needsGrad(h, W);
   const chunk = Math.max(1, Math.min(M, Math.floor(logitBudget / V)));
   const logits = Tensor.empty([chunk, V]);
   const losses = Tensor.empty([M]);
-  const gradScale = grad && counted > 0 ? 1 / counted : 0;
+  const gradScale = grad ? 1 / counted : 0;
   const dh = grad && h.requiresGrad ? Tensor.empty([M, d]) : null;
   const dW = grad && W.requiresGrad ? Tensor.empty([V, d]) : null;
   for (let r0 = 0; r0 < M; r0 += chunk) {
@@ -44,7 +63,7 @@ export function linearCrossEntropy(h: Tensor, W: Tensor, targets: Tensor, logitB
     const hc = h.ptr + r0 * d * 4;
     K.matmul(rows, V, d, hc, false, W.ptr, true, logits.ptr, false);
     K.crossEntropyForward(logits.ptr, rows, V, targets.ptr + r0 * 4, losses.ptr + r0 * 4, gradScale);
-    if (gradScale !== 0) {
+    if (grad) {
       if (dh) K.matmul(rows, d, V, logits.ptr, false, W.ptr, false, dh.ptr + r0 * d * 4, false);
       if (dW) K.matmul(V, d, rows, logits.ptr, true, hc, false, dW.ptr, r0 > 0);
     }
@@ -52,12 +71,12 @@ export function linearCrossEntropy(h: Tensor, W: Tensor, targets: Tensor, logitB
   const total = K.reduce('sum', losses.ptr, M);
   logits.dispose();
   losses.dispose();
-  const loss = Tensor.from([counted > 0 ? total / counted : 0], [1]);
+  const loss = Tensor.from([total / counted], [1]);
   if (grad) {
     record(loss, (gl) => {
       const g = gl.item();
       if (dh) gradInto(h, (gh, acc) => K.scale(dh.ptr, g, gh.ptr, dh.size, acc));
-      if (dW && counted > 0) gradInto(W, (gw, acc) => K.scale(dW.ptr, g, gw.ptr, dW.size, acc));
+      if (dW) gradInto(W, (gw, acc) => K.scale(dW.ptr, g, gw.ptr, dW.size, acc));
     });
   }
   return loss;
