@@ -209,10 +209,3 @@ function ropeTable(seqLen: number, headSize: number, theta: number): Tensor {
   }
   return t;
 }
-
-/** Float count of one model's weights (without a separate classifier), for loaders and sizes. */
-export function llamaParameterCount(c: LlamaConfig, sharedClassifier: boolean): number {
-  const kvDim = (c.dim * c.nKvHeads) / c.nHeads;
-  const perLayer = 2 * c.dim + 2 * c.dim * c.dim + 2 * c.dim * kvDim + 3 * c.dim * c.hiddenDim;
-  return c.vocabSize * c.dim * (sharedClassifier ? 1 : 2) + c.nLayers * perLayer + c.dim;
-}

@@ -4,8 +4,9 @@ import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { TernlmError } from '../core/errors.js';
 import { loadTokenizer, type Tokenizer } from '../data/tokenizer.js';
-import { isLlama2cVersionedExport, loadLlama2c, parseLlama2cHeader } from '../io/llama2c.js';
+import { isLlama2cVersionedExport, llama2cBodyFloats, parseLlama2cHeader, readLlama2c, type Llama2cHeader } from '../io/llama2c.js';
 import { FlashLMInference } from './flashlm.js';
+import { LlamaModel, type LlamaWeights } from './llama.js';
 import type { InferenceModel } from './model.js';
 
 /** Formats `loadInferenceModel` recognises. */
@@ -52,6 +53,47 @@ export function loadInferenceModel(path: string): InferenceModel {
     default:
       throw new TernlmError(`${path} is not a model file ternlm can load (expected a file from \`ternlm export\` or a llama2.c .bin checkpoint)`);
   }
+}
+
+/** Load a v0 llama2.c checkpoint as a Llama engine (its weights stay where they were read). */
+export function loadLlama2c(path: string): LlamaModel {
+  const { header, weights } = readLlama2c(path);
+  const { sharedClassifier, ...dims } = header;
+  try {
+    // llama2.c's run.c fixes these two; its checkpoints do not store them.
+    return new LlamaModel({ ...dims, normEps: 1e-5, ropeTheta: 10000 }, llama2cWeightPointers(header, weights.ptr), [weights]);
+  } catch (err) {
+    weights.dispose();
+    throw err;
+  }
+}
+
+/** Pointers of each weight in a llama2.c weight block (run.c's order, see src/io/llama2c.ts). */
+function llama2cWeightPointers(h: Llama2cHeader, base: number): LlamaWeights {
+  const kvDim = (h.dim * h.nKvHeads) / h.nHeads;
+  let off = base;
+  const take = (floats: number): number => {
+    const p = off;
+    off += floats * 4;
+    return p;
+  };
+  const perLayer = (floats: number): number[] => {
+    const start = take(floats * h.nLayers);
+    return Array.from({ length: h.nLayers }, (_, l) => start + l * floats * 4);
+  };
+  const tokenEmbedding = take(h.vocabSize * h.dim);
+  const rmsAtt = perLayer(h.dim);
+  const wq = perLayer(h.dim * h.dim);
+  const wk = perLayer(kvDim * h.dim);
+  const wv = perLayer(kvDim * h.dim);
+  const wo = perLayer(h.dim * h.dim);
+  const rmsFfn = perLayer(h.dim);
+  const w1 = perLayer(h.hiddenDim * h.dim);
+  const w2 = perLayer(h.dim * h.hiddenDim);
+  const w3 = perLayer(h.hiddenDim * h.dim);
+  const rmsFinal = take(h.dim);
+  const wcls = h.sharedClassifier ? tokenEmbedding : base + llama2cBodyFloats(h) * 4;
+  return { tokenEmbedding, rmsAtt, wq, wk, wv, wo, rmsFfn, w1, w2, w3, rmsFinal, wcls };
 }
 
 /**

@@ -6,12 +6,12 @@
 //   w2 (L, dim, hidden) | w3 (L, hidden, dim) | rms_final (dim) |
 //   freq_cis_real, freq_cis_imag (seq_len * headSize/2 each; skipped: RoPE is recomputed) |
 //   wcls (vocab, dim) only when vocab_size was negative.
-// The weights are read from the file straight into one block of the wasm heap.
+// The weights are read from the file straight into one block of the wasm heap; src/infer/load.ts
+// turns that block into a Llama engine (io parses bytes and knows no engine).
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { TernlmError } from '../core/errors.js';
 import { rt } from '../core/runtime.js';
 import { Tensor } from '../core/tensor.js';
-import { LlamaModel, llamaParameterCount, type LlamaConfig, type LlamaWeights } from '../infer/llama.js';
 
 export const LLAMA2C_HEADER_BYTES = 28;
 /** Magic of llama2.c's newer export formats (versions 1 and 2), which this reader does not take. */
@@ -19,9 +19,27 @@ const AK42_MAGIC = 0x616b3432;
 /** The wasm32 heap tops out at 4 GiB; leave room for activations and the KV cache. */
 const MAX_WEIGHT_BYTES = 3.5 * 2 ** 30;
 
+/** The header's seven numbers; a negative vocab_size becomes sharedClassifier = false. */
 export interface Llama2cHeader {
-  config: LlamaConfig;
+  dim: number;
+  hiddenDim: number;
+  nLayers: number;
+  nHeads: number;
+  nKvHeads: number;
+  vocabSize: number;
+  seqLen: number;
+  /** The classifier is the token embedding (no wcls in the file). */
   sharedClassifier: boolean;
+}
+
+/** A v0 checkpoint in the heap. */
+export interface Llama2cCheckpoint {
+  header: Llama2cHeader;
+  /**
+   * The f32 weights in the file's order, token_embedding to rms_final (`llama2cBodyFloats`),
+   * then wcls when the classifier is separate; the RoPE tables are left out.
+   */
+  weights: Tensor;
 }
 
 /**
@@ -37,10 +55,7 @@ export function parseLlama2cHeader(bytes: Uint8Array): Llama2cHeader | null {
     && within(nKvHeads, nHeads) && within(Math.abs(vocab), 1 << 22) && within(seqLen, 1 << 22)
     && dim % nHeads === 0 && nHeads % nKvHeads === 0 && (dim / nHeads) % 2 === 0;
   if (!plausible) return null;
-  return {
-    config: { dim, hiddenDim, nLayers, nHeads, nKvHeads, vocabSize: Math.abs(vocab), seqLen, normEps: 1e-5, ropeTheta: 10000 },
-    sharedClassifier: vocab > 0,
-  };
+  return { dim, hiddenDim, nLayers, nHeads, nKvHeads, vocabSize: Math.abs(vocab), seqLen, sharedClassifier: vocab > 0 };
 }
 
 /** True when `bytes` (the start of a file) carry llama2.c's version-1/2 magic. */
@@ -48,14 +63,25 @@ export function isLlama2cVersionedExport(bytes: Uint8Array): boolean {
   return bytes.length >= 8 && new DataView(bytes.buffer, bytes.byteOffset, 8).getUint32(0, true) === AK42_MAGIC;
 }
 
-/** Bytes a v0 checkpoint with this header must have. */
-export function llama2cFileBytes(h: Llama2cHeader): number {
-  const c = h.config;
-  const freqCis = c.seqLen * (c.dim / c.nHeads); // real and imaginary halves together
-  return LLAMA2C_HEADER_BYTES + 4 * (llamaParameterCount(c, h.sharedClassifier) + freqCis);
+/** Floats from token_embedding through rms_final. */
+export function llama2cBodyFloats(h: Llama2cHeader): number {
+  const kvDim = (h.dim * h.nKvHeads) / h.nHeads;
+  const perLayer = 2 * h.dim + 2 * h.dim * h.dim + 2 * h.dim * kvDim + 3 * h.dim * h.hiddenDim;
+  return h.vocabSize * h.dim + h.nLayers * perLayer + h.dim;
 }
 
-function describe(c: LlamaConfig): string {
+/** Floats of the separate classifier wcls (0 when it is the embedding). */
+function classifierFloats(h: Llama2cHeader): number {
+  return h.sharedClassifier ? 0 : h.vocabSize * h.dim;
+}
+
+/** Bytes a v0 checkpoint with this header must have. */
+export function llama2cFileBytes(h: Llama2cHeader): number {
+  const freqCis = h.seqLen * (h.dim / h.nHeads); // real and imaginary halves together
+  return LLAMA2C_HEADER_BYTES + 4 * (llama2cBodyFloats(h) + freqCis + classifierFloats(h));
+}
+
+function describe(c: Llama2cHeader): string {
   return `dim ${c.dim}, hidden ${c.hiddenDim}, ${c.nLayers} layers, ${c.nHeads} heads, ${c.nKvHeads} kv heads, vocab ${c.vocabSize}, seq_len ${c.seqLen}`;
 }
 
@@ -71,8 +97,8 @@ function readInto(fd: number, ptr: number, bytes: number, pos: number, path: str
   }
 }
 
-/** Load a v0 llama2.c checkpoint into the heap as a LlamaModel. */
-export function loadLlama2c(path: string): LlamaModel {
+/** Read a v0 llama2.c checkpoint: its header, and its weights into the heap. */
+export function readLlama2c(path: string): Llama2cCheckpoint {
   let fd: number;
   try {
     fd = openSync(path, 'r');
@@ -94,17 +120,16 @@ export function loadLlama2c(path: string): LlamaModel {
     }
     const header = parseLlama2cHeader(head);
     if (!header) throw new TernlmError(`${path} is not a llama2.c checkpoint: its first 28 bytes are not a plausible header (dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size, seq_len)`);
-    const c = header.config;
     const expected = llama2cFileBytes(header);
     if (size < expected) {
-      throw new TernlmError(`${path} is truncated: its header (${describe(c)}) needs ${expected.toLocaleString('en-US')} bytes, the file has ${size.toLocaleString('en-US')} — download it again`);
+      throw new TernlmError(`${path} is truncated: its header (${describe(header)}) needs ${expected.toLocaleString('en-US')} bytes, the file has ${size.toLocaleString('en-US')} — download it again`);
     }
     if (size > expected) {
-      throw new TernlmError(`${path} has ${size.toLocaleString('en-US')} bytes but its header (${describe(c)}) describes ${expected.toLocaleString('en-US')}: not a llama2.c version-0 checkpoint, or a corrupted one`);
+      throw new TernlmError(`${path} has ${size.toLocaleString('en-US')} bytes but its header (${describe(header)}) describes ${expected.toLocaleString('en-US')}: not a llama2.c version-0 checkpoint, or a corrupted one`);
     }
 
-    const bodyFloats = llamaParameterCount(c, true); // everything up to rms_final
-    const clsFloats = header.sharedClassifier ? 0 : c.vocabSize * c.dim;
+    const bodyFloats = llama2cBodyFloats(header);
+    const clsFloats = classifierFloats(header);
     const weightBytes = 4 * (bodyFloats + clsFloats);
     if (weightBytes > MAX_WEIGHT_BYTES) {
       throw new TernlmError(`${path} holds ${(weightBytes / 2 ** 30).toFixed(1)} GiB of f32 weights; the wasm heap holds at most 4 GiB`);
@@ -117,36 +142,8 @@ export function loadLlama2c(path: string): LlamaModel {
       storage.dispose();
       throw err;
     }
-    return new LlamaModel(c, layoutWeights(c, storage.ptr, header.sharedClassifier, bodyFloats), [storage]);
+    return { header, weights: storage };
   } finally {
     closeSync(fd);
   }
-}
-
-/** Pointers of each weight in a block laid out in run.c's order (classifier after the body). */
-function layoutWeights(c: LlamaConfig, base: number, shared: boolean, bodyFloats: number): LlamaWeights {
-  const kvDim = (c.dim * c.nKvHeads) / c.nHeads;
-  let off = base;
-  const take = (floats: number): number => {
-    const p = off;
-    off += floats * 4;
-    return p;
-  };
-  const perLayer = (floats: number): number[] => {
-    const start = take(floats * c.nLayers);
-    return Array.from({ length: c.nLayers }, (_, l) => start + l * floats * 4);
-  };
-  const tokenEmbedding = take(c.vocabSize * c.dim);
-  const rmsAtt = perLayer(c.dim);
-  const wq = perLayer(c.dim * c.dim);
-  const wk = perLayer(kvDim * c.dim);
-  const wv = perLayer(kvDim * c.dim);
-  const wo = perLayer(c.dim * c.dim);
-  const rmsFfn = perLayer(c.dim);
-  const w1 = perLayer(c.hiddenDim * c.dim);
-  const w2 = perLayer(c.dim * c.hiddenDim);
-  const w3 = perLayer(c.hiddenDim * c.dim);
-  const rmsFinal = take(c.dim);
-  const wcls = shared ? tokenEmbedding : base + bodyFloats * 4;
-  return { tokenEmbedding, rmsAtt, wq, wk, wv, wo, rmsFfn, w1, w2, w3, rmsFinal, wcls };
 }

@@ -9,7 +9,7 @@ import { Llama2cTokenizer } from '../../src/data/llama2c-tokenizer.js';
 import { Conversation } from '../../src/infer/conversation.js';
 import { generate } from '../../src/infer/generate.js';
 import type { LlamaModel } from '../../src/infer/llama.js';
-import { loadLlama2c } from '../../src/io/llama2c.js';
+import { loadLlama2c } from '../../src/infer/load.js';
 import { needsStories, tempDir, TOK512, writeTinyLlama2c } from './fixtures.js';
 
 describe('Conversation', { skip: needsStories }, () => {
