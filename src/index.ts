@@ -15,6 +15,7 @@ export { BatchLoader, type LoaderState } from './data/loader.js';
 export { prepare, type PrepareOptions } from './data/prepare.js';
 export { readMeta, bitsPerByte, type DatasetMeta } from './data/meta.js';
 export { TRAIN_DEFAULTS, loadTrainConfig, withOverrides, type TrainConfig } from './train/config.js';
-export { train, evaluate, type TrainOptions, type TrainResult } from './train/trainer.js';
+export { train, type TrainOptions, type TrainResult } from './train/trainer.js';
+export { evaluateSplit, evaluateTokens, type EvalResult } from './train/evaluate.js';
 export { AdamW, Muon, MuonWithAdamW, clipGradNorm, type Optimizer } from './train/optim.js';
 export { openSafetensors, writeSafetensors } from './io/safetensors.js';

@@ -1,17 +1,17 @@
 // ternlm eval: loss, perplexity and bits per byte of a checkpoint on prepared shards or a text file.
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { noGrad } from '../core/autograd.js';
 import { TernlmError } from '../core/errors.js';
 import { Rng } from '../core/rng.js';
 import { initRuntime } from '../core/runtime.js';
-import { Tensor, scope } from '../core/tensor.js';
 import { BatchLoader } from '../data/loader.js';
+import { datasetTokenizerFingerprint, tokenizerFingerprint } from '../data/meta.js';
 import { tokenizerFromJSON } from '../data/tokenizer.js';
+import { Utf8ChunkDecoder } from '../data/utf8.js';
 import { FlashLM, type FlashLMConfig } from '../models/flashlm.js';
 import { openCheckpoint } from '../io/checkpoint.js';
 import type { TrainConfig } from '../train/config.js';
-import { evaluate } from '../train/trainer.js';
+import { evaluateSplit, evaluateTokens } from '../train/evaluate.js';
 
 const HELP = `usage: ternlm eval --model <ckpt.safetensors> --data <prepared dir | text file>
                    [--batches N] [--seq-len T] [--batch-size B] [--lowercase] [--threads N]
@@ -19,8 +19,11 @@ const HELP = `usage: ternlm eval --model <ckpt.safetensors> --data <prepared dir
 Prints {loss, ppl, bpb, tokens} as one JSON line: mean next-token loss in nats per token,
 perplexity, and bits per UTF-8 byte of the text.
   prepared dir  scores --batches windows (default 32) of its val split from the start
-  text file     scores the whole file, tokenized with the checkpoint's tokenizer, in
-                non-overlapping windows of --seq-len tokens`;
+                (refused when it was prepared with a different tokenizer than the model's)
+  text file     scores the whole UTF-8 file, tokenized with the checkpoint's tokenizer, in
+                consecutive windows of --seq-len predicted tokens, --batch-size per pass
+
+The checkpoint is verified first: every tensor's checksum, and that all values are finite.`;
 
 export async function run(args: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -51,33 +54,21 @@ export async function run(args: string[]): Promise<void> {
   const B = Number(values['batch-size']);
   if (statSync(values.data).isDirectory()) {
     const loader = new BatchLoader(values.data, 'val', { seed: 0, mode: 'sequential' });
-    if (loader.meta.vocabSize !== config.model.vocabSize) {
-      throw new TernlmError(`${values.data} was tokenized with ${loader.meta.vocabSize} tokens but the model has ${config.model.vocabSize}`);
+    const dataFingerprint = datasetTokenizerFingerprint(loader.meta, values.data);
+    const modelFingerprint = ck.meta.tokenizerFingerprint ?? tokenizerFingerprint(ck.meta.tokenizer, values.model);
+    if (loader.meta.vocabSize !== config.model.vocabSize || dataFingerprint !== modelFingerprint) {
+      throw new TernlmError(`${values.data} was tokenized by a different tokenizer than ${values.model} was trained with (fingerprint ${dataFingerprint}, the model's ${modelFingerprint}) — prepare the data with the model's tokenizer, or pass a text file`);
     }
     const split = loader.meta.splits.val;
-    const r = evaluate(model, loader, Number(values.batches), B, T, { tokens: split.tokens, bytes: split.bytes });
+    const r = evaluateSplit(model, loader, Number(values.batches), B, T, { tokens: split.tokens, bytes: split.bytes });
     console.log(JSON.stringify({ loss: r.loss, ppl: r.ppl, bpb: r.bpb, tokens: r.tokens }));
     return;
   }
-  let text = readFileSync(values.data, 'utf8');
+  let text = new Utf8ChunkDecoder(values.data).decode(readFileSync(values.data), true);
   if (values.lowercase) text = text.toLowerCase();
   const tokenizer = tokenizerFromJSON(ck.meta.tokenizer, values.model);
-  const ids = [tokenizer.eotId, ...tokenizer.encode(text)];
+  const ids = Int32Array.from([tokenizer.eotId, ...tokenizer.encode(text)]);
   if (ids.length < 2) throw new TernlmError(`${values.data} has no text to score`);
-  let total = 0, count = 0;
-  noGrad(() => {
-    for (let start = 0; start + 1 < ids.length; start += T) {
-      const window = ids.slice(start, start + T + 1);
-      const n = window.length - 1;
-      total += scope(() => {
-        const input = Tensor.from(window.slice(0, n), [1, n], 'i32');
-        const targets = Tensor.from(window.slice(1), [n], 'i32');
-        return model.loss(input, targets).item() * n;
-      });
-      count += n;
-    }
-  });
-  const loss = total / count;
-  const bytes = Buffer.byteLength(text, 'utf8');
-  console.log(JSON.stringify({ loss, ppl: Math.exp(loss), bpb: (total / Math.LN2) / bytes, tokens: count }));
+  const r = evaluateTokens(model, ids, T, B, Buffer.byteLength(text, 'utf8'));
+  console.log(JSON.stringify({ loss: r.loss, ppl: r.ppl, bpb: r.bpb, tokens: r.tokens }));
 }

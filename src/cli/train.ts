@@ -13,8 +13,8 @@ import { loadTrainConfig, parseOverrides, withOverrides, type TrainConfig } from
 import { train, type TrainLog } from '../train/trainer.js';
 
 const HELP = `usage: ternlm train [--config <json|name>] [--data <prepared dir>] [--out runs/<name>]
-                    [--time 60m | --steps N] [--threads N] [--seed S] [--resume]
-                    [--set key=value ...]
+                    [--time 60m | --steps N] [--threads N] [--seed S]
+                    [--resume | --overwrite] [--set key=value ...]
 
 Trains a ternary FlashLM model. With no --data, writes the built-in story corpus, trains a
 1,024-token BPE on it and prepares it under <out>/data first (all offline), then trains
@@ -24,17 +24,25 @@ flashlm-tiny for 10 minutes.
   --data     a directory written by \`ternlm prepare\`
   --out      run directory (default runs/<config name>): config.json, metrics.jsonl,
              ckpt.safetensors, samples.txt
-  --time     training time budget, e.g. 90s, 30m, 1h
+  --time     training time budget, e.g. 90s, 30m, 1h. The first 30 s (or 5% of the budget)
+             measure the pace; then the number of steps that fit is fixed and kept in the
+             checkpoint, so the run (and any --resume of it) follows that plan exactly
   --steps    number of optimizer steps (instead of --time)
   --threads  compute threads (default: all cores)
   --seed     random seed (default: the config's)
   --init-embeddings  random (default) | corpus (PPMI co-occurrence + randomized SVD of the
              training tokens) | gpt2:<model.safetensors> (GPT-2's token embeddings projected
              to the model width by truncated SVD; needs the gpt2 tokenizer)
-  --resume   continue from <out>/ckpt.safetensors, bit for bit on the same data position
+  --resume   continue from <out>/ckpt.safetensors (or, if it is damaged, the previous one,
+             ckpt.prev.safetensors), bit for bit on the same data position; with no --time
+             or --steps the run keeps the budget it was started with
+  --overwrite  delete the run already in --out and start again (without it, a folder that
+             holds a run is refused)
   --set      override a config field, e.g. --set model.dim=128 --set lr=0.001
 
-Ctrl-C saves a checkpoint and stops; run again with --resume to continue.`;
+A checkpoint is saved every minute of training (config field checkpointMinutes), at the end,
+and on Ctrl-C, which stops the run; run again with --resume to continue. One process at a
+time trains into a folder (<out>/train.lock).`;
 
 export function packageRoot(): string {
   // dist/src/cli/train.js -> package root
@@ -77,6 +85,7 @@ export async function run(args: string[]): Promise<void> {
     options: {
       config: { type: 'string' }, data: { type: 'string' }, out: { type: 'string' }, time: { type: 'string' },
       steps: { type: 'string' }, threads: { type: 'string' }, seed: { type: 'string' }, resume: { type: 'boolean', default: false },
+      overwrite: { type: 'boolean', default: false },
       'init-embeddings': { type: 'string' }, set: { type: 'string', multiple: true, default: [] }, help: { type: 'boolean', default: false },
     },
   });
@@ -95,10 +104,11 @@ export async function run(args: string[]): Promise<void> {
   let timeSeconds = values.time !== undefined ? parseDuration(values.time) : undefined;
   const dataDir = values.data ?? (await prepareBuiltinCorpus(outDir));
   if (!values.data && steps === undefined && timeSeconds === undefined) timeSeconds = 600;
-  if (steps === undefined && timeSeconds === undefined) throw new TernlmError('give a training budget: --time 60m or --steps N');
+  if (values.resume && values.overwrite) throw new TernlmError('--resume and --overwrite contradict each other: --resume continues the run in --out, --overwrite deletes it');
+  if (steps === undefined && timeSeconds === undefined && !values.resume) throw new TernlmError('give a training budget: --time 60m or --steps N');
   const meta = readMeta(dataDir);
   const tokenizer = tokenizerFromJSON(meta.tokenizer.json, `${dataDir}/meta.json`);
-  const runtime = await initRuntime({ threads: values.threads !== undefined ? Number(values.threads) : undefined });
+  await initRuntime({ threads: values.threads !== undefined ? Number(values.threads) : undefined });
 
   let stopRequested = false;
   const onSigint = (): void => {
@@ -118,10 +128,9 @@ export async function run(args: string[]): Promise<void> {
   let barValue = 0;
   let barPayload: Record<string, string | number> = { step: 0, loss: '-', tps: '-', seqLen: '-', head: '-' };
   bar?.start(1000, barValue, barPayload);
-  console.error(`training ${config.name} (${config.model.precision}) on ${dataDir} with ${runtime.threads} threads, ${runtime.build} SIMD → ${outDir}`);
   let lastPrinted = 0;
   const result = await train({
-    config, dataDir, outDir, tokenizer, steps, timeSeconds, resume: values.resume,
+    config, dataDir, outDir, tokenizer, steps, timeSeconds, resume: values.resume, overwrite: values.overwrite,
     onMessage: (text) => {
       if (bar) bar.stop();
       console.error(text);

@@ -1,7 +1,9 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TernlmError } from '../core/errors.js';
 import type { TokenDtype } from './shards.js';
+import { tokenizerFromJSON } from './tokenizer.js';
 
 /** One split (train or val) of a prepared dataset. */
 export interface SplitMeta {
@@ -33,6 +35,8 @@ export interface DatasetMeta {
     kind: string;
     /** The tokenizer's toJSON(): restore it with tokenizerFromJSON, without the original file. */
     json: object;
+    /** `tokenizerFingerprint` of it (absent in datasets prepared before it was stored). */
+    fingerprint?: string;
   };
   vocabSize: number;
   eotId: number;
@@ -70,6 +74,21 @@ export function readMeta(dir: string): DatasetMeta {
     throw new TernlmError(`${path} is not a ternlm dataset description (format ${JSON.stringify(meta.format)}, version ${JSON.stringify(meta.version)}) — re-run ternlm prepare`);
   }
   return meta;
+}
+
+/**
+ * A short hash of a tokenizer's `toJSON()` form, as rebuilt by `tokenizerFromJSON` (so the same
+ * tokenizer gives the same fingerprint wherever its JSON was stored). Two tokenizers of one
+ * vocabulary size but different tokens differ here.
+ */
+export function tokenizerFingerprint(tokenizerJSON: unknown, origin = 'tokenizer JSON'): string {
+  const canonical = JSON.stringify(tokenizerFromJSON(tokenizerJSON, origin).toJSON());
+  return createHash('sha256').update(canonical).digest('hex').slice(0, 16);
+}
+
+/** The fingerprint of the tokenizer a dataset was prepared with. */
+export function datasetTokenizerFingerprint(meta: DatasetMeta, dir: string): string {
+  return meta.tokenizer.fingerprint ?? tokenizerFingerprint(meta.tokenizer.json, join(dir, META_FILE));
 }
 
 /**

@@ -8,10 +8,36 @@
 //
 // Reading opens the file and fetches one tensor's bytes at a time with positioned reads:
 // a model file can be hundreds of MB and a caller usually wants a few tensors of it.
+//
+// Integrity: the files ternlm writes carry a CRC-32 of every tensor's bytes, and one of the
+// metadata, in the metadata entry `ternlm.crc32` (a JSON object: tensor name -> 8 hex digits,
+// "__metadata__" -> the metadata's). Every read of a tensor checks its checksum and opening checks
+// the metadata's, so a flipped byte is refused naming the damaged tensor. Files written by other
+// tools have no such entry and are read unchecked.
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { TernlmError } from '../core/errors.js';
-import { writeFileAtomic } from './atomic.js';
+import { writeFileAtomic, type AtomicWriteOptions } from './atomic.js';
+import { crc32, crc32Hex } from './crc32.js';
+
+/** The metadata key that holds the checksums (hidden from `SafetensorsFile.metadata`). */
+export const CHECKSUM_KEY = 'ternlm.crc32';
+
+/** A file whose bytes no longer match the checksums written with them. */
+export class DamagedFileError extends TernlmError {
+  constructor(readonly path: string, readonly what: string) {
+    super(`${path} is damaged: ${what} does not match the checksum written with it — the file changed after it was saved; use a good copy (or, for a run, the previous checkpoint ckpt.prev.safetensors)`);
+    this.name = 'DamagedFileError';
+  }
+}
+
+/** CRC of string metadata, independent of key order. */
+function metadataChecksum(meta: Readonly<Record<string, string>>): string {
+  let c = 0;
+  const enc = new TextEncoder();
+  for (const k of Object.keys(meta).sort()) c = crc32(enc.encode(JSON.stringify([k, meta[k]])), c);
+  return c.toString(16).padStart(8, '0');
+}
 
 export type SafetensorsDType = 'F32' | 'F16' | 'BF16' | 'I32' | 'I16' | 'U8' | 'I8';
 
@@ -60,6 +86,10 @@ export interface SafetensorsFile {
   read(name: string): TensorData;
   /** One float tensor (F32, F16 or BF16) as f32; written into `out` when given (length numel). */
   readF32(name: string, out?: Float32Array): Float32Array;
+  /** True when the file carries ternlm's checksums (every read is then verified). */
+  readonly checksummed: boolean;
+  /** Read every tensor once, checking its checksum (a DamagedFileError names the first bad one). */
+  verifyAll(): void;
   close(): void;
 }
 
@@ -89,19 +119,23 @@ function asBytes(data: Uint8Array | ArrayBufferView): Uint8Array {
 // ---------------------------------------------------------------- writing
 
 /**
- * Write tensors and string metadata to `path` atomically (temp file, fsync, rename). The
- * tensors' own buffers are handed to the writer as chunks: nothing is copied but the header.
+ * Write tensors and string metadata to `path` atomically (temp file, fsync, rename), with a
+ * checksum of every tensor. The tensors' own buffers are handed to the writer as chunks: nothing
+ * is copied but the header. `opts` can verify the temp file and keep the replaced one.
  * Returns the file size in bytes.
  */
-export function writeSafetensors(path: string, tensors: readonly TensorToWrite[], metadata: Record<string, string> = {}): { bytes: number } {
+export function writeSafetensors(
+  path: string, tensors: readonly TensorToWrite[], metadata: Record<string, string> = {}, opts: AtomicWriteOptions = {},
+): { bytes: number } {
   assertLittleEndianHost();
   const header: Record<string, unknown> = {};
   const meta: Record<string, string> = {};
   for (const [k, v] of Object.entries(metadata)) {
     if (typeof v !== 'string') throw new TernlmError(`cannot write ${path}: metadata '${k}' is a ${typeof v}, safetensors metadata values are strings (JSON.stringify it)`);
+    if (k === CHECKSUM_KEY) throw new TernlmError(`cannot write ${path}: the metadata key '${CHECKSUM_KEY}' is reserved for checksums`);
     meta[k] = v;
   }
-  if (Object.keys(meta).length > 0) header.__metadata__ = meta;
+  const checksums: Record<string, string> = { __metadata__: metadataChecksum(meta) };
 
   const chunks: Uint8Array[] = [];
   let offset = 0;
@@ -118,9 +152,11 @@ export function writeSafetensors(path: string, tensors: readonly TensorToWrite[]
       throw new TernlmError(`cannot write ${path}: tensor '${t.name}' (${t.dtype} [${t.shape.join(', ')}]) needs ${fmt(expected)} bytes, got ${fmt(bytes.byteLength)}`);
     }
     header[t.name] = { dtype: t.dtype, shape: [...t.shape], data_offsets: [offset, offset + expected] };
+    checksums[t.name] = crc32Hex(bytes);
     offset += expected;
     if (bytes.byteLength > 0) chunks.push(bytes);
   }
+  header.__metadata__ = { ...meta, [CHECKSUM_KEY]: JSON.stringify(checksums) };
 
   const json = new TextEncoder().encode(JSON.stringify(header));
   const padded = Math.ceil(json.length / 8) * 8;
@@ -128,7 +164,7 @@ export function writeSafetensors(path: string, tensors: readonly TensorToWrite[]
   new DataView(head.buffer).setBigUint64(0, BigInt(padded), true);
   head.set(json, 8);
   head.fill(0x20, 8 + json.length);
-  writeFileAtomic(path, head, ...chunks);
+  writeFileAtomic(path, [head, ...chunks], opts);
   return { bytes: head.length + offset };
 }
 
@@ -220,11 +256,28 @@ export function openSafetensors(path: string): SafetensorsFile {
     if (!text.startsWith('{')) throw new TernlmError(`${path} is not a safetensors file: its header does not start with '{'`);
     const dataStart = 8 + n;
     const { tensors, metadata } = parseHeader(path, text, dataStart, fileBytes);
-    return new OpenFile(path, fd, fileBytes, dataStart, tensors, metadata);
+    const checksums = takeChecksums(path, metadata);
+    if (checksums && checksums.__metadata__ !== metadataChecksum(metadata)) throw new DamagedFileError(path, 'its metadata (config, tokenizer, step)');
+    return new OpenFile(path, fd, fileBytes, dataStart, tensors, metadata, checksums);
   } catch (err) {
     closeSync(fd);
     throw err;
   }
+}
+
+/** Remove the checksum entry from `metadata` and parse it (null when the file has none). */
+function takeChecksums(path: string, metadata: Record<string, string>): Record<string, string> | null {
+  const raw = metadata[CHECKSUM_KEY];
+  if (raw === undefined) return null;
+  delete metadata[CHECKSUM_KEY];
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    throw new DamagedFileError(path, 'its checksum table');
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new DamagedFileError(path, 'its checksum table');
+  return parsed as Record<string, string>;
 }
 
 class OpenFile implements SafetensorsFile {
@@ -238,9 +291,17 @@ class OpenFile implements SafetensorsFile {
     readonly dataStart: number,
     readonly tensors: readonly TensorInfo[],
     readonly metadata: Readonly<Record<string, string>>,
+    private readonly checksums: Readonly<Record<string, string>> | null,
   ) {
     this.fd = fd;
     for (const t of tensors) this.byName.set(t.name, t);
+    if (checksums) {
+      for (const t of tensors) if (checksums[t.name] === undefined) throw new DamagedFileError(path, `tensor '${t.name}' (it has no checksum)`);
+    }
+  }
+
+  get checksummed(): boolean {
+    return this.checksums !== null;
   }
 
   has(name: string): boolean {
@@ -260,7 +321,13 @@ class OpenFile implements SafetensorsFile {
   read(name: string): TensorData {
     const t = this.info(name);
     if (this.fd === null) throw new Error(`${this.path} is closed`);
-    return { dtype: t.dtype, shape: t.shape, data: readAt(this.fd, this.path, this.dataStart + t.begin, t.end - t.begin) };
+    const data = readAt(this.fd, this.path, this.dataStart + t.begin, t.end - t.begin);
+    if (this.checksums && crc32Hex(data) !== this.checksums[name]) throw new DamagedFileError(this.path, `tensor '${name}'`);
+    return { dtype: t.dtype, shape: t.shape, data };
+  }
+
+  verifyAll(): void {
+    for (const t of this.tensors) this.read(t.name);
   }
 
   readF32(name: string, out?: Float32Array): Float32Array {

@@ -19,14 +19,13 @@ export function createOptimizer(c: TrainConfig, params: NamedParam[]): Optimizer
 }
 
 /**
- * Learning rate of `step` at run progress `progress` in [0, 1]. With a step budget the schedule
- * runs over those steps; with a time budget the total is estimated from the pace so far
- * (step / progress), so the decay ends when the time does.
+ * Learning rate of `step` of a run of `totalSteps` steps. While a --time run is still measuring
+ * its pace (`totalSteps` null) the schedule stands at its start: warmup, then the peak.
  */
-export function learningRate(c: TrainConfig, step: number, progress: number, totalSteps?: number): number {
+export function learningRate(c: TrainConfig, step: number, totalSteps: number | null): number {
   const schedule: ScheduleConfig = c.schedule === 'wsd'
     ? { kind: 'wsd', warmupSteps: c.warmupSteps, decayFraction: c.decayFraction, minRatio: c.minLrRatio }
     : { kind: 'cosine', warmupSteps: c.warmupSteps, minRatio: c.minLrRatio };
-  const total = totalSteps ?? (progress > 0 ? Math.max(step + 1, Math.round(step / progress)) : Math.max(step + 1, c.warmupSteps * 10));
+  const total = totalSteps ?? Number.MAX_SAFE_INTEGER;
   return learningRateAt(schedule, c.lr, Math.min(step, total), total);
 }

@@ -1,0 +1,92 @@
+// The evaluation loop shared by the trainer's validation and `ternlm eval`: the mean next-token
+// loss of a model over rows of tokens, without gradients, B rows per forward pass.
+import { noGrad } from '../core/autograd.js';
+import { TernlmError } from '../core/errors.js';
+import { Tensor, scope } from '../core/tensor.js';
+import type { BatchLoader } from '../data/loader.js';
+import { bitsPerByte } from '../data/meta.js';
+
+/** What evaluation needs of a model: the mean next-token loss of (B, T) ids against B*T targets. */
+export interface ScoredModel {
+  loss(ids: Tensor, targets: Tensor): Tensor;
+}
+
+export interface EvalResult {
+  /** Mean loss in nats per token. */
+  loss: number;
+  ppl: number;
+  /** Bits per UTF-8 byte, where the text's byte count is known. */
+  bpb: number | null;
+  tokens: number;
+}
+
+/** (B, T+1) token rows -> input ids (B, T) and next-token targets (B*T). */
+export function splitBatch(rows: Int32Array, B: number, T: number): { ids: Tensor; targets: Tensor } {
+  const ids = Tensor.empty([B, T], 'i32');
+  const targets = Tensor.empty([B * T], 'i32');
+  const iv = ids.typed(), tv = targets.typed();
+  for (let b = 0; b < B; b++) {
+    const row = rows.subarray(b * (T + 1), (b + 1) * (T + 1));
+    iv.set(row.subarray(0, T), b * T);
+    tv.set(row.subarray(1), b * T);
+  }
+  return { ids, targets };
+}
+
+/** Total loss in nats of B rows of T+1 tokens (each row predicts its last T tokens). */
+function rowsLoss(model: ScoredModel, rows: Int32Array, B: number, T: number): number {
+  return noGrad(() => scope(() => {
+    const { ids, targets } = splitBatch(rows, B, T);
+    return model.loss(ids, targets).item() * B * T;
+  }));
+}
+
+function result(nats: number, tokens: number, bytes: number | null): EvalResult {
+  const loss = nats / tokens;
+  return { loss, ppl: Math.exp(loss), bpb: bytes === null ? null : nats / Math.LN2 / bytes, tokens };
+}
+
+/**
+ * Mean loss over up to `batches` B x T windows of a loader's split, from its start (the same
+ * windows every time). A split too small for that is scored whole, once: fewer batches, rows or
+ * positions. Bits per byte use the split's tokens-per-byte ratio.
+ */
+export function evaluateSplit(
+  model: ScoredModel, loader: BatchLoader, batches: number, B: number, T: number,
+  split: { tokens: number; bytes: number } | null,
+): EvalResult {
+  const available = loader.tokens - 1;
+  if (available < 1) throw new TernlmError(`the ${loader.split} split has ${loader.tokens} token(s): too few to evaluate`);
+  T = Math.min(T, available);
+  B = Math.min(B, Math.floor(available / T));
+  batches = Math.min(batches, Math.floor(available / (B * T)));
+  loader.restore({ ...loader.state(), shard: 0, offset: 0 });
+  let nats = 0, n = 0;
+  for (let i = 0; i < batches; i++) {
+    nats += rowsLoss(model, loader.next(B, T), B, T);
+    n += B * T;
+  }
+  const r = result(nats, n, null);
+  return { ...r, bpb: split ? bitsPerByte(r.loss, split) : null };
+}
+
+/**
+ * Mean loss over a whole token sequence, in consecutive windows of T predicted tokens (each
+ * window's first token is the previous window's last), B windows per forward pass. `bytes` is
+ * the UTF-8 size of the text the tokens stand for.
+ */
+export function evaluateTokens(model: ScoredModel, ids: Int32Array, T: number, B: number, bytes: number): EvalResult {
+  const predicted = ids.length - 1;
+  if (predicted < 1) throw new TernlmError('no text to score: it is empty after tokenization');
+  const full = Math.floor(predicted / T);
+  let nats = 0;
+  for (let w = 0; w < full; w += B) {
+    const rowsHere = Math.min(B, full - w);
+    const rows = new Int32Array(rowsHere * (T + 1));
+    for (let r = 0; r < rowsHere; r++) rows.set(ids.subarray((w + r) * T, (w + r) * T + T + 1), r * (T + 1));
+    nats += rowsLoss(model, rows, rowsHere, T);
+  }
+  const rest = predicted - full * T;
+  if (rest > 0) nats += rowsLoss(model, ids.slice(full * T), 1, rest);
+  return result(nats, predicted, bytes);
+}

@@ -1,0 +1,49 @@
+// One optimizer step's pieces: forward + backward over the micro-batches, then the update,
+// which is skipped when the gradient is not finite.
+import { backward, zeroGrad } from '../core/autograd.js';
+import type { Tensor } from '../core/tensor.js';
+import { scope } from '../core/tensor.js';
+import type { BatchLoader } from '../data/loader.js';
+import type { FlashLM } from '../models/flashlm.js';
+import { splitBatch } from './evaluate.js';
+import { clipGradNorm, type Optimizer } from './optim.js';
+
+/** The dropout seed of one micro-batch: a function of the run's seed and position only. */
+export function dropoutSeed(seed: number, step: number, micro: number): number {
+  return (Math.imul(seed, 0x9e3779b1) ^ Math.imul(step + 1, 0x85ebca77) ^ Math.imul(micro + 1, 0xc2b2ae3d)) >>> 0;
+}
+
+/**
+ * Mean loss of `micro` micro-batches of B x T tokens, with the gradients of a finite loss
+ * accumulated into the parameters (each scaled by 1 / micro). A non-finite loss leaves the
+ * gradients of that micro-batch out and is returned as it is.
+ */
+export function forwardBackward(model: FlashLM, loader: BatchLoader, B: number, T: number, micro: number, seed: number, step: number): number {
+  let loss = 0;
+  for (let m = 0; m < micro; m++) {
+    const rows = loader.next(B, T);
+    loss += scope(() => {
+      const { ids, targets } = splitBatch(rows, B, T);
+      model.setDropoutSeed(dropoutSeed(seed, step, m));
+      const l = model.loss(ids, targets);
+      model.setDropoutSeed(null);
+      const value = l.item();
+      if (Number.isFinite(value)) backward(l, 1 / micro);
+      return value;
+    }) / micro;
+  }
+  return loss;
+}
+
+/**
+ * Clip the gradients to `maxNorm` and take the optimizer step at `lr` — unless their norm is not
+ * finite (an overflow in backward): then nothing is applied, neither to the parameters nor to
+ * the optimizer's moments. The gradients are cleared either way.
+ */
+export function applyGradients(params: Tensor[], optimizer: Optimizer, maxNorm: number, lr: number): { applied: boolean; gradNorm: number } {
+  const gradNorm = clipGradNorm(params, maxNorm);
+  const applied = Number.isFinite(gradNorm);
+  if (applied) optimizer.step(lr);
+  zeroGrad(params);
+  return { applied, gradNorm };
+}
