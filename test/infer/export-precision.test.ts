@@ -131,6 +131,16 @@ describe('export reproduces the training forward pass for every precision', () =
     model.dispose();
   });
 
+  it('a ternary model still in its float warm-up is exported as the float model it computes', () => {
+    const model = makeModel('ternary', true, { type: 'softmax', tied: true }, 54);
+    for (const { layer } of model.bitLayers()) layer.ternaryActive = false;
+    const path = join(dir, 'warm-up.safetensors');
+    const report = exportPacked(model, tokenizer.toJSON(), path, { floatDtype: 'f32' });
+    assert.equal(report.ternaryWeights, 0);
+    assertEngineMatchesTraining(model, path, 154);
+    model.dispose();
+  });
+
   it('int8 layers are stored as one byte per weight plus a scale per row', () => {
     const model = makeModel('int8', false, { type: 'softmax', tied: true }, 51);
     const report = exportPacked(model, tokenizer.toJSON(), join(dir, 'int8.safetensors'), { floatDtype: 'f32' });
