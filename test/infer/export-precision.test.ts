@@ -17,6 +17,7 @@ import { FlashLMInference } from '../../src/infer/flashlm.js';
 import { loadInferenceModel } from '../../src/infer/load.js';
 import { exportPacked } from '../../src/infer/packed.js';
 import { openSafetensors, writeSafetensors } from '../../src/io/safetensors.js';
+import { logSoftmax, maxDiff } from './logprobs.js';
 import { FLASHLM_DEFAULTS, FlashLM, type FlashLMConfig } from '../../src/models/flashlm.js';
 import type { HeadConfig } from '../../src/models/heads.js';
 import type { Precision } from '../../src/nn/layers.js';
@@ -56,21 +57,6 @@ function trainingLogProbs(model: FlashLM, tokens: number[]): Float32Array[] {
     const lp = model.head.logProbs(model.hidden(Tensor.from(tokens, [1, tokens.length], 'i32'))).f32();
     return tokens.map((_, t) => Float32Array.from(lp.subarray(t * V, (t + 1) * V)));
   }));
-}
-
-function logSoftmax(x: Float32Array): Float64Array {
-  let mx = -Infinity;
-  for (const v of x) mx = Math.max(mx, v);
-  let s = 0;
-  for (const v of x) s += Math.exp(v - mx);
-  const lse = mx + Math.log(s);
-  return Float64Array.from(x, (v) => v - lse);
-}
-
-function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
 }
 
 /** Decode `tokens` one at a time with the packed engine and compare with the training forward pass. */
