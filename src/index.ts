@@ -1,4 +1,8 @@
-// ternlm as a library: the compute runtime, tensors and ops, models, data, training and inference.
+// ternlm as a library, for Node and browsers: the compute runtime, tensors, ops, modules, heads,
+// models, optimizers, the tokenizers that need no files, and the inference engines that work on
+// weights already in memory. Nothing reachable from here imports a Node module (the core asks
+// its host through core/platform.ts; test/core/browser-safe.test.ts checks the import graph).
+// File formats, data preparation, training runs and loading from paths are in `ternlm/node`.
 export { initRuntime, rt, shutdownRuntime, type Runtime, type RuntimeOptions } from './core/runtime.js';
 export { Tensor, scope, type DType } from './core/tensor.js';
 export { backward, noGrad, zeroGrad, section } from './core/autograd.js';
@@ -9,13 +13,14 @@ export * as ops from './ops/index.js';
 export { Module, init, type NamedParam, type ParamInfo } from './nn/module.js';
 export * from './nn/layers.js';
 export * from './heads/index.js';
+export { Sampler, type SamplingOptions } from './heads/sampling.js';
 export { FlashLM, FLASHLM_DEFAULTS, type FlashLMConfig } from './models/flashlm.js';
-export { loadTokenizer, tokenizerFromJSON, type Tokenizer } from './data/tokenizer.js';
-export { BatchLoader, type LoaderState } from './data/loader.js';
-export { prepare, type PrepareOptions } from './data/prepare.js';
-export { readMeta, bitsPerByte, type DatasetMeta } from './data/meta.js';
-export { TRAIN_DEFAULTS, loadTrainConfig, withOverrides, type TrainConfig } from './train/config.js';
-export { train, type TrainOptions, type TrainResult } from './train/trainer.js';
-export { evaluateSplit, evaluateTokens, type EvalResult } from './train/evaluate.js';
-export { AdamW, Muon, MuonWithAdamW, clipGradNorm, type Optimizer } from './train/optim.js';
-export { openSafetensors, writeSafetensors } from './io/safetensors.js';
+export { AdamW, Muon, MuonWithAdamW, SGD, clipGradNorm, type Optimizer } from './train/optim.js';
+export type { Tokenizer } from './data/tokenizer.js';
+export { Gpt2Tokenizer } from './data/gpt2-tokenizer.js';
+export { BpeTokenizer } from './data/bpe-tokenizer.js';
+export type { InferenceModel, InferenceState } from './infer/model.js';
+export { LlamaModel, LlamaState, type LlamaConfig, type LlamaWeights } from './infer/llama.js';
+export { generate, type GenerateOptions, type GenerateResult } from './infer/generate.js';
+export { Conversation, type ConversationOptions } from './infer/conversation.js';
+export { TokenTextStream } from './infer/text-stream.js';

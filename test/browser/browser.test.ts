@@ -1,6 +1,7 @@
-// The compute core in a real browser: headless Chromium loads the built modules from a local
-// server (cross-origin isolated, so SharedArrayBuffer and shared wasm memory are allowed), starts
-// a 2-thread pool of Web Workers and checks kernels and a training step against references.
+// The package root in a real browser: headless Chromium imports the built entry
+// dist/src/index.js (what `import ... from 'ternlm'` loads) from a local server (cross-origin
+// isolated, so SharedArrayBuffer and shared wasm memory are allowed), starts a 2-thread pool of
+// Web Workers and checks kernels, a training step and the GPT-2 tokenizer against references.
 // Skips when no Chromium is installed (`apt-get install chromium`).
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
@@ -12,14 +13,18 @@ import { after, before, describe, it } from 'node:test';
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'].find((p) => existsSync(p));
 
-const PAGE = `<!doctype html><meta charset="utf-8"><title>ternlm core</title><pre id="out">running</pre>
+// A bundler resolves the package's own dependencies; this page maps the two modules it imports.
+const IMPORT_MAP = {
+  imports: {
+    'gpt-tokenizer/encoding/r50k_base': '/node_modules/gpt-tokenizer/esm/encoding/r50k_base.js',
+    'gpt-tokenizer/bpeRanks/r50k_base': '/node_modules/gpt-tokenizer/esm/bpeRanks/r50k_base.js',
+  },
+};
+
+const PAGE = `<!doctype html><meta charset="utf-8"><title>ternlm</title><pre id="out">running</pre>
+<script type="importmap">${JSON.stringify(IMPORT_MAP)}</script>
 <script type="module">
-import { initRuntime, rt } from '/dist/src/core/runtime.js';
-import * as K from '/dist/src/core/kernels.js';
-import { Tensor, scope } from '/dist/src/core/tensor.js';
-import { backward } from '/dist/src/core/autograd.js';
-import { Rng } from '/dist/src/core/rng.js';
-import * as ops from '/dist/src/ops/index.js';
+import { initRuntime, rt, kernels as K, Tensor, scope, backward, Rng, ops, Gpt2Tokenizer } from '/dist/src/index.js';
 const out = document.getElementById('out');
 try {
   await initRuntime({ threads: 2 });
@@ -49,8 +54,10 @@ try {
   W.requiresGrad = true; W.isParam = true;
   const xin = Tensor.from(Float32Array.from({ length: 4 * 64 }, () => rng.normal()), [4, 64]);
   scope(() => backward(ops.sum(ops.ternaryLinear(xin, W, { quantizeActivations: true }))));
+  const tokenizer = new Gpt2Tokenizer();
+  const ids = tokenizer.encode('Hello world');
   out.textContent = JSON.stringify({ ok: true, threads: rt().threads, build: rt().build, isolated: crossOriginIsolated,
-    gemmErr, reluSum, reluRef, gradFinite: W.grad.toArray().every(Number.isFinite) });
+    gemmErr, reluSum, reluRef, gradFinite: W.grad.toArray().every(Number.isFinite), ids, text: tokenizer.decode(ids) });
 } catch (err) {
   out.textContent = JSON.stringify({ ok: false, error: String(err && err.stack || err) });
 }
@@ -58,7 +65,7 @@ try {
 
 const TYPES: Record<string, string> = { '.js': 'text/javascript', '.wasm': 'application/wasm', '.html': 'text/html' };
 
-describe('compute core in a browser (headless Chromium)', { skip: CHROMIUM ? false : 'no Chromium installed (apt-get install chromium)' }, () => {
+describe('the package root in a browser (headless Chromium)', { skip: CHROMIUM ? false : 'no Chromium installed (apt-get install chromium)' }, () => {
   let server: Server;
   let port = 0;
 
@@ -86,7 +93,7 @@ describe('compute core in a browser (headless Chromium)', { skip: CHROMIUM ? fal
 
   after(() => new Promise<void>((r) => server.close(() => r())));
 
-  it('runs the kernels on a 2-worker pool and a ternary backward pass', async () => {
+  it('imports ternlm, runs the kernels on a 2-worker pool, a ternary backward pass and the GPT-2 tokenizer', async () => {
     const { chromium } = await import('playwright-core');
     const browser = await chromium.launch({
       executablePath: CHROMIUM,
@@ -103,6 +110,8 @@ describe('compute core in a browser (headless Chromium)', { skip: CHROMIUM ? fal
       assert.ok(result.gemmErr < 1e-3, `GEMM error ${result.gemmErr}`);
       assert.equal(result.reluSum, result.reluRef);
       assert.equal(result.gradFinite, true);
+      assert.deepEqual(result.ids, [15496, 995]);
+      assert.equal(result.text, 'Hello world');
     } finally {
       await browser.close();
     }

@@ -1,0 +1,15 @@
+// `ternlm/node`: everything of the package root plus the parts that need Node (the file system,
+// worker threads): tokenizer files, data preparation and batches from shard files, training runs,
+// safetensors and llama2.c files, and loading models for inference from a path.
+export * from './index.js';
+export { loadTokenizer, tokenizerFromJSON } from './data/tokenizer.js';
+export { Llama2cTokenizer } from './data/llama2c-tokenizer.js';
+export { BatchLoader, type LoaderState } from './data/loader.js';
+export { prepare, type PrepareOptions } from './data/prepare.js';
+export { readMeta, bitsPerByte, type DatasetMeta } from './data/meta.js';
+export { TRAIN_DEFAULTS, loadTrainConfig, withOverrides, type TrainConfig } from './train/config.js';
+export { train, type TrainOptions, type TrainResult } from './train/trainer.js';
+export { openSafetensors, writeSafetensors } from './io/safetensors.js';
+export { readLlama2c, type Llama2cCheckpoint, type Llama2cHeader } from './io/llama2c.js';
+export { loadInferenceModel, loadLlama2c, resolveTokenizer } from './infer/load.js';
+export { FlashLMInference } from './infer/flashlm.js';
