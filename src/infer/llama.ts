@@ -10,20 +10,11 @@ import { TernlmError } from '../core/errors.js';
 import { copyRows, matvec, rmsNormForward } from '../core/kernels.js';
 import { Tensor } from '../core/tensor.js';
 import { attentionDecode, ropeRotate, swiglu } from '../core/kernels-infer.js';
+import type { LlamaShape } from '../io/llama2c.js';
 import type { InferenceModel, InferenceState } from './model.js';
 
-export interface LlamaConfig {
-  dim: number;
-  /** Width of the SwiGLU hidden layer. */
-  hiddenDim: number;
-  nLayers: number;
-  /** Query heads; headSize = dim / nHeads. */
-  nHeads: number;
-  /** Key/value heads (< nHeads: grouped-query attention; each serves nHeads / nKvHeads query heads). */
-  nKvHeads: number;
-  vocabSize: number;
-  /** Longest sequence (positions of the KV cache and of the RoPE table). */
-  seqLen: number;
+/** A llama2.c checkpoint's shape (src/io/llama2c.ts) and the two constants run.c fixes. */
+export interface LlamaConfig extends LlamaShape {
   /** RMSNorm epsilon (llama2.c: 1e-5). */
   normEps: number;
   /** RoPE base (llama2.c: 10000). */

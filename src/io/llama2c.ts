@@ -19,16 +19,23 @@ const AK42_MAGIC = 0x616b3432;
 /** The wasm32 heap tops out at 4 GiB; leave room for activations and the KV cache. */
 const MAX_WEIGHT_BYTES = 3.5 * 2 ** 30;
 
-/** The header's seven numbers; a negative vocab_size becomes sharedClassifier = false. */
-export interface Llama2cHeader {
+/** The shape of a Llama model: the header's seven numbers (vocab_size as its magnitude). */
+export interface LlamaShape {
   dim: number;
+  /** Width of the SwiGLU hidden layer. */
   hiddenDim: number;
   nLayers: number;
+  /** Query heads; headSize = dim / nHeads. */
   nHeads: number;
+  /** Key/value heads (< nHeads: grouped-query attention; each serves nHeads / nKvHeads query heads). */
   nKvHeads: number;
   vocabSize: number;
+  /** Longest sequence (positions of the KV cache and of the RoPE table). */
   seqLen: number;
-  /** The classifier is the token embedding (no wcls in the file). */
+}
+
+export interface Llama2cHeader extends LlamaShape {
+  /** The classifier is the token embedding (vocab_size > 0: no wcls in the file). */
   sharedClassifier: boolean;
 }
 
