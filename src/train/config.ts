@@ -1,6 +1,6 @@
 // Training configuration: a JSON file in configs/, every field overridable from the CLI.
 import { readFileSync } from 'node:fs';
-import { TernlmError } from '../core/errors.js';
+import { closestName, describeRange, inRange, TernlmError, type NumberRange } from '../core/errors.js';
 import { FLASHLM_DEFAULTS, type FlashLMConfig } from '../models/flashlm.js';
 
 export interface CurriculumPhase {
@@ -68,7 +68,7 @@ export const TRAIN_DEFAULTS: TrainConfig = {
   evalEvery: 200,
   evalBatches: 16,
   sampleTokens: 64,
-  checkpointMinutes: 10,
+  checkpointMinutes: 1,
   seed: 1,
   initEmbeddings: 'random',
 };
@@ -84,7 +84,7 @@ function merge<T>(a: T, b: unknown): T {
   return b as T;
 }
 
-/** Read a config JSON file over the defaults. */
+/** Read a config JSON file over the defaults; unknown fields and bad values name the file. */
 export function loadTrainConfig(path: string): TrainConfig {
   let raw: unknown;
   try {
@@ -93,10 +93,17 @@ export function loadTrainConfig(path: string): TrainConfig {
     const e = err as NodeJS.ErrnoException;
     throw new TernlmError(e.code === 'ENOENT' ? `config ${path} not found` : `config ${path} is not valid JSON: ${e.message}`);
   }
-  return withOverrides(TRAIN_DEFAULTS, raw);
+  try {
+    return withOverrides(TRAIN_DEFAULTS, raw);
+  } catch (err) {
+    if (err instanceof TernlmError) throw new TernlmError(`${path}: ${err.message}`);
+    throw err;
+  }
 }
 
+/** `base` with `overrides` merged over it; refuses unknown fields and out-of-range values. */
 export function withOverrides(base: TrainConfig, overrides: unknown): TrainConfig {
+  if (overrides !== undefined) checkFieldNames(overrides, '');
   const c = merge(base, overrides);
   validate(c);
   return c;
@@ -119,29 +126,199 @@ export function parseOverrides(pairs: string[]): Record<string, unknown> {
       /* a plain string */
     }
     let node = out;
-    for (const k of keys.slice(0, -1)) node = (node[k] ??= {}) as Record<string, unknown>;
+    for (const k of keys.slice(0, -1)) {
+      const next = (node[k] ??= {});
+      // `--set lr=1 --set lr.x=2`: lr is a value, not a group, so lr.x is not a field.
+      if (typeof next !== 'object' || next === null || Array.isArray(next)) throw new TernlmError(`unknown config field '${pair.slice(0, eq)}' — ${keys.slice(0, -1).join('.')} is not a group of fields`);
+      node = next as Record<string, unknown>;
+    }
     node[keys[keys.length - 1]] = value;
   }
   return out;
 }
 
+// ---- The schema: one row per config field -------------------------------------------------
+
+/** How one config field is checked. `optional` fields may be absent. */
+export type FieldRule = { optional?: boolean } & (
+  | ({ type: 'integer' } & NumberRange)
+  | ({ type: 'number' } & NumberRange)
+  | { type: 'enum'; values: readonly string[] }
+  | { type: 'boolean' }
+  /** `pattern` and `expected` describe the allowed strings. */
+  | { type: 'string'; pattern: RegExp; expected: string }
+  | { type: 'integers'; min: number; max: number; maxLength: number; increasing?: boolean }
+  | { type: 'curriculum'; maxPhases: number }
+);
+
+const integer = (min: number, max: number): FieldRule => ({ type: 'integer', min, max });
+const number = (min: number, max: number, open: { aboveMin?: boolean; belowMax?: boolean } = {}): FieldRule => ({ type: 'number', min, max, ...open });
+const oneOf = (...values: string[]): FieldRule => ({ type: 'enum', values });
+const boolean: FieldRule = { type: 'boolean' };
+
+/**
+ * Upper limits. Training keeps everything in one wasm32 memory of at most 4 GiB: each parameter
+ * costs 16 bytes (weight, gradient, two AdamW moments) and the activations kept for the backward
+ * pass grow with batchSize × seqLen × dim × layers × recurrence. A model.dim of 2048 with GPT-2's
+ * 50,257 tokens already needs 1.6 GiB for the embedding alone, so no single field may go past a
+ * limit that fits on its own; combinations are checked by `trainingBytes` below. The step and
+ * count limits (1e9) are only there to catch typos.
+ */
+const MAX_DIM = 2048;
+const MAX_CONTEXT = 16384;
+const MAX_COUNT = 1e9;
+const MAX_SEED = 2 ** 32 - 1;
+
+/**
+ * Every config field, by dotted path. A new field needs one row here (and its default in
+ * TRAIN_DEFAULTS / FLASHLM_DEFAULTS); `test/train/config.test.ts` checks that every default has one.
+ */
+export const CONFIG_FIELDS: Record<string, FieldRule> = {
+  name: { type: 'string', pattern: /^[\w.-]{1,100}$/, expected: 'a name of 1 to 100 letters, digits, ".", "-" or "_" (it names the run folder)' },
+  'model.family': oneOf('flashlm'),
+  // Written into a run's config.json; the data's vocabulary size wins when training.
+  'model.vocabSize': { ...integer(2, 1 << 20), optional: true },
+  'model.dim': integer(4, MAX_DIM),
+  'model.layers': integer(1, 64),
+  'model.recurrence': integer(1, 16),
+  'model.kernelSize': integer(1, 64),
+  'model.dilations': { type: 'integers', min: 1, max: MAX_CONTEXT, maxLength: 64 },
+  'model.gluMult': number(0, 16, { aboveMin: true }),
+  'model.precision': oneOf('ternary', 'int8', 'fp32'),
+  'model.quantizeActivations': boolean,
+  'model.frozenEmbeddings': boolean,
+  'model.contextLength': integer(1, MAX_CONTEXT),
+  'model.head.type': oneOf('softmax', 'hierarchical', 'adaptive'),
+  'model.head.tied': { ...boolean, optional: true },
+  'model.head.cutoffs': { type: 'integers', min: 1, max: 1 << 20, maxLength: 16, increasing: true, optional: true },
+  'model.dropout': number(0, 1, { belowMax: true }),
+  batchSize: integer(1, 4096),
+  seqLen: integer(1, MAX_CONTEXT),
+  curriculum: { type: 'curriculum', maxPhases: 64 },
+  optimizer: oneOf('adamw', 'muon', 'normuon'),
+  lr: number(0, 10, { aboveMin: true }),
+  muonLr: number(0, 10, { aboveMin: true }),
+  schedule: oneOf('cosine', 'wsd'),
+  warmupSteps: integer(0, MAX_COUNT),
+  minLrRatio: number(0, 1),
+  decayFraction: number(0, 1),
+  weightDecay: number(0, 10),
+  beta1: number(0, 1, { belowMax: true }),
+  beta2: number(0, 1, { belowMax: true }),
+  gradClip: number(0, 1e6), // 0: no clipping
+  gradAccumulation: integer(1, 1024),
+  ternaryStart: integer(0, MAX_COUNT),
+  logEvery: integer(1, MAX_COUNT),
+  evalEvery: integer(1, MAX_COUNT),
+  evalBatches: integer(1, 1e6),
+  sampleTokens: integer(0, MAX_CONTEXT),
+  checkpointMinutes: number(0, 1e6, { aboveMin: true }),
+  seed: integer(0, MAX_SEED),
+  initEmbeddings: { type: 'string', pattern: /^(random|corpus|gpt2:.+)$/, expected: 'random, corpus or gpt2:<model.safetensors>' },
+};
+
+/** Paths that hold a group of fields (model, model.head), derived from the table. */
+const GROUPS = new Set(Object.keys(CONFIG_FIELDS).flatMap((path) => {
+  const parts = path.split('.');
+  return parts.slice(0, -1).map((_, i) => parts.slice(0, i + 1).join('.'));
+}));
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Refuse fields the schema does not know, suggesting the nearest known one. */
+function checkFieldNames(value: unknown, prefix: string): void {
+  const group = prefix === '' ? 'the config' : `config field '${prefix}'`;
+  if (!isPlainObject(value)) throw new TernlmError(`${group} must be an object of fields, got ${JSON.stringify(value)}`);
+  for (const [key, child] of Object.entries(value)) {
+    const path = prefix === '' ? key : `${prefix}.${key}`;
+    if (GROUPS.has(path)) checkFieldNames(child, path);
+    else if (!(path in CONFIG_FIELDS)) throw new TernlmError(`unknown config field '${path}' — ${suggestField(path)}`);
+  }
+}
+
+function suggestField(path: string): string {
+  const known = [...Object.keys(CONFIG_FIELDS), ...GROUPS];
+  // A misspelt path, or a nested field's own name given alone ('dim' for 'model.dim').
+  const near = closestName(path, known) ?? known.find((p) => p.endsWith(`.${path}`));
+  if (near) return `did you mean '${near}'?`;
+  const dot = path.lastIndexOf('.');
+  if (dot < 0) return 'the fields are listed in docs/training.md ("Config fields")';
+  const group = path.slice(0, dot);
+  const members = known.filter((p) => p.startsWith(`${group}.`) && !p.slice(group.length + 1).includes('.'));
+  return `the fields of ${group} are ${members.map((p) => p.slice(group.length + 1)).join(', ')}`;
+}
+
+function valueAt(c: unknown, path: string): unknown {
+  let node = c;
+  for (const key of path.split('.')) node = isPlainObject(node) ? node[key] : undefined;
+  return node;
+}
+
+/** Why `v` breaks `rule`, or null when it keeps it. */
+function ruleBroken(rule: FieldRule, v: unknown): string | null {
+  switch (rule.type) {
+    case 'integer':
+      return Number.isInteger(v) && inRange(v as number, rule) ? null : describeRange(rule, true);
+    case 'number':
+      return typeof v === 'number' && inRange(v, rule) ? null : describeRange(rule, false);
+    case 'enum':
+      return typeof v === 'string' && rule.values.includes(v) ? null : `one of ${rule.values.join(', ')}`;
+    case 'boolean':
+      return typeof v === 'boolean' ? null : 'true or false';
+    case 'string':
+      return typeof v === 'string' && rule.pattern.test(v) ? null : rule.expected;
+    case 'integers': {
+      const ok = Array.isArray(v) && v.length >= 1 && v.length <= rule.maxLength &&
+        v.every((x, i) => Number.isInteger(x) && x >= rule.min && x <= rule.max && (!rule.increasing || i === 0 || x > v[i - 1]));
+      return ok ? null : `a list of 1 to ${rule.maxLength} ${rule.increasing ? 'increasing ' : ''}integers from ${rule.min} to ${rule.max}`;
+    }
+    case 'curriculum': {
+      const phases = `a list of at most ${rule.maxPhases} phases {"seqLen": 1 to ${MAX_CONTEXT}, "until": greater than the phase before and at most 1}`;
+      if (!Array.isArray(v) || v.length > rule.maxPhases) return phases;
+      for (const [i, phase] of v.entries()) {
+        if (!isPlainObject(phase)) return phases;
+        for (const key of Object.keys(phase)) if (key !== 'seqLen' && key !== 'until') return `${phases} (phase ${i + 1} has an unknown field '${key}')`;
+        const { seqLen, until } = phase;
+        const previous = i > 0 ? (v[i - 1] as CurriculumPhase).until : 0;
+        if (!(Number.isInteger(seqLen) && (seqLen as number) >= 1 && (seqLen as number) <= MAX_CONTEXT)) return phases;
+        if (!(typeof until === 'number' && until > previous && until <= 1)) return phases;
+      }
+      return null;
+    }
+  }
+}
+
+/**
+ * Bytes of wasm memory a training run of this config needs, roughly: 16 per layer-stack
+ * parameter (weight, gradient, two AdamW moments) plus the float activations kept for the
+ * backward pass (about 6 model-width and 4 GLU-width vectors per token, layer and pass). The
+ * embedding and head depend on the vocabulary, which only the data knows; they get the rest.
+ */
+function trainingBytes(c: TrainConfig): number {
+  const m = c.model;
+  const hidden = Math.ceil((m.gluMult * m.dim) / 16) * 16;
+  const layerParams = 2 * m.dim + m.kernelSize * m.dim + m.dim * m.dim + 3 * m.dim * hidden;
+  const longest = Math.max(c.seqLen, ...c.curriculum.map((p) => p.seqLen));
+  const activations = c.batchSize * longest * m.layers * m.recurrence * (6 * m.dim + 4 * hidden);
+  return 16 * m.layers * layerParams + 4 * activations;
+}
+
+/** 3 of the 4 GiB of wasm32 memory; the last GiB is for the embedding, head and logits. */
+const TRAINING_BYTES_LIMIT = 3 * 2 ** 30;
+
 function validate(c: TrainConfig): void {
-  const positive: (keyof TrainConfig)[] = ['batchSize', 'seqLen', 'lr', 'gradAccumulation', 'evalBatches'];
-  for (const k of positive) {
-    if (typeof c[k] !== 'number' || !((c[k] as number) > 0)) throw new TernlmError(`config: ${k} must be a positive number, got ${JSON.stringify(c[k])}`);
-  }
-  if (!['adamw', 'muon', 'normuon'].includes(c.optimizer)) throw new TernlmError(`config: optimizer must be adamw, muon or normuon, got ${c.optimizer}`);
-  if (!['cosine', 'wsd'].includes(c.schedule)) throw new TernlmError(`config: schedule must be cosine or wsd, got ${c.schedule}`);
-  if (!['ternary', 'int8', 'fp32'].includes(c.model.precision)) throw new TernlmError(`config: model.precision must be ternary, int8 or fp32`);
-  if (!(c.initEmbeddings === 'random' || c.initEmbeddings === 'corpus' || c.initEmbeddings.startsWith('gpt2:'))) {
-    throw new TernlmError(`config: initEmbeddings must be random, corpus or gpt2:<model.safetensors>, got ${c.initEmbeddings}`);
-  }
-  if (!(c.model.dropout >= 0 && c.model.dropout < 1)) throw new TernlmError(`config: model.dropout must be in [0, 1), got ${JSON.stringify(c.model.dropout)}`);
-  for (const p of c.curriculum) {
-    if (!(p.seqLen > 0) || !(p.until > 0 && p.until <= 1)) throw new TernlmError(`config: curriculum phases need seqLen > 0 and 0 < until <= 1`);
+  for (const [path, rule] of Object.entries(CONFIG_FIELDS)) {
+    const v = valueAt(c, path);
+    if (v === undefined && rule.optional) continue;
+    const expected = ruleBroken(rule, v);
+    if (expected !== null) throw new TernlmError(`config: ${path} must be ${expected}, got ${JSON.stringify(v) ?? 'nothing'}`);
   }
   const maxT = Math.max(c.seqLen, ...c.curriculum.map((p) => p.seqLen));
   if (maxT > c.model.contextLength) throw new TernlmError(`config: sequence length ${maxT} exceeds model.contextLength ${c.model.contextLength}`);
+  const bytes = trainingBytes(c);
+  if (bytes > TRAINING_BYTES_LIMIT) {
+    throw new TernlmError(`config: this model and batch need about ${(bytes / 2 ** 30).toFixed(1)} GiB for parameters, optimizer state and activations, more than the 3 GiB of the 4 GiB wasm memory left for them — make model.dim, model.layers, model.gluMult, batchSize or seqLen smaller`);
+  }
 }
 
 /** Sequence length at run progress p in [0, 1]. */
