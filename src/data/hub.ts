@@ -1,7 +1,8 @@
 import { createHash, type Hash } from 'node:crypto';
-import { closeSync, createReadStream, fsyncSync, mkdirSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, createReadStream, fsyncSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { TernlmError } from '../core/errors.js';
+import { ensureDir } from '../io/fs.js';
 import { globToRegExp } from './glob.js';
 
 /**
@@ -116,7 +117,7 @@ export async function downloadFile(repo: string, file: HubFile, dest: string, op
   } catch {
     // not there yet
   }
-  mkdirSync(dirname(dest), { recursive: true });
+  ensureDir(dirname(dest));
   const part = `${dest}.part`;
   const revision = opts.revision ?? 'main';
   const url = `${endpointOf(opts)}/datasets/${repo}/resolve/${encodeURIComponent(revision)}/${encodePath(file.path)}`;

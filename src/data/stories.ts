@@ -5,10 +5,10 @@
 // the way, a friend helps, and it ends happily. Sentences are past tense; pronouns agree with
 // the hero's and the friend's names. A story has 3 to 8 sentences: three are always there
 // (want, problem, help) and the rest are optional slots picked at random.
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Rng } from '../core/rng.js';
 import { writeTextAtomic } from '../io/atomic.js';
+import { ensureDir } from '../io/fs.js';
 import { EOT_TEXT } from './pretokenize.js';
 
 // ---------------------------------------------------------------- word lists
@@ -299,7 +299,7 @@ export interface DemoCorpusOptions {
  */
 export function writeDemoCorpus(dir: string, opts: DemoCorpusOptions = {}): { path: string; bytes: number } {
   const stories = generateStories(opts.stories ?? 20_000, opts.seed ?? 1);
-  mkdirSync(dir, { recursive: true });
+  ensureDir(dir);
   const path = join(dir, 'demo-stories.txt');
   const text = stories.map((s) => `${s}\n${EOT_TEXT}\n`).join('');
   writeTextAtomic(path, text);
