@@ -1,4 +1,5 @@
 import { TernlmError } from '../core/errors.js';
+import { flagError } from './args.js';
 
 const SUITES: Record<string, string> = {
   kernels: 'GFLOP/s of the f32 GEMM and ternary matmul kernels on 1 and all threads',
@@ -29,5 +30,10 @@ export async function run(args: string[]): Promise<void> {
     if ((err as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND') throw new TernlmError(`benchmark suite '${suite}' is not built into this version`);
     throw err;
   }
-  await mod.run(rest);
+  try {
+    await mod.run(rest);
+  } catch (err) {
+    // The suites (bench/*.ts) parse their own flags; their parseArgs errors still get one line.
+    throw flagError(err, `bench ${suite}`);
+  }
 }

@@ -1,10 +1,10 @@
 // ternlm chat: an interactive loop over a Conversation. Ctrl-C stops a reply that is being
 // written; at the prompt it quits. Lines may also come from a pipe (one message per line).
 import { createInterface } from 'node:readline';
-import { parseArgs } from 'node:util';
 import { TernlmError } from '../core/errors.js';
 import { Conversation } from '../infer/conversation.js';
-import { MODEL_OPTIONS, numberFlag, openModel, samplingFromArgs } from './generate.js';
+import { parseFlags } from './args.js';
+import { MODEL_OPTIONS, modelFlags, openModel } from './generate.js';
 
 const HELP = `usage: ternlm chat --model <file> [options]
 
@@ -13,7 +13,7 @@ context; when the context is full the oldest turns are forgotten. A model withou
 format (e.g. a story model) just continues the text.
 
 options:
-  --model <file>              a llama2.c .bin checkpoint
+  --model <file>              an exported model (ternlm export) or a llama2.c .bin
   --tokenizer <file|gpt2>     default: tok<vocab>.bin or tokenizer.bin beside the model
   --max-tokens <n>            most tokens per reply (default 256)
   --temperature, --top-k, --top-p, --repetition-penalty, --seed, --threads
@@ -31,15 +31,13 @@ Ctrl-C while the model writes stops the reply.`;
 }
 
 export async function run(args: string[]): Promise<void> {
-  const { values } = parseArgs({ args, strict: true, options: MODEL_OPTIONS });
+  const { values } = parseFlags('chat', args, MODEL_OPTIONS);
   if (values.help) {
     console.log(HELP);
     return;
   }
-  const sampling = samplingFromArgs(values);
-  const maxTokens = numberFlag(values, 'max-tokens', 256, true);
-  if (maxTokens < 1) throw new TernlmError(`--max-tokens must be at least 1, got ${maxTokens}`);
-  const { model, tokenizer } = await openModel(values, 'chat');
+  const { sampling, maxTokens, threads } = modelFlags(values);
+  const { model, tokenizer } = await openModel(values, threads, 'chat');
   const chat = new Conversation(model, tokenizer, { ...sampling, maxTokens });
 
   const interactive = process.stdin.isTTY === true;

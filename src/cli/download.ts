@@ -1,7 +1,7 @@
-import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import { TernlmError } from '../core/errors.js';
 import { downloadDataset } from '../data/hub.js';
+import { parseFlags } from './args.js';
 
 const HELP = `usage: ternlm download <owner/dataset> [options]
 
@@ -21,18 +21,13 @@ environment: HF_ENDPOINT (default https://huggingface.co), HF_TOKEN (for gated/p
 example: ternlm download roneneldan/TinyStories --files 'TinyStories-valid.txt' --out data/ts`;
 
 export async function run(args: string[]): Promise<void> {
-  const { values, positionals } = parseArgs({
-    args,
-    strict: true,
-    allowPositionals: true,
-    options: {
-      split: { type: 'string' },
-      files: { type: 'string' },
-      revision: { type: 'string', default: 'main' },
-      out: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
+  const { values, positionals } = parseFlags('download', args, {
+    split: { type: 'string' },
+    files: { type: 'string' },
+    revision: { type: 'string', default: 'main' },
+    out: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  }, true);
   if (values.help) {
     console.log(HELP);
     return;

@@ -1,9 +1,10 @@
 // ternlm export: pack a training checkpoint into an inference file.
 import { existsSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { TernlmError } from '../core/errors.js';
 import { initRuntime } from '../core/runtime.js';
 import { exportPacked, loadTrainedModel, type TernaryPacking } from '../infer/packed.js';
+import { checkFileTarget } from '../io/fs.js';
+import { parseFlags } from './args.js';
 
 const HELP = `usage: ternlm export --model runs/<name>/ckpt.safetensors --out model.tlm.safetensors
                      [--packing 2bit|base3] [--float f16|f32]
@@ -14,12 +15,9 @@ taps, head) in f16 (default) or f32, and the model config, tokenizer and head st
 the header. Prints the file size and the bits per ternary weight.`;
 
 export async function run(args: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      model: { type: 'string' }, out: { type: 'string' }, packing: { type: 'string', default: '2bit' },
-      float: { type: 'string', default: 'f16' }, help: { type: 'boolean', default: false },
-    },
+  const { values } = parseFlags('export', args, {
+    model: { type: 'string' }, out: { type: 'string' }, packing: { type: 'string', default: '2bit' },
+    float: { type: 'string', default: 'f16' }, help: { type: 'boolean', default: false },
   });
   if (values.help) {
     console.log(HELP);
@@ -29,6 +27,7 @@ export async function run(args: string[]): Promise<void> {
   if (!existsSync(values.model)) throw new TernlmError(`checkpoint ${values.model} not found`);
   if (values.packing !== '2bit' && values.packing !== 'base3') throw new TernlmError(`--packing must be 2bit or base3, got ${values.packing}`);
   if (values.float !== 'f16' && values.float !== 'f32') throw new TernlmError(`--float must be f16 or f32, got ${values.float}`);
+  checkFileTarget(values.out);
   await initRuntime({ threads: 1 });
   const { model, tokenizer } = loadTrainedModel(values.model);
   const r = exportPacked(model, tokenizer, values.out, { packing: values.packing as TernaryPacking, floatDtype: values.float });

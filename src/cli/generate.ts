@@ -1,5 +1,4 @@
 // ternlm generate: continue a prompt with a model, streaming text to stdout.
-import { parseArgs } from 'node:util';
 import { TernlmError } from '../core/errors.js';
 import { initRuntime } from '../core/runtime.js';
 import { generate } from '../infer/generate.js';
@@ -7,6 +6,7 @@ import { loadInferenceModel, resolveTokenizer } from '../infer/load.js';
 import type { InferenceModel } from '../infer/model.js';
 import type { Tokenizer } from '../data/tokenizer.js';
 import type { SamplingOptions } from '../heads/sampling.js';
+import { integerFlag, numberFlag, parseFlags, seedFlag, threadsFlag } from './args.js';
 
 const HELP = `usage: ternlm generate --model <file> [options]
 
@@ -14,18 +14,20 @@ Continue a prompt with a model; the text streams to stdout (the prompt first), s
 stderr at the end.
 
 options:
-  --model <file>              a llama2.c .bin checkpoint
+  --model <file>              an exported model (ternlm export) or a llama2.c .bin
   --tokenizer <file|gpt2>     default: tok<vocab>.bin or tokenizer.bin beside the model
-  --prompt <text>             text to continue (default: empty — start a new document)
+  --prompt <text>             text to continue (default: empty — start a new document);
+                              it must fit the model's context
   --max-tokens <n>            most new tokens (default 256; generation also ends at the
                               end-of-text token and when the model's context is full)
-  --temperature <t>           0 = greedy (default 1)
+  --temperature <t>           0 = greedy, up to 100 (default 1)
   --top-k <k>                 sample among the k most likely tokens (default 0 = off)
-  --top-p <p>                 nucleus sampling: the smallest set reaching probability p
-                              (default 0.9; 1 = off)
-  --repetition-penalty <r>    penalise tokens of the last 64 (default 1 = off; try 1.1)
-  --seed <n>                  seed of the sampler (default: from the clock)
-  --threads <n>               compute threads (default: all cores)
+  --top-p <p>                 nucleus sampling: the smallest set reaching probability p,
+                              above 0 and at most 1 (default 0.9; 1 = off)
+  --repetition-penalty <r>    penalise tokens of the last 64, above 0 (default 1 = off;
+                              try 1.1)
+  --seed <n>                  seed of the sampler, 0 to 2^32-1 (default: from the clock)
+  --threads <n>               compute threads, 1 to 4 × the cores (default: all cores)
   -h, --help                  show this help
 
 example: ternlm generate --model stories260K.bin --prompt "Once upon a time" --temperature 0`;
@@ -46,50 +48,51 @@ export const MODEL_OPTIONS = {
 
 type ModelArgs = { [K in keyof typeof MODEL_OPTIONS]?: (typeof MODEL_OPTIONS)[K]['type'] extends 'string' ? string : boolean };
 
-/** A number flag, or `fallback` when absent; a malformed value is an error naming the flag. */
-export function numberFlag(values: Record<string, unknown>, name: string, fallback: number, integer = false): number {
-  const raw = values[name];
-  if (raw === undefined) return fallback;
-  const v = Number(raw);
-  if (String(raw).trim() === '' || !Number.isFinite(v) || (integer && !Number.isInteger(v))) {
-    throw new TernlmError(`--${name} expects ${integer ? 'an integer' : 'a number'}, got '${String(raw)}'`);
-  }
-  return v;
+/** The number options of generate and chat, every one read and range-checked before anything runs. */
+export interface ModelFlags {
+  sampling: SamplingOptions;
+  maxTokens: number;
+  threads: number | undefined;
 }
 
-export function samplingFromArgs(values: ModelArgs): SamplingOptions {
-  const seed = values.seed === undefined ? undefined : numberFlag(values, 'seed', 0, true);
+export function modelFlags(values: ModelArgs): ModelFlags {
   return {
-    temperature: numberFlag(values, 'temperature', 1),
-    topK: numberFlag(values, 'top-k', 0, true),
-    topP: numberFlag(values, 'top-p', 0.9),
-    repetitionPenalty: numberFlag(values, 'repetition-penalty', 1),
-    seed: seed === undefined ? undefined : seed >>> 0,
+    sampling: {
+      temperature: numberFlag(values, 'temperature', { min: 0, max: 100 }, 1),
+      topK: integerFlag(values, 'top-k', { min: 0 }, 0),
+      topP: numberFlag(values, 'top-p', { min: 0, aboveMin: true, max: 1 }, 0.9),
+      repetitionPenalty: numberFlag(values, 'repetition-penalty', { min: 0, aboveMin: true, max: 100 }, 1),
+      seed: seedFlag(values),
+    },
+    maxTokens: integerFlag(values, 'max-tokens', { min: 1, max: 1_000_000 }, 256),
+    threads: threadsFlag(values),
   };
 }
 
-/** Start the runtime with --threads, then load the model and its tokenizer. */
-export async function openModel(values: ModelArgs, command: string): Promise<{ model: InferenceModel; tokenizer: Tokenizer }> {
-  if (!values.model) throw new TernlmError(`--model <file> is required — see ternlm ${command} --help`);
-  const threads = values.threads === undefined ? undefined : numberFlag(values, 'threads', 1, true);
-  if (threads !== undefined && threads < 1) throw new TernlmError(`--threads must be at least 1, got ${threads}`);
+/** Start the runtime on `threads`, then load the model and its tokenizer. */
+export async function openModel(values: ModelArgs, threads: number | undefined, command: string): Promise<{ model: InferenceModel; tokenizer: Tokenizer }> {
+  if (!values.model) throw new TernlmError(`--model <file> is required — see \`ternlm ${command} --help\``);
   await initRuntime({ threads });
   const model = loadInferenceModel(values.model);
   return { model, tokenizer: resolveTokenizer(values.model, model, values.tokenizer) };
 }
 
 export async function run(args: string[]): Promise<void> {
-  const { values } = parseArgs({ args, strict: true, options: { ...MODEL_OPTIONS, prompt: { type: 'string', default: '' } } });
+  const { values } = parseFlags('generate', args, { ...MODEL_OPTIONS, prompt: { type: 'string', default: '' } });
   if (values.help) {
     console.log(HELP);
     return;
   }
-  const sampling = samplingFromArgs(values);
-  const maxTokens = numberFlag(values, 'max-tokens', 256, true);
-  const { model, tokenizer } = await openModel(values, 'generate');
+  const { sampling, maxTokens, threads } = modelFlags(values);
+  const { model, tokenizer } = await openModel(values, threads, 'generate');
   const prompt = values.prompt;
+  // Refuse a prompt that cannot fit before echoing any of it (the start token counts too).
+  const promptIds = prompt.length > 0 ? tokenizer.encode(prompt) : [];
+  if (promptIds.length + 1 > model.contextLength) {
+    throw new TernlmError(`the prompt is ${promptIds.length} tokens (plus the start token) but the model's context holds ${model.contextLength} — shorten the prompt`);
+  }
   process.stdout.write(prompt);
-  const r = await generate(model, tokenizer, prompt, { ...sampling, maxTokens }, (text) => process.stdout.write(text));
+  const r = await generate(model, tokenizer, promptIds, { ...sampling, maxTokens }, (text) => process.stdout.write(text));
   process.stdout.write('\n');
   const n = r.tokens.length;
   const perSecond = n > 1 ? ((n - 1) / r.decodeMs) * 1000 : 0;

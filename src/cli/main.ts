@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { TernlmError } from '../core/errors.js';
+import { describeFsError } from '../io/fs.js';
 
 /** One entry per `ternlm <command>`; each lives in `src/cli/<file>.ts` and exports `run`. */
 const COMMANDS: Record<string, { file: string; summary: string }> = {
@@ -21,7 +22,13 @@ export interface CommandModule {
 function usage(): string {
   const lines = ['usage: ternlm <command> [options]', '', 'commands:'];
   for (const [name, c] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(10)} ${c.summary}`);
-  lines.push('', 'Run `ternlm <command> --help` for the options of a command.');
+  lines.push(
+    '',
+    'global options (before or after the command):',
+    '  --debug    show the stack trace of an unexpected error (also TERNLM_DEBUG=1)',
+    '',
+    'Run `ternlm <command> --help` for the options of a command.',
+  );
   return lines.join('\n');
 }
 
@@ -45,16 +52,36 @@ async function main(argv: string[]): Promise<void> {
   await mod.run(rest);
 }
 
-main(process.argv.slice(2)).then(
-  () => process.exit(process.exitCode ?? 0),
-  (err: unknown) => {
-    if (err instanceof TernlmError) {
-      console.error(`Error: ${err.message}`);
-    } else if ((err as NodeJS.ErrnoException)?.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || (err as NodeJS.ErrnoException)?.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' || (err as NodeJS.ErrnoException)?.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') {
-      console.error(`Error: ${(err as Error).message}`);
-    } else {
-      console.error(err);
-    }
-    process.exit(1);
-  },
-);
+/** `--debug` anywhere before a `--` turns on stack traces; it is removed before the command parses its flags. */
+function takeDebugFlag(argv: string[]): { args: string[]; debug: boolean } {
+  const end = argv.includes('--') ? argv.indexOf('--') : argv.length;
+  const before = argv.slice(0, end);
+  const args = [...before.filter((a) => a !== '--debug'), ...argv.slice(end)];
+  return { args, debug: args.length < argv.length || process.env.TERNLM_DEBUG === '1' };
+}
+
+/**
+ * Report a failure on one line: the message of a TernlmError, a file-system error in words, or
+ * for anything else (a bug) its message with how to get the stack trace. --debug adds the stack.
+ */
+function report(err: unknown, debug: boolean): void {
+  let line: string;
+  if (err instanceof TernlmError) line = err.message;
+  else {
+    const fsLine = describeFsError(err);
+    const message = (err instanceof Error ? err.message : String(err)).replace(/\s*\n\s*/g, ' ');
+    line = fsLine ?? `internal error: ${message}${debug ? '' : ' — rerun with --debug (or TERNLM_DEBUG=1) for the stack trace, and please report it'}`;
+  }
+  console.error(`Error: ${line}`);
+  if (debug) console.error(err);
+}
+
+const { args, debug } = takeDebugFlag(process.argv.slice(2));
+const fail = (err: unknown): void => {
+  report(err, debug);
+  process.exit(1);
+};
+// Errors thrown outside the command's promise chain (event handlers, timers) end the same way.
+process.on('uncaughtException', fail);
+process.on('unhandledRejection', fail);
+main(args).then(() => process.exit(process.exitCode ?? 0), fail);

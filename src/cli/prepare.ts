@@ -1,8 +1,8 @@
-import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import { TernlmError } from '../core/errors.js';
 import { parseSeparator } from '../data/corpus.js';
 import { prepare } from '../data/prepare.js';
+import { integerFlag, numberFlag, parseFlags, threadsFlag } from './args.js';
 
 const HELP = `usage: ternlm prepare --input <files|dirs|globs>... --out <dir> [options]
 
@@ -15,7 +15,8 @@ options:
   --out <dir>           output directory (created if missing)
   --tokenizer <spec>    gpt2 (default), a tok.json from \`ternlm tokenizer train\`,
                         or a llama2.c tokenizer.bin
-  --val-fraction <f>    fraction of documents for validation, evenly spaced (default 0.005)
+  --val-fraction <f>    fraction of documents for validation, evenly spaced, from 0 to
+                        less than 1 (default 0.005)
   --text-field <name>   JSONL field / Parquet column with the text (default text)
   --separator <s>       how .txt files split into documents (default auto):
                           auto        <|endoftext|> if the file has it, else blank lines
@@ -30,37 +31,26 @@ options:
                           <text>      any other literal string (\\n and \\t understood)
   --lowercase           lowercase all text before tokenizing
   --collapse-blank-lines  inside documents, a run of blank lines becomes one line break
-  --shard-tokens <n>    tokens per shard file (default 100000000)
-  --threads <n>         tokenizer threads (default: all cores)
+  --shard-tokens <n>    tokens per shard file, up to 2^32-1 (default 100_000_000)
+  --threads <n>         tokenizer threads, 1 to 4 × the cores (default: all cores)
   -h, --help            show this help
 
 Every document is preceded by the tokenizer's EOT token. Invalid UTF-8 is an error that
 names the file and byte offset. See docs/data.md for the formats.`;
 
-function positiveInt(name: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v.replace(/_/g, ''));
-  if (!Number.isInteger(n) || n < 1) throw new TernlmError(`${name} must be a positive integer, got '${v}'`);
-  return n;
-}
-
 export async function run(args: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args,
-    strict: true,
-    options: {
-      input: { type: 'string', multiple: true },
-      out: { type: 'string' },
-      tokenizer: { type: 'string', default: 'gpt2' },
-      'val-fraction': { type: 'string', default: '0.005' },
-      'text-field': { type: 'string', default: 'text' },
-      separator: { type: 'string', default: 'auto' },
-      lowercase: { type: 'boolean', default: false },
-      'collapse-blank-lines': { type: 'boolean', default: false },
-      'shard-tokens': { type: 'string' },
-      threads: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
+  const { values } = parseFlags('prepare', args, {
+    input: { type: 'string', multiple: true },
+    out: { type: 'string' },
+    tokenizer: { type: 'string', default: 'gpt2' },
+    'val-fraction': { type: 'string' },
+    'text-field': { type: 'string', default: 'text' },
+    separator: { type: 'string', default: 'auto' },
+    lowercase: { type: 'boolean', default: false },
+    'collapse-blank-lines': { type: 'boolean', default: false },
+    'shard-tokens': { type: 'string' },
+    threads: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
     console.log(HELP);
@@ -68,8 +58,10 @@ export async function run(args: string[]): Promise<void> {
   }
   if (!values.input?.length) throw new TernlmError('missing --input — see ternlm prepare --help');
   if (!values.out) throw new TernlmError('missing --out <dir> — see ternlm prepare --help');
-  const valFraction = Number(values['val-fraction']);
-  if (!Number.isFinite(valFraction)) throw new TernlmError(`--val-fraction must be a number, got '${values['val-fraction']}'`);
+  const valFraction = numberFlag(values, 'val-fraction', { min: 0, max: 1, belowMax: true }, 0.005);
+  // A shard file's header counts its tokens in 32 bits.
+  const shardTokens = integerFlag(values, 'shard-tokens', { min: 1, max: 2 ** 32 - 1 });
+  const threads = threadsFlag(values);
 
   const bar = new cliProgress.SingleBar(
     {
@@ -92,8 +84,8 @@ export async function run(args: string[]): Promise<void> {
     lowercase: values.lowercase,
     collapseBlankLines: values['collapse-blank-lines'],
     separator: parseSeparator(values.separator!),
-    shardTokens: positiveInt('--shard-tokens', values['shard-tokens']),
-    threads: positiveInt('--threads', values.threads),
+    shardTokens,
+    threads,
     onWarning: (m) => warnings.push(m),
     onProgress: (p) => {
       const payload = {

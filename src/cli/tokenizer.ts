@@ -1,12 +1,13 @@
-import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import { TernlmError } from '../core/errors.js';
 import { writeTextAtomic } from '../io/atomic.js';
+import { checkFileTarget } from '../io/fs.js';
 import { trainBpe, WordCounter } from '../data/bpe.js';
 import { readDocuments } from '../data/corpus.js';
 import { expandInputs } from '../data/inputs.js';
 import { stringifyMeta } from '../data/meta.js';
 import { loadTokenizer } from '../data/tokenizer.js';
+import { integerFlag, parseFlags } from './args.js';
 
 const HELP = `usage: ternlm tokenizer <train|encode|decode> [options]
 
@@ -35,18 +36,14 @@ export async function run(args: string[]): Promise<void> {
 }
 
 async function train(args: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args,
-    strict: true,
-    options: {
-      input: { type: 'string', multiple: true },
-      out: { type: 'string' },
-      vocab: { type: 'string', default: '4096' },
-      lowercase: { type: 'boolean', default: false },
-      'max-bytes': { type: 'string' },
-      'text-field': { type: 'string', default: 'text' },
-      help: { type: 'boolean', short: 'h' },
-    },
+  const { values } = parseFlags('tokenizer', args, {
+    input: { type: 'string', multiple: true },
+    out: { type: 'string' },
+    vocab: { type: 'string' },
+    lowercase: { type: 'boolean', default: false },
+    'max-bytes': { type: 'string' },
+    'text-field': { type: 'string', default: 'text' },
+    help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
     console.log(HELP);
@@ -54,10 +51,10 @@ async function train(args: string[]): Promise<void> {
   }
   if (!values.input?.length) throw new TernlmError('missing --input — see ternlm tokenizer --help');
   if (!values.out) throw new TernlmError('missing --out tok.json — see ternlm tokenizer --help');
-  const vocabSize = Number(values.vocab);
-  if (!Number.isInteger(vocabSize) || vocabSize < 257 || vocabSize > 65536) throw new TernlmError(`--vocab must be an integer in [257, 65536], got '${values.vocab}'`);
-  const maxBytes = values['max-bytes'] === undefined ? Infinity : Number(values['max-bytes'].replace(/_/g, ''));
-  if (!(maxBytes > 0)) throw new TernlmError(`--max-bytes must be a positive number, got '${values['max-bytes']}'`);
+  // 256 byte tokens and <|endoftext|>, at least; token ids are stored in 16 bits.
+  const vocabSize = integerFlag(values, 'vocab', { min: 257, max: 65536 }, 4096);
+  const maxBytes = integerFlag(values, 'max-bytes', { min: 1 }, Infinity);
+  checkFileTarget(values.out);
 
   const files = expandInputs(values.input);
   const totalBytes = Math.min(maxBytes, files.reduce((s, f) => s + f.bytes, 0));
@@ -90,7 +87,7 @@ async function train(args: string[]): Promise<void> {
 }
 
 function tokenizerArgs(args: string[], extra: 'text' | 'ids'): { spec: string; value: string } {
-  const { values } = parseArgs({ args, strict: true, options: { tokenizer: { type: 'string', default: 'gpt2' }, [extra]: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
+  const { values } = parseFlags('tokenizer', args, { tokenizer: { type: 'string', default: 'gpt2' }, [extra]: { type: 'string' }, help: { type: 'boolean', short: 'h' } });
   if (values.help) {
     console.log(HELP);
     process.exit(0);
