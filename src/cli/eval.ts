@@ -1,7 +1,7 @@
 // ternlm eval: loss, perplexity and bits per byte of a checkpoint on prepared shards or a text file.
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { TernlmError } from '../core/errors.js';
+import { integerFlag, parseFlags, threadsFlag } from './args.js';
 import { Rng } from '../core/rng.js';
 import { initRuntime } from '../core/runtime.js';
 import { BatchLoader } from '../data/loader.js';
@@ -26,13 +26,10 @@ perplexity, and bits per UTF-8 byte of the text.
 The checkpoint is verified first: every tensor's checksum, and that all values are finite.`;
 
 export async function run(args: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      model: { type: 'string' }, data: { type: 'string' }, batches: { type: 'string', default: '32' },
-      'seq-len': { type: 'string' }, 'batch-size': { type: 'string', default: '8' }, lowercase: { type: 'boolean', default: false },
-      threads: { type: 'string' }, help: { type: 'boolean', default: false },
-    },
+  const { values } = parseFlags('eval', args, {
+    model: { type: 'string' }, data: { type: 'string' }, batches: { type: 'string', default: '32' },
+    'seq-len': { type: 'string' }, 'batch-size': { type: 'string', default: '8' }, lowercase: { type: 'boolean', default: false },
+    threads: { type: 'string' }, help: { type: 'boolean', default: false },
   });
   if (values.help) {
     console.log(HELP);
@@ -41,7 +38,7 @@ export async function run(args: string[]): Promise<void> {
   if (!values.model || !values.data) throw new TernlmError('ternlm eval needs --model <ckpt.safetensors> and --data <dir|file>');
   if (!existsSync(values.model)) throw new TernlmError(`model ${values.model} not found`);
   if (!existsSync(values.data)) throw new TernlmError(`data ${values.data} not found`);
-  await initRuntime({ threads: values.threads !== undefined ? Number(values.threads) : undefined });
+  await initRuntime({ threads: threadsFlag(values) });
   const ck = openCheckpoint(values.model);
   const config = ck.meta.config as TrainConfig & { model: FlashLMConfig };
   const model = new FlashLM(config.model, new Rng(0), ck.meta.tokenCounts ?? undefined);
@@ -50,8 +47,8 @@ export async function run(args: string[]): Promise<void> {
   } finally {
     ck.close();
   }
-  const T = Math.min(Number(values['seq-len'] ?? config.model.contextLength), config.model.contextLength);
-  const B = Number(values['batch-size']);
+  const T = Math.min(integerFlag(values, 'seq-len', { min: 1 }, config.model.contextLength), config.model.contextLength);
+  const B = integerFlag(values, 'batch-size', { min: 1, max: 4096 }, 8);
   if (statSync(values.data).isDirectory()) {
     const loader = new BatchLoader(values.data, 'val', { seed: 0, mode: 'sequential' });
     const dataFingerprint = datasetTokenizerFingerprint(loader.meta, values.data);
@@ -60,7 +57,7 @@ export async function run(args: string[]): Promise<void> {
       throw new TernlmError(`${values.data} was tokenized by a different tokenizer than ${values.model} was trained with (fingerprint ${dataFingerprint}, the model's ${modelFingerprint}) — prepare the data with the model's tokenizer, or pass a text file`);
     }
     const split = loader.meta.splits.val;
-    const r = evaluateSplit(model, loader, Number(values.batches), B, T, { tokens: split.tokens, bytes: split.bytes });
+    const r = evaluateSplit(model, loader, integerFlag(values, 'batches', { min: 1 }, 32), B, T, { tokens: split.tokens, bytes: split.bytes });
     console.log(JSON.stringify({ loss: r.loss, ppl: r.ppl, bpb: r.bpb, tokens: r.tokens }));
     return;
   }

@@ -1,11 +1,12 @@
 // ternlm train: train a FlashLM model on prepared shards (or, with no --data, on the built-in
 // story corpus, prepared on the fly).
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import { TernlmError } from '../core/errors.js';
+import { ensureDir } from '../io/fs.js';
+import { integerFlag, parseFlags, seedFlag, threadsFlag } from './args.js';
 import { initRuntime } from '../core/runtime.js';
 import { readMeta } from '../data/meta.js';
 import { tokenizerFromJSON } from '../data/tokenizer.js';
@@ -67,7 +68,7 @@ export function parseDuration(s: string): number {
 async function prepareBuiltinCorpus(dir: string): Promise<string> {
   const dataDir = join(dir, 'data');
   if (existsSync(join(dataDir, 'meta.json'))) return dataDir;
-  mkdirSync(dir, { recursive: true });
+  ensureDir(dir);
   const { writeDemoCorpus } = await import('../data/stories.js');
   const corpus = writeDemoCorpus(join(dir, 'corpus'), { stories: 20000, seed: 1 });
   console.error(`built-in corpus: ${corpus.path} (${(corpus.bytes / 1e6).toFixed(1)} MB of generated stories)`);
@@ -80,14 +81,11 @@ async function prepareBuiltinCorpus(dir: string): Promise<string> {
 }
 
 export async function run(args: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      config: { type: 'string' }, data: { type: 'string' }, out: { type: 'string' }, time: { type: 'string' },
-      steps: { type: 'string' }, threads: { type: 'string' }, seed: { type: 'string' }, resume: { type: 'boolean', default: false },
-      overwrite: { type: 'boolean', default: false },
-      'init-embeddings': { type: 'string' }, set: { type: 'string', multiple: true, default: [] }, help: { type: 'boolean', default: false },
-    },
+  const { values } = parseFlags('train', args, {
+    config: { type: 'string' }, data: { type: 'string' }, out: { type: 'string' }, time: { type: 'string' },
+    steps: { type: 'string' }, threads: { type: 'string' }, seed: { type: 'string' }, resume: { type: 'boolean', default: false },
+    overwrite: { type: 'boolean', default: false },
+    'init-embeddings': { type: 'string' }, set: { type: 'string', multiple: true, default: [] }, help: { type: 'boolean', default: false },
   });
   if (values.help) {
     console.log(HELP);
@@ -95,12 +93,13 @@ export async function run(args: string[]): Promise<void> {
   }
   let config: TrainConfig = loadTrainConfig(resolveConfigPath(values.config ?? 'flashlm-tiny'));
   const overrides = parseOverrides(values.set ?? []);
-  if (values.seed !== undefined) overrides.seed = Number(values.seed);
+  const seed = seedFlag(values);
+  if (seed !== undefined) overrides.seed = seed;
   if (values['init-embeddings'] !== undefined) overrides.initEmbeddings = values['init-embeddings'];
   config = withOverrides(config, overrides);
   const outDir = values.out ?? join('runs', config.name);
-  let steps = values.steps !== undefined ? Number(values.steps) : undefined;
-  if (steps !== undefined && !(Number.isInteger(steps) && steps > 0)) throw new TernlmError(`--steps must be a positive integer, got ${values.steps}`);
+  let steps = integerFlag(values, 'steps', { min: 1 });
+  const threads = threadsFlag(values);
   let timeSeconds = values.time !== undefined ? parseDuration(values.time) : undefined;
   const dataDir = values.data ?? (await prepareBuiltinCorpus(outDir));
   if (!values.data && steps === undefined && timeSeconds === undefined) timeSeconds = 600;
@@ -108,7 +107,7 @@ export async function run(args: string[]): Promise<void> {
   if (steps === undefined && timeSeconds === undefined && !values.resume) throw new TernlmError('give a training budget: --time 60m or --steps N');
   const meta = readMeta(dataDir);
   const tokenizer = tokenizerFromJSON(meta.tokenizer.json, `${dataDir}/meta.json`);
-  await initRuntime({ threads: values.threads !== undefined ? Number(values.threads) : undefined });
+  await initRuntime({ threads });
 
   let stopRequested = false;
   const onSigint = (): void => {
