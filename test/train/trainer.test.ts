@@ -1,7 +1,7 @@
 // End-to-end training: a tiny FlashLM really learns, resumes bit for bit, and refuses a corrupt
 // checkpoint with a clear error.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, statSync, truncateSync } from 'node:fs';
+import { appendFileSync, cpSync, mkdtempSync, readFileSync, statSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
@@ -14,6 +14,7 @@ import { readMeta } from '../../src/data/meta.js';
 import { ShardReader } from '../../src/data/shards.js';
 import { writeDemoCorpus } from '../../src/data/stories.js';
 import { tokenizerFromJSON, type Tokenizer } from '../../src/data/tokenizer.js';
+import { readCheckpointMeta } from '../../src/io/checkpoint.js';
 import { openSafetensors } from '../../src/io/safetensors.js';
 import { TRAIN_DEFAULTS, withOverrides, type TrainConfig } from '../../src/train/config.js';
 import { train } from '../../src/train/trainer.js';
@@ -155,4 +156,65 @@ describe('training end to end', () => {
       (err: unknown) => err instanceof TernlmError && /truncated|cut off|ends at byte/.test(err.message),
     );
   });
+
+  /** Every stored tensor of two checkpoints is equal, byte for byte. */
+  function assertSameTensors(pathA: string, pathB: string): void {
+    const a = openSafetensors(pathA), b = openSafetensors(pathB);
+    try {
+      assert.deepEqual(b.tensors.map((t) => t.name), a.tensors.map((t) => t.name));
+      for (const t of a.tensors) assert.deepEqual(b.read(t.name).data, a.read(t.name).data, `tensor ${t.name}`);
+    } finally {
+      a.close();
+      b.close();
+    }
+  }
+
+  it('a --time run fixes its plan after measuring its pace, and resumes from it exactly however often it is interrupted', async () => {
+    const config = tiny({ model: { ...tinyModel, dropout: 0.1 }, curriculum: [{ seqLen: 16, until: 0.5 }, { seqLen: 32, until: 1 }] });
+    const a = join(root, 'time-a'), b = join(root, 'time-b');
+    let planFixed = false, after = 0;
+    const first = await train({
+      config, dataDir, outDir: a, tokenizer, timeSeconds: 1.5,
+      onMessage: (t) => { if (t.startsWith('plan:')) planFixed = true; },
+      shouldStop: () => planFixed && ++after >= 5,
+    });
+    assert.equal(first.stoppedEarly, true);
+    const plan = readCheckpointMeta(first.checkpoint).plan!;
+    assert.equal(plan.budget, 'time');
+    assert.ok(plan.totalSteps !== null && plan.totalSteps > first.steps, `plan ${JSON.stringify(plan)} after ${first.steps} steps`);
+    cpSync(a, b, { recursive: true });
+
+    // a: resumed once, keeping its stored budget.
+    const straight = await train({ config, dataDir, outDir: a, tokenizer, resume: true });
+    assert.equal(straight.steps, plan.totalSteps);
+    // b: resumed, interrupted again, resumed again (the machine's pace plays no part any more).
+    let n = 0;
+    const mid = await train({ config, dataDir, outDir: b, tokenizer, timeSeconds: 1.5, resume: true, shouldStop: () => ++n >= 7 });
+    assert.equal(mid.steps, first.steps + 7);
+    const end = await train({ config, dataDir, outDir: b, tokenizer, timeSeconds: 1.5, resume: true });
+    assert.equal(end.steps, plan.totalSteps);
+    assert.equal(end.finalTrainLoss, straight.finalTrainLoss);
+    assertSameTensors(straight.checkpoint, end.checkpoint);
+  });
+
+  it('on resume, what was logged after the checkpoint step is dropped: each step is logged once', async () => {
+    const out = join(root, 'logs');
+    const config = tiny({ logEvery: 5, evalEvery: 10 });
+    await train({ config, dataDir, outDir: out, tokenizer, steps: 20 });
+    // What a run killed after its last checkpoint leaves behind: lines of steps that are redone.
+    appendFileSync(join(out, 'metrics.jsonl'), JSON.stringify({ type: 'train', step: 25, lost: true }) + '\n' + JSON.stringify({ type: 'eval', step: 30, lost: true }) + '\n{"type": "tra');
+    appendFileSync(join(out, 'samples.txt'), '--- step 30\nlost sample\n');
+    await train({ config, dataDir, outDir: out, tokenizer, steps: 30, resume: true });
+    const lines = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string; step: number; lost?: boolean });
+    assert.ok(lines.every((l) => !l.lost));
+    for (const type of ['train', 'eval']) {
+      const steps = lines.filter((l) => l.type === type).map((l) => l.step);
+      assert.deepEqual(steps, [...new Set(steps)].sort((x, y) => x - y), `${type} steps ${steps}`);
+    }
+    assert.deepEqual(lines.filter((l) => l.type === 'train').map((l) => l.step), [5, 10, 15, 20, 25, 30]);
+    const samples = readFileSync(join(out, 'samples.txt'), 'utf8');
+    assert.doesNotMatch(samples, /lost sample/);
+    assert.deepEqual([...samples.matchAll(/^--- step (\d+)$/gm)].map((m) => Number(m[1])), [10, 20, 30]);
+  });
 });
+
