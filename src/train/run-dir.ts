@@ -7,11 +7,12 @@
 // - On resume, metrics.jsonl and samples.txt drop what was logged after the checkpoint's step,
 //   so each step appears once.
 // - Temp files that a killed save left behind are deleted when the next run starts.
-import { appendFileSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeSync, closeSync, unlinkSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, openSync, readFileSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { TernlmError } from '../core/errors.js';
 import { isProcessAlive, removeStaleTemps, writeTextAtomic } from '../io/atomic.js';
+import { ensureDir } from '../io/fs.js';
 import { previousCheckpointPath } from '../io/checkpoint.js';
 
 export const LOCK_FILE = 'train.lock';
@@ -56,7 +57,7 @@ export class RunDir {
     if (existing.length > 0 && !mode.resume && !mode.overwrite) {
       throw new TernlmError(`${this.dir} already holds a training run (${existing.map((p) => p.slice(this.dir.length + 1)).join(', ')}) — continue it with --resume, or start again with --overwrite (which deletes it), or choose another --out`);
     }
-    mkdirSync(this.dir, { recursive: true });
+    ensureDir(this.dir);
     this.lock(warn);
     for (const p of removeStaleTemps(this.dir)) warn(`removed ${p}, left by a save that was interrupted`);
     if (mode.overwrite && !mode.resume) for (const p of existing) rmSync(p, { force: true });
