@@ -9,6 +9,7 @@ export { prepare, type PrepareOptions } from './data/prepare.js';
 export { readMeta, bitsPerByte, type DatasetMeta } from './data/meta.js';
 export { TRAIN_DEFAULTS, loadTrainConfig, withOverrides, type TrainConfig } from './train/config.js';
 export { train, type TrainOptions, type TrainResult } from './train/trainer.js';
+export { evaluateSplit, evaluateTokens, type EvalResult } from './train/evaluate.js';
 export { openSafetensors, writeSafetensors } from './io/safetensors.js';
 export { readLlama2c, type Llama2cCheckpoint, type Llama2cHeader } from './io/llama2c.js';
 export { loadInferenceModel, loadLlama2c, resolveTokenizer } from './infer/load.js';
