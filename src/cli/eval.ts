@@ -11,7 +11,7 @@ import { Utf8ChunkDecoder } from '../data/utf8.js';
 import { FlashLM, type FlashLMConfig } from '../models/flashlm.js';
 import { openCheckpoint } from '../io/checkpoint.js';
 import type { TrainConfig } from '../train/config.js';
-import { evaluateSplit, evaluateTokens } from '../train/evaluate.js';
+import { evaluateSplit, evaluateTokens, type EvalResult } from '../train/evaluate.js';
 
 const HELP = `usage: ternlm eval --model <ckpt.safetensors> --data <prepared dir | text file>
                    [--batches N] [--seq-len T] [--batch-size B] [--lowercase] [--threads N]
@@ -58,7 +58,7 @@ export async function run(args: string[]): Promise<void> {
     }
     const split = loader.meta.splits.val;
     const r = evaluateSplit(model, loader, integerFlag(values, 'batches', { min: 1 }, 32), B, T, { tokens: split.tokens, bytes: split.bytes });
-    console.log(JSON.stringify({ loss: r.loss, ppl: r.ppl, bpb: r.bpb, tokens: r.tokens }));
+    printResult(r, values.data);
     return;
   }
   let text = new Utf8ChunkDecoder(values.data).decode(readFileSync(values.data), true);
@@ -67,5 +67,11 @@ export async function run(args: string[]): Promise<void> {
   const ids = Int32Array.from([tokenizer.eotId, ...tokenizer.encode(text)]);
   if (ids.length < 2) throw new TernlmError(`${values.data} has no text to score`);
   const r = evaluateTokens(model, ids, T, B, Buffer.byteLength(text, 'utf8'));
+  printResult(r, values.data);
+}
+
+/** One JSON line; a loss that is not finite (it would print as null) is an error instead. */
+function printResult(r: EvalResult, data: string): void {
+  if (!Number.isFinite(r.loss)) throw new TernlmError(`the model's loss on ${data} is not finite (${r.loss}) — its weights are finite, so its activations overflow: evaluate an earlier checkpoint`);
   console.log(JSON.stringify({ loss: r.loss, ppl: r.ppl, bpb: r.bpb, tokens: r.tokens }));
 }
