@@ -86,10 +86,11 @@ export async function run(args: string[]): Promise<void> {
   const { sampling, maxTokens, threads } = modelFlags(values);
   const { model, tokenizer } = await openModel(values, threads, 'generate');
   const prompt = values.prompt;
-  // Refuse a prompt that cannot fit before echoing any of it (the start token counts too).
+  // Refuse a prompt that cannot fit before echoing any of it; the start token counts too, as
+  // in generate()'s own check.
   const promptIds = prompt.length > 0 ? tokenizer.encode(prompt) : [];
   if (promptIds.length + 1 > model.contextLength) {
-    throw new TernlmError(`the prompt is ${promptIds.length} tokens (plus the start token) but the model's context holds ${model.contextLength} — shorten the prompt`);
+    throw new TernlmError(`the prompt is ${promptIds.length + 1} tokens but the model's context holds ${model.contextLength} — shorten the prompt`);
   }
   process.stdout.write(prompt);
   const r = await generate(model, tokenizer, promptIds, { ...sampling, maxTokens }, (text) => process.stdout.write(text));

@@ -104,7 +104,7 @@ describe('parseArgs errors', () => {
 describe('generate and chat check everything before the prompt is echoed', () => {
   const long = Array.from({ length: 40 }, (_, i) => `word${i}`).join(' ');
   it('a prompt longer than the context', () =>
-    refused(['generate', '--model', model, '--tokenizer', 'gpt2', '--prompt', long], /^Error: the prompt is \d+ tokens \(plus the start token\) but the model's context holds 32 — shorten the prompt$/));
+    refused(['generate', '--model', model, '--tokenizer', 'gpt2', '--prompt', long], /^Error: the prompt is \d+ tokens but the model's context holds 32 — shorten the prompt$/));
   it('a bad sampling option', async () => {
     await refused(['generate', '--model', model, '--tokenizer', 'gpt2', '--prompt', 'hello', '--top-p', '2'], /--top-p must be a number greater than 0 and at most 1, got '2'/);
     await refused(['generate', '--model', model, '--tokenizer', 'gpt2', '--prompt', 'hello', '--max-tokens', '-5'], /--max-tokens must be an integer from 1 to 1000000, got '-5'/);
