@@ -3,9 +3,10 @@ import { mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { TernlmError } from '../core/errors.js';
 import { writeTextAtomic } from '../io/atomic.js';
+import { ensureDir } from '../io/fs.js';
 import { collapseBlankLines, describeSeparator, readDocuments, type Separator } from './corpus.js';
 import { expandInputs } from './inputs.js';
-import { META_FILE, stringifyMeta, type DatasetMeta, type SourceMeta, type SplitMeta } from './meta.js';
+import { META_FILE, stringifyMeta, tokenizerFingerprint, type DatasetMeta, type SourceMeta, type SplitMeta } from './meta.js';
 import { dtypeForVocab, ShardWriter } from './shards.js';
 import { loadTokenizer } from './tokenizer.js';
 import { TokenizePool } from './tokenize-pool.js';
@@ -111,7 +112,7 @@ export async function prepare(opts: PrepareOptions): Promise<DatasetMeta> {
   if (files.length === 0) throw new TernlmError('no input files — pass --input <files|dirs|globs>');
   const bytesTotal = files.reduce((s, f) => s + f.bytes, 0);
 
-  mkdirSync(opts.outDir, { recursive: true });
+  ensureDir(opts.outDir);
   const staging = join(opts.outDir, `.prepare-${process.pid}.tmp`);
   rmSync(staging, { recursive: true, force: true });
   mkdirSync(staging);
@@ -203,7 +204,7 @@ export async function prepare(opts: PrepareOptions): Promise<DatasetMeta> {
   const meta: DatasetMeta = {
     format: 'ternlm-shards',
     version: 1,
-    tokenizer: { spec: opts.tokenizer, kind: tokenizer.kind, json: tokenizerJSON },
+    tokenizer: { spec: opts.tokenizer, kind: tokenizer.kind, json: tokenizerJSON, fingerprint: tokenizerFingerprint(tokenizerJSON) },
     vocabSize: tokenizer.vocabSize,
     eotId: tokenizer.eotId,
     dtype: dtypeForVocab(tokenizer.vocabSize),
