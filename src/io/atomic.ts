@@ -76,8 +76,13 @@ export function writeFileAtomic(path: string, chunks: readonly Uint8Array[], opt
     rmSync(tmp, { force: true });
     throw err;
   }
-  if (opts.keepPreviousAs !== undefined && existsSync(path)) renameSync(path, opts.keepPreviousAs);
-  renameSync(tmp, path);
+  try {
+    if (opts.keepPreviousAs !== undefined && existsSync(path)) renameSync(path, opts.keepPreviousAs);
+    renameSync(tmp, path);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
+  }
   syncDirectory(dirname(path));
 }
 

@@ -244,7 +244,9 @@ export function openSafetensors(path: string): SafetensorsFile {
     throw new TernlmError(`cannot open ${path}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
   }
   try {
-    const fileBytes = fstatSync(fd).size;
+    const stat = fstatSync(fd);
+    if (stat.isDirectory()) throw new TernlmError(`${path} is a folder, not a safetensors file — give the file inside it (e.g. ${path}/ckpt.safetensors)`);
+    const fileBytes = stat.size;
     if (fileBytes < 8) throw new TernlmError(`${path} is not a safetensors file: it has ${fileBytes} bytes, fewer than the 8-byte header length`);
     const headerLen = new DataView(readAt(fd, path, 0, 8).buffer).getBigUint64(0, true);
     if (headerLen > BigInt(fileBytes - 8)) {
