@@ -47,8 +47,8 @@ describe('ternlm generate', { skip: needsStories }, () => {
       const cases: [string[], RegExp][] = [
         [['generate', '--model', join(dir, 'none.bin')], /^Error: model file .*none\.bin does not exist\n$/],
         [['generate', '--model', join(lone, 'model.bin')], /^Error: no tokenizer beside .*model\.bin \(looked for tok512\.bin and tokenizer\.bin\) — pass --tokenizer <file>\n$/],
-        [['generate', '--model', STORIES260K, '--top-p', '0'], /^Error: top-p must be in \(0, 1\], got 0\n$/],
-        [['generate', '--model', STORIES260K, '--max-tokens', 'many'], /^Error: --max-tokens expects an integer, got 'many'\n$/],
+        [['generate', '--model', STORIES260K, '--top-p', '0'], /^Error: --top-p must be a number greater than 0 and at most 1, got '0'\n$/],
+        [['generate', '--model', STORIES260K, '--max-tokens', 'many'], /^Error: --max-tokens must be an integer from 1 to 1000000, got 'many'\n$/],
         [['generate'], /^Error: --model <file> is required/],
         [['generate', '--model', STORIES260K, '--prompt', 'x '.repeat(600)], /^Error: the prompt is \d+ tokens but the model's context holds 512/],
       ];
