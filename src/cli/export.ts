@@ -9,10 +9,15 @@ import { parseFlags } from './args.js';
 const HELP = `usage: ternlm export --model runs/<name>/ckpt.safetensors --out model.tlm.safetensors
                      [--packing 2bit|base3] [--float f16|f32]
 
-Writes an inference file: the ternary weights packed 2 bits each (or base-3, 5 weights per
-byte = 1.6 bits) with one f32 scale per tensor, the other tensors (embedding, norms, conv
-taps, head) in f16 (default) or f32, and the model config, tokenizer and head structure in
-the header. Prints the file size and the bits per ternary weight.`;
+Writes an inference file (format ternlm-packed-2) that computes what the training model
+computes, for every layer precision (docs/inference.md):
+  ternary layers   weights packed 2 bits each (or base-3, 5 weights per byte = 1.6 bits) with
+                   one f32 scale per tensor, with or without 8-bit activations as trained
+  int8 layers      int8 weights with one f32 scale per row
+  other tensors    (embedding, norms, conv taps, head, fp32 layers) in f16 (default) or f32
+The model config, tokenizer and head structure go in the header, with a checksum per tensor.
+The checkpoint is verified first (checksums, finite values). Prints the file size, the bits
+per ternary weight and the counts of each kind of weight.`;
 
 export async function run(args: string[]): Promise<void> {
   const { values } = parseFlags('export', args, {
@@ -33,6 +38,6 @@ export async function run(args: string[]): Promise<void> {
   const r = exportPacked(model, tokenizer, values.out, { packing: values.packing as TernaryPacking, floatDtype: values.float });
   console.log(JSON.stringify({
     out: values.out, bytes: r.bytes, ternary_weights: r.ternaryWeights,
-    bits_per_ternary_weight: Number(r.bitsPerTernaryWeight.toFixed(4)), float_parameters: r.floatParameters,
+    bits_per_ternary_weight: Number(r.bitsPerTernaryWeight.toFixed(4)), int8_weights: r.int8Weights, float_parameters: r.floatParameters,
   }));
 }
