@@ -2,8 +2,8 @@
 // and ckpt.prev.safetensors, guarded by a lock so that one process trains into it at a time.
 //
 // - A folder that already holds a run is refused unless the run is resumed or overwritten.
-// - The lock file holds the owner's pid, host and start time; a lock whose process is gone is
-//   taken over, with a warning.
+// - The lock file holds the owner's pid, host, start time and command line; a lock whose process
+//   is gone (or whose pid now belongs to another command) is taken over, with a warning.
 // - On resume, metrics.jsonl and samples.txt drop what was logged after the checkpoint's step,
 //   so each step appears once.
 // - Temp files that a killed save left behind are deleted when the next run starts.
@@ -21,6 +21,24 @@ interface LockRecord {
   pid: number;
   host: string;
   started: string;
+  /** The holder's command line, to tell it from an unrelated process that got the same pid later. */
+  command?: string;
+}
+
+/** A process's command line as Linux shows it (arguments joined by spaces), or null where unreadable. */
+function commandLineOf(pid: number): string | null {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter((a) => a !== '').join(' ');
+  } catch {
+    return null;
+  }
+}
+
+/** True while the process that wrote `rec` still runs (a reused pid with another command line does not count). */
+function holderRuns(rec: LockRecord): boolean {
+  if (rec.host !== hostname() || !isProcessAlive(rec.pid)) return false;
+  const now = rec.command === undefined ? null : commandLineOf(rec.pid);
+  return now === null || now === rec.command;
 }
 
 export class RunDir {
@@ -75,13 +93,13 @@ export class RunDir {
   /** Refuse when another live process holds the lock (checked before anything is written). */
   private refuseIfLocked(): void {
     const rec = existsSync(this.lockPath) ? this.readLock() : null;
-    if (rec && rec.pid !== process.pid && rec.host === hostname() && isProcessAlive(rec.pid)) {
+    if (rec && rec.pid !== process.pid && holderRuns(rec)) {
       throw new TernlmError(`${this.dir} is in use: ternlm train (pid ${rec.pid}, started ${rec.started}) is training into it — wait for it to finish, stop it, or choose another --out`);
     }
   }
 
   private lock(warn: (text: string) => void): void {
-    const record: LockRecord = { pid: process.pid, host: hostname(), started: new Date().toISOString() };
+    const record: LockRecord = { pid: process.pid, host: hostname(), started: new Date().toISOString(), command: commandLineOf(process.pid) ?? undefined };
     for (let attempt = 0; attempt < 2; attempt++) {
       let fd: number;
       try {

@@ -86,6 +86,13 @@ describe('runs and checkpoints through the CLI', () => {
       await closed;
     }
     assert.ok(existsSync(join(out, 'train.lock')), 'a killed process leaves its lock');
+    // A lock whose pid now belongs to another program (a reboot, pid reuse) is stale too.
+    const lock = JSON.parse(readFileSync(join(out, 'train.lock'), 'utf8'));
+    writeFileSync(join(out, 'train.lock'), JSON.stringify({ ...lock, pid: process.pid }));
+    const reused = await train(out, '--steps', '5', '--resume');
+    assert.equal(reused.code, 0, reused.stderr);
+    assert.match(reused.stderr, new RegExp(`taking over the lock .* left by pid ${process.pid}`));
+    writeFileSync(join(out, 'train.lock'), JSON.stringify(lock));
     const taken = await train(out, '--steps', '10', '--resume');
     assert.equal(taken.code, 0, taken.stderr);
     assert.match(taken.stderr, new RegExp(`taking over the lock .* left by pid ${child.pid}`));
