@@ -58,25 +58,18 @@ export interface AtomicWriteOptions {
 export function writeFileAtomic(path: string, chunks: readonly Uint8Array[], opts: AtomicWriteOptions = {}): void {
   removeStaleTemps(dirname(path), basename(path));
   const tmp = tempPathFor(path);
-  const fd = openSync(tmp, 'w');
   try {
-    for (const chunk of chunks) {
-      let off = 0;
-      while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off);
-    }
-    fsyncSync(fd);
-    closeSync(fd);
-    opts.verify?.(tmp);
-  } catch (err) {
+    const fd = openSync(tmp, 'w');
     try {
+      for (const chunk of chunks) {
+        let off = 0;
+        while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off);
+      }
+      fsyncSync(fd);
+    } finally {
       closeSync(fd);
-    } catch {
-      /* already closed */
     }
-    rmSync(tmp, { force: true });
-    throw err;
-  }
-  try {
+    opts.verify?.(tmp);
     if (opts.keepPreviousAs !== undefined && existsSync(path)) renameSync(path, opts.keepPreviousAs);
     renameSync(tmp, path);
   } catch (err) {
