@@ -18,7 +18,7 @@ import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { TernlmError } from '../core/errors.js';
 import { writeFileAtomic, type AtomicWriteOptions } from './atomic.js';
-import { crc32, crc32Hex } from './crc32.js';
+import { crc32Hex } from './crc32.js';
 
 /** The metadata key that holds the checksums (hidden from `SafetensorsFile.metadata`). */
 export const CHECKSUM_KEY = 'ternlm.crc32';
@@ -33,10 +33,8 @@ export class DamagedFileError extends TernlmError {
 
 /** CRC of string metadata, independent of key order. */
 function metadataChecksum(meta: Readonly<Record<string, string>>): string {
-  let c = 0;
-  const enc = new TextEncoder();
-  for (const k of Object.keys(meta).sort()) c = crc32(enc.encode(JSON.stringify([k, meta[k]])), c);
-  return c.toString(16).padStart(8, '0');
+  const entries = Object.keys(meta).sort().map((k) => [k, meta[k]]);
+  return crc32Hex(new TextEncoder().encode(JSON.stringify(entries)));
 }
 
 export type SafetensorsDType = 'F32' | 'F16' | 'BF16' | 'I32' | 'I16' | 'U8' | 'I8';
