@@ -62,8 +62,9 @@ export class RunPlan {
     return this.total === null ? Math.min(1, elapsed / this.seconds!) : Math.min(1, step / this.total);
   }
 
-  done(step: number): boolean {
-    return this.total !== null && step >= this.total;
+  /** The run is over: its total reached, or, while still measuring, its whole time budget spent. */
+  done(step: number, elapsed: number): boolean {
+    return this.total === null ? elapsed >= this.seconds! : step >= this.total;
   }
 
   /**

@@ -7,7 +7,7 @@ import { TernlmError } from '../core/errors.js';
 import { Rng } from '../core/rng.js';
 import { rt } from '../core/runtime.js';
 import { BatchLoader, type LoaderState } from '../data/loader.js';
-import { datasetTokenizerFingerprint, tokenizerFingerprint } from '../data/meta.js';
+import { checkpointTokenizerFingerprint, datasetTokenizerFingerprint, tokenizerFingerprint } from '../data/meta.js';
 import { countTokens } from '../data/split-tokens.js';
 import type { Tokenizer } from '../data/tokenizer.js';
 import { Sampler } from '../heads/sampling.js';
@@ -146,10 +146,14 @@ function trainInRun(
   msg(`training ${c.name} (${modelConfig.precision}) on ${o.dataDir} with ${rt().threads} threads, ${rt().build} SIMD → ${o.outDir}` +
     (plan.totalSteps !== null ? `, ${plan.totalSteps.toLocaleString('en-US')} steps` : ''));
 
+  // What every save writes besides the progress: worked out once, not at each save.
+  const paramTensors = named.map((p) => ({ name: p.name, tensor: p.tensor }));
+  const tokenizerJSON = o.tokenizer.toJSON();
+  const fingerprint = tokenizerFingerprint(tokenizerJSON);
   const save = (): void => {
-    timed('checkpoint', () => saveCheckpoint(run.checkpoint, named.map((p) => ({ name: p.name, tensor: p.tensor })), optimizer.stateTensors(), {
-      format: CHECKPOINT_FORMAT, config: { ...c, model: modelConfig }, tokenizer: o.tokenizer.toJSON(),
-      tokenizerFingerprint: tokenizerFingerprint(o.tokenizer.toJSON()), step: at.step, tokensSeen: at.tokensSeen, elapsed: at.elapsed,
+    timed('checkpoint', () => saveCheckpoint(run.checkpoint, paramTensors, optimizer.stateTensors(), {
+      format: CHECKPOINT_FORMAT, config: { ...c, model: modelConfig }, tokenizer: tokenizerJSON,
+      tokenizerFingerprint: fingerprint, step: at.step, tokensSeen: at.tokensSeen, elapsed: at.elapsed,
       loader: trainLoader.state(), lrScale: at.lrScale, tokenCounts: counts, valSplit: { tokens: meta.splits.val.tokens, bytes: meta.splits.val.bytes },
       plan: plan.record(), skippedSteps: at.skippedSteps,
     }));
@@ -159,7 +163,7 @@ function trainInRun(
 
 /** Refuse to resume on data whose tokenizer differs from the one the checkpoint was trained with. */
 function checkSameTokenizer(ck: LoadedCheckpoint, dataFingerprint: string, dataDir: string): void {
-  const trained = ck.meta.tokenizerFingerprint ?? tokenizerFingerprint(ck.meta.tokenizer, ck.path);
+  const trained = checkpointTokenizerFingerprint(ck.meta, ck.path);
   if (trained !== dataFingerprint) {
     throw new TernlmError(`${ck.path} was trained on tokens of a different tokenizer than ${dataDir} (fingerprint ${trained}, the data's ${dataFingerprint}) — resume on the data it was trained on, or start a new run with another --out`);
   }
@@ -194,7 +198,7 @@ async function runLoop(
   const pace = { tokens: 0, seconds: 0 };
   let stoppedEarly = false, nonFiniteStreak = 0, headShare: number | null = null;
 
-  while (!plan.done(at.step) && !(plan.totalSteps === null && at.elapsed >= plan.seconds!)) {
+  while (!plan.done(at.step, at.elapsed)) {
     // Let signal handlers (Ctrl-C) and I/O run between steps.
     await new Promise<void>((resolve) => setImmediate(resolve));
     const t0 = performance.now();
@@ -251,7 +255,7 @@ async function runLoop(
       run.log({ type: 'profile', step: at.step, ms: Object.fromEntries([...times].map(([k, v]) => [k, Number(v.toFixed(2))])), share });
     }
     const progress = plan.displayProgress(at.step, at.elapsed);
-    if (at.step % c.logEvery === 0 || plan.done(at.step)) {
+    if (at.step % c.logEvery === 0 || plan.done(at.step, at.elapsed)) {
       const now = performance.now();
       const line: TrainLog = {
         type: 'train', step: at.step, progress, loss: window.loss / window.steps, lr, seqLen: T, tokens: at.tokensSeen,
