@@ -1,17 +1,14 @@
 // ternlm eval: loss, perplexity and bits per byte of a checkpoint on prepared shards or a text file.
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { TernlmError } from '../core/errors.js';
-import { integerFlag, parseFlags, threadsFlag } from './args.js';
-import { Rng } from '../core/rng.js';
 import { initRuntime } from '../core/runtime.js';
 import { BatchLoader } from '../data/loader.js';
-import { datasetTokenizerFingerprint, tokenizerFingerprint } from '../data/meta.js';
+import { checkpointTokenizerFingerprint, datasetTokenizerFingerprint } from '../data/meta.js';
 import { tokenizerFromJSON } from '../data/tokenizer.js';
 import { Utf8ChunkDecoder } from '../data/utf8.js';
-import { FlashLM, type FlashLMConfig } from '../models/flashlm.js';
-import { openCheckpoint } from '../io/checkpoint.js';
-import type { TrainConfig } from '../train/config.js';
+import { loadTrainedModel } from '../infer/packed.js';
 import { evaluateSplit, evaluateTokens, type EvalResult } from '../train/evaluate.js';
+import { integerFlag, parseFlags, threadsFlag } from './args.js';
 
 const HELP = `usage: ternlm eval --model <ckpt.safetensors> --data <prepared dir | text file>
                    [--batches N] [--seq-len T] [--batch-size B] [--lowercase] [--threads N]
@@ -39,21 +36,15 @@ export async function run(args: string[]): Promise<void> {
   if (!existsSync(values.model)) throw new TernlmError(`model ${values.model} not found`);
   if (!existsSync(values.data)) throw new TernlmError(`data ${values.data} not found`);
   await initRuntime({ threads: threadsFlag(values) });
-  const ck = openCheckpoint(values.model);
-  const config = ck.meta.config as TrainConfig & { model: FlashLMConfig };
-  const model = new FlashLM(config.model, new Rng(0), ck.meta.tokenCounts ?? undefined);
-  try {
-    ck.restoreParams(model.namedParameters().map((p) => ({ name: p.name, tensor: p.tensor })));
-  } finally {
-    ck.close();
-  }
-  const T = Math.min(integerFlag(values, 'seq-len', { min: 1 }, config.model.contextLength), config.model.contextLength);
+  const { model, meta } = loadTrainedModel(values.model);
+  const { contextLength, vocabSize } = model.config;
+  const T = Math.min(integerFlag(values, 'seq-len', { min: 1 }, contextLength), contextLength);
   const B = integerFlag(values, 'batch-size', { min: 1, max: 4096 }, 8);
   if (statSync(values.data).isDirectory()) {
     const loader = new BatchLoader(values.data, 'val', { seed: 0, mode: 'sequential' });
     const dataFingerprint = datasetTokenizerFingerprint(loader.meta, values.data);
-    const modelFingerprint = ck.meta.tokenizerFingerprint ?? tokenizerFingerprint(ck.meta.tokenizer, values.model);
-    if (loader.meta.vocabSize !== config.model.vocabSize || dataFingerprint !== modelFingerprint) {
+    const modelFingerprint = checkpointTokenizerFingerprint(meta, values.model);
+    if (loader.meta.vocabSize !== vocabSize || dataFingerprint !== modelFingerprint) {
       throw new TernlmError(`${values.data} was tokenized by a different tokenizer than ${values.model} was trained with (fingerprint ${dataFingerprint}, the model's ${modelFingerprint}) — prepare the data with the model's tokenizer, or pass a text file`);
     }
     const split = loader.meta.splits.val;
@@ -63,7 +54,7 @@ export async function run(args: string[]): Promise<void> {
   }
   let text = new Utf8ChunkDecoder(values.data).decode(readFileSync(values.data), true);
   if (values.lowercase) text = text.toLowerCase();
-  const tokenizer = tokenizerFromJSON(ck.meta.tokenizer, values.model);
+  const tokenizer = tokenizerFromJSON(meta.tokenizer, values.model);
   const ids = Int32Array.from([tokenizer.eotId, ...tokenizer.encode(text)]);
   if (ids.length < 2) throw new TernlmError(`${values.data} has no text to score`);
   const r = evaluateTokens(model, ids, T, B, Buffer.byteLength(text, 'utf8'));

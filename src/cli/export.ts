@@ -34,8 +34,8 @@ export async function run(args: string[]): Promise<void> {
   if (values.float !== 'f16' && values.float !== 'f32') throw new TernlmError(`--float must be f16 or f32, got ${values.float}`);
   checkFileTarget(values.out);
   await initRuntime({ threads: 1 });
-  const { model, tokenizer } = loadTrainedModel(values.model);
-  const r = exportPacked(model, tokenizer, values.out, { packing: values.packing as TernaryPacking, floatDtype: values.float });
+  const { model, meta } = loadTrainedModel(values.model);
+  const r = exportPacked(model, meta.tokenizer, values.out, { packing: values.packing as TernaryPacking, floatDtype: values.float });
   console.log(JSON.stringify({
     out: values.out, bytes: r.bytes, ternary_weights: r.ternaryWeights,
     bits_per_ternary_weight: Number(r.bitsPerTernaryWeight.toFixed(4)), int8_weights: r.int8Weights, float_parameters: r.floatParameters,

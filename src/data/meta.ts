@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TernlmError } from '../core/errors.js';
+import type { CheckpointMeta } from '../io/checkpoint.js';
 import type { TokenDtype } from './shards.js';
 import { tokenizerFromJSON } from './tokenizer.js';
 
@@ -89,6 +90,11 @@ export function tokenizerFingerprint(tokenizerJSON: unknown, origin = 'tokenizer
 /** The fingerprint of the tokenizer a dataset was prepared with. */
 export function datasetTokenizerFingerprint(meta: DatasetMeta, dir: string): string {
   return meta.tokenizer.fingerprint ?? tokenizerFingerprint(meta.tokenizer.json, join(dir, META_FILE));
+}
+
+/** The fingerprint of the tokenizer a checkpoint was trained with (worked out for checkpoints older than it). */
+export function checkpointTokenizerFingerprint(meta: Pick<CheckpointMeta, 'tokenizer' | 'tokenizerFingerprint'>, path: string): string {
+  return meta.tokenizerFingerprint ?? tokenizerFingerprint(meta.tokenizer, path);
 }
 
 /**

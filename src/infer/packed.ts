@@ -13,7 +13,7 @@ import { f32ToF16, openSafetensors, writeSafetensors, type SafetensorsFile, type
 import { FlashLM, type FlashLMConfig } from '../models/flashlm.js';
 import type { BitLinear } from '../nn/layers.js';
 import { packTernary } from '../ops/ternary.js';
-import { openCheckpoint } from '../io/checkpoint.js';
+import { openCheckpoint, type CheckpointMeta } from '../io/checkpoint.js';
 
 /**
  * Version 2: `ternary` entries say whether the layer quantizes its activations (version 1
@@ -91,14 +91,14 @@ export function unpackBase3(bytes: Uint8Array, n: number): Uint8Array {
   return codes;
 }
 
-/** Rebuild a trained FlashLM from a checkpoint (parameters loaded). */
-export function loadTrainedModel(ckptPath: string): { model: FlashLM; tokenizer: unknown } {
+/** Rebuild a trained FlashLM from a checkpoint (parameters loaded), with the checkpoint's metadata. */
+export function loadTrainedModel(ckptPath: string): { model: FlashLM; meta: CheckpointMeta } {
   const ck = openCheckpoint(ckptPath);
   try {
     const config = (ck.meta.config as { model: FlashLMConfig }).model;
     const model = new FlashLM(config, new Rng(0), ck.meta.tokenCounts ?? undefined);
     ck.restoreParams(model.namedParameters().map((p) => ({ name: p.name, tensor: p.tensor })));
-    return { model, tokenizer: ck.meta.tokenizer };
+    return { model, meta: ck.meta };
   } finally {
     ck.close();
   }
