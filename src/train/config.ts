@@ -298,8 +298,7 @@ function trainingBytes(c: TrainConfig): number {
   const m = c.model;
   const hidden = Math.ceil((m.gluMult * m.dim) / 16) * 16;
   const layerParams = 2 * m.dim + m.kernelSize * m.dim + m.dim * m.dim + 3 * m.dim * hidden;
-  const longest = Math.max(c.seqLen, ...c.curriculum.map((p) => p.seqLen));
-  const activations = c.batchSize * longest * m.layers * m.recurrence * (6 * m.dim + 4 * hidden);
+  const activations = c.batchSize * longestSeqLen(c) * m.layers * m.recurrence * (6 * m.dim + 4 * hidden);
   return 16 * m.layers * layerParams + 4 * activations;
 }
 
@@ -313,12 +312,17 @@ function validate(c: TrainConfig): void {
     const expected = ruleBroken(rule, v);
     if (expected !== null) throw new TernlmError(`config: ${path} must be ${expected}, got ${JSON.stringify(v) ?? 'nothing'}`);
   }
-  const maxT = Math.max(c.seqLen, ...c.curriculum.map((p) => p.seqLen));
+  const maxT = longestSeqLen(c);
   if (maxT > c.model.contextLength) throw new TernlmError(`config: sequence length ${maxT} exceeds model.contextLength ${c.model.contextLength}`);
   const bytes = trainingBytes(c);
   if (bytes > TRAINING_BYTES_LIMIT) {
     throw new TernlmError(`config: this model and batch need about ${(bytes / 2 ** 30).toFixed(1)} GiB for parameters, optimizer state and activations, more than the 3 GiB of the 4 GiB wasm memory left for them — make model.dim, model.layers, model.gluMult, batchSize or seqLen smaller`);
   }
+}
+
+/** The longest sequence a run trains on: the base length or a curriculum phase's. */
+function longestSeqLen(c: TrainConfig): number {
+  return Math.max(c.seqLen, ...c.curriculum.map((p) => p.seqLen));
 }
 
 /** Sequence length at run progress p in [0, 1]. */
