@@ -2,7 +2,8 @@
 // the flag and point to the command's --help, and readers for number flags with their range.
 import { availableParallelism } from 'node:os';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { closestName, describeRange, inRange, TernlmError, type NumberRange } from '../core/errors.js';
+import { TernlmError } from '../core/errors.js';
+import { closestName, describeRange, inRange, type NumberRange } from '../core/input-checks.js';
 import { maxThreads } from '../core/runtime.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;

@@ -1,6 +1,7 @@
 // Training configuration: a JSON file in configs/, every field overridable from the CLI.
 import { readFileSync } from 'node:fs';
-import { closestName, describeRange, inRange, TernlmError, type NumberRange } from '../core/errors.js';
+import { TernlmError } from '../core/errors.js';
+import { closestName, describeRange, inRange, type NumberRange } from '../core/input-checks.js';
 import { FLASHLM_DEFAULTS, type FlashLMConfig } from '../models/flashlm.js';
 
 export interface CurriculumPhase {

@@ -5,7 +5,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { closestName, editDistance, TernlmError } from '../../src/core/errors.js';
+import { TernlmError } from '../../src/core/errors.js';
+import { closestName, editDistance } from '../../src/core/input-checks.js';
 import { CONFIG_FIELDS, loadTrainConfig, parseOverrides, TRAIN_DEFAULTS, withOverrides } from '../../src/train/config.js';
 
 /** Dotted paths of every value in `o` (arrays are values). */
