@@ -1,7 +1,7 @@
 // ternlm generate: continue a prompt with a model, streaming text to stdout.
 import { TernlmError } from '../core/errors.js';
 import { initRuntime } from '../core/runtime.js';
-import { generate } from '../infer/generate.js';
+import { checkPromptFits, generate, promptIds } from '../infer/generate.js';
 import { loadInferenceModel, resolveTokenizer } from '../infer/load.js';
 import type { InferenceModel } from '../infer/model.js';
 import type { Tokenizer } from '../data/tokenizer.js';
@@ -86,14 +86,11 @@ export async function run(args: string[]): Promise<void> {
   const { sampling, maxTokens, threads } = modelFlags(values);
   const { model, tokenizer } = await openModel(values, threads, 'generate');
   const prompt = values.prompt;
-  // Refuse a prompt that cannot fit before echoing any of it; the start token counts too, as
-  // in generate()'s own check.
-  const promptIds = prompt.length > 0 ? tokenizer.encode(prompt) : [];
-  if (promptIds.length + 1 > model.contextLength) {
-    throw new TernlmError(`the prompt is ${promptIds.length + 1} tokens but the model's context holds ${model.contextLength} — shorten the prompt`);
-  }
+  // Refuse a prompt that cannot fit before echoing any of it (generate() checks the same ids).
+  const ids = promptIds(model, tokenizer, prompt, true);
+  checkPromptFits(model, ids.length);
   process.stdout.write(prompt);
-  const r = await generate(model, tokenizer, promptIds, { ...sampling, maxTokens }, (text) => process.stdout.write(text));
+  const r = await generate(model, tokenizer, ids, { ...sampling, maxTokens, bos: false }, (text) => process.stdout.write(text));
   process.stdout.write('\n');
   const n = r.tokens.length;
   const perSecond = n > 1 ? ((n - 1) / r.decodeMs) * 1000 : 0;

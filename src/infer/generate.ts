@@ -57,10 +57,7 @@ export async function generate(
   try {
     const ids = promptIds(model, tokenizer, prompt, state.pos === 0 && (opts.bos ?? true));
     if (ids.length === 0) throw new TernlmError('the prompt is empty and the state holds no tokens to continue from — give a prompt or allow the BOS token');
-    if (state.pos + ids.length > model.contextLength) {
-      const held = state.pos > 0 ? ` (${state.pos} already in the context)` : '';
-      throw new TernlmError(`the prompt is ${ids.length} tokens${held} but the model's context holds ${model.contextLength} — shorten it`);
-    }
+    checkPromptFits(model, ids.length, state.pos);
     let sampler: Sampler;
     try {
       sampler = new Sampler(Math.min(model.vocabSize, tokenizer.vocabSize), opts);
@@ -122,7 +119,15 @@ export function startTokenOf(model: InferenceModel, tokenizer: Tokenizer): numbe
 }
 
 /** Prompt token ids, checked against the model's vocabulary; the start token first when asked. */
-function promptIds(model: InferenceModel, tokenizer: Tokenizer, prompt: string | readonly number[], bos: boolean): number[] {
+/** Refuse a prompt of `count` tokens that does not fit the context after the `held` tokens already in it. */
+export function checkPromptFits(model: InferenceModel, count: number, held = 0): void {
+  if (held + count <= model.contextLength) return;
+  const already = held > 0 ? ` (${held} already in the context)` : '';
+  throw new TernlmError(`the prompt is ${count} tokens${already} but the model's context holds ${model.contextLength} — shorten the prompt`);
+}
+
+/** The ids fed to the model for `prompt`: the start token first when `bos`, then the prompt's tokens. */
+export function promptIds(model: InferenceModel, tokenizer: Tokenizer, prompt: string | readonly number[], bos: boolean): number[] {
   const ids: number[] = [];
   if (bos) ids.push(startTokenOf(model, tokenizer));
   if (typeof prompt === 'string') {
