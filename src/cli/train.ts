@@ -98,13 +98,14 @@ export async function run(args: string[]): Promise<void> {
   if (values['init-embeddings'] !== undefined) overrides.initEmbeddings = values['init-embeddings'];
   config = withOverrides(config, overrides);
   const outDir = values.out ?? join('runs', config.name);
-  let steps = integerFlag(values, 'steps', { min: 1 });
+  const steps = integerFlag(values, 'steps', { min: 1 });
   const threads = threadsFlag(values);
   let timeSeconds = values.time !== undefined ? parseDuration(values.time) : undefined;
-  const dataDir = values.data ?? (await prepareBuiltinCorpus(outDir));
   if (!values.data && steps === undefined && timeSeconds === undefined) timeSeconds = 600;
+  // Refused before the built-in corpus is written, so that a refusal leaves nothing behind.
   if (values.resume && values.overwrite) throw new TernlmError('--resume and --overwrite contradict each other: --resume continues the run in --out, --overwrite deletes it');
   if (steps === undefined && timeSeconds === undefined && !values.resume) throw new TernlmError('give a training budget: --time 60m or --steps N');
+  const dataDir = values.data ?? (await prepareBuiltinCorpus(outDir));
   const meta = readMeta(dataDir);
   const tokenizer = tokenizerFromJSON(meta.tokenizer.json, `${dataDir}/meta.json`);
   await initRuntime({ threads });
