@@ -144,6 +144,12 @@ export function openCheckpoint(path: string): LoadedCheckpoint {
   };
 }
 
+/**
+ * Every tensor's checksum (read checks it) and finiteness, before anything is restored, so that
+ * a bad file can be refused (or the previous checkpoint taken) with the model untouched. The
+ * values are not kept: restoring reads them again, which costs a second read of the file but
+ * never holds a second copy of a large model in memory.
+ */
 function checkAll(f: SafetensorsFile): void {
   for (const t of f.tensors) {
     if (t.dtype !== 'F32') continue;
