@@ -3,7 +3,8 @@ import { existsSync } from 'node:fs';
 import { TernlmError } from '../core/errors.js';
 import { initRuntime } from '../core/runtime.js';
 import { exportPacked, loadTrainedModel, type TernaryPacking } from '../infer/packed.js';
-import { checkFileTarget } from '../io/fs.js';
+import { dirname } from 'node:path';
+import { checkFileTarget, ensureDir } from '../io/fs.js';
 import { parseFlags } from './args.js';
 
 const HELP = `usage: ternlm export --model runs/<name>/ckpt.safetensors --out model.tlm.safetensors
@@ -35,6 +36,7 @@ export async function run(args: string[]): Promise<void> {
   checkFileTarget(values.out);
   await initRuntime({ threads: 1 });
   const { model, meta } = loadTrainedModel(values.model);
+  ensureDir(dirname(values.out));
   const r = exportPacked(model, meta.tokenizer, values.out, { packing: values.packing as TernaryPacking, floatDtype: values.float });
   console.log(JSON.stringify({
     out: values.out, bytes: r.bytes, ternary_weights: r.ternaryWeights,

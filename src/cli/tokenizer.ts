@@ -1,7 +1,8 @@
 import cliProgress from 'cli-progress';
 import { TernlmError } from '../core/errors.js';
 import { writeTextAtomic } from '../io/atomic.js';
-import { checkFileTarget } from '../io/fs.js';
+import { dirname } from 'node:path';
+import { checkFileTarget, ensureDir } from '../io/fs.js';
 import { trainBpe, WordCounter } from '../data/bpe.js';
 import { readDocuments } from '../data/corpus.js';
 import { expandInputs } from '../data/inputs.js';
@@ -80,6 +81,7 @@ async function train(args: string[]): Promise<void> {
   mergeBar.start(vocabSize - 257, 0);
   const result = trainBpe(counter.counts, { vocabSize, lowercase: values.lowercase, onProgress: (done) => mergeBar.update(done) });
   mergeBar.stop();
+  ensureDir(dirname(values.out));
   writeTextAtomic(values.out, stringifyMeta(result.tokenizer.toJSON()));
   const secs = (performance.now() - started) / 1000;
   console.log(`wrote ${values.out}: vocab ${result.tokenizer.vocabSize} (${result.merges} merges, <|endoftext|> = ${result.tokenizer.eotId}) from ${(bytes / 1e6).toFixed(1)} MB, ${counter.counts.size.toLocaleString('en-US')} distinct words; counting ${countSecs.toFixed(1)} s, total ${secs.toFixed(1)} s`);

@@ -174,6 +174,19 @@ describe('runs and checkpoints through the CLI', () => {
     assert.equal(same.code, 0, same.stderr);
   });
 
+  it('tokenizer train and export create the folder of --out', async () => {
+    const out = join(root, 'nested-out');
+    assert.equal((await train(out, '--steps', '5')).code, 0);
+    const tok = join(root, 'new-tok', 'deeper', 'tok.json');
+    const t = await ternlm(['tokenizer', 'train', '--input', join(root, 'corpus'), '--vocab', '300', '--out', tok]);
+    assert.equal(t.code, 0, t.stderr);
+    assert.ok(existsSync(tok));
+    const model = join(root, 'new-models', 'a', 'model.safetensors');
+    const ex = await ternlm(['export', '--model', join(out, 'ckpt.safetensors'), '--out', model]);
+    assert.equal(ex.code, 0, ex.stderr);
+    assert.ok(existsSync(model));
+  });
+
   it('eval refuses a text file that is not UTF-8', async () => {
     const out = join(root, 'utf8');
     assert.equal((await train(out, '--steps', '5')).code, 0);
