@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { TernlmError } from '../src/core/errors.js';
-import { readTextChunks } from '../src/data/corpus.js';
+import { readTextChunks } from '../src/data/utf8.js';
 import { expandInputs } from '../src/data/inputs.js';
 import { prepare } from '../src/data/prepare.js';
 import { loadTokenizer } from '../src/data/tokenizer.js';

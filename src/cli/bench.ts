@@ -6,6 +6,7 @@ const SUITES: Record<string, string> = {
   data: 'GPT-2 tokenization and prepare throughput',
   train: 'training tokens/s and model FLOP utilisation',
   generate: 'time to first token and tokens/s of generation',
+  eval: 'minimal pairs scored per second (67,000 pairs, a ~4M model)',
 };
 
 const HELP = `usage: ternlm bench <suite> [options]

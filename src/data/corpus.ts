@@ -1,9 +1,8 @@
-import { open } from 'node:fs/promises';
-import { asyncBufferFromFile, parquetMetadataAsync, parquetRead } from 'hyparquet';
 import { TernlmError } from '../core/errors.js';
 import type { InputFile } from './inputs.js';
 import { EOT_TEXT, safeCutPoint } from './pretokenize.js';
-import { Utf8ChunkDecoder } from './utf8.js';
+import { readJsonlRecords, readParquetRecords } from './records.js';
+import { readTextChunks } from './utf8.js';
 
 /**
  * Corpus readers: turn .txt, .jsonl and .parquet files into a stream of document pieces,
@@ -84,7 +83,6 @@ export interface ReadOptions {
 }
 
 const DEFAULT_PIECE_CHARS = 1 << 20;
-const DEFAULT_CHUNK_BYTES = 1 << 20;
 
 /** All document pieces of one input file, in order. */
 export function readDocuments(file: InputFile, opts: ReadOptions): AsyncGenerator<DocumentPiece> {
@@ -95,26 +93,6 @@ export function readDocuments(file: InputFile, opts: ReadOptions): AsyncGenerato
       return readJsonlFile(file.path, opts);
     case 'parquet':
       return readParquetFile(file.path, opts);
-  }
-}
-
-/** Decoded text of a file, chunk by chunk; reports bytes consumed through `onBytes`. */
-export async function* readTextChunks(path: string, opts: { chunkBytes?: number; onBytes?: (n: number) => void } = {}): AsyncGenerator<string> {
-  const fh = await open(path, 'r');
-  try {
-    const decoder = new Utf8ChunkDecoder(path);
-    const buf = new Uint8Array(opts.chunkBytes ?? DEFAULT_CHUNK_BYTES);
-    for (;;) {
-      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
-      if (bytesRead === 0) break;
-      const text = decoder.decode(buf.subarray(0, bytesRead));
-      opts.onBytes?.(bytesRead);
-      if (text.length > 0) yield text;
-    }
-    const tail = decoder.decode(new Uint8Array(0), true);
-    if (tail.length > 0) yield tail;
-  } finally {
-    await fh.close();
   }
 }
 
@@ -234,63 +212,26 @@ export function* pieces(text: string, maxChars = DEFAULT_PIECE_CHARS): Generator
 }
 
 async function* readJsonlFile(path: string, opts: ReadOptions): AsyncGenerator<DocumentPiece> {
-  let pending = '';
-  let lineNo = 0;
   const field = opts.textField;
-  function* parseLine(line: string): Generator<DocumentPiece> {
-    lineNo++;
-    if (isBlank(line)) return;
-    let row: unknown;
-    try {
-      row = JSON.parse(line);
-    } catch (err) {
-      throw new TernlmError(`${path}:${lineNo} is not valid JSON (${(err as Error).message}) — each line of a .jsonl file must be one JSON object`);
-    }
-    if (typeof row !== 'object' || row === null || !(field in row)) {
-      throw new TernlmError(`${path}:${lineNo} has no field "${field}" — pass --text-field with the name of the text field`);
-    }
-    const text = (row as Record<string, unknown>)[field];
-    if (text === null) return; // a missing value: no document
-    if (typeof text !== 'string') throw new TernlmError(`${path}:${lineNo} field "${field}" is a ${typeof text}, not a string`);
+  for await (const { where, record } of readJsonlRecords(path, opts)) {
+    if (!(field in record)) throw new TernlmError(`${where} has no field "${field}" — pass --text-field with the name of the text field`);
+    const text = record[field];
+    if (text === null) continue; // a missing value: no document
+    if (typeof text !== 'string') throw new TernlmError(`${where} field "${field}" is a ${typeof text}, not a string`);
     yield* pieces(text, opts.maxPieceChars);
   }
-  for await (const text of readTextChunks(path, opts)) {
-    pending += text;
-    let start = 0;
-    for (let nl = pending.indexOf('\n'); nl !== -1; nl = pending.indexOf('\n', start)) {
-      yield* parseLine(pending.slice(start, nl));
-      start = nl + 1;
-    }
-    pending = pending.slice(start);
-  }
-  if (pending.length > 0) yield* parseLine(pending);
 }
 
 async function* readParquetFile(path: string, opts: ReadOptions): AsyncGenerator<DocumentPiece> {
-  let file;
-  let metadata;
   try {
-    file = await asyncBufferFromFile(path);
-    metadata = await parquetMetadataAsync(file);
-  } catch (err) {
-    throw new TernlmError(`${path} is not a readable Parquet file (${(err as Error).message})`);
-  }
-  const columns = metadata.schema.slice(1).map((s) => s.name);
-  if (!columns.includes(opts.textField)) {
-    throw new TernlmError(`${path} has no column "${opts.textField}" (columns: ${columns.join(', ')}) — pass --text-field`);
-  }
-  let rowStart = 0;
-  for (const group of metadata.row_groups) {
-    const rowEnd = rowStart + Number(group.num_rows);
-    let rows: unknown[][] = [];
-    await parquetRead({ file, metadata, columns: [opts.textField], rowStart, rowEnd, onComplete: (r: unknown[][]) => (rows = r) });
-    for (let i = 0; i < rows.length; i++) {
-      const text = rows[i][0];
+    for await (const { where, record } of readParquetRecords(path, [opts.textField], opts)) {
+      const text = record[opts.textField];
       if (text === null || text === undefined) continue;
-      if (typeof text !== 'string') throw new TernlmError(`${path} row ${rowStart + i}: column "${opts.textField}" is not a string column`);
+      if (typeof text !== 'string') throw new TernlmError(`${where}: column "${opts.textField}" is not a string column`);
       yield* pieces(text, opts.maxPieceChars);
     }
-    opts.onBytes?.(Number(group.total_compressed_size ?? group.total_byte_size));
-    rowStart = rowEnd;
+  } catch (err) {
+    if (err instanceof TernlmError && err.message.startsWith(`${path} has no column`)) throw new TernlmError(`${err.message} — pass --text-field`);
+    throw err;
   }
 }

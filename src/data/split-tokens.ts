@@ -1,5 +1,6 @@
 // Reading a prepared split's tokens in order, in chunks (for statistics over the training data:
-// token counts for frequency-based heads, co-occurrences for embedding initialisation).
+// token counts for frequency-based heads, co-occurrences for embedding initialisation; and for
+// `ternlm eval` of a prepared split).
 import { join } from 'node:path';
 import { readMeta } from './meta.js';
 import { ShardReader } from './shards.js';
@@ -34,11 +35,11 @@ export function countTokens(dataDir: string, vocabSize: number, limit = 20_000_0
   return counts;
 }
 
-/** The first `limit` tokens of the training split, in one array. */
-export function readTrainTokens(dataDir: string, limit: number): Int32Array {
-  const out = new Int32Array(Math.min(limit, readMeta(dataDir).splits.train.tokens));
+/** The first `limit` tokens of a split, in one array. */
+export function readSplitTokens(dataDir: string, split: 'train' | 'val', limit: number): Int32Array {
+  const out = new Int32Array(Math.min(limit, readMeta(dataDir).splits[split].tokens));
   let filled = 0;
-  for (const chunk of splitTokenChunks(dataDir, 'train', out.length)) {
+  for (const chunk of splitTokenChunks(dataDir, split, out.length)) {
     out.set(chunk, filled);
     filled += chunk.length;
   }

@@ -1,3 +1,4 @@
+import { open } from 'node:fs/promises';
 import { TernlmError } from '../core/errors.js';
 
 /**
@@ -82,5 +83,25 @@ export class Utf8ChunkDecoder {
     this.offset += end;
     this.carry = bytes.slice(end);
     return text;
+  }
+}
+
+/** Decoded text of a file, chunk by chunk; reports bytes consumed through `onBytes`. */
+export async function* readTextChunks(path: string, opts: { chunkBytes?: number; onBytes?: (n: number) => void } = {}): AsyncGenerator<string> {
+  const fh = await open(path, 'r');
+  try {
+    const decoder = new Utf8ChunkDecoder(path);
+    const buf = new Uint8Array(opts.chunkBytes ?? 1 << 20);
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+      if (bytesRead === 0) break;
+      const text = decoder.decode(buf.subarray(0, bytesRead));
+      opts.onBytes?.(bytesRead);
+      if (text.length > 0) yield text;
+    }
+    const tail = decoder.decode(new Uint8Array(0), true);
+    if (tail.length > 0) yield tail;
+  } finally {
+    await fh.close();
   }
 }

@@ -134,6 +134,17 @@ export class HierarchicalHead extends Head {
     return hierarchicalLoss(h, this.nodes, targets, this.treeTensors);
   }
 
+  // h (..., d), targets (M) -> nats per row: the loss pass with no gradient.
+  override tokenLosses(h: Tensor, targets: Tensor): Float32Array {
+    const M = h.size / this.dim;
+    countTargets(targets, M, this.vocabSize, 'hierarchical softmax');
+    const losses = Tensor.empty([M]);
+    HK.hsmLoss(h.ptr, this.nodes.ptr, targets.ptr, this.treeTensors.paths, M, this.dim, losses.ptr, 0, 0, 0);
+    const out = Float32Array.from(losses.f32());
+    losses.dispose();
+    return out;
+  }
+
   // h (..., d) -> (M, V): node scores by one product, then one pass down the tree per row.
   logProbs(h: Tensor): Tensor {
     return noGrad(() => {

@@ -5,7 +5,7 @@ import * as K from '../core/kernels.js';
 import { Rng } from '../core/rng.js';
 import { Tensor } from '../core/tensor.js';
 import { init } from '../nn/module.js';
-import { linearCrossEntropy } from '../ops/loss.js';
+import { linearCrossEntropy, linearCrossEntropyRows } from '../ops/loss.js';
 import { Head } from './head.js';
 
 export class SoftmaxHead extends Head {
@@ -19,6 +19,10 @@ export class SoftmaxHead extends Head {
 
   loss(h: Tensor, targets: Tensor): Tensor {
     return linearCrossEntropy(h, this.weight, targets);
+  }
+
+  override tokenLosses(h: Tensor, targets: Tensor): Float32Array {
+    return linearCrossEntropyRows(h, this.weight, targets);
   }
 
   macsPerToken(): number {

@@ -18,7 +18,7 @@ import { headFromConfig, type Head } from '../heads/index.js';
 import { gluHidden, type FlashLMConfig } from '../models/flashlm.js';
 import { conv1dStep } from '../core/kernels-infer.js';
 import type { InferenceModel, InferenceState } from './model.js';
-import { openPacked, unpackBase3, type PackedTernaryInfo } from './packed.js';
+import { openPacked, readInt8Weight, readPackedTrits } from './packed.js';
 
 /**
  * A projection y = W x: ternary weights (2-bit packed, with their scale) times 8-bit
@@ -132,38 +132,6 @@ export class FlashLMInference implements InferenceModel<FlashLMState> {
         const info = file.info(name);
         return keep(Tensor.from(file.readF32(name), info.shape));
       };
-      /** 2-bit packed trits of a ternary weight (from either packing), in the kernels' layout. */
-      const packedTrits = (weightName: string, info: PackedTernaryInfo): Tensor => {
-        const { N, K: Kd } = info;
-        const bytes = file.read(`${weightName}.packed`).data;
-        const packed = Tensor.empty([N * (K.ternaryPaddedK(Kd) / 4)], 'u8');
-        if (info.packing === '2bit') {
-          if (bytes.length !== packed.size) throw new TernlmError(`${path}: '${weightName}.packed' has ${bytes.length} bytes, expected ${packed.size}`);
-          packed.bytes().set(bytes);
-        } else {
-          const codes = unpackBase3(bytes, N * Kd);
-          const unit = Tensor.from(Float32Array.from(codes, (v) => v - 1), [N, Kd]);
-          K.ternaryPack(unit.ptr, 1, packed.ptr, N, Kd);
-          unit.dispose();
-        }
-        return packed;
-      };
-      /** q * s of an int8 weight: bit for bit the weights int8Linear multiplies by. */
-      const int8Weight = (weightName: string, N: number, Kd: number): Tensor => {
-        const stored = file.read(`${weightName}.int8`);
-        if (stored.dtype !== 'I8' || stored.shape.join() !== `${N},${Kd}`) {
-          throw new TernlmError(`${path}: '${weightName}.int8' is ${stored.dtype} [${stored.shape.join(', ')}], expected I8 [${N}, ${Kd}]`);
-        }
-        const scales = file.readF32(`${weightName}.scale`);
-        if (scales.length !== N) throw new TernlmError(`${path}: '${weightName}.scale' has ${scales.length} values, expected ${N}`);
-        const q = Tensor.from(new Int8Array(stored.data.buffer, stored.data.byteOffset, N * Kd), [N, Kd], 'i16');
-        const s = Tensor.from(scales, [N]);
-        const weight = Tensor.empty([N, Kd]);
-        K.dequantizeRowsI8(q.ptr, Kd, s.ptr, weight.ptr, N, Kd);
-        q.dispose();
-        s.dispose();
-        return weight;
-      };
       const projection = (name: string, N: number, Kd: number): Projection => {
         const weightName = `${name}.weight`;
         const tern = meta.ternary[weightName];
@@ -171,7 +139,7 @@ export class FlashLMInference implements InferenceModel<FlashLMState> {
         const stored = tern ?? int8;
         if (stored && (stored.N !== N || stored.K !== Kd)) throw new TernlmError(`${path}: '${weightName}' is ${stored.N}x${stored.K}, the config says ${N}x${Kd}`);
         if (tern) {
-          const packed = packedTrits(weightName, tern);
+          const packed = readPackedTrits(file, weightName, tern);
           const alpha = file.readF32(`${weightName}.alpha`)[0];
           if (tern.quantizeActivations) return { kind: 'ternary-8bit-activations', N, K: Kd, packed: keep(packed), alpha };
           // Float activations: training multiplies them by alpha * T in f32.
@@ -180,7 +148,7 @@ export class FlashLMInference implements InferenceModel<FlashLMState> {
           packed.dispose();
           return { kind: 'float', N, K: Kd, weight: keep(weight) };
         }
-        if (int8) return { kind: 'float', N, K: Kd, weight: keep(int8Weight(weightName, N, Kd)) };
+        if (int8) return { kind: 'float', N, K: Kd, weight: keep(readInt8Weight(file, weightName, int8)) };
         return { kind: 'float', N, K: Kd, weight: float(weightName) };
       };
       const d = c.dim, hid = gluHidden(c);

@@ -23,7 +23,8 @@ export function sniffModelFormat(head: Uint8Array): ModelFormat | null {
   return null;
 }
 
-function readHead(path: string): Uint8Array {
+/** The first bytes of a model file (refusing a missing path or a folder), for `sniffModelFormat`. */
+export function readModelHead(path: string): Uint8Array {
   let isFile: boolean;
   try {
     isFile = statSync(path).isFile();
@@ -42,7 +43,7 @@ function readHead(path: string): Uint8Array {
 
 /** Load a model for inference into the wasm heap (the runtime must be started). */
 export function loadInferenceModel(path: string): InferenceModel {
-  const format = sniffModelFormat(readHead(path));
+  const format = sniffModelFormat(readModelHead(path));
   switch (format) {
     case 'llama2c':
       return loadLlama2c(path);

@@ -91,6 +91,84 @@ export function unpackBase3(bytes: Uint8Array, n: number): Uint8Array {
   return codes;
 }
 
+/**
+ * A ternary weight's trits from an exported file (either packing), 2 bits each in the kernels'
+ * layout (rows padded to ternaryPaddedK). The caller owns the tensor.
+ */
+export function readPackedTrits(file: SafetensorsFile, weightName: string, info: PackedTernaryInfo): Tensor {
+  const { N, K: Kd } = info;
+  const bytes = file.read(`${weightName}.packed`).data;
+  const packed = Tensor.empty([N * (K.ternaryPaddedK(Kd) / 4)], 'u8');
+  if (info.packing === '2bit') {
+    if (bytes.length !== packed.size) {
+      packed.dispose();
+      throw new TernlmError(`${file.path}: '${weightName}.packed' has ${bytes.length} bytes, expected ${packed.size}`);
+    }
+    packed.bytes().set(bytes);
+  } else {
+    const codes = unpackBase3(bytes, N * Kd);
+    const unit = Tensor.from(Float32Array.from(codes, (v) => v - 1), [N, Kd]);
+    K.ternaryPack(unit.ptr, 1, packed.ptr, N, Kd);
+    unit.dispose();
+  }
+  return packed;
+}
+
+/** q * s of an int8 weight in an exported file: bit for bit the weights int8Linear multiplies by. */
+export function readInt8Weight(file: SafetensorsFile, weightName: string, info: PackedInt8Info): Tensor {
+  const { N, K: Kd } = info;
+  const stored = file.read(`${weightName}.int8`);
+  if (stored.dtype !== 'I8' || stored.shape.join() !== `${N},${Kd}`) {
+    throw new TernlmError(`${file.path}: '${weightName}.int8' is ${stored.dtype} [${stored.shape.join(', ')}], expected I8 [${N}, ${Kd}]`);
+  }
+  const scales = file.readF32(`${weightName}.scale`);
+  if (scales.length !== N) throw new TernlmError(`${file.path}: '${weightName}.scale' has ${scales.length} values, expected ${N}`);
+  const q = Tensor.from(new Int8Array(stored.data.buffer, stored.data.byteOffset, N * Kd), [N, Kd], 'i16');
+  const s = Tensor.from(scales, [N]);
+  const weight = Tensor.empty([N, Kd]);
+  K.dequantizeRowsI8(q.ptr, Kd, s.ptr, weight.ptr, N, Kd);
+  q.dispose();
+  s.dispose();
+  return weight;
+}
+
+/**
+ * Rebuild the training model class from an exported file, for batched scoring (`ternlm eval`).
+ * Each quantized layer gets float master weights that quantize back to exactly what the file
+ * stores: a ternary weight T with scale alpha becomes (alpha / f) T, f the share of non-zero
+ * trits, whose AbsMean scale is alpha again and whose ternarization is T again; an int8 weight
+ * becomes q * s, whose row absmax quantization is (q, s) again. Up to the f32 rounding of those
+ * scales, the model computes what the export computes.
+ */
+export function flashlmFromPacked(path: string): { model: FlashLM; meta: PackedMeta } {
+  const { file, meta } = openPacked(path);
+  try {
+    const model = new FlashLM(meta.config, new Rng(0), undefined, meta.head ?? undefined);
+    for (const { name, tensor } of model.namedParameters()) {
+      const tern = meta.ternary[name];
+      const int8 = meta.int8[name];
+      if (tern) {
+        const packed = readPackedTrits(file, name, tern);
+        K.ternaryUnpackF32(packed.ptr, 1, tensor.ptr, tern.N, tern.K);
+        packed.dispose();
+        const nonZero = K.reduce('sumabs', tensor.ptr, tensor.size) / tensor.size;
+        const alpha = file.readF32(`${name}.alpha`)[0];
+        if (nonZero > 0) K.scale(tensor.ptr, alpha / nonZero, tensor.ptr, tensor.size, false);
+      } else if (int8) {
+        const weight = readInt8Weight(file, name, int8);
+        K.scale(weight.ptr, 1, tensor.ptr, tensor.size, false);
+        weight.dispose();
+      } else {
+        if (!file.has(name)) throw new TernlmError(`${path} has no tensor '${name}' — the file is not a complete FlashLM export`);
+        file.readF32(name, tensor.f32());
+      }
+    }
+    return { model, meta };
+  } finally {
+    file.close();
+  }
+}
+
 /** Rebuild a trained FlashLM from a checkpoint (parameters loaded), with the checkpoint's metadata. */
 export function loadTrainedModel(ckptPath: string): { model: FlashLM; meta: CheckpointMeta } {
   const ck = openCheckpoint(ckptPath);

@@ -15,6 +15,7 @@ import type { Head } from '../heads/head.js';
 import { BitLinear, CausalConv1d, Embedding, GLU, RMSNorm, type BitLinearOptions, type Precision } from '../nn/layers.js';
 import { Module } from '../nn/module.js';
 import * as ops from '../ops/index.js';
+import type { HeadConfig as HeadStructure } from '../heads/index.js';
 import { createHead, type HeadConfig } from './heads.js';
 
 export interface FlashLMConfig {
@@ -93,7 +94,11 @@ export class FlashLM extends Module {
   private dropoutSeed: number | null = null;
   private dropoutCalls = 0;
 
-  constructor(readonly config: FlashLMConfig, rng: Rng, tokenCounts?: ArrayLike<number>) {
+  /**
+   * `tokenCounts` (the training tokens' frequencies) build a hierarchical or adaptive head;
+   * `headStructure` rebuilds one saved in an exported model instead.
+   */
+  constructor(readonly config: FlashLMConfig, rng: Rng, tokenCounts?: ArrayLike<number>, headStructure?: HeadStructure) {
     super();
     const c = config;
     // A tied head reads logits off the embedding: std 1/sqrt(d) gives unit-scale initial logits.
@@ -101,7 +106,7 @@ export class FlashLM extends Module {
     this.embed = this.child('embed', new Embedding(c.vocabSize, c.dim, rng, { frozen: c.frozenEmbeddings, std: embedStd }));
     for (let i = 0; i < c.layers; i++) this.blocks.push(this.child(`blocks.${i}`, new FlashBlock(c, c.dilations[i % c.dilations.length], rng)));
     this.normOut = this.child('norm_out', new RMSNorm(c.dim));
-    this.head = this.child('head', createHead(c.head, c.vocabSize, c.dim, rng, this.embed.weight, tokenCounts));
+    this.head = this.child('head', createHead(c.head, c.vocabSize, c.dim, rng, this.embed.weight, tokenCounts, headStructure));
   }
 
   /**

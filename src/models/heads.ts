@@ -2,7 +2,7 @@
 import { Rng } from '../core/rng.js';
 import { Tensor } from '../core/tensor.js';
 import type { Head } from '../heads/head.js';
-import { AdaptiveHead, HierarchicalHead, SoftmaxHead } from '../heads/index.js';
+import { AdaptiveHead, HierarchicalHead, SoftmaxHead, headFromConfig, type HeadConfig as HeadStructure } from '../heads/index.js';
 
 export interface HeadConfig {
   type: 'softmax' | 'hierarchical' | 'adaptive';
@@ -12,13 +12,22 @@ export interface HeadConfig {
   cutoffs?: number[];
 }
 
-/** Build the head; hierarchical and adaptive heads need the training tokens' frequencies. */
-export function createHead(c: HeadConfig, vocabSize: number, dim: number, rng: Rng, embedding: Tensor, counts?: ArrayLike<number>): Head {
+/**
+ * Build the head. Hierarchical and adaptive heads are built from the training tokens'
+ * frequencies, or rebuilt from a saved `structure` (an exported model's tree or cluster order).
+ */
+export function createHead(
+  c: HeadConfig, vocabSize: number, dim: number, rng: Rng, embedding: Tensor, counts?: ArrayLike<number>, structure?: HeadStructure,
+): Head {
   switch (c.type) {
     case 'softmax':
       return new SoftmaxHead(vocabSize, dim, rng, c.tied ? embedding : undefined);
     case 'hierarchical':
     case 'adaptive': {
+      if (structure) {
+        if (structure.kind !== c.type) throw new Error(`the saved head structure is ${structure.kind}, the config says ${c.type}`);
+        return headFromConfig(structure, rng);
+      }
       if (!counts) throw new Error(`the ${c.type} head needs the training tokens' frequencies`);
       return c.type === 'hierarchical'
         ? new HierarchicalHead(vocabSize, dim, counts, rng)

@@ -52,24 +52,10 @@ export function linearCrossEntropy(h: Tensor, W: Tensor, targets: Tensor, logitB
   const counted = countTargets(targets, M, V, 'linearCrossEntropy');
   if (counted === 0) return ignoredBatchLoss(h, W);
   const grad = needsGrad(h, W);
-  const chunk = Math.max(1, Math.min(M, Math.floor(logitBudget / V)));
-  const logits = Tensor.empty([chunk, V]);
-  const losses = Tensor.empty([M]);
-  const gradScale = grad ? 1 / counted : 0;
   const dh = grad && h.requiresGrad ? Tensor.empty([M, d]) : null;
   const dW = grad && W.requiresGrad ? Tensor.empty([V, d]) : null;
-  for (let r0 = 0; r0 < M; r0 += chunk) {
-    const rows = Math.min(chunk, M - r0);
-    const hc = h.ptr + r0 * d * 4;
-    K.matmul(rows, V, d, hc, false, W.ptr, true, logits.ptr, false);
-    K.crossEntropyForward(logits.ptr, rows, V, targets.ptr + r0 * 4, losses.ptr + r0 * 4, gradScale);
-    if (grad) {
-      if (dh) K.matmul(rows, d, V, logits.ptr, false, W.ptr, false, dh.ptr + r0 * d * 4, false);
-      if (dW) K.matmul(V, d, rows, logits.ptr, true, hc, false, dW.ptr, r0 > 0);
-    }
-  }
+  const losses = chunkedCrossEntropy(h, W, targets, logitBudget, grad ? { scale: 1 / counted, dh, dW } : null);
   const total = K.reduce('sum', losses.ptr, M);
-  logits.dispose();
   losses.dispose();
   const loss = Tensor.from([total / counted], [1]);
   if (grad) {
@@ -80,4 +66,44 @@ export function linearCrossEntropy(h: Tensor, W: Tensor, targets: Tensor, logitB
     });
   }
   return loss;
+}
+
+/**
+ * -log softmax(h . W^T)[target] of each row in nats (0 where the target is negative), without
+ * gradients: h (M, d), W (V, d), targets int32 (M).
+ */
+export function linearCrossEntropyRows(h: Tensor, W: Tensor, targets: Tensor, logitBudget = LOGIT_BUDGET): Float32Array {
+  const [V, d] = W.shape;
+  const M = h.size / d;
+  countTargets(targets, M, V, 'linearCrossEntropyRows');
+  const losses = chunkedCrossEntropy(h, W, targets, logitBudget, null);
+  const out = Float32Array.from(losses.f32());
+  losses.dispose();
+  return out;
+}
+
+/**
+ * The per-row losses (M) of softmax(h . W^T) against targets, one chunk of rows of logits at a
+ * time; with `grad`, each chunk's logits become their gradient (times grad.scale) and are
+ * multiplied into dh and dW before the next chunk overwrites them.
+ */
+function chunkedCrossEntropy(
+  h: Tensor, W: Tensor, targets: Tensor, logitBudget: number,
+  grad: { scale: number; dh: Tensor | null; dW: Tensor | null } | null,
+): Tensor {
+  const [V, d] = W.shape;
+  const M = h.size / d;
+  const chunk = Math.max(1, Math.min(M, Math.floor(logitBudget / V)));
+  const logits = Tensor.empty([chunk, V]);
+  const losses = Tensor.empty([M]);
+  for (let r0 = 0; r0 < M; r0 += chunk) {
+    const rows = Math.min(chunk, M - r0);
+    const hc = h.ptr + r0 * d * 4;
+    K.matmul(rows, V, d, hc, false, W.ptr, true, logits.ptr, false);
+    K.crossEntropyForward(logits.ptr, rows, V, targets.ptr + r0 * 4, losses.ptr + r0 * 4, grad?.scale ?? 0);
+    if (grad?.dh) K.matmul(rows, d, V, logits.ptr, false, W.ptr, false, grad.dh.ptr + r0 * d * 4, false);
+    if (grad?.dW) K.matmul(V, d, rows, logits.ptr, true, hc, false, grad.dW.ptr, r0 > 0);
+  }
+  logits.dispose();
+  return losses;
 }

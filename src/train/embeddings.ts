@@ -2,7 +2,7 @@
 // training corpus, scaled to the standard deviation of the random initialisation they replace.
 import { TernlmError } from '../core/errors.js';
 import * as K from '../core/kernels.js';
-import { readTrainTokens } from '../data/split-tokens.js';
+import { readSplitTokens } from '../data/split-tokens.js';
 import type { FlashLM } from '../models/flashlm.js';
 import { corpusEmbeddings, gpt2Embeddings } from '../nn/init-embeddings.js';
 
@@ -18,7 +18,7 @@ export function initializeEmbeddings(model: FlashLM, spec: string, dataDir: stri
     values = gpt2Embeddings(path, d, { std });
     msg(`embeddings: GPT-2 token embeddings from ${path}, projected to ${d} dimensions by truncated SVD`);
   } else {
-    const tokens = readTrainTokens(dataDir, 5_000_000);
+    const tokens = readSplitTokens(dataDir, 'train', 5_000_000);
     values = corpusEmbeddings(tokens, V, d, { std });
     msg(`embeddings: PPMI co-occurrence + randomized SVD of ${tokens.length.toLocaleString('en-US')} training tokens`);
   }

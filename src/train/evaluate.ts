@@ -1,5 +1,6 @@
-// The evaluation loop shared by the trainer's validation and `ternlm eval`: the mean next-token
-// loss of a model over rows of tokens, without gradients, B rows per forward pass.
+// The trainer's validation: the mean next-token loss of a model over the first windows of a
+// prepared split, without gradients, B rows per forward pass. (`ternlm eval` scores any model
+// file on any text with src/eval/.)
 import { noGrad } from '../core/autograd.js';
 import { TernlmError } from '../core/errors.js';
 import { Tensor, scope } from '../core/tensor.js';
@@ -68,25 +69,4 @@ export function evaluateSplit(
   }
   const r = result(nats, n, null);
   return { ...r, bpb: split ? bitsPerByte(r.loss, split) : null };
-}
-
-/**
- * Mean loss over a whole token sequence, in consecutive windows of T predicted tokens (each
- * window's first token is the previous window's last), B windows per forward pass. `bytes` is
- * the UTF-8 size of the text the tokens stand for.
- */
-export function evaluateTokens(model: ScoredModel, ids: Int32Array, T: number, B: number, bytes: number): EvalResult {
-  const predicted = ids.length - 1;
-  if (predicted < 1) throw new TernlmError('no text to score: it is empty after tokenization');
-  const full = Math.floor(predicted / T);
-  let nats = 0;
-  for (let w = 0; w < full; w += B) {
-    const rowsHere = Math.min(B, full - w);
-    const rows = new Int32Array(rowsHere * (T + 1));
-    for (let r = 0; r < rowsHere; r++) rows.set(ids.subarray((w + r) * T, (w + r) * T + T + 1), r * (T + 1));
-    nats += rowsLoss(model, rows, rowsHere, T);
-  }
-  const rest = predicted - full * T;
-  if (rest > 0) nats += rowsLoss(model, ids.slice(full * T), 1, rest);
-  return result(nats, predicted, bytes);
 }

@@ -63,7 +63,7 @@ describe('ternlm CLI: train, interrupt, resume, eval, export, generate', () => {
   });
 
   it('eval prints loss, perplexity and bits per byte; export and generate run the packed model', async () => {
-    const ev = await ternlm(['eval', '--model', join(out, 'ckpt.safetensors'), '--data', data, '--batches', '2']);
+    const ev = await ternlm(['eval', '--model', join(out, 'ckpt.safetensors'), '--data', data, '--json']);
     assert.equal(ev.code, 0, ev.stderr);
     const r = JSON.parse(ev.stdout);
     assert.ok(r.loss > 0 && Math.abs(r.ppl - Math.exp(r.loss)) < 1e-6 * r.ppl && r.bpb > 0 && r.tokens > 0);
@@ -79,6 +79,6 @@ describe('ternlm CLI: train, interrupt, resume, eval, export, generate', () => {
     assert.match(bad.stderr, /training checkpoint: run `ternlm export/);
     const missing = await ternlm(['eval', '--model', join(root, 'nope.safetensors'), '--data', data]);
     assert.equal(missing.code, 1);
-    assert.match(missing.stderr, /^Error: model .* not found/m);
+    assert.match(missing.stderr, /^Error: model file .*nope\.safetensors does not exist/m);
   });
 });
