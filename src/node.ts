@@ -1,6 +1,6 @@
 // `ternlm/node`: everything of the package root plus the parts that need Node (the file system,
-// worker threads): tokenizer files, data preparation and batches from shard files, training runs,
-// safetensors and llama2.c files, and loading models for inference from a path.
+// worker threads): tokenizer files, data preparation and batches from shard files, training runs
+// and their reports (plots), safetensors and llama2.c files, and loading models for inference from a path.
 export * from './index.js';
 export { loadTokenizer, tokenizerFromJSON } from './data/tokenizer.js';
 export { Llama2cTokenizer } from './data/llama2c-tokenizer.js';
@@ -9,6 +9,9 @@ export { prepare, type PrepareOptions } from './data/prepare.js';
 export { readMeta, bitsPerByte, type DatasetMeta } from './data/meta.js';
 export { TRAIN_DEFAULTS, loadTrainConfig, withOverrides, type TrainConfig } from './train/config.js';
 export { train, type TrainOptions, type TrainResult } from './train/trainer.js';
+export { writeReport, renderReport, reportFormat, type ReportFormat, type RenderOptions } from './report/report.js';
+export { readRuns, type Run, type TrainPoint, type EvalPoint, type WeightMix } from './report/runs.js';
+export { reportSpec } from './report/specs.js';
 export { evaluateSplit, evaluateTokens, type EvalResult } from './train/evaluate.js';
 export { openSafetensors, writeSafetensors } from './io/safetensors.js';
 export { readLlama2c, type Llama2cCheckpoint, type Llama2cHeader } from './io/llama2c.js';

@@ -15,7 +15,7 @@ const SRC = resolve(dirname(fileURLToPath(import.meta.url)), '../../../src');
  * Lowest first, as in docs/architecture.md. eval/ and serve/ are planned (design.md) and have
  * their place already.
  */
-const LAYERS = ['core', 'io', 'ops', 'nn', 'heads', 'models', 'data', 'train', 'infer', 'eval', 'serve', 'cli'];
+const LAYERS = ['core', 'io', 'ops', 'nn', 'heads', 'models', 'data', 'report', 'train', 'infer', 'eval', 'serve', 'cli'];
 /** Files directly in src/ are the package's entries (index.ts, node.ts): any layer but cli. */
 const ENTRY = '(entry)';
 
