@@ -12,6 +12,7 @@ const COMMANDS: Record<string, { file: string; summary: string }> = {
   export: { file: 'export', summary: 'pack a checkpoint into a ternary inference file' },
   generate: { file: 'generate', summary: 'generate text from a model' },
   chat: { file: 'chat', summary: 'interactive chat loop with a model' },
+  report: { file: 'report', summary: 'plot training runs (loss, bits per byte, tokens/s, lr, ternary mix) to HTML, SVG or PNG' },
   bench: { file: 'bench', summary: 'benchmarks: kernels, data, train, generate' },
 };
 

@@ -12,9 +12,9 @@ export const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '../../src/c
 export interface CliRun { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
 
 /** Run `ternlm <args>`; `onStderr` sees stderr as it grows and may interrupt (SIGINT) the child. */
-export function ternlm(args: string[], opts: { onStderr?: (all: string, interrupt: () => void) => void; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<CliRun> {
+export function ternlm(args: string[], opts: { onStderr?: (all: string, interrupt: () => void) => void; env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {}): Promise<CliRun> {
   return new Promise((resolveRun, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: opts.env ?? process.env });
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: opts.env ?? process.env, cwd: opts.cwd });
     let stdout = '', stderr = '';
     const timer = opts.timeoutMs ? setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs) : null;
     child.stdout.on('data', (d) => (stdout += d));
