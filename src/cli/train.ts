@@ -24,7 +24,8 @@ flashlm-tiny for 10 minutes.
   --config   a JSON file, or the name of a config shipped in configs/ (default flashlm-tiny)
   --data     a directory written by \`ternlm prepare\`
   --out      run directory (default runs/<config name>): config.json, metrics.jsonl,
-             ckpt.safetensors, samples.txt
+             ckpt.safetensors, samples.txt, and at the end (or on Ctrl-C) the plots
+             report.html and report.png (see ternlm report --help; --set report=false: none)
   --time     training time budget, e.g. 90s, 30m, 1h. The first 30 s (or 5% of the budget)
              measure the pace; then the number of steps that fit is fixed and kept in the
              checkpoint, so the run (and any --resume of it) follows that plan exactly

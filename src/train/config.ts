@@ -44,6 +44,8 @@ export interface TrainConfig {
   seed: number;
   /** Token embeddings at the start: random, from the corpus (PPMI + SVD), or 'gpt2:<model.safetensors>'. */
   initEmbeddings: string;
+  /** Draw report.html and report.png (the run's plots) into the run folder when the run ends or is stopped. */
+  report: boolean;
 }
 
 export const TRAIN_DEFAULTS: TrainConfig = {
@@ -72,6 +74,7 @@ export const TRAIN_DEFAULTS: TrainConfig = {
   checkpointMinutes: 1,
   seed: 1,
   initEmbeddings: 'random',
+  report: true,
 };
 
 /** Deep-merge b over a (plain objects merge, arrays and values replace). */
@@ -216,6 +219,7 @@ export const CONFIG_FIELDS: Record<string, FieldRule> = {
   checkpointMinutes: number(0, 1e6, { aboveMin: true }),
   seed: integer(0, MAX_SEED),
   initEmbeddings: { type: 'string', pattern: /^(random|corpus|gpt2:.+)$/, expected: 'random, corpus or gpt2:<model.safetensors>' },
+  report: boolean,
 };
 
 /** Paths that hold a group of fields (model, model.head), derived from the table. */

@@ -1,5 +1,6 @@
 // A run's folder (`runs/<name>/`): config.json, metrics.jsonl, samples.txt, ckpt.safetensors
-// and ckpt.prev.safetensors, guarded by a lock so that one process trains into it at a time.
+// and ckpt.prev.safetensors (and the plots report.html and report.png drawn from them), guarded by
+// a lock so that one process trains into it at a time.
 //
 // - A folder that already holds a run is refused unless the run is resumed or overwritten.
 // - The lock file holds the owner's pid, host, start time and command line; a lock whose process
@@ -7,13 +8,14 @@
 // - On resume, metrics.jsonl and samples.txt drop what was logged after the checkpoint's step,
 //   so each step appears once.
 // - Temp files that a killed save left behind are deleted when the next run starts.
-import { appendFileSync, closeSync, existsSync, openSync, readFileSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, openSync, readFileSync, rmSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { TernlmError } from '../core/errors.js';
 import { isProcessAlive, removeStaleTemps, writeTextAtomic } from '../io/atomic.js';
 import { ensureDir } from '../io/fs.js';
 import { previousCheckpointPath } from '../io/checkpoint.js';
+import { RUN_REPORT_FILES } from '../report/report.js';
 
 export const LOCK_FILE = 'train.lock';
 
@@ -78,7 +80,9 @@ export class RunDir {
     ensureDir(this.dir);
     this.lock(warn);
     for (const p of removeStaleTemps(this.dir)) warn(`removed ${p}, left by a save that was interrupted`);
-    if (mode.overwrite && !mode.resume) for (const p of existing) rmSync(p, { force: true });
+    // The old run's plots go with it (they do not make a folder a run on their own).
+    const plots = Object.values(RUN_REPORT_FILES).map((f) => join(this.dir, f)).filter((p) => existsSync(p) && statSync(p).isFile());
+    if (mode.overwrite && !mode.resume) for (const p of [...existing, ...plots]) rmSync(p, { force: true });
   }
 
   private readLock(): LockRecord | null {

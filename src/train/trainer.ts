@@ -1,7 +1,8 @@
 // The training loop: batches -> forward -> backward -> clip -> optimizer step, with periodic
 // evaluation, samples, metrics.jsonl and checkpoints. The pieces live beside it: the run folder
 // and its lock (run-dir.ts), the plan that makes resume exact (plan.ts), one step (step.ts),
-// recovery from a non-finite loss (recovery.ts), evaluation (evaluate.ts), samples (samples.ts).
+// recovery from a non-finite loss (recovery.ts), evaluation (evaluate.ts), samples (samples.ts);
+// the plots it leaves in the run folder at the end come from ../report/.
 import { startSectionTiming, takeSectionTimes, timed, zeroGrad } from '../core/autograd.js';
 import { TernlmError } from '../core/errors.js';
 import { Rng } from '../core/rng.js';
@@ -14,6 +15,7 @@ import { Sampler } from '../heads/sampling.js';
 import { CHECKPOINT_FORMAT, openLatestGoodCheckpoint, saveCheckpoint, type LoadedCheckpoint } from '../io/checkpoint.js';
 import { FlashLM, type FlashLMConfig } from '../models/flashlm.js';
 import { ternaryStats } from '../ops/ternary.js';
+import { writeRunReport } from '../report/report.js';
 import { seqLenAt, type TrainConfig } from './config.js';
 import { initializeEmbeddings } from './embeddings.js';
 import { evaluateSplit, type EvalResult } from './evaluate.js';
@@ -100,7 +102,11 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   try {
     const ck = o.resume ? openLatestGoodCheckpoint(run.checkpoint, msg) : null;
     try {
-      return await trainInRun(o, run, ck, trainLoader, valLoader, msg);
+      const result = await trainInRun(o, run, ck, trainLoader, valLoader, msg);
+      // report.html and report.png of the run, at its end and when stopped; a failure to draw
+      // them is one warning, never the run's failure.
+      if (o.config.report) await writeRunReport(run.dir, msg);
+      return result;
     } finally {
       ck?.close();
     }
@@ -185,8 +191,8 @@ async function runLoop(
   let lastEval: EvalResult | null = null;
   const evaluateAndSample = (): void => {
     lastEval = evaluateSplit(model, valLoader, c.evalBatches, B, seqLenAt(c, 1), valSplit);
-    const ternary: Record<string, { alpha: number; neg: number; zero: number; pos: number }> = {};
-    for (const { name, layer } of bitLayers) if (layer.opts.precision === 'ternary') ternary[name] = ternaryStats(layer.weight);
+    const ternary: Record<string, { alpha: number; neg: number; zero: number; pos: number; weights: number }> = {};
+    for (const { name, layer } of bitLayers) if (layer.opts.precision === 'ternary') ternary[name] = { ...ternaryStats(layer.weight), weights: layer.weight.size };
     run.log({ type: 'eval', step: at.step, tokens: at.tokensSeen, elapsed: at.elapsed, val_loss: lastEval.loss, val_ppl: lastEval.ppl, val_bpb: lastEval.bpb, ternary });
     msg(`eval at step ${at.step}: val loss ${lastEval.loss.toFixed(4)}, ppl ${lastEval.ppl.toFixed(2)}` + (lastEval.bpb !== null ? `, ${lastEval.bpb.toFixed(4)} bits/byte` : ''));
     if (c.sampleTokens > 0) run.appendSample(at.step, sampleText(model, o.tokenizer, [o.tokenizer.eotId], c.sampleTokens, sampler));

@@ -4,8 +4,9 @@ import { join } from 'node:path';
 import { writeDemoCorpus } from '../../src/data/stories.js';
 import { ternlm } from './run-cli.js';
 
-/** Config overrides that make a model small enough to start in a moment. */
-export const TINY_MODEL = ['--set', 'model.dim=16', '--set', 'model.layers=1', '--set', 'model.contextLength=32', '--set', 'seqLen=32', '--set', 'curriculum=[]'];
+/** Config overrides that make a model small enough to start (and end: no plots) in a moment. */
+export const TINY_MODEL = ['--set', 'model.dim=16', '--set', 'model.layers=1', '--set', 'model.contextLength=32', '--set', 'seqLen=32', '--set', 'curriculum=[]',
+  '--set', 'report=false'];
 
 /** Under `root`: a demo corpus, a 300-token BPE (tok.json) and shards prepared with it (data/). */
 export async function prepareTinyDataset(root: string, seed: number): Promise<{ corpus: string; tokenizer: string; data: string }> {

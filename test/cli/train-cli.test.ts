@@ -53,6 +53,10 @@ describe('ternlm CLI: train, interrupt, resume, eval, export, generate', () => {
     assert.equal(first.code, 130, first.stderr);
     assert.match(first.stderr, /checkpoint saved/);
     assert.ok(existsSync(join(out, 'ckpt.safetensors')));
+    // The stopped run drew its plots into its folder.
+    assert.match(first.stderr, /report: .*report\.html and report\.png/);
+    assert.match(readFileSync(join(out, 'report.html'), 'utf8'), /<svg[^>]*>[^]*>loss \(nats\/token\)<\/text>/);
+    assert.ok(readFileSync(join(out, 'report.png')).subarray(1, 4).toString() === 'PNG');
     const stoppedAt = Number(/stopped at step (\d+)/.exec(first.stderr)![1]);
     const second = await ternlm(['train', '--data', data, '--out', out, '--steps', String(stoppedAt + 10), '--resume', ...TINY]);
     assert.equal(second.code, 0, second.stderr);

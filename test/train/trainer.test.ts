@@ -1,7 +1,7 @@
 // End-to-end training: a tiny FlashLM really learns, resumes bit for bit, and refuses a corrupt
 // checkpoint with a clear error.
 import assert from 'node:assert/strict';
-import { appendFileSync, cpSync, mkdtempSync, readFileSync, statSync, truncateSync } from 'node:fs';
+import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
@@ -26,6 +26,7 @@ const tiny = (over: object = {}): TrainConfig => withOverrides(TRAIN_DEFAULTS, {
   name: 'tiny',
   model: tinyModel,
   batchSize: 8, seqLen: 32, warmupSteps: 10, lr: 0.01, logEvery: 10, evalEvery: 1000, evalBatches: 4, sampleTokens: 8,
+  report: false, // drawn where a test looks at it: a report costs about as much as a tiny run
   ...over,
 });
 
@@ -69,7 +70,7 @@ describe('training end to end', () => {
 
   it('a tiny ternary model learns: val loss falls well below the unigram entropy', async () => {
     const out = join(root, 'learn');
-    const result = await train({ config: tiny(), dataDir, outDir: out, tokenizer, steps: 150 });
+    const result = await train({ config: tiny({ report: true }), dataDir, outDir: out, tokenizer, steps: 150 });
     const unigram = unigramEntropy(dataDir);
     assert.ok(result.lastEval, 'evaluated at the end');
     assert.ok(result.lastEval.loss < 0.75 * unigram, `val loss ${result.lastEval.loss} vs unigram ${unigram}`);
@@ -80,6 +81,29 @@ describe('training end to end', () => {
     const ev = lines.find((l) => l.type === 'eval');
     assert.ok(ev.ternary['blocks.0.mix'].zero > 0 && ev.ternary['blocks.0.mix'].zero < 1, 'ternary mix logged');
     assert.ok(lines.some((l) => l.type === 'profile' && l.share.head > 0), 'time split logged');
+    assert.ok(Object.values(ev.ternary as Record<string, { weights: number }>).every((l) => l.weights > 0), 'layer sizes logged');
+    // The run's plots, drawn at its end.
+    const html = readFileSync(join(out, 'report.html'), 'utf8');
+    assert.match(html, /<th scope="row"[^>]*>learn<\/th><td>tiny<\/td><td>ternary<\/td><td class="n">150<\/td>/);
+    assert.match(html, /<svg[^>]*>[^]*>share of ternary weights \(%\)<\/text>/);
+    assert.doesNotMatch(html, /<script/i);
+    assert.deepEqual([...readFileSync(join(out, 'report.png')).subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+  });
+
+  it('a run whose plots cannot be written ends normally, with one warning', async () => {
+    const out = join(root, 'unplottable');
+    mkdirSync(join(out, 'report.html'), { recursive: true }); // a folder where the page should go
+    const messages: string[] = [];
+    const r = await train({ config: tiny({ report: true }), dataDir, outDir: out, tokenizer, steps: 10, onMessage: (m) => messages.push(m) });
+    assert.equal(r.steps, 10);
+    assert.ok(existsSync(r.checkpoint));
+    const warnings = messages.filter((m) => /report/.test(m));
+    assert.equal(warnings.length, 1, messages.join('\n'));
+    assert.match(warnings[0], /^warning: no report drawn for .*unplottable \(cannot rename .*report\.html: it is a folder, not a file \(EISDIR\)\); the run itself is saved — draw it later with ternlm report/);
+    // --overwrite deletes the old run's plots with the run (and leaves a folder of that name alone).
+    writeFileSync(join(out, 'report.png'), 'the old run');
+    await train({ config: tiny(), dataDir, outDir: out, tokenizer, steps: 2, overwrite: true });
+    assert.ok(!existsSync(join(out, 'report.png')) && statSync(join(out, 'report.html')).isDirectory());
   });
 
   it('a val split smaller than one eval batch is scored whole, once', async () => {
@@ -104,9 +128,10 @@ describe('training end to end', () => {
     const config = tiny({ optimizer: 'normuon', muonLr: 0.02, model: { ...tinyModel, dropout: 0.1 } });
     const straight = await train({ config, dataDir, outDir: join(root, 'straight'), tokenizer, steps: 40 });
     let steps = 0;
-    const first = await train({ config, dataDir, outDir: join(root, 'resumed'), tokenizer, steps: 40, shouldStop: () => ++steps >= 17 });
+    const first = await train({ config: { ...config, report: true }, dataDir, outDir: join(root, 'resumed'), tokenizer, steps: 40, shouldStop: () => ++steps >= 17 });
     assert.equal(first.stoppedEarly, true);
     assert.equal(first.steps, 17);
+    assert.ok(existsSync(join(root, 'resumed', 'report.html')) && existsSync(join(root, 'resumed', 'report.png')), 'a stopped run draws its plots');
     const second = await train({ config, dataDir, outDir: join(root, 'resumed'), tokenizer, steps: 40, resume: true });
     assert.equal(second.steps, 40);
     assert.equal(second.finalTrainLoss, straight.finalTrainLoss);
