@@ -24,13 +24,14 @@ function quantile(sorted: readonly number[], q: number): number {
 }
 
 /**
- * The loss axis: from the lowest loss to the 95th percentile, so that the first steps (far above
- * the rest) do not flatten the part of the curves worth reading; lines above it are clipped.
+ * The loss axis: from the lowest loss to the `top` quantile (the 95th percentile), so that the
+ * first steps (far above the rest) do not flatten the part of the curves worth reading; lines
+ * above it are clipped.
  */
-function lossDomain(losses: readonly number[]): [number, number] | undefined {
+function lossDomain(losses: readonly number[], top: number): [number, number] | undefined {
   if (losses.length === 0) return undefined;
   const sorted = [...losses].sort((a, b) => a - b);
-  const lo = sorted[0], hi = Math.max(quantile(sorted, 0.95), lo + 1e-3);
+  const lo = sorted[0], hi = Math.max(quantile(sorted, top), lo + 1e-3);
   const pad = (hi - lo) * 0.04;
   return [lo - pad, hi + pad];
 }
@@ -79,57 +80,40 @@ export function reportSpec(runs: readonly Run[]): TopLevelSpec {
   };
   const step = { field: 'step', type: 'quantitative', title: 'steps', scale: { zero: true }, axis: { format: ',d', tickMinStep: 1 } };
   const losses = t.loss.map((r) => r.loss).filter((v): v is number => typeof v === 'number');
-  const lossAxis = (x: object) => ({
-    x,
-    y: { field: 'loss', type: 'quantitative', title: 'loss (nats/token)', scale: { zero: false, nice: false, domain: lossDomain(losses) } },
-  });
-  const curveDash = {
-    field: 'curve', type: 'nominal', title: 'loss',
-    scale: { domain: ['train', 'validation'], range: [[1, 0], [6, 3]] },
-    legend: { orient: 'top', direction: 'horizontal', symbolType: 'stroke', symbolStrokeColor: '#444', symbolStrokeWidth: 2, symbolSize: 400, labelLimit: 0 },
-  };
-  /** Train loss as a line, validation loss as a dashed line with points, against `x`. */
-  const lossPanel = (title: string, x: object) => ({
-    title, data: { name: 'loss' },
-    encoding: { ...lossAxis(x), color: colour },
-    layer: [
-      { mark: { type: 'line', clip: true, strokeWidth: 1.6 }, encoding: { strokeDash: curveDash } },
-      { transform: [{ filter: "datum.curve === 'validation'" }], mark: { type: 'point', filled: true, size: 22, clip: true } },
-    ],
-  });
-  const linePanel = (title: string, data: string, x: object, y: object, extra: object = {}) => ({
+  /** A legend of line styles, above its panel. */
+  const dashLegend = { orient: 'top', direction: 'horizontal', symbolType: 'stroke', symbolStrokeColor: '#444', symbolStrokeWidth: 2, symbolSize: 400, labelLimit: 0 };
+  const curveDash = { field: 'curve', type: 'nominal', title: 'loss', scale: { domain: ['train', 'validation'], range: [[1, 0], [6, 3]] }, legend: dashLegend };
+  // Runs with few log lines (short or stopped early) get a mark at each point, so that a single
+  // line still shows, and the whole loss range (no clipping, marks sit on the plot's edges too).
+  // Marks are a layer of their own: the line-style legends stay lines.
+  const sparse = runs.every((r) => r.train.length <= 20);
+  const line = (dash?: object) => ({ mark: { type: 'line', clip: true, strokeWidth: 1.6 }, encoding: dash ? { strokeDash: dash } : {} });
+  const marks = (filter?: string) => ({ ...(filter ? { transform: [{ filter }] } : {}), mark: { type: 'point', filled: true, size: 20, clip: !sparse, opacity: 1 } });
+  /** A panel of lines, one per run (and per `dash` style), with a mark at each point where `withMarks`. */
+  const panel = (title: string, data: string, x: object, y: object, o: { dash?: object; withMarks?: boolean; markFilter?: string } = {}) => ({
     title, data: { name: data },
-    mark: { type: 'line', strokeWidth: 1.6, ...extra },
     encoding: { x, y, color: colour },
+    layer: [line(o.dash), ...(o.withMarks || sparse ? [marks(sparse ? undefined : o.markFilter)] : [])],
   });
+  const lossY = { field: 'loss', type: 'quantitative', title: 'loss (nats/token)', scale: { zero: false, nice: false, domain: lossDomain(losses, sparse ? 1 : 0.95) } };
+  /** Train loss as a line, validation loss as a dashed line with marks, against `x`. */
+  const lossPanel = (title: string, x: object) => panel(title, 'loss', x, lossY, { dash: curveDash, withMarks: true, markFilter: "datum.curve === 'validation'" });
 
   const panels: object[] = [
     lossPanel('Loss by step', step),
     lossPanel('Loss by training time', { field: 'time', type: 'quantitative', title: `training time (${t.timeUnit})`, scale: { zero: true } }),
   ];
   if (t.evals.some((r) => r.bpb !== null)) {
-    panels.push(linePanel('Validation bits per byte', 'evals', step,
-      { field: 'bpb', type: 'quantitative', title: 'validation loss (bits/byte)', scale: { zero: false } }, { point: { filled: true, size: 22 } }));
+    panels.push(panel('Validation bits per byte', 'evals', step, { field: 'bpb', type: 'quantitative', title: 'validation loss (bits/byte)', scale: { zero: false } }, { withMarks: true }));
   }
   panels.push(
-    linePanel('Throughput', 'train', step, { field: 'tps', type: 'quantitative', title: 'throughput (tokens/s)', axis: { format: ',d' } }),
-    linePanel('Learning rate', 'train', step, { field: 'lr', type: 'quantitative', title: 'learning rate', axis: { format: '~g' } }),
+    panel('Throughput', 'train', step, { field: 'tps', type: 'quantitative', title: 'throughput (tokens/s)', axis: { format: ',d' } }),
+    panel('Learning rate', 'train', step, { field: 'lr', type: 'quantitative', title: 'learning rate', axis: { format: '~g' } }),
   );
   if (t.mix.length > 0) {
-    panels.push({
-      title: 'Ternary weights: share of −1, 0, +1', data: { name: 'mix' },
-      mark: { type: 'line', strokeWidth: 1.6 },
-      encoding: {
-        x: step,
-        y: { field: 'share', type: 'quantitative', title: 'share of ternary weights (%)', scale: { zero: false } },
-        color: colour,
-        strokeDash: {
-          field: 'weight', type: 'nominal', title: 'weight',
-          scale: { domain: ['−1', '0', '+1'], range: [[6, 3], [1, 0], [2, 2]] },
-          legend: { orient: 'top', direction: 'horizontal', symbolType: 'stroke', symbolStrokeColor: '#444', symbolStrokeWidth: 2, symbolSize: 400 },
-        },
-      },
-    });
+    const weightDash = { field: 'weight', type: 'nominal', title: 'weight', scale: { domain: ['−1', '0', '+1'], range: [[6, 3], [1, 0], [2, 2]] }, legend: dashLegend };
+    panels.push(panel('Ternary weights: share of −1, 0, +1', 'mix', step,
+      { field: 'share', type: 'quantitative', title: 'share of ternary weights (%)', scale: { zero: false } }, { dash: weightDash }));
   }
 
   return {
