@@ -40,8 +40,13 @@ export async function* readJsonlRecords(path: string, opts: { onBytes?: (n: numb
   if (r) yield r;
 }
 
-/** The rows of a .parquet file as objects of the named columns (each must exist), a row group at a time. */
-export async function* readParquetRecords(path: string, columns: readonly string[], opts: { onBytes?: (n: number) => void } = {}): AsyncGenerator<FileRecord> {
+/**
+ * The rows of a .parquet file as objects of the named columns (each must exist) and of the
+ * `optional` ones the file has, a row group at a time.
+ */
+export async function* readParquetRecords(
+  path: string, required: readonly string[], opts: { optional?: readonly string[]; onBytes?: (n: number) => void } = {},
+): AsyncGenerator<FileRecord> {
   let file;
   let metadata;
   try {
@@ -51,13 +56,14 @@ export async function* readParquetRecords(path: string, columns: readonly string
     throw new TernlmError(`${path} is not a readable Parquet file (${(err as Error).message})`);
   }
   const present = metadata.schema.slice(1).map((s) => s.name);
-  const missing = columns.filter((c) => !present.includes(c));
+  const missing = required.filter((c) => !present.includes(c));
   if (missing.length > 0) throw new TernlmError(`${path} has no column ${missing.map((c) => `"${c}"`).join(', ')} (columns: ${present.join(', ')})`);
+  const columns = [...required, ...(opts.optional ?? []).filter((c) => present.includes(c) && !required.includes(c))];
   let rowStart = 0;
   for (const group of metadata.row_groups) {
     const rowEnd = rowStart + Number(group.num_rows);
     let rows: unknown[][] = [];
-    await parquetRead({ file, metadata, columns: [...columns], rowStart, rowEnd, onComplete: (r: unknown[][]) => (rows = r) });
+    await parquetRead({ file, metadata, columns, rowStart, rowEnd, onComplete: (r: unknown[][]) => (rows = r) });
     for (let i = 0; i < rows.length; i++) {
       yield { where: `${path} row ${rowStart + i}`, record: Object.fromEntries(columns.map((c, k) => [c, rows[i][k]])) };
     }

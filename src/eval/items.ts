@@ -5,12 +5,17 @@ import { TernlmError } from '../core/errors.js';
 import type { InputFile } from '../data/inputs.js';
 import { readJsonlRecords, readParquetRecords, type FileRecord } from '../data/records.js';
 
-/** Every record of the files, in order; `columns` are the fields a .parquet file must have. */
-export async function readItems(files: readonly InputFile[], columns: readonly string[], task: string): Promise<(FileRecord & { file: string })[]> {
+/**
+ * Every record of the files, in order; `required` are the columns a .parquet file must have,
+ * `optional` those read when it has them.
+ */
+export async function readItems(
+  files: readonly InputFile[], required: readonly string[], optional: readonly string[], task: string,
+): Promise<(FileRecord & { file: string })[]> {
   const items: (FileRecord & { file: string })[] = [];
   for (const file of files) {
     if (file.format === 'txt') throw new TernlmError(`${file.path}: ${task} reads .jsonl or .parquet files (one item per line or row), not text`);
-    const records = file.format === 'jsonl' ? readJsonlRecords(file.path) : readParquetRecords(file.path, columns);
+    const records = file.format === 'jsonl' ? readJsonlRecords(file.path) : readParquetRecords(file.path, required, { optional });
     const before = items.length;
     for await (const r of records) items.push({ ...r, file: file.path });
     if (items.length === before) throw new TernlmError(`${file.path} has no items — it is empty`);

@@ -46,7 +46,7 @@ export interface MinimalPairsScore {
 }
 
 export async function readMinimalPairs(files: readonly InputFile[], lowercase: boolean): Promise<MinimalPair[]> {
-  const items = await readItems(files, ['sentence_good', 'sentence_bad'], 'minimal-pairs');
+  const items = await readItems(files, ['sentence_good', 'sentence_bad'], ['UID', 'linguistics_term'], 'minimal-pairs');
   const cased = (s: string): string => (lowercase ? s.toLowerCase() : s);
   return items.map((r) => ({
     file: r.file, where: r.where, good: cased(stringField(r, 'sentence_good')), bad: cased(stringField(r, 'sentence_bad')),

@@ -35,7 +35,7 @@ export interface MultipleChoiceScore {
 }
 
 export async function readChoiceItems(files: readonly InputFile[], lowercase: boolean): Promise<ChoiceItem[]> {
-  const items = await readItems(files, ['ctx', 'endings', 'label'], 'multiple-choice');
+  const items = await readItems(files, ['ctx', 'endings', 'label'], [], 'multiple-choice');
   const cased = (s: string): string => (lowercase ? s.toLowerCase() : s);
   return items.map((r) => {
     const endings = r.record.endings;

@@ -5,6 +5,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { parquetWriteBuffer } from 'hyparquet-writer';
 import { assertRefused, snapshotTree, ternlm } from '../cli/run-cli.js';
 import { prepareTinyDataset, TINY_MODEL } from '../cli/tiny-data.js';
 
@@ -66,6 +67,19 @@ describe('ternlm eval', () => {
     const [c1, c2] = [await evalJson('--model', ckpt, '--task', 'multiple-choice', '--data', choices), await evalJson('--model', exported, '--task', 'multiple-choice', '--data', choices)];
     assert.equal(c1.items, 2);
     assert.deepEqual([c1.acc, c1.acc_norm], [c2.acc, c2.acc_norm]);
+  });
+
+  it('minimal pairs read from a .parquet file (the hub format) score as the same pairs from .jsonl', async () => {
+    const rows = readFileSync(pairs, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const column = (name: string) => ({ name, data: rows.map((r) => r[name]), type: 'STRING' as const });
+    const parquet = join(root, 'pairs.parquet');
+    writeFileSync(parquet, new Uint8Array(parquetWriteBuffer({ columnData: ['sentence_good', 'sentence_bad', 'UID', 'linguistics_term'].map(column), rowGroupSize: 2 })));
+    const [fromJsonl, fromParquet] = [join(root, 'from-jsonl.json'), join(root, 'from-parquet.json')];
+    await evalJson('--model', ckpt, '--task', 'minimal-pairs', '--data', pairs, '--out', fromJsonl);
+    await evalJson('--model', ckpt, '--task', 'minimal-pairs', '--data', parquet, '--out', fromParquet);
+    const scores = (f: string) => JSON.parse(readFileSync(f, 'utf8')).pairs.map((p: { good: number; bad: number; term: string }) => [p.good, p.bad, p.term]);
+    assert.deepEqual(scores(fromParquet), scores(fromJsonl));
+    assert.match(JSON.parse(readFileSync(fromParquet, 'utf8')).pairs[2].where, /pairs\.parquet row 2$/);
   });
 
   it('training lowers the bits per byte of the stories it learns from', async () => {
