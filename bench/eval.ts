@@ -60,7 +60,7 @@ export async function run(args: string[]): Promise<void> {
       const pairs = await readMinimalPairs(expandInputs([file]), false);
       result = scoreMinimalPairs(scorer, tokenizer, startToken, pairs, { tokensPerPass });
       best = Math.min(best, (performance.now() - t0) / 1000);
-      tokens = pairs.reduce((s, p) => s + tokenizer.encode(p.good).length + tokenizer.encode(p.bad).length, 0);
+      tokens = result.tokens;
     }
     scorer.dispose();
     const report = {

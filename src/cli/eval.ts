@@ -71,7 +71,7 @@ export async function run(args: string[]): Promise<void> {
   if (!values.model) throw new TernlmError('ternlm eval needs --model <file> — see ternlm eval --help');
   const task = taskOf(values.task, values.text, values.data);
   const inputs = (task === 'text' ? values.text : values.data) ?? [];
-  if (task !== 'split') expandInputs(inputs); // a missing input is refused before the model loads
+  const files = task === 'split' ? [] : expandInputs(inputs); // a missing input is refused before the model loads
   if (values.out !== undefined) {
     if (!values.out.endsWith('.json')) throw new TernlmError(`--out ${values.out}: the per-item results are JSON — name the file *.json`);
     checkFileTarget(values.out);
@@ -82,8 +82,8 @@ export async function run(args: string[]): Promise<void> {
   await initRuntime({ threads: threadsFlag(values) });
 
   const m = openScoringModel(values.model, values.tokenizer);
-  strideFor(m.scorer.contextLength, opts.stride); // refuse a bad --stride before reading the data
-  const head = { task, model: values.model, modelKind: m.scorer.description, contextLength: m.scorer.contextLength, stride: strideFor(m.scorer.contextLength, opts.stride) };
+  opts.stride = strideFor(m.scorer.contextLength, opts.stride); // a bad --stride is refused before the data is read
+  const head = { task, model: values.model, modelKind: m.scorer.description, contextLength: m.scorer.contextLength, stride: opts.stride };
   const progress = progressBar(values.json);
   opts.onProgress = progress.update;
   let summary: Record<string, unknown>;
@@ -92,7 +92,7 @@ export async function run(args: string[]): Promise<void> {
   const take = <T>(xs: T[]): T[] => (limit === undefined ? xs : xs.slice(0, limit));
   try {
     if (task === 'text') {
-      const docs = take(await readTextDocuments(expandInputs(inputs), separator, values.lowercase));
+      const docs = take(await readTextDocuments(files, separator, values.lowercase));
       const r = scoreText(m.scorer, m.tokenizer, m.startToken, docs, opts);
       summary = { ...head, documents: r.documents, bytes: r.bytes, tokens: r.tokens, loss: r.loss, ppl: r.ppl, bpb: r.bpb };
       details = { documents: r.perDocument };
@@ -100,14 +100,14 @@ export async function run(args: string[]): Promise<void> {
       lines = [`${r.documents.toLocaleString('en-US')} documents, ${r.bytes.toLocaleString('en-US')} bytes, ${r.tokens.toLocaleString('en-US')} tokens`,
         `loss ${r.loss.toFixed(4)} nats/token · perplexity ${r.ppl.toFixed(2)} · ${r.bpb.toFixed(4)} bits per byte`];
     } else if (task === 'minimal-pairs') {
-      const pairs = take(await readMinimalPairs(expandInputs(inputs), values.lowercase));
+      const pairs = take(await readMinimalPairs(files, values.lowercase));
       const r = scoreMinimalPairs(m.scorer, m.tokenizer, m.startToken, pairs, opts);
       summary = { ...head, pairs: r.pairs, accuracy: r.accuracy, meanOverFiles: r.meanOverFiles, perFile: r.perFile, perTerm: r.perTerm };
       details = { pairs: r.items };
       lines = [`${r.pairs.toLocaleString('en-US')} pairs: accuracy ${percent(r.accuracy)}, mean over ${r.perFile.length} file(s) ${percent(r.meanOverFiles)}`,
         ...table('linguistics_term', r.perTerm), ...(r.perFile.length > 1 ? table('file', r.perFile) : [])];
     } else if (task === 'multiple-choice') {
-      const items = take(await readChoiceItems(expandInputs(inputs), values.lowercase));
+      const items = take(await readChoiceItems(files, values.lowercase));
       const r = scoreMultipleChoice(m.scorer, m.tokenizer, m.startToken, items, opts);
       summary = { ...head, items: r.items, acc: r.acc, acc_norm: r.accNorm };
       details = { items: r.results };

@@ -223,15 +223,10 @@ async function* readJsonlFile(path: string, opts: ReadOptions): AsyncGenerator<D
 }
 
 async function* readParquetFile(path: string, opts: ReadOptions): AsyncGenerator<DocumentPiece> {
-  try {
-    for await (const { where, record } of readParquetRecords(path, [opts.textField], opts)) {
-      const text = record[opts.textField];
-      if (text === null || text === undefined) continue;
-      if (typeof text !== 'string') throw new TernlmError(`${where}: column "${opts.textField}" is not a string column`);
-      yield* pieces(text, opts.maxPieceChars);
-    }
-  } catch (err) {
-    if (err instanceof TernlmError && err.message.startsWith(`${path} has no column`)) throw new TernlmError(`${err.message} — pass --text-field`);
-    throw err;
+  for await (const { where, record } of readParquetRecords(path, [opts.textField], { ...opts, missingHint: 'pass --text-field' })) {
+    const text = record[opts.textField];
+    if (text === null || text === undefined) continue;
+    if (typeof text !== 'string') throw new TernlmError(`${where}: column "${opts.textField}" is not a string column`);
+    yield* pieces(text, opts.maxPieceChars);
   }
 }

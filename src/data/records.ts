@@ -41,11 +41,12 @@ export async function* readJsonlRecords(path: string, opts: { onBytes?: (n: numb
 }
 
 /**
- * The rows of a .parquet file as objects of the named columns (each must exist) and of the
- * `optional` ones the file has, a row group at a time.
+ * The rows of a .parquet file as objects of the named columns (each must exist; `missingHint`
+ * ends the error when one does not) and of the `optional` ones the file has, a row group at a time.
  */
 export async function* readParquetRecords(
-  path: string, required: readonly string[], opts: { optional?: readonly string[]; onBytes?: (n: number) => void } = {},
+  path: string, required: readonly string[],
+  opts: { optional?: readonly string[]; missingHint?: string; onBytes?: (n: number) => void } = {},
 ): AsyncGenerator<FileRecord> {
   let file;
   let metadata;
@@ -57,7 +58,7 @@ export async function* readParquetRecords(
   }
   const present = metadata.schema.slice(1).map((s) => s.name);
   const missing = required.filter((c) => !present.includes(c));
-  if (missing.length > 0) throw new TernlmError(`${path} has no column ${missing.map((c) => `"${c}"`).join(', ')} (columns: ${present.join(', ')})`);
+  if (missing.length > 0) throw new TernlmError(`${path} has no column ${missing.map((c) => `"${c}"`).join(', ')} (columns: ${present.join(', ')})${opts.missingHint ? ` — ${opts.missingHint}` : ''}`);
   const columns = [...required, ...(opts.optional ?? []).filter((c) => present.includes(c) && !required.includes(c))];
   let rowStart = 0;
   for (const group of metadata.row_groups) {

@@ -42,9 +42,8 @@ export function openScoringModel(path: string, tokenizerSpec?: string): ScoringM
     throw new TernlmError(`${path} is not a model file ternlm can score (expected a training checkpoint, a file from \`ternlm export\` or a llama2.c .bin checkpoint)`);
   }
   const kind = safetensorsKind(path);
-  const { model, tokenizerJSON } = kind === 'checkpoint'
-    ? (({ model, meta }) => ({ model, tokenizerJSON: meta.tokenizer }))(loadTrainedModel(path))
-    : (({ model, meta }) => ({ model, tokenizerJSON: meta.tokenizer }))(flashlmFromPacked(path));
+  const { model, meta } = kind === 'checkpoint' ? loadTrainedModel(path) : flashlmFromPacked(path);
+  const tokenizerJSON = meta.tokenizer;
   try {
     const tokenizer = tokenizerFromJSON(tokenizerJSON, path);
     if (tokenizerSpec !== undefined) {

@@ -36,6 +36,8 @@ export interface Accuracy {
 
 export interface MinimalPairsScore {
   pairs: number;
+  /** Tokens scored, both sentences of every pair. */
+  tokens: number;
   /** Over all pairs. */
   accuracy: number;
   /** Mean of the per-file accuracies (BLiMP's overall figure: one file per paradigm). */
@@ -65,6 +67,7 @@ export function scoreMinimalPairs(scorer: TokenScorer, tokenizer: Tokenizer, sta
   const perTerm = accuracies(pairs.map((p) => p.term ?? '(none)'), items);
   return {
     pairs: items.length,
+    tokens: scores.reduce((s, r) => s + r.tokens, 0),
     accuracy: items.filter((r) => r.correct).length / items.length,
     meanOverFiles: perFile.reduce((s, f) => s + f.accuracy, 0) / perFile.length,
     perFile, perTerm, items,
