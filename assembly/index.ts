@@ -13,3 +13,4 @@ export * from './probe';
 export * from './infer';
 export * from './heads';
 export * from './optim_extra';
+export * from './attention';

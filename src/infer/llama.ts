@@ -10,6 +10,7 @@ import { TernlmError } from '../core/errors.js';
 import { copyRows, matvec, rmsNormForward } from '../core/kernels.js';
 import { Tensor } from '../core/tensor.js';
 import { attentionDecode, ropeRotate, swiglu } from '../core/kernels-infer.js';
+import { ropeTable } from '../ops/index.js';
 import type { LlamaShape } from '../io/llama2c.js';
 import type { InferenceModel, InferenceState } from './model.js';
 
@@ -178,25 +179,4 @@ export function validateConfig(c: LlamaConfig): void {
   if (c.dim % c.nHeads !== 0) throw new TernlmError(`llama config: dim ${c.dim} is not a multiple of nHeads ${c.nHeads}`);
   if (c.nHeads % c.nKvHeads !== 0) throw new TernlmError(`llama config: nHeads ${c.nHeads} is not a multiple of nKvHeads ${c.nKvHeads}`);
   if ((c.dim / c.nHeads) % 2 !== 0) throw new TernlmError(`llama config: head size ${c.dim / c.nHeads} must be even for rotary embeddings`);
-}
-
-/**
- * RoPE as llama2.c applies it: within each head, pair (i, i+1) (i even) turns by
- * pos / theta^(i / headSize). Row pos: [cos, cos] per pair, then [-sin, sin] per pair.
- */
-function ropeTable(seqLen: number, headSize: number, theta: number): Tensor {
-  const t = Tensor.empty([seqLen, 2 * headSize]);
-  const v = t.f32();
-  for (let pos = 0; pos < seqLen; pos++) {
-    const row = pos * 2 * headSize;
-    for (let i = 0; i < headSize; i += 2) {
-      const angle = pos / Math.pow(theta, i / headSize);
-      const cos = Math.cos(angle), sin = Math.sin(angle);
-      v[row + i] = cos;
-      v[row + i + 1] = cos;
-      v[row + headSize + i] = -sin;
-      v[row + headSize + i + 1] = sin;
-    }
-  }
-  return t;
 }

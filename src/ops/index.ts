@@ -7,3 +7,4 @@ export * from './conv.js';
 export * from './ternary.js';
 export * from './loss.js';
 export * from './quant.js';
+export * from './attention.js';
