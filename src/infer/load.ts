@@ -5,9 +5,12 @@ import { dirname, join } from 'node:path';
 import { TernlmError } from '../core/errors.js';
 import { loadTokenizer, type Tokenizer } from '../data/tokenizer.js';
 import { isLlama2cVersionedExport, llama2cBodyFloats, parseLlama2cHeader, readLlama2c, type Llama2cHeader } from '../io/llama2c.js';
+import { BitNetInference } from './bitnet.js';
 import { FlashLMInference } from './flashlm.js';
+import { GPT2Inference } from './gpt2.js';
 import { LlamaModel, type LlamaWeights } from './llama.js';
 import type { InferenceModel } from './model.js';
+import { openPacked } from './packed.js';
 
 /** Formats `loadInferenceModel` recognises. */
 export type ModelFormat = 'llama2c' | 'safetensors' | 'gguf';
@@ -48,11 +51,28 @@ export function loadInferenceModel(path: string): InferenceModel {
     case 'llama2c':
       return loadLlama2c(path);
     case 'safetensors':
-      return new FlashLMInference(path);
+      return loadExport(path);
     case 'gguf':
       throw new TernlmError(`${path} is a GGUF file, which ternlm does not read — use a llama2.c .bin checkpoint`);
     default:
       throw new TernlmError(`${path} is not a model file ternlm can load (expected a file from \`ternlm export\` or a llama2.c .bin checkpoint)`);
+  }
+}
+
+/** Open a file from `ternlm export` with its family's engine. */
+export function loadExport(path: string): InferenceModel {
+  const { file, meta } = openPacked(path);
+  file.close();
+  const family = (meta.config as { family?: unknown }).family;
+  switch (family) {
+    case 'flashlm':
+      return new FlashLMInference(path);
+    case 'gpt2':
+      return new GPT2Inference(path);
+    case 'bitnet':
+      return new BitNetInference(path);
+    default:
+      throw new TernlmError(`${path} holds a model of family '${String(family)}', which this version of ternlm cannot run (it runs flashlm, gpt2 and bitnet) — update ternlm`);
   }
 }
 

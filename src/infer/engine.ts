@@ -1,0 +1,280 @@
+// What the engines on exported files (flashlm.ts, gpt2.ts, bitnet.ts) share: the file's weights
+// in the wasm heap, the projection y = W x of one or more rows as training computes it, the
+// output head, the KV cache, and the memory of a state.
+import { noGrad } from '../core/autograd.js';
+import { TernlmError } from '../core/errors.js';
+import * as K from '../core/kernels.js';
+import { attentionDecode } from '../core/kernels-infer.js';
+import { Rng } from '../core/rng.js';
+import { Tensor, type DType } from '../core/tensor.js';
+import { tokenizerFromJSON, type Tokenizer } from '../data/tokenizer.js';
+import { headFromConfig, type Head } from '../heads/index.js';
+import type { SafetensorsFile } from '../io/safetensors.js';
+import type { ModelConfig, ModelFamily } from '../models/index.js';
+import { openPacked, readInt8Weight, readPackedTrits, type PackedMeta } from './packed.js';
+
+/**
+ * A projection y = W x, W (N x K) in the heap: ternary weights 2-bit packed (rows of
+ * ternaryPaddedK(K) / 4 bytes) with their scale, times 8-bit activations; or an f32 matrix times
+ * float activations. Int8 weights and ternary weights whose layer keeps float activations are
+ * expanded to f32 at load: exactly the weights training multiplies by.
+ */
+export type Projection =
+  | { kind: 'ternary-8bit-activations'; N: number; K: number; packed: number; alpha: number }
+  | { kind: 'float'; N: number; K: number; weight: number };
+
+/** Output rows [start, start + count) of a projection, as a projection of their own (a view). */
+export function projectionRows(p: Projection, start: number, count: number): Projection {
+  if (start < 0 || count < 1 || start + count > p.N) throw new Error(`projectionRows: rows [${start}, ${start + count}) of ${p.N}`);
+  return p.kind === 'float'
+    ? { ...p, N: count, weight: p.weight + start * p.K * 4 }
+    : { ...p, N: count, packed: p.packed + start * (K.ternaryPaddedK(p.K) / 4) };
+}
+
+/** The tensors of one inference state, allocated together once and freed together. */
+export class StateBuffers {
+  private readonly tensors: Tensor[] = [];
+
+  empty(shape: readonly number[], dtype: DType = 'f32'): Tensor {
+    return this.add(Tensor.empty(shape, dtype));
+  }
+
+  zeros(shape: readonly number[], dtype: DType = 'f32'): Tensor {
+    return this.add(Tensor.zeros(shape, dtype));
+  }
+
+  dispose(): void {
+    for (const t of this.tensors) t.dispose();
+    this.tensors.length = 0;
+  }
+
+  private add(t: Tensor): Tensor {
+    this.tensors.push(t);
+    return t;
+  }
+}
+
+/** Runs the projections of one state, up to `maxRows` rows at a time; holds their 8-bit activations. */
+export class Projector {
+  private readonly q: Tensor; // (maxRows, ternaryPaddedK(maxK)) int16
+  private readonly scales: Tensor; // (maxRows)
+
+  constructor(buffers: StateBuffers, readonly maxRows: number, maxK: number) {
+    this.q = buffers.empty([maxRows * K.ternaryPaddedK(maxK)], 'i16');
+    this.scales = buffers.empty([maxRows]);
+  }
+
+  /** y (rows, p.N) (+)= x (rows, p.K) . W^T */
+  run(p: Projection, x: number, y: number, rows: number, accumulate: boolean): void {
+    if (p.kind === 'ternary-8bit-activations') {
+      const Kp = K.ternaryPaddedK(p.K);
+      K.quantizeRowsI8(x, rows, p.K, this.q.ptr, Kp, this.scales.ptr);
+      K.ternaryMatvecPacked(this.q.ptr, this.scales.ptr, p.packed, p.alpha, y, p.N, rows, p.N, Kp, accumulate);
+    } else if (rows === 1) {
+      K.matvec(p.N, p.K, p.weight, p.K, x, y, accumulate);
+    } else {
+      K.matmul(rows, p.N, p.K, x, false, p.weight, true, y, accumulate);
+    }
+  }
+}
+
+/** y (rows, N) += bias (N) on every row. */
+export function addBias(y: number, bias: number, N: number, rows: number): void {
+  K.binaryForward('add', y, bias, N, y, rows * N);
+}
+
+/**
+ * Keys and values of every layer at every position a state can hold (rows of kvDim =
+ * kvHeads * headSize floats), and the attention weights' scratch.
+ */
+export class KVCache {
+  readonly keys: Tensor; // (layers, positions, kvDim)
+  readonly values: Tensor; // (layers, positions, kvDim)
+  private readonly att: Tensor; // (heads, positions)
+  private readonly kvDim: number;
+
+  constructor(buffers: StateBuffers, layers: number, readonly positions: number, readonly heads: number, readonly kvHeads: number, readonly headSize: number) {
+    this.kvDim = kvHeads * headSize;
+    this.keys = buffers.empty([layers, positions, this.kvDim]);
+    this.values = buffers.empty([layers, positions, this.kvDim]);
+    this.att = buffers.empty([heads, positions]);
+  }
+
+  /** Byte offset of layer l's key row at position pos. */
+  key(l: number, pos: number): number {
+    return this.keys.ptr + (l * this.positions + pos) * this.kvDim * 4;
+  }
+
+  /** Byte offset of layer l's value row at position pos. */
+  value(l: number, pos: number): number {
+    return this.values.ptr + (l * this.positions + pos) * this.kvDim * 4;
+  }
+
+  /**
+   * out (rows, heads * headSize) = causal attention of the queries q (rows, heads * headSize)
+   * at positions pos.. pos + rows - 1 over layer l's cache, each up to its own position.
+   */
+  attend(l: number, q: number, out: number, pos: number, rows: number): void {
+    const width = this.heads * this.headSize * 4;
+    for (let i = 0; i < rows; i++) {
+      attentionDecode(q + i * width, this.key(l, 0), this.value(l, 0), this.att.ptr, out + i * width,
+        pos + i + 1, this.heads, this.kvHeads, this.headSize, this.positions);
+    }
+  }
+}
+
+/** Refuse a token id outside the vocabulary. */
+export function checkToken(token: number, vocabSize: number): void {
+  if (!(Number.isInteger(token) && token >= 0 && token < vocabSize)) {
+    throw new TernlmError(`token id ${token} is outside the vocabulary (0..${vocabSize - 1})`);
+  }
+}
+
+/**
+ * Feed `tokens` at positions state.pos.. through `forward`, at most state.rows at a time; every
+ * token is checked first, so a refused prompt changes nothing. Returns the last token's row in
+ * the last chunk (forward advances state.pos).
+ */
+export function feedInChunks(
+  state: { readonly pos: number; readonly rows: number }, tokens: ArrayLike<number>, vocabSize: number, contextLength: number,
+  forward: (start: number, rows: number) => void,
+): number {
+  if (tokens.length === 0) throw new TernlmError('prefill needs at least one token');
+  for (let i = 0; i < tokens.length; i++) checkToken(tokens[i], vocabSize);
+  if (state.pos + tokens.length > contextLength) throw new TernlmError(`the context is full: this model holds ${contextLength} tokens`);
+  let rows = 0;
+  for (let start = 0; start < tokens.length; start += rows) {
+    rows = Math.min(state.rows, tokens.length - start);
+    forward(start, rows);
+  }
+  return rows - 1;
+}
+
+/**
+ * The model's output head at inference: the classifier matrix of a full softmax (the token
+ * embedding when tied), or a hierarchical / adaptive head rebuilt from the file.
+ */
+export class OutputHead {
+  constructor(private readonly classifier: Tensor | null, private readonly head: Head | null, readonly vocabSize: number, readonly dim: number) {}
+
+  /** out (vocabSize) = next-token logits of the hidden row h (dim): log-probabilities for a head other than the full softmax. */
+  logits(h: Tensor, out: Tensor): void {
+    if (this.classifier) {
+      K.matvec(this.vocabSize, this.dim, this.classifier.ptr, this.dim, h.ptr, out.ptr, false);
+      return;
+    }
+    noGrad(() => {
+      const lp = this.head!.logProbs(h.reshape([1, this.dim]));
+      K.scale(lp.ptr, 1, out.ptr, this.vocabSize, false);
+      lp.dispose();
+    });
+  }
+
+  dispose(): void {
+    this.head?.dispose();
+  }
+}
+
+type ConfigOf<F extends ModelFamily> = Extract<ModelConfig, { family: F }>;
+
+/**
+ * The tensors of an exported file in the heap, read by name as an engine builds itself. close()
+ * when everything is read; dispose() frees the tensors with the engine.
+ */
+export class PackedWeights<C extends ModelConfig = ModelConfig> {
+  private file: SafetensorsFile | null;
+  private readonly tensors: Tensor[] = [];
+  private outputHead: OutputHead | null = null;
+
+  private constructor(readonly path: string, file: SafetensorsFile, readonly meta: PackedMeta, readonly config: C) {
+    this.file = file;
+  }
+
+  /** Open an exported file of `family` (`what` names the family in the refusal of another one). */
+  static open<F extends ModelFamily>(path: string, family: F, what: string): PackedWeights<ConfigOf<F>> {
+    const { file, meta } = openPacked(path);
+    if (meta.config.family !== family) {
+      file.close();
+      throw new TernlmError(`${path} holds a ${meta.config.family} model, not a ${what}`);
+    }
+    return new PackedWeights(path, file, meta, meta.config as ConfigOf<F>);
+  }
+
+  /** The tokenizer stored in the file. */
+  tokenizer(): Tokenizer {
+    return tokenizerFromJSON(this.meta.tokenizer, this.path);
+  }
+
+  /** A float tensor (f16 in the file is widened to f32), checked against `shape` when given. */
+  float(name: string, shape?: readonly number[]): Tensor {
+    const file = this.open();
+    if (!file.has(name)) throw new TernlmError(`${this.path} has no tensor '${name}' — the file is not a complete ${this.config.family} export`);
+    const info = file.info(name);
+    if (shape && info.shape.join() !== shape.join()) {
+      throw new TernlmError(`${this.path}: '${name}' is [${info.shape.join(', ')}], the config says [${shape.join(', ')}]`);
+    }
+    return this.keep(Tensor.from(file.readF32(name), info.shape));
+  }
+
+  /** The weight `<name>.weight` (N x K) as the export stores it: ternary, int8 or float. */
+  projection(name: string, N: number, Kd: number): Projection {
+    const file = this.open();
+    const weightName = `${name}.weight`;
+    const tern = this.meta.ternary[weightName];
+    const int8 = this.meta.int8[weightName];
+    const stored = tern ?? int8;
+    if (stored && (stored.N !== N || stored.K !== Kd)) throw new TernlmError(`${this.path}: '${weightName}' is ${stored.N}x${stored.K}, the config says ${N}x${Kd}`);
+    if (tern) {
+      const packed = readPackedTrits(file, weightName, tern);
+      const alpha = file.readF32(`${weightName}.alpha`)[0];
+      if (tern.quantizeActivations) return { kind: 'ternary-8bit-activations', N, K: Kd, packed: this.keep(packed).ptr, alpha };
+      // Float activations: training multiplies them by alpha * T in f32.
+      const weight = Tensor.empty([N, Kd]);
+      K.ternaryUnpackF32(packed.ptr, alpha, weight.ptr, N, Kd);
+      packed.dispose();
+      return { kind: 'float', N, K: Kd, weight: this.keep(weight).ptr };
+    }
+    if (int8) return { kind: 'float', N, K: Kd, weight: this.keep(readInt8Weight(file, weightName, int8)).ptr };
+    return { kind: 'float', N, K: Kd, weight: this.float(weightName, [N, Kd]).ptr };
+  }
+
+  /** The output head; a tied full softmax multiplies by `embedding` (vocab, dim). */
+  head(embedding: Tensor): OutputHead {
+    const c = this.config, file = this.open();
+    let head: OutputHead;
+    if (this.meta.head === null || this.meta.head.kind === 'softmax') {
+      head = new OutputHead(c.head.tied ? embedding : this.float('head.weight', [c.vocabSize, c.dim]), null, c.vocabSize, c.dim);
+    } else {
+      const rebuilt = headFromConfig(this.meta.head, new Rng(0));
+      head = new OutputHead(null, rebuilt, c.vocabSize, c.dim);
+      for (const { name, tensor } of rebuilt.namedParameters()) tensor.f32().set(file.readF32(`head.${name}`));
+    }
+    this.outputHead = head;
+    return head;
+  }
+
+  /** Everything is read: close the file (the tensors stay). */
+  close(): void {
+    this.file?.close();
+    this.file = null;
+  }
+
+  /** Free every tensor read (and the head); the engine is unusable afterwards. */
+  dispose(): void {
+    this.close();
+    for (const t of this.tensors) t.dispose();
+    this.tensors.length = 0;
+    this.outputHead?.dispose();
+    this.outputHead = null;
+  }
+
+  private open(): SafetensorsFile {
+    if (!this.file) throw new Error(`${this.path} is closed: read every tensor before close()`);
+    return this.file;
+  }
+
+  private keep(t: Tensor): Tensor {
+    this.tensors.push(t.keep());
+    return t;
+  }
+}
