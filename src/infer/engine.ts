@@ -11,6 +11,7 @@ import { tokenizerFromJSON, type Tokenizer } from '../data/tokenizer.js';
 import { headFromConfig, type Head } from '../heads/index.js';
 import type { SafetensorsFile } from '../io/safetensors.js';
 import type { ModelConfig, ModelFamily } from '../models/index.js';
+import type { InferenceModel, InferenceState } from './model.js';
 import { openPacked, readInt8Weight, readPackedTrits, type PackedMeta } from './packed.js';
 
 /**
@@ -66,6 +67,7 @@ export class Projector {
 
   /** y (rows, p.N) (+)= x (rows, p.K) . W^T */
   run(p: Projection, x: number, y: number, rows: number, accumulate: boolean): void {
+    if (rows > this.maxRows) throw new Error(`Projector: ${rows} rows, room for ${this.maxRows}`);
     if (p.kind === 'ternary-8bit-activations') {
       const Kp = K.ternaryPaddedK(p.K);
       K.quantizeRowsI8(x, rows, p.K, this.q.ptr, Kp, this.scales.ptr);
@@ -131,26 +133,6 @@ export function checkToken(token: number, vocabSize: number): void {
 }
 
 /**
- * Feed `tokens` at positions state.pos.. through `forward`, at most state.rows at a time; every
- * token is checked first, so a refused prompt changes nothing. Returns the last token's row in
- * the last chunk (forward advances state.pos).
- */
-export function feedInChunks(
-  state: { readonly pos: number; readonly rows: number }, tokens: ArrayLike<number>, vocabSize: number, contextLength: number,
-  forward: (start: number, rows: number) => void,
-): number {
-  if (tokens.length === 0) throw new TernlmError('prefill needs at least one token');
-  for (let i = 0; i < tokens.length; i++) checkToken(tokens[i], vocabSize);
-  if (state.pos + tokens.length > contextLength) throw new TernlmError(`the context is full: this model holds ${contextLength} tokens`);
-  let rows = 0;
-  for (let start = 0; start < tokens.length; start += rows) {
-    rows = Math.min(state.rows, tokens.length - start);
-    forward(start, rows);
-  }
-  return rows - 1;
-}
-
-/**
  * The model's output head at inference: the classifier matrix of a full softmax (the token
  * embedding when tied), or a hierarchical / adaptive head rebuilt from the file.
  */
@@ -186,23 +168,32 @@ export class PackedWeights<C extends ModelConfig = ModelConfig> {
   private readonly tensors: Tensor[] = [];
   private outputHead: OutputHead | null = null;
 
-  private constructor(readonly path: string, file: SafetensorsFile, readonly meta: PackedMeta, readonly config: C) {
+  private constructor(readonly path: string, file: SafetensorsFile, readonly meta: PackedMeta, readonly config: C, readonly tokenizer: Tokenizer) {
     this.file = file;
   }
 
   /** Open an exported file of `family` (`what` names the family in the refusal of another one). */
   static open<F extends ModelFamily>(path: string, family: F, what: string): PackedWeights<ConfigOf<F>> {
     const { file, meta } = openPacked(path);
-    if (meta.config.family !== family) {
+    try {
+      if (meta.config.family !== family) throw new TernlmError(`${path} holds a ${meta.config.family} model, not a ${what}`);
+      return new PackedWeights(path, file, meta, meta.config as ConfigOf<F>, tokenizerFromJSON(meta.tokenizer, path));
+    } catch (err) {
       file.close();
-      throw new TernlmError(`${path} holds a ${meta.config.family} model, not a ${what}`);
+      throw err;
     }
-    return new PackedWeights(path, file, meta, meta.config as ConfigOf<F>);
   }
 
-  /** The tokenizer stored in the file. */
-  tokenizer(): Tokenizer {
-    return tokenizerFromJSON(this.meta.tokenizer, this.path);
+  /** What `read` builds from the file's tensors; then the file is closed, and on failure everything read is freed. */
+  build<T>(read: (w: this) => T): T {
+    try {
+      return read(this);
+    } catch (err) {
+      this.dispose();
+      throw err;
+    } finally {
+      this.close();
+    }
   }
 
   /** A float tensor (f16 in the file is widened to f32), checked against `shape` when given. */
@@ -213,7 +204,7 @@ export class PackedWeights<C extends ModelConfig = ModelConfig> {
     if (shape && info.shape.join() !== shape.join()) {
       throw new TernlmError(`${this.path}: '${name}' is [${info.shape.join(', ')}], the config says [${shape.join(', ')}]`);
     }
-    return this.keep(Tensor.from(file.readF32(name), info.shape));
+    return this.adopt(Tensor.from(file.readF32(name), info.shape));
   }
 
   /** The weight `<name>.weight` (N x K) as the export stores it: ternary, int8 or float. */
@@ -227,14 +218,14 @@ export class PackedWeights<C extends ModelConfig = ModelConfig> {
     if (tern) {
       const packed = readPackedTrits(file, weightName, tern);
       const alpha = file.readF32(`${weightName}.alpha`)[0];
-      if (tern.quantizeActivations) return { kind: 'ternary-8bit-activations', N, K: Kd, packed: this.keep(packed).ptr, alpha };
+      if (tern.quantizeActivations) return { kind: 'ternary-8bit-activations', N, K: Kd, packed: this.adopt(packed).ptr, alpha };
       // Float activations: training multiplies them by alpha * T in f32.
       const weight = Tensor.empty([N, Kd]);
       K.ternaryUnpackF32(packed.ptr, alpha, weight.ptr, N, Kd);
       packed.dispose();
-      return { kind: 'float', N, K: Kd, weight: this.keep(weight).ptr };
+      return { kind: 'float', N, K: Kd, weight: this.adopt(weight).ptr };
     }
-    if (int8) return { kind: 'float', N, K: Kd, weight: this.keep(readInt8Weight(file, weightName, int8)).ptr };
+    if (int8) return { kind: 'float', N, K: Kd, weight: this.adopt(readInt8Weight(file, weightName, int8)).ptr };
     return { kind: 'float', N, K: Kd, weight: this.float(weightName, [N, Kd]).ptr };
   }
 
@@ -268,13 +259,138 @@ export class PackedWeights<C extends ModelConfig = ModelConfig> {
     this.outputHead = null;
   }
 
+  /** Free `t` with the weights (a table the engine computes from them). */
+  adopt(t: Tensor): Tensor {
+    this.tensors.push(t.keep());
+    return t;
+  }
+
   private open(): SafetensorsFile {
     if (!this.file) throw new Error(`${this.path} is closed: read every tensor before close()`);
     return this.file;
   }
+}
 
-  private keep(t: Tensor): Tensor {
-    this.tensors.push(t.keep());
-    return t;
+/** The sizes a transformer's state is allocated for. */
+export interface TransformerShape {
+  dim: number;
+  layers: number;
+  heads: number;
+  kvHeads: number;
+  contextLength: number;
+  vocabSize: number;
+  /** Feed-forward hidden width. */
+  hidden: number;
+}
+
+/** Most prompt positions one forward pass of a transformer takes. */
+const PREFILL_ROWS = 32;
+
+/** Activations of up to `rows` positions and the KV cache of one sequence (GPT-2, BitNet), allocated once. */
+export class TransformerState implements InferenceState {
+  pos = 0;
+  /** Most positions one forward pass takes (one for a new token, a chunk of a prompt). */
+  readonly rows: number;
+  readonly ids: Tensor; // (rows) int32
+  readonly x: Tensor; // (rows, dim) residual stream
+  readonly xb: Tensor; // (rows, dim) normed input of a block, then attention output
+  readonly q: Tensor; // (rows, dim)
+  readonly hb: Tensor; // (rows, hidden)
+  readonly hb2: Tensor; // (rows, hidden) the second branch of a gated feed-forward
+  readonly mean: Tensor; // (rows) a norm's saved statistics, unused at inference
+  readonly rstd: Tensor; // (rows)
+  readonly h: Tensor; // (dim) the last row's final hidden state
+  readonly cache: KVCache;
+  readonly projector: Projector;
+  readonly logitsTensor: Tensor; // (vocab)
+  /** View of logitsTensor; shared wasm memory never detaches, so it stays valid as memory grows. */
+  readonly logits: Float32Array;
+  private readonly buffers = new StateBuffers();
+
+  constructor(c: TransformerShape) {
+    const b = this.buffers, d = c.dim;
+    this.rows = Math.min(PREFILL_ROWS, c.contextLength);
+    this.ids = b.empty([this.rows], 'i32');
+    this.x = b.empty([this.rows, d]);
+    this.xb = b.empty([this.rows, d]);
+    this.q = b.empty([this.rows, d]);
+    this.hb = b.empty([this.rows, c.hidden]);
+    this.hb2 = b.empty([this.rows, c.hidden]);
+    this.mean = b.empty([this.rows]);
+    this.rstd = b.empty([this.rows]);
+    this.h = b.empty([d]);
+    this.cache = new KVCache(b, c.layers, c.contextLength, c.heads, c.kvHeads, d / c.heads);
+    this.projector = new Projector(b, this.rows, Math.max(d, c.hidden));
+    this.logitsTensor = b.zeros([c.vocabSize]);
+    this.logits = this.logitsTensor.f32();
   }
+
+  dispose(): void {
+    this.buffers.dispose();
+  }
+}
+
+/**
+ * A transformer engine with a KV cache on an exported file: a new token is a prompt of one, and
+ * a prompt goes through `forward` a chunk of rows at a time. Each family writes its `forward`
+ * and `classify`.
+ */
+export abstract class TransformerEngine<C extends ModelConfig> implements InferenceModel<TransformerState> {
+  abstract readonly family: string;
+  abstract readonly config: Readonly<Record<string, number | string | boolean>>;
+  readonly vocabSize: number;
+  /** The positions a state's KV cache holds. */
+  readonly contextLength: number;
+  readonly startToken: number;
+  readonly tokenizer: Tokenizer;
+
+  protected constructor(protected readonly weights: PackedWeights<C>, private readonly shape: TransformerShape) {
+    this.vocabSize = shape.vocabSize;
+    this.contextLength = shape.contextLength;
+    this.tokenizer = weights.tokenizer;
+    this.startToken = this.tokenizer.eotId;
+  }
+
+  get modelConfig(): C {
+    return this.weights.config;
+  }
+
+  newState(): TransformerState {
+    return new TransformerState(this.shape);
+  }
+
+  reset(s: TransformerState): void {
+    s.pos = 0;
+  }
+
+  step(s: TransformerState, token: number): Float32Array {
+    return this.prefill(s, [token]);
+  }
+
+  /** Every token is checked first, so a refused prompt changes nothing. */
+  prefill(s: TransformerState, tokens: ArrayLike<number>): Float32Array {
+    if (tokens.length === 0) throw new TernlmError('prefill needs at least one token');
+    for (let i = 0; i < tokens.length; i++) checkToken(tokens[i], this.vocabSize);
+    if (s.pos + tokens.length > this.contextLength) throw new TernlmError(`the context is full: this model holds ${this.contextLength} tokens`);
+    const ids = s.ids.typed();
+    let rows = 0;
+    for (let start = 0; start < tokens.length; start += rows) {
+      rows = Math.min(s.rows, tokens.length - start);
+      for (let i = 0; i < rows; i++) ids[i] = tokens[start + i];
+      this.forward(s, rows);
+      s.pos += rows;
+    }
+    this.classify(s, rows - 1);
+    return s.logits;
+  }
+
+  dispose(): void {
+    this.weights.dispose();
+  }
+
+  /** Run s.ids[0 .. rows) through every layer at positions s.pos.., leaving the residuals in s.x. */
+  protected abstract forward(s: TransformerState, rows: number): void;
+
+  /** s.logits = the next-token logits after row `row` of s.x. */
+  protected abstract classify(s: TransformerState, row: number): void;
 }

@@ -29,6 +29,28 @@ interface Block {
   down: Projection;
 }
 
+interface FlashLMWeights {
+  embedding: Tensor; // (vocab, d)
+  blocks: Block[];
+  normOut: Tensor; // (d)
+  head: OutputHead;
+}
+
+function readWeights(w: PackedWeights<FlashLMConfig>): FlashLMWeights {
+  const c = w.config, d = c.dim, hid = gluHidden(c);
+  const embedding = w.float('embed.weight');
+  const blocks: Block[] = [];
+  for (let l = 0; l < c.layers; l++) {
+    const p = `blocks.${l}`;
+    blocks.push({
+      norm1: w.float(`${p}.norm1.weight`), convW: w.float(`${p}.conv.weight`), convB: w.float(`${p}.conv.bias`),
+      dilation: c.dilations[l % c.dilations.length], mix: w.projection(`${p}.mix`, d, d), norm2: w.float(`${p}.norm2.weight`),
+      gate: w.projection(`${p}.glu.gate`, hid, d), up: w.projection(`${p}.glu.up`, hid, d), down: w.projection(`${p}.glu.down`, d, hid),
+    });
+  }
+  return { embedding, blocks, normOut: w.float('norm_out.weight'), head: w.head(embedding) };
+}
+
 /** Per-sequence state: ring buffers of the conv inputs and scratch, allocated once. */
 export class FlashLMState implements InferenceState {
   pos = 0;
@@ -89,43 +111,25 @@ export class FlashLMInference implements InferenceModel<FlashLMState> {
   readonly contextLength = Infinity;
   readonly startToken: number;
   readonly tokenizer: Tokenizer;
-  readonly blocks: Block[] = [];
   private readonly weights: PackedWeights<FlashLMConfig>;
-  private readonly embedding: Tensor;
-  private readonly normOut: Tensor;
-  private readonly head: OutputHead;
+  private readonly w: FlashLMWeights;
 
   constructor(path: string) {
     this.weights = PackedWeights.open(path, 'flashlm', 'FlashLM');
-    const w = this.weights;
-    try {
-      const c = w.config;
-      this.modelConfig = c;
-      this.config = {
-        dim: c.dim, layers: c.layers, recurrence: c.recurrence, kernelSize: c.kernelSize, dilations: c.dilations.join(','),
-        gluHidden: gluHidden(c), precision: c.precision, quantizeActivations: c.quantizeActivations, head: c.head.type, vocabSize: c.vocabSize,
-      };
-      this.vocabSize = c.vocabSize;
-      this.tokenizer = w.tokenizer();
-      this.startToken = this.tokenizer.eotId;
-      const d = c.dim, hid = gluHidden(c);
-      this.embedding = w.float('embed.weight');
-      for (let l = 0; l < c.layers; l++) {
-        const p = `blocks.${l}`;
-        this.blocks.push({
-          norm1: w.float(`${p}.norm1.weight`), convW: w.float(`${p}.conv.weight`), convB: w.float(`${p}.conv.bias`),
-          dilation: c.dilations[l % c.dilations.length], mix: w.projection(`${p}.mix`, d, d), norm2: w.float(`${p}.norm2.weight`),
-          gate: w.projection(`${p}.glu.gate`, hid, d), up: w.projection(`${p}.glu.up`, hid, d), down: w.projection(`${p}.glu.down`, d, hid),
-        });
-      }
-      this.normOut = w.float('norm_out.weight');
-      this.head = w.head(this.embedding);
-    } catch (err) {
-      w.dispose();
-      throw err;
-    } finally {
-      w.close();
-    }
+    const c = this.weights.config;
+    this.modelConfig = c;
+    this.config = {
+      dim: c.dim, layers: c.layers, recurrence: c.recurrence, kernelSize: c.kernelSize, dilations: c.dilations.join(','),
+      gluHidden: gluHidden(c), precision: c.precision, quantizeActivations: c.quantizeActivations, head: c.head.type, vocabSize: c.vocabSize,
+    };
+    this.vocabSize = c.vocabSize;
+    this.tokenizer = this.weights.tokenizer;
+    this.startToken = this.tokenizer.eotId;
+    this.w = this.weights.build(readWeights);
+  }
+
+  get blocks(): readonly Block[] {
+    return this.w.blocks;
   }
 
   newState(): FlashLMState {
@@ -140,10 +144,10 @@ export class FlashLMInference implements InferenceModel<FlashLMState> {
     checkToken(token, this.vocabSize);
     const c = this.modelConfig, d = c.dim, hid = gluHidden(c), project = s.projector;
     s.id.typed()[0] = token;
-    K.embeddingForward(this.embedding.ptr, s.id.ptr, s.x.ptr, 1, d);
+    K.embeddingForward(this.w.embedding.ptr, s.id.ptr, s.x.ptr, 1, d);
     let ring = 0;
     for (let r = 0; r < c.recurrence; r++) {
-      for (const b of this.blocks) {
+      for (const b of this.w.blocks) {
         const R = s.ringRows[ring];
         const buf = s.rings[ring++];
         const slot = s.pos % R;
@@ -160,8 +164,8 @@ export class FlashLMInference implements InferenceModel<FlashLMState> {
         project.run(b.down, s.g.ptr, s.x.ptr, 1, true);
       }
     }
-    K.rmsNormForward(s.x.ptr, this.normOut.ptr, s.h.ptr, s.rstd.ptr, 1, d, 1e-6);
-    this.head.logits(s.h, s.logitsTensor);
+    K.rmsNormForward(s.x.ptr, this.w.normOut.ptr, s.h.ptr, s.rstd.ptr, 1, d, 1e-6);
+    this.w.head.logits(s.h, s.logitsTensor);
     s.pos++;
     return s.logits;
   }
