@@ -10,7 +10,7 @@
 // keys 8p..8p+7) for the products with a query tile, and rows padded to hp = hd rounded up to 8
 // floats for the products that sum over keys. Padding keys and columns are zero, so the inner
 // loops never need a tail.
-import { dot, exp1, exp4, hmax, hsum, madd } from './simd';
+import { dot, hmax, hsum, madd } from './simd';
 
 /** Query rows per tile. */
 const BR = 4;
@@ -30,19 +30,43 @@ export function attention_scratch_floats(T: i32, hd: i32, backward: i32): i32 {
   const tp = roundUp(T, 8), hp = roundUp(hd, 8), tile = BR * hp;
   // forward: key panels, value rows, query tile, output tile, scores, m / l / alpha per row
   if (backward == 0) return tp * hd + tp * hp + 2 * tile + BR * BC + 3 * BR;
-  // backward: key and value panels, key rows, dK and dV rows, query / dO / dQ tiles,
-  // P and dP tiles, L / D / ones per row
-  return 2 * tp * hd + 3 * tp * hp + 3 * tile + 2 * BR * BC + 3 * BR;
+  // backward: key and value panels, key rows, dK and dV rows, query / dO / dQ tiles and the
+  // query and dO tiles transposed, P and dP tiles, L / D / ones per row
+  return 2 * tp * hd + 3 * tp * hp + 5 * tile + 2 * BR * BC + 3 * BR;
+}
+
+/** Lanes [p[0], p[ld], p[2 ld], p[3 ld]]: one float from each of four rows ld bytes apart. */
+// @ts-ignore: decorator
+@inline function gather4(p: usize, ld: usize): v128 {
+  let v = v128.load32_zero(p);
+  v = v128.load32_lane(p + ld, v, 1);
+  v = v128.load32_lane(p + 2 * ld, v, 2);
+  return v128.load32_lane(p + 3 * ld, v, 3);
 }
 
 /** Panels of T rows (row j at src + j * ld bytes, hd floats each) into dst, zero up to tp rows. */
 // @ts-ignore: decorator
 @inline function packPanels(src: usize, ld: usize, T: i32, tp: i32, hd: i32, dst: usize): void {
-  for (let j = 0; j < tp; j++) {
-    const col = dst + (<usize>(j >> 3) * <usize>hd * 8 + <usize>(j & 7)) * 4;
-    const row = src + <usize>j * ld;
-    if (j < T) for (let d = 0; d < hd; d++) store<f32>(col + <usize>d * 32, load<f32>(row + <usize>d * 4));
-    else for (let d = 0; d < hd; d++) store<f32>(col + <usize>d * 32, 0);
+  let out = dst;
+  let j0 = 0;
+  for (; j0 + 8 <= T; j0 += 8) {
+    const lo = src + <usize>j0 * ld, hi = lo + 4 * ld;
+    for (let d = 0; d < hd; d++) {
+      const o = <usize>d * 4;
+      v128.store(out, gather4(lo + o, ld));
+      v128.store(out, gather4(hi + o, ld), 16);
+      out += 32;
+    }
+  }
+  // The last, partial panel: keys past T are zero.
+  if (j0 < tp) {
+    for (let d = 0; d < hd; d++) {
+      for (let jj = 0; jj < 8; jj++) {
+        const j = j0 + jj;
+        store<f32>(out + <usize>jj * 4, j < T ? load<f32>(src + <usize>j * ld + <usize>d * 4) : 0);
+      }
+      out += 32;
+    }
   }
 }
 
@@ -86,33 +110,53 @@ export function attention_scratch_floats(T: i32, hd: i32, backward: i32): i32 {
 }
 
 /**
- * s[r][c] = sum_d a[r][d] * key(c)[d] for r < BR and the n keys (n a multiple of 8) whose panels
- * start at panels: a query tile (rows of lda floats) times a block of keys, 4 x 8 at a time.
+ * The transposed tile of rows < rows (row r at src + r * ld bytes, hd floats) times s:
+ * dst[d][r] (BR floats per d, rows past `rows` zero), the layout tileScores reads.
  */
 // @ts-ignore: decorator
-@inline function tileScores(a: usize, lda: i32, panels: usize, hd: i32, n: i32, s: usize): void {
-  const a1 = a + <usize>lda * 4, a2 = a1 + <usize>lda * 4, a3 = a2 + <usize>lda * 4;
-  const panelBytes = <usize>hd * 32;
+@inline function packTileT(src: usize, ld: usize, rows: i32, hd: i32, s: f32, dst: usize): void {
+  if (rows == BR) {
+    const s4 = f32x4.splat(s);
+    for (let d = 0; d < hd; d++) v128.store(dst + <usize>d * BR * 4, f32x4.mul(gather4(src + <usize>d * 4, ld), s4));
+    return;
+  }
+  for (let d = 0; d < hd; d++) {
+    for (let r = 0; r < BR; r++) {
+      store<f32>(dst + <usize>(d * BR + r) * 4, r < rows ? load<f32>(src + <usize>r * ld + <usize>d * 4) * s : 0);
+    }
+  }
+}
+
+/**
+ * s[r][c] = sum_d a[d][r] * key(c)[d] for r < BR and the n keys (n a multiple of 8) whose panels
+ * start at panels: a transposed query tile (packTileT) times a block of keys, 4 x 8 at a time.
+ */
+// @ts-ignore: decorator
+@inline function tileScores(a: usize, panels: usize, hd: i32, n: i32, s: usize): void {
+  let p = panels;
   for (let c = 0; c < n; c += 8) {
-    let p = panels + <usize>(c >> 3) * panelBytes;
     let s00 = f32x4.splat(0), s01 = f32x4.splat(0), s10 = f32x4.splat(0), s11 = f32x4.splat(0);
     let s20 = f32x4.splat(0), s21 = f32x4.splat(0), s30 = f32x4.splat(0), s31 = f32x4.splat(0);
-    for (let d = 0; d < hd; d++) {
+    let x = a;
+    const pEnd = p + <usize>hd * 32;
+    while (p < pEnd) {
       const k0 = v128.load(p), k1 = v128.load(p, 16);
-      const o = <usize>d * 4;
-      const x0 = v128.load32_splat(a + o), x1 = v128.load32_splat(a1 + o);
-      s00 = madd(x0, k0, s00); s01 = madd(x0, k1, s01);
-      s10 = madd(x1, k0, s10); s11 = madd(x1, k1, s11);
-      const x2 = v128.load32_splat(a2 + o), x3 = v128.load32_splat(a3 + o);
-      s20 = madd(x2, k0, s20); s21 = madd(x2, k1, s21);
-      s30 = madd(x3, k0, s30); s31 = madd(x3, k1, s31);
+      let xr = v128.load32_splat(x);
+      s00 = madd(xr, k0, s00); s01 = madd(xr, k1, s01);
+      xr = v128.load32_splat(x, 4);
+      s10 = madd(xr, k0, s10); s11 = madd(xr, k1, s11);
+      xr = v128.load32_splat(x, 8);
+      s20 = madd(xr, k0, s20); s21 = madd(xr, k1, s21);
+      xr = v128.load32_splat(x, 12);
+      s30 = madd(xr, k0, s30); s31 = madd(xr, k1, s31);
       p += 32;
+      x += 16;
     }
     const out = s + <usize>c * 4;
     v128.store(out, s00); v128.store(out, s01, 16);
-    v128.store(out + BC * 4, s10); v128.store(out + BC * 4, s11, 16);
-    v128.store(out + 2 * BC * 4, s20); v128.store(out + 2 * BC * 4, s21, 16);
-    v128.store(out + 3 * BC * 4, s30); v128.store(out + 3 * BC * 4, s31, 16);
+    v128.store(out, s10, BC * 4); v128.store(out, s11, BC * 4 + 16);
+    v128.store(out, s20, 2 * BC * 4); v128.store(out, s21, 2 * BC * 4 + 16);
+    v128.store(out, s30, 3 * BC * 4); v128.store(out, s31, 3 * BC * 4 + 16);
   }
 }
 
@@ -132,16 +176,20 @@ export function attention_scratch_floats(T: i32, hd: i32, backward: i32): i32 {
     let a20 = f32x4.mul(v128.load(o2), al2), a21 = f32x4.mul(v128.load(o2, 16), al2);
     let a30 = f32x4.mul(v128.load(o3), al3), a31 = f32x4.mul(v128.load(o3, 16), al3);
     let xc = x + <usize>i * 4;
-    for (let c = 0; c < n; c++) {
+    let wc = w;
+    const wEnd = w + <usize>n * 4;
+    while (wc < wEnd) {
       const x0 = v128.load(xc), x1 = v128.load(xc, 16);
-      const wc = w + <usize>c * 4;
-      const w0 = v128.load32_splat(wc), w1 = v128.load32_splat(wc, BC * 4);
-      a00 = madd(w0, x0, a00); a01 = madd(w0, x1, a01);
-      a10 = madd(w1, x0, a10); a11 = madd(w1, x1, a11);
-      const w2 = v128.load32_splat(wc, 2 * BC * 4), w3 = v128.load32_splat(wc, 3 * BC * 4);
-      a20 = madd(w2, x0, a20); a21 = madd(w2, x1, a21);
-      a30 = madd(w3, x0, a30); a31 = madd(w3, x1, a31);
+      let wr = v128.load32_splat(wc);
+      a00 = madd(wr, x0, a00); a01 = madd(wr, x1, a01);
+      wr = v128.load32_splat(wc, BC * 4);
+      a10 = madd(wr, x0, a10); a11 = madd(wr, x1, a11);
+      wr = v128.load32_splat(wc, 2 * BC * 4);
+      a20 = madd(wr, x0, a20); a21 = madd(wr, x1, a21);
+      wr = v128.load32_splat(wc, 3 * BC * 4);
+      a30 = madd(wr, x0, a30); a31 = madd(wr, x1, a31);
       xc += rowBytes;
+      wc += 4;
     }
     v128.store(o0, a00); v128.store(o0, a01, 16);
     v128.store(o1, a10); v128.store(o1, a11, 16);
@@ -162,8 +210,9 @@ export function attention_scratch_floats(T: i32, hd: i32, backward: i32): i32 {
     const a00 = v128.load(r0), a01 = v128.load(r0, 16), a10 = v128.load(r1), a11 = v128.load(r1, 16);
     const a20 = v128.load(r2), a21 = v128.load(r2, 16), a30 = v128.load(r3), a31 = v128.load(r3, 16);
     let yc = y + <usize>i * 4;
-    for (let c = 0; c < n; c++) {
-      const wc = w + <usize>c * 4;
+    let wc = w;
+    const wEnd = w + <usize>n * 4;
+    while (wc < wEnd) {
       const w0 = v128.load32_splat(wc), w1 = v128.load32_splat(wc, BC * 4);
       const w2 = v128.load32_splat(wc, 2 * BC * 4), w3 = v128.load32_splat(wc, 3 * BC * 4);
       let y0 = v128.load(yc), y1 = v128.load(yc, 16);
@@ -173,8 +222,33 @@ export function attention_scratch_floats(T: i32, hd: i32, backward: i32): i32 {
       y0 = madd(w3, a30, y0); y1 = madd(w3, a31, y1);
       v128.store(yc, y0); v128.store(yc, y1, 16);
       yc += rowBytes;
+      wc += 4;
     }
   }
+}
+
+/**
+ * e^x for four lanes where x <= 0 (a score minus its row's max or log-sum-exp). n = round(x / ln2)
+ * by the 1.5 * 2^23 trick (t's low bits then hold n), x = n ln2 + r (Cody-Waite), e^r by its
+ * degree-6 Taylor polynomial in Estrin's form (a shorter dependency chain than Horner's), 2^n put
+ * into the exponent bits. Below -87, e^x comes out about 2^-126 (x = -inf included). Only the
+ * lower clamp is needed, and pmax is one instruction where max is a NaN-aware sequence.
+ */
+// @ts-ignore: decorator
+@inline function expNonPositive4(x: v128): v128 {
+  const magic = f32x4.splat(12582912);
+  x = f32x4.pmax(x, f32x4.splat(-87));
+  const t = madd(x, f32x4.splat(1.44269504088896341), magic);
+  const n = f32x4.sub(t, magic);
+  let r = madd(n, f32x4.splat(-0.693359375), x);
+  r = madd(n, f32x4.splat(2.12194440e-4), r);
+  const r2 = f32x4.mul(r, r);
+  // (1 + r) + r^2 (1/2 + r/6) + r^4 (1/24 + r/120 + r^2/720)
+  const low = madd(r2, madd(r, f32x4.splat(1.0 / 6.0), f32x4.splat(0.5)), f32x4.add(r, f32x4.splat(1)));
+  const high = madd(r2, f32x4.splat(1.0 / 720.0), madd(r, f32x4.splat(1.0 / 120.0), f32x4.splat(1.0 / 24.0)));
+  const p = madd(f32x4.mul(r2, r2), high, low);
+  // t's bits are those of 1.5 * 2^23 (0x4b400000) plus n.
+  return f32x4.mul(p, i32x4.shl(i32x4.add(t, i32x4.splat(127 - 0x4b400000)), 23));
 }
 
 /** Largest of row[0..n) (-inf when n = 0). */
@@ -182,7 +256,7 @@ export function attention_scratch_floats(T: i32, hd: i32, backward: i32): i32 {
 @inline function rowMax(row: usize, n: i32): f32 {
   let m4 = f32x4.splat(-Infinity);
   let c = 0;
-  for (; c + 4 <= n; c += 4) m4 = f32x4.max(m4, v128.load(row + <usize>c * 4));
+  for (; c + 4 <= n; c += 4) m4 = f32x4.pmax(m4, v128.load(row + <usize>c * 4));
   let m = hmax(m4);
   for (; c < n; c++) m = max(m, load<f32>(row + <usize>c * 4));
   return m;
@@ -198,18 +272,20 @@ export function attention_scratch_floats(T: i32, hd: i32, backward: i32): i32 {
   let sum4 = f32x4.splat(0);
   let c = 0;
   for (; c + 4 <= valid; c += 4) {
-    const e = exp4(f32x4.sub(v128.load(row + <usize>c * 4), sh));
+    const e = expNonPositive4(f32x4.sub(v128.load(row + <usize>c * 4), sh));
     v128.store(row + <usize>c * 4, e);
     sum4 = f32x4.add(sum4, e);
   }
-  let sum = hsum(sum4);
-  for (; c < valid; c++) {
-    const e = exp1(load<f32>(row + <usize>c * 4) - shift);
-    store<f32>(row + <usize>c * 4, e);
-    sum += e;
+  if (c < valid) {
+    // The group the causal boundary cuts: keep lanes c + lane < valid.
+    const keep = i32x4.lt_s(i32x4.add(i32x4(0, 1, 2, 3), i32x4.splat(c)), i32x4.splat(valid));
+    const e = v128.and(expNonPositive4(f32x4.sub(v128.load(row + <usize>c * 4), sh)), keep);
+    v128.store(row + <usize>c * 4, e);
+    sum4 = f32x4.add(sum4, e);
+    c += 4;
   }
-  for (; c < n; c++) store<f32>(row + <usize>c * 4, 0);
-  return sum;
+  for (; c < n; c += 4) v128.store(row + <usize>c * 4, f32x4.splat(0));
+  return hsum(sum4);
 }
 
 /**
@@ -241,7 +317,7 @@ export function attention_forward(
     packRows(v + kvOff, kvLd, T, tp, hd, hp, 1, vRows);
     for (let i0 = 0; i0 < T; i0 += BR) {
       // The scale goes into the query tile; rows past T are copies of zeros (their results are dropped).
-      packRows(qh + <usize>i0 * qLd, qLd, min(BR, T - i0), BR, hd, hp, scale, qTile);
+      packTileT(qh + <usize>i0 * qLd, qLd, min(BR, T - i0), hd, scale, qTile);
       memory.fill(oTile, 0, <usize>BR * <usize>hp * 4);
       for (let r = 0; r < BR; r++) {
         store<f32>(mRow + <usize>r * 4, -Infinity);
@@ -250,19 +326,18 @@ export function attention_forward(
       const nk = min(i0 + BR, T);
       for (let j0 = 0; j0 < nk; j0 += BC) {
         const bc = min(BC, nk - j0), n = roundUp(bc, 8);
-        tileScores(qTile, hp, kPanels + <usize>j0 * <usize>hd * 4, hd, n, sTile);
+        tileScores(qTile, kPanels + <usize>j0 * <usize>hd * 4, hd, n, sTile);
+        // Row i0 + r sees keys 0..i0 + r; padding rows see what the last row sees.
+        const mOld = v128.load(mRow), lOld = v128.load(lRow);
         for (let r = 0; r < BR; r++) {
-          // Row i0 + r sees keys 0..i0 + r; padding rows see what the last row sees.
           const valid = min(max(min(i0 + r, T - 1) + 1 - j0, 0), bc);
-          const row = sTile + <usize>(r * BC) * 4;
-          const mOld = load<f32>(mRow + <usize>r * 4);
-          const mNew = max(mOld, rowMax(row, valid));
-          const alpha = exp1(mOld - mNew);
-          const sum = expMasked(row, valid, n, mNew);
-          store<f32>(lRow + <usize>r * 4, load<f32>(lRow + <usize>r * 4) * alpha + sum);
-          store<f32>(mRow + <usize>r * 4, mNew);
-          store<f32>(alphaRow + <usize>r * 4, alpha);
+          const m = max(load<f32>(mRow + <usize>r * 4), rowMax(sTile + <usize>(r * BC) * 4, valid));
+          store<f32>(mRow + <usize>r * 4, m);
+          store<f32>(lRow + <usize>r * 4, expMasked(sTile + <usize>(r * BC) * 4, valid, n, m));
         }
+        const alpha = expNonPositive4(f32x4.sub(mOld, v128.load(mRow)));
+        v128.store(alphaRow, alpha);
+        v128.store(lRow, madd(lOld, alpha, v128.load(lRow)));
         tileWeightedSum(sTile, vRows + <usize>j0 * <usize>hp * 4, hp, n, alphaRow, oTile);
       }
       for (let r = 0; r < min(BR, T - i0); r++) {
@@ -299,7 +374,9 @@ export function attention_backward(
   const qTile = dvRows + <usize>tp * <usize>hp * 4;
   const doTile = qTile + <usize>BR * <usize>hp * 4;
   const dqTile = doTile + <usize>BR * <usize>hp * 4;
-  const pTile = dqTile + <usize>BR * <usize>hp * 4;
+  const qTileT = dqTile + <usize>BR * <usize>hp * 4;
+  const doTileT = qTileT + <usize>BR * <usize>hp * 4;
+  const pTile = doTileT + <usize>BR * <usize>hp * 4;
   const dpTile = pTile + BR * BC * 4;
   const lRow = dpTile + BR * BC * 4, dRow = lRow + BR * 4, ones = dRow + BR * 4;
   v128.store(ones, f32x4.splat(1));
@@ -318,8 +395,10 @@ export function attention_backward(
         const rows = min(BR, T - i0);
         const rowOff = qOff + <usize>i0 * qLd;
         // q scaled, as in the forward pass: its scores are then q_s . k, and dK gets scale * q.
-        packRows(q + rowOff, qLd, rows, BR, hd, hp, scale, qTile);
-        packRows(dout + rowOff, qLd, rows, BR, hd, hp, 1, doTile);
+        packTileT(q + rowOff, qLd, rows, hd, scale, qTileT);
+        if (wantDk) packRows(q + rowOff, qLd, rows, BR, hd, hp, scale, qTile);
+        if (wantDp) packTileT(dout + rowOff, qLd, rows, hd, 1, doTileT);
+        if (wantDv) packRows(dout + rowOff, qLd, rows, BR, hd, hp, 1, doTile);
         if (wantDq) memory.fill(dqTile, 0, <usize>BR * <usize>hp * 4);
         for (let r = 0; r < BR; r++) {
           const live = r < rows;
@@ -329,7 +408,7 @@ export function attention_backward(
         const nk = min(i0 + BR, T);
         for (let j0 = 0; j0 < nk; j0 += BC) {
           const bc = min(BC, nk - j0), n = roundUp(bc, 8);
-          tileScores(qTile, hp, kPanels + <usize>j0 * <usize>hd * 4, hd, n, pTile);
+          tileScores(qTileT, kPanels + <usize>j0 * <usize>hd * 4, hd, n, pTile);
           for (let r = 0; r < BR; r++) {
             // Padding rows (past T) get no weight at all.
             const valid = r < rows ? min(max(i0 + r + 1 - j0, 0), bc) : 0;
@@ -337,7 +416,7 @@ export function attention_backward(
           }
           if (wantDv) tileOuterAdd(pTile, doTile, hp, n, dvRows + <usize>j0 * <usize>hp * 4);
           if (!wantDp) continue;
-          tileScores(doTile, hp, vPanels + <usize>j0 * <usize>hd * 4, hd, n, dpTile);
+          tileScores(doTileT, vPanels + <usize>j0 * <usize>hd * 4, hd, n, dpTile);
           for (let r = 0; r < BR; r++) {
             const p = pTile + <usize>(r * BC) * 4, ds = dpTile + <usize>(r * BC) * 4;
             const d4 = v128.load32_splat(dRow + <usize>r * 4);
