@@ -200,13 +200,13 @@ export function attention_scratch_floats(T: i32, hd: i32, backward: i32): i32 {
 
 /**
  * y[c] += sum_{r<BR} w[r][c] * a[r] for c < n: the transposed product of a weight tile (BR x BC)
- * with a tile of BR rows of hp floats, added into n rows of hp floats (dK and dV).
+ * with a tile of BR rows (lda bytes apart, hp floats read), added into n rows of hp floats (dK and dV).
  */
 // @ts-ignore: decorator
-@inline function tileOuterAdd(w: usize, a: usize, hp: i32, n: i32, y: usize): void {
+@inline function tileOuterAdd(w: usize, a: usize, lda: usize, hp: i32, n: i32, y: usize): void {
   const rowBytes = <usize>hp * 4;
   for (let i = 0; i < hp; i += 8) {
-    const r0 = a + <usize>i * 4, r1 = r0 + rowBytes, r2 = r1 + rowBytes, r3 = r2 + rowBytes;
+    const r0 = a + <usize>i * 4, r1 = r0 + lda, r2 = r1 + lda, r3 = r2 + lda;
     const a00 = v128.load(r0), a01 = v128.load(r0, 16), a10 = v128.load(r1), a11 = v128.load(r1, 16);
     const a20 = v128.load(r2), a21 = v128.load(r2, 16), a30 = v128.load(r3), a31 = v128.load(r3, 16);
     let yc = y + <usize>i * 4;
@@ -394,11 +394,19 @@ export function attention_backward(
       for (let i0 = 0; i0 < T; i0 += BR) {
         const rows = min(BR, T - i0);
         const rowOff = qOff + <usize>i0 * qLd;
-        // q scaled, as in the forward pass: its scores are then q_s . k, and dK gets scale * q.
+        // q scaled, as in the forward pass: its scores are then q_s . k.
         packTileT(q + rowOff, qLd, rows, hd, scale, qTileT);
-        if (wantDk) packRows(q + rowOff, qLd, rows, BR, hd, hp, scale, qTile);
         if (wantDp) packTileT(dout + rowOff, qLd, rows, hd, 1, doTileT);
-        if (wantDv) packRows(dout + rowOff, qLd, rows, BR, hd, hp, 1, doTile);
+        // dK and dV read rows of q and dO 8 floats at a time: in place when that stays inside
+        // the rows, else from zero-padded copies. (dK takes scale * q when it is written out.)
+        let qRows = q + rowOff, doRows = dout + rowOff, ldRows = qLd;
+        if (hd & 7 || rows < BR) {
+          qRows = qTile;
+          doRows = doTile;
+          ldRows = <usize>hp * 4;
+          if (wantDk) packRows(q + rowOff, qLd, rows, BR, hd, hp, 1, qTile);
+          if (wantDv) packRows(dout + rowOff, qLd, rows, BR, hd, hp, 1, doTile);
+        }
         if (wantDq) memory.fill(dqTile, 0, <usize>BR * <usize>hp * 4);
         for (let r = 0; r < BR; r++) {
           const live = r < rows;
@@ -414,7 +422,7 @@ export function attention_backward(
             const valid = r < rows ? min(max(i0 + r + 1 - j0, 0), bc) : 0;
             expMasked(pTile + <usize>(r * BC) * 4, valid, n, load<f32>(lRow + <usize>r * 4));
           }
-          if (wantDv) tileOuterAdd(pTile, doTile, hp, n, dvRows + <usize>j0 * <usize>hp * 4);
+          if (wantDv) tileOuterAdd(pTile, doRows, ldRows, hp, n, dvRows + <usize>j0 * <usize>hp * 4);
           if (!wantDp) continue;
           tileScores(doTileT, vPanels + <usize>j0 * <usize>hd * 4, hd, n, dpTile);
           for (let r = 0; r < BR; r++) {
@@ -425,13 +433,13 @@ export function attention_backward(
               v128.store(ds + at, f32x4.mul(v128.load(p + at), f32x4.sub(v128.load(ds + at), d4)));
             }
           }
-          if (wantDk) tileOuterAdd(dpTile, qTile, hp, n, dkRows + <usize>j0 * <usize>hp * 4);
+          if (wantDk) tileOuterAdd(dpTile, qRows, ldRows, hp, n, dkRows + <usize>j0 * <usize>hp * 4);
           if (wantDq) tileWeightedSum(dpTile, kRows + <usize>j0 * <usize>hp * 4, hp, n, ones, dqTile);
         }
         if (wantDq) unpackRows(dqTile, hp, rows, hd, scale, dq + rowOff, qLd, (flags & 1) != 0);
       }
     }
-    if (wantDk) unpackRows(dkRows, hp, T, hd, 1, dk + kvOff, kvLd, (flags & 2) != 0);
+    if (wantDk) unpackRows(dkRows, hp, T, hd, scale, dk + kvOff, kvLd, (flags & 2) != 0);
     if (wantDv) unpackRows(dvRows, hp, T, hd, 1, dv + kvOff, kvLd, (flags & 4) != 0);
   }
 }
