@@ -44,29 +44,29 @@ export function attention_scratch_floats(T: i32, hd: i32, backward: i32): i32 {
   return v128.load32_lane(p + 3 * ld, v, 3);
 }
 
+/**
+ * Four rows turned into lanes: dst[d * stride + r * 4 bytes] = s * row_r[d] for r < 4, d < hd,
+ * row r at src + r * ld bytes; rows from `rows` on (rows may be <= 0) are zero.
+ */
+// @ts-ignore: decorator
+@inline function transpose4(src: usize, ld: usize, rows: i32, hd: i32, s: f32, dst: usize, stride: usize): void {
+  if (rows >= 4) {
+    const s4 = f32x4.splat(s);
+    for (let d = 0; d < hd; d++) v128.store(dst + <usize>d * stride, f32x4.mul(gather4(src + <usize>d * 4, ld), s4));
+    return;
+  }
+  for (let d = 0; d < hd; d++) {
+    for (let r = 0; r < 4; r++) {
+      store<f32>(dst + <usize>d * stride + <usize>r * 4, r < rows ? load<f32>(src + <usize>r * ld + <usize>d * 4) * s : 0);
+    }
+  }
+}
+
 /** Panels of T rows (row j at src + j * ld bytes, hd floats each) into dst, zero up to tp rows. */
 // @ts-ignore: decorator
 @inline function packPanels(src: usize, ld: usize, T: i32, tp: i32, hd: i32, dst: usize): void {
-  let out = dst;
-  let j0 = 0;
-  for (; j0 + 8 <= T; j0 += 8) {
-    const lo = src + <usize>j0 * ld, hi = lo + 4 * ld;
-    for (let d = 0; d < hd; d++) {
-      const o = <usize>d * 4;
-      v128.store(out, gather4(lo + o, ld));
-      v128.store(out, gather4(hi + o, ld), 16);
-      out += 32;
-    }
-  }
-  // The last, partial panel: keys past T are zero.
-  if (j0 < tp) {
-    for (let d = 0; d < hd; d++) {
-      for (let jj = 0; jj < 8; jj++) {
-        const j = j0 + jj;
-        store<f32>(out + <usize>jj * 4, j < T ? load<f32>(src + <usize>j * ld + <usize>d * 4) : 0);
-      }
-      out += 32;
-    }
+  for (let j = 0; j < tp; j += 4) {
+    transpose4(src + <usize>j * ld, ld, T - j, hd, 1, dst + <usize>(j >> 3) * <usize>hd * 32 + <usize>(j & 4) * 4, 32);
   }
 }
 
@@ -110,26 +110,8 @@ export function attention_scratch_floats(T: i32, hd: i32, backward: i32): i32 {
 }
 
 /**
- * The transposed tile of rows < rows (row r at src + r * ld bytes, hd floats) times s:
- * dst[d][r] (BR floats per d, rows past `rows` zero), the layout tileScores reads.
- */
-// @ts-ignore: decorator
-@inline function packTileT(src: usize, ld: usize, rows: i32, hd: i32, s: f32, dst: usize): void {
-  if (rows == BR) {
-    const s4 = f32x4.splat(s);
-    for (let d = 0; d < hd; d++) v128.store(dst + <usize>d * BR * 4, f32x4.mul(gather4(src + <usize>d * 4, ld), s4));
-    return;
-  }
-  for (let d = 0; d < hd; d++) {
-    for (let r = 0; r < BR; r++) {
-      store<f32>(dst + <usize>(d * BR + r) * 4, r < rows ? load<f32>(src + <usize>r * ld + <usize>d * 4) * s : 0);
-    }
-  }
-}
-
-/**
  * s[r][c] = sum_d a[d][r] * key(c)[d] for r < BR and the n keys (n a multiple of 8) whose panels
- * start at panels: a transposed query tile (packTileT) times a block of keys, 4 x 8 at a time.
+ * start at panels: a transposed query tile (transpose4) times a block of keys, 4 x 8 at a time.
  */
 // @ts-ignore: decorator
 @inline function tileScores(a: usize, panels: usize, hd: i32, n: i32, s: usize): void {
@@ -317,7 +299,7 @@ export function attention_forward(
     packRows(v + kvOff, kvLd, T, tp, hd, hp, 1, vRows);
     for (let i0 = 0; i0 < T; i0 += BR) {
       // The scale goes into the query tile; rows past T are copies of zeros (their results are dropped).
-      packTileT(qh + <usize>i0 * qLd, qLd, min(BR, T - i0), hd, scale, qTile);
+      transpose4(qh + <usize>i0 * qLd, qLd, T - i0, hd, scale, qTile, BR * 4);
       memory.fill(oTile, 0, <usize>BR * <usize>hp * 4);
       for (let r = 0; r < BR; r++) {
         store<f32>(mRow + <usize>r * 4, -Infinity);
@@ -395,8 +377,8 @@ export function attention_backward(
         const rows = min(BR, T - i0);
         const rowOff = qOff + <usize>i0 * qLd;
         // q scaled, as in the forward pass: its scores are then q_s . k.
-        packTileT(q + rowOff, qLd, rows, hd, scale, qTileT);
-        if (wantDp) packTileT(dout + rowOff, qLd, rows, hd, 1, doTileT);
+        transpose4(q + rowOff, qLd, rows, hd, scale, qTileT, BR * 4);
+        if (wantDp) transpose4(dout + rowOff, qLd, rows, hd, 1, doTileT, BR * 4);
         // dK and dV read rows of q and dO 8 floats at a time: in place when that stays inside
         // the rows, else from zero-padded copies. (dK takes scale * q when it is written out.)
         let qRows = q + rowOff, doRows = dout + rowOff, ldRows = qLd;
