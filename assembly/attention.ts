@@ -233,15 +233,20 @@ export function attention_scratch_floats(T: i32, hd: i32, backward: i32): i32 {
   return f32x4.mul(p, i32x4.shl(i32x4.add(t, i32x4.splat(127 - 0x4b400000)), 23));
 }
 
-/** Largest of row[0..n) (-inf when n = 0). */
+/** All-ones lanes where c + lane < valid: the lanes of the group at c that the causal mask keeps. */
 // @ts-ignore: decorator
-@inline function rowMax(row: usize, n: i32): f32 {
+@inline function lanesBelow(c: i32, valid: i32): v128 {
+  return i32x4.lt_s(i32x4.add(i32x4(0, 1, 2, 3), i32x4.splat(c)), i32x4.splat(valid));
+}
+
+/** Largest of row[0..valid) (-inf when valid = 0); row is readable in whole groups of 4. */
+// @ts-ignore: decorator
+@inline function rowMax(row: usize, valid: i32): f32 {
   let m4 = f32x4.splat(-Infinity);
   let c = 0;
-  for (; c + 4 <= n; c += 4) m4 = f32x4.pmax(m4, v128.load(row + <usize>c * 4));
-  let m = hmax(m4);
-  for (; c < n; c++) m = max(m, load<f32>(row + <usize>c * 4));
-  return m;
+  for (; c + 4 <= valid; c += 4) m4 = f32x4.pmax(m4, v128.load(row + <usize>c * 4));
+  if (c < valid) m4 = f32x4.pmax(m4, v128.bitselect(v128.load(row + <usize>c * 4), f32x4.splat(-Infinity), lanesBelow(c, valid)));
+  return hmax(m4);
 }
 
 /**
@@ -259,9 +264,8 @@ export function attention_scratch_floats(T: i32, hd: i32, backward: i32): i32 {
     sum4 = f32x4.add(sum4, e);
   }
   if (c < valid) {
-    // The group the causal boundary cuts: keep lanes c + lane < valid.
-    const keep = i32x4.lt_s(i32x4.add(i32x4(0, 1, 2, 3), i32x4.splat(c)), i32x4.splat(valid));
-    const e = v128.and(expNonPositive4(f32x4.sub(v128.load(row + <usize>c * 4), sh)), keep);
+    // The group the causal boundary cuts.
+    const e = v128.and(expNonPositive4(f32x4.sub(v128.load(row + <usize>c * 4), sh)), lanesBelow(c, valid));
     v128.store(row + <usize>c * 4, e);
     sum4 = f32x4.add(sum4, e);
     c += 4;
@@ -283,11 +287,10 @@ export function attention_forward(
 ): void {
   const tp = roundUp(T, 8), hp = roundUp(hd, 8), group = heads / kvHeads;
   const qLd = <usize>heads * <usize>hd * 4, kvLd = <usize>kvHeads * <usize>hd * 4;
-  const kPanels = scratch + <usize>tid * <usize>scratchFloats * 4;
-  const vRows = kPanels + <usize>tp * <usize>hd * 4;
-  const qTile = vRows + <usize>tp * <usize>hp * 4;
-  const oTile = qTile + <usize>BR * <usize>hp * 4;
-  const sTile = oTile + <usize>BR * <usize>hp * 4;
+  // This thread's scratch, in the order of attention_scratch_floats.
+  const panelBytes = <usize>tp * <usize>hd * 4, rowsBytes = <usize>tp * <usize>hp * 4, tileBytes = <usize>BR * <usize>hp * 4;
+  const kPanels = scratch + <usize>tid * <usize>scratchFloats * 4, vRows = kPanels + panelBytes;
+  const qTile = vRows + rowsBytes, oTile = qTile + tileBytes, sTile = oTile + tileBytes;
   const mRow = sTile + BR * BC * 4, lRow = mRow + BR * 4, alphaRow = lRow + BR * 4;
   for (let task = start; task < end; task++) {
     const b = task / heads, h = task % heads;
@@ -298,7 +301,7 @@ export function attention_forward(
     packPanels(k + kvOff, kvLd, T, tp, hd, kPanels);
     packRows(v + kvOff, kvLd, T, tp, hd, hp, 1, vRows);
     for (let i0 = 0; i0 < T; i0 += BR) {
-      // The scale goes into the query tile; rows past T are copies of zeros (their results are dropped).
+      // The scale goes into the query tile; rows past T are zeros (their results are dropped).
       transpose4(qh + <usize>i0 * qLd, qLd, T - i0, hd, scale, qTile, BR * 4);
       memory.fill(oTile, 0, <usize>BR * <usize>hp * 4);
       for (let r = 0; r < BR; r++) {
@@ -348,19 +351,13 @@ export function attention_backward(
 ): void {
   const tp = roundUp(T, 8), hp = roundUp(hd, 8), group = heads / kvHeads;
   const qLd = <usize>heads * <usize>hd * 4, kvLd = <usize>kvHeads * <usize>hd * 4;
-  const kPanels = scratch + <usize>tid * <usize>scratchFloats * 4;
-  const vPanels = kPanels + <usize>tp * <usize>hd * 4;
-  const kRows = vPanels + <usize>tp * <usize>hd * 4;
-  const dkRows = kRows + <usize>tp * <usize>hp * 4;
-  const dvRows = dkRows + <usize>tp * <usize>hp * 4;
-  const qTile = dvRows + <usize>tp * <usize>hp * 4;
-  const doTile = qTile + <usize>BR * <usize>hp * 4;
-  const dqTile = doTile + <usize>BR * <usize>hp * 4;
-  const qTileT = dqTile + <usize>BR * <usize>hp * 4;
-  const doTileT = qTileT + <usize>BR * <usize>hp * 4;
-  const pTile = doTileT + <usize>BR * <usize>hp * 4;
-  const dpTile = pTile + BR * BC * 4;
-  const lRow = dpTile + BR * BC * 4, dRow = lRow + BR * 4, ones = dRow + BR * 4;
+  // This thread's scratch, in the order of attention_scratch_floats.
+  const panelBytes = <usize>tp * <usize>hd * 4, rowsBytes = <usize>tp * <usize>hp * 4, tileBytes = <usize>BR * <usize>hp * 4;
+  const kPanels = scratch + <usize>tid * <usize>scratchFloats * 4, vPanels = kPanels + panelBytes;
+  const kRows = vPanels + panelBytes, dkRows = kRows + rowsBytes, dvRows = dkRows + rowsBytes;
+  const qTile = dvRows + rowsBytes, doTile = qTile + tileBytes, dqTile = doTile + tileBytes;
+  const qTileT = dqTile + tileBytes, doTileT = qTileT + tileBytes, pTile = doTileT + tileBytes;
+  const dpTile = pTile + BR * BC * 4, lRow = dpTile + BR * BC * 4, dRow = lRow + BR * 4, ones = dRow + BR * 4;
   v128.store(ones, f32x4.splat(1));
   const wantDq = dq != 0, wantDk = dk != 0, wantDv = dv != 0, wantDp = wantDq || wantDk;
   for (let task = start; task < end; task++) {
@@ -382,7 +379,7 @@ export function attention_backward(
         // dK and dV read rows of q and dO 8 floats at a time: in place when that stays inside
         // the rows, else from zero-padded copies. (dK takes scale * q when it is written out.)
         let qRows = q + rowOff, doRows = dout + rowOff, ldRows = qLd;
-        if (hd & 7 || rows < BR) {
+        if ((hd & 7) != 0 || rows < BR) {
           qRows = qTile;
           doRows = doTile;
           ldRows = <usize>hp * 4;
