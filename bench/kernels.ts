@@ -1,9 +1,12 @@
-// ternlm bench kernels: GFLOP/s of the f32 GEMM and the ternary matmul, 1 thread and all threads.
+// ternlm bench kernels: GFLOP/s of the f32 GEMM and the ternary matmul, and the time of fused
+// causal attention against its unfused composition, 1 thread and all threads.
 import { parseArgs } from 'node:util';
+import { backward } from '../src/core/autograd.js';
 import * as K from '../src/core/kernels.js';
 import { Rng } from '../src/core/rng.js';
 import { initRuntime, rt } from '../src/core/runtime.js';
-import { Tensor } from '../src/core/tensor.js';
+import { Tensor, scope } from '../src/core/tensor.js';
+import * as ops from '../src/ops/index.js';
 import { bestOf, fmt, simdCeiling } from './util.js';
 
 const HELP = `usage: ternlm bench kernels [--threads N] [--reps N] [--build relaxed|baseline] [--json]
@@ -12,7 +15,17 @@ Measures, best of --reps runs (default 5), on 1 thread and on all --threads (def
   f32 GEMM  M=4096 K=256 N=4096 and N=768            (GFLOP/s, 2*M*N*K flops)
   ternary   M=4096 K=256 N=768, int8 activations    (Gop/s, 2*M*N*K ops; kernel only, and
             the whole BitLinear forward: quantize activations, ternarize+pack, unpack, product)
+  attention B=16 T=256 heads=4 hd=64, forward + backward (ms): the fused kernels
+            (ops.causalAttention) and bmm + causal softmax + bmm with the head transposes
 and the estimated 128-bit SIMD ceiling of this host.`;
+
+/** Causal attention composed of unfused ops: x (B, T, heads*hd) -> (B, heads, T, hd) and back. */
+function unfusedAttention(q: Tensor, k: Tensor, v: Tensor, heads: number): Tensor {
+  const [B, T, C] = q.shape, hd = C / heads;
+  const split = (x: Tensor) => ops.swapAxes12(ops.reshape(x, [B, T, heads, hd]));
+  const scores = ops.scale(ops.bmm(split(q), split(k), false, true), 1 / Math.sqrt(hd));
+  return ops.reshape(ops.swapAxes12(ops.bmm(ops.softmax(scores, true), split(v))), [B, T, C]);
+}
 
 function randomTensor(shape: number[], rng: Rng): Tensor {
   const n = shape.reduce((a, b) => a * b, 1);
@@ -74,6 +87,27 @@ export async function run(args: string[]): Promise<void> {
       K.ternaryMatmulI16(q.ptr, sc.ptr, w16.ptr, al, y.ptr, N, M, N, Kp, false);
     }));
     record(`ternary_linear_forward_M${M}_K${Kd}_N${N}_gops`, t, (2 * M * N * Kd) / s2 / 1e9);
+  }
+
+  {
+    const [B, T, H, hd] = [16, 256, 4, 64];
+    const [q, k, v, g] = [0, 1, 2, 3].map(() => randomTensor([B, T, H * hd], rng));
+    for (const t of [q, k, v]) {
+      t.requiresGrad = true;
+      t.isParam = true;
+    }
+    const step = (attend: (q: Tensor, k: Tensor, v: Tensor, heads: number) => Tensor) => () => scope(() => {
+      for (const t of [q, k, v]) t.gradValid = false;
+      backward(ops.sum(ops.mul(attend(q, k, v, H), g)));
+    });
+    const name = `B${B}_T${T}_H${H}_hd${hd}_ms`;
+    for (const t of threadCounts) {
+      r.pool.withThreads(t, () => {
+        record(`attn_fused_fwdbwd_${name}`, t, 1000 * bestOf(reps, step((a, b, c, h) => ops.causalAttention(a, b, c, h, h))));
+        record(`attn_unfused_fwdbwd_${name}`, t, 1000 * bestOf(reps, step(unfusedAttention)));
+      });
+    }
+    for (const t of [q, k, v, g]) t.dispose();
   }
 
   const ceiling = simdCeiling();
