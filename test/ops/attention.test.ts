@@ -159,6 +159,26 @@ describe('causal attention (fused)', () => {
     assert.equal(v.grad, null);
   });
 
+  it('any subset of q, k, v may need a gradient', () => {
+    const s = { B: 2, T: 13, heads: 2, kvHeads: 1, hd: 8 };
+    const rng = new Rng(23);
+    const [q, k, v] = [16, 8, 8].map((w) => randn([2, 13, w], rng));
+    const dout = randn([2, 13, 16], rng);
+    const ref = reference(q.f32(), k.f32(), v.f32(), dout.f32(), s);
+    for (let mask = 1; mask < 8; mask++) {
+      const inputs = [q, k, v];
+      inputs.forEach((t, i) => {
+        t.requiresGrad = t.isParam = (mask >> i & 1) === 1;
+        t.gradValid = false;
+      });
+      scope(() => backward(ops.sum(ops.mul(ops.causalAttention(q, k, v, 2, 1), dout))));
+      [ref.dq, ref.dk, ref.dv].forEach((want, i) => {
+        if (inputs[i].requiresGrad) assertClose(inputs[i].grad!.f32(), want, 2e-5, `mask ${mask} input ${i}`);
+        else assert.ok(!inputs[i].gradValid, `mask ${mask}: input ${i} got a gradient`);
+      });
+    }
+  });
+
   it('rejects shapes that do not fit', () => {
     const q = Tensor.zeros([1, 4, 12]), kv = Tensor.zeros([1, 4, 6]);
     assert.throws(() => ops.causalAttention(q, kv, kv, 4, 3), /kvHeads \(3\) must divide heads \(4\)/);
