@@ -15,7 +15,7 @@ import { openScoringModel } from '../src/eval/load.js';
 import { readMinimalPairs, scoreMinimalPairs } from '../src/eval/minimal-pairs.js';
 import { BatchedScorer, type TokenScorer } from '../src/eval/scorer.js';
 import { resolveConfigPath } from '../src/cli/train.js';
-import { FlashLM } from '../src/models/flashlm.js';
+import { createModel, withVocabulary } from '../src/models/index.js';
 import { loadTrainConfig } from '../src/train/config.js';
 import { generateMinimalPairs, writeMinimalPairsJsonl } from './minimal-pairs.js';
 
@@ -111,7 +111,7 @@ function randomModel(configName: string): BenchModel {
   // The model's vocabulary is 4,096 whatever the stories leave the BPE (they repeat few words).
   const V = Math.max(4096, tokenizer.vocabSize);
   const counts = Array.from({ length: V }, (_, i) => Math.max(1, Math.round(1e7 / (i + 1))));
-  const model = new FlashLM({ ...config.model, vocabSize: V }, new Rng(1), counts);
+  const model = createModel(withVocabulary(config.model, V), new Rng(1), counts);
   const params = model.namedParameters().reduce((s, p) => s + p.tensor.size, 0);
   return {
     scorer: new BatchedScorer(model, model.config.family), tokenizer, startToken: tokenizer.eotId,

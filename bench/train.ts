@@ -5,7 +5,9 @@ import * as K from '../src/core/kernels.js';
 import { Rng } from '../src/core/rng.js';
 import { initRuntime, rt } from '../src/core/runtime.js';
 import { Tensor, scope } from '../src/core/tensor.js';
-import { FlashLM, gluHidden, type FlashLMConfig } from '../src/models/flashlm.js';
+import { ffnHidden } from '../src/models/bitnet.js';
+import { gluHidden } from '../src/models/flashlm.js';
+import { createModel, modelPrecision, withVocabulary, type ModelConfig } from '../src/models/index.js';
 import { resolveConfigPath } from '../src/cli/train.js';
 import { loadTrainConfig, parseOverrides, withOverrides } from '../src/train/config.js';
 import { clipGradNorm } from '../src/train/optim.js';
@@ -18,17 +20,37 @@ const HELP = `usage: ternlm bench train [--config <json|name>] [--vocab V] [--he
 Times training steps (forward with the config's dropout, backward, clipping, optimizer) of the config's model on random
 tokens, best of --steps (default 5) after two warm-up steps, on 1 thread and on all threads.
 Model FLOPs count 6 per weight per token (forward 2, backward 4) over every product: mixers
-and GLUs times the recurrence, plus the head's (V*d for the full softmax; d times the mean code
+and GLUs times the recurrence (FlashLM), attention projections, attention scores and sums
+(T/2 positions on average) and feed-forwards (GPT-2, BitNet), plus the head's (V*d for the full softmax; d times the mean code
 length for the hierarchical head; the head cluster plus each tail's share for the adaptive
 head, under the same Zipf-like token frequencies the benchmark draws). MFU = achieved model FLOP/s divided by the f32
-GEMM FLOP/s of the model's own GLU product shape, measured in the same run on the same threads.
-Also prints the share of step time per component (embedding, mixer, glu, head, optimizer).`;
+GEMM FLOP/s of the model's own feed-forward product shape, measured in the same run on the same
+threads. Also prints the share of step time per component (embedding, mixer, glu, attention, mlp,
+ffn, head, optimizer).`;
 
-/** Multiply-accumulates per token of every product of the body (mixers, GLUs) in one forward pass. */
-export function bodyMacsPerToken(c: FlashLMConfig): number {
-  const h = gluHidden(c);
-  const perLayer = c.dim * c.dim + 3 * c.dim * h + c.kernelSize * c.dim;
-  return c.recurrence * c.layers * perLayer;
+/** Width of a model's feed-forward hidden layer (the benchmark's reference GEMM shape). */
+function feedForwardWidth(c: ModelConfig): number {
+  switch (c.family) {
+    case 'flashlm': return gluHidden(c);
+    case 'gpt2': return 4 * c.dim;
+    case 'bitnet': return ffnHidden(c);
+  }
+}
+
+/** Multiply-accumulates per token of every product of the body in one forward pass over T positions. */
+export function bodyMacsPerToken(c: ModelConfig, T: number): number {
+  const d = c.dim, h = feedForwardWidth(c);
+  switch (c.family) {
+    case 'flashlm':
+      return c.recurrence * c.layers * (d * d + 3 * d * h + c.kernelSize * d);
+    case 'gpt2':
+      // qkv, proj, fc, proj; scores and weighted sums over (T + 1) / 2 positions on average
+      return c.layers * (4 * d * d + 2 * d * h + d * (T + 1));
+    case 'bitnet': {
+      const kvDim = (d / c.heads) * c.kvHeads;
+      return c.layers * (2 * d * d + 2 * d * kvDim + 3 * d * h + d * (T + 1));
+    }
+  }
 }
 
 export async function run(args: string[]): Promise<void> {
@@ -53,11 +75,11 @@ export async function run(args: string[]): Promise<void> {
   const V = Number(values.vocab);
   const B = Number(values.batch ?? config.batchSize);
   const T = Number(values['seq-len'] ?? config.seqLen);
-  const mc: FlashLMConfig = { ...config.model, vocabSize: V };
+  const mc = withVocabulary(config.model, V);
   const rng = new Rng(1);
   // Zipf-like token frequencies, as real text has (the frequency-based heads depend on them).
   const counts = Array.from({ length: V }, (_, i) => Math.max(1, Math.round(1e7 / (i + 1))));
-  const model = new FlashLM(mc, rng, counts);
+  const model = createModel(mc, rng, counts);
   const named = model.namedParameters();
   const optimizer = createOptimizer(config, named);
   const params = named.filter((p) => p.tensor.requiresGrad).map((p) => p.tensor);
@@ -89,8 +111,8 @@ export async function run(args: string[]): Promise<void> {
     });
     zeroGrad(params);
   };
-  const flopsPerStep = 6 * (bodyMacsPerToken(mc) + model.head.macsPerToken(counts)) * B * T;
-  const M = B * T, Hd = gluHidden(mc);
+  const flopsPerStep = 6 * (bodyMacsPerToken(mc, T) + model.head.macsPerToken(counts)) * B * T;
+  const M = B * T, Hd = feedForwardWidth(mc);
   const a = Tensor.empty([M, mc.dim]), w = Tensor.empty([Hd, mc.dim]), y = Tensor.empty([M, Hd]);
   K.fill(a.ptr, a.size, 0.5);
   K.fill(w.ptr, w.size, 0.25);
@@ -115,14 +137,14 @@ export async function run(args: string[]): Promise<void> {
     });
   }
   const report = {
-    config: config.name, precision: mc.precision, head: mc.head.type, vocab: V, batch: B, seq_len: T,
+    config: config.name, family: mc.family, precision: modelPrecision(mc), head: mc.head.type, vocab: V, batch: B, seq_len: T,
     parameters: model.parameterCount(), build: r.build, results,
   };
   if (values.json) {
     console.log(JSON.stringify(report));
     return;
   }
-  console.log(`ternlm bench train — ${config.name} (${mc.precision}, ${mc.head.type} head), ${report.parameters.toLocaleString('en-US')} parameters, vocab ${V}, batch ${B} x ${T}, ${r.build} SIMD`);
+  console.log(`ternlm bench train — ${config.name} (${mc.family}, ${modelPrecision(mc)}, ${mc.head.type} head), ${report.parameters.toLocaleString('en-US')} parameters, vocab ${V}, batch ${B} x ${T}, ${r.build} SIMD`);
   for (const res of results) {
     const share = Object.entries(res.share as Record<string, number>).map(([k, v]) => `${k} ${fmt(v * 100, 0)}%`).join(', ');
     console.log(`  ${res.threads} thread(s): ${String(res.tokens_per_second).padStart(6)} tok/s, ${res.step_ms} ms/step, model ${res.model_gflops} GFLOP/s, GEMM ${res.gemm_gflops} GFLOP/s, MFU ${fmt((res.mfu as number) * 100)}%`);

@@ -1,6 +1,6 @@
-// ternlm train: train a FlashLM model on prepared shards (or, with no --data, on the built-in
+// ternlm train: train a model (FlashLM, GPT-2, BitNet) on prepared shards (or, with no --data, on the built-in
 // story corpus, prepared on the fly).
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import cliProgress from 'cli-progress';
@@ -10,18 +10,23 @@ import { integerFlag, parseFlags, seedFlag, threadsFlag } from './args.js';
 import { initRuntime } from '../core/runtime.js';
 import { readMeta } from '../data/meta.js';
 import { tokenizerFromJSON } from '../data/tokenizer.js';
+import { readLlmcGpt2Shape } from '../io/llmc.js';
+import { gpt2ConfigFromLlmc } from '../models/llmc.js';
 import { loadTrainConfig, parseOverrides, withOverrides, type TrainConfig } from '../train/config.js';
 import { train, type TrainLog } from '../train/trainer.js';
 
 const HELP = `usage: ternlm train [--config <json|name>] [--data <prepared dir>] [--out runs/<name>]
                     [--time 60m | --steps N] [--threads N] [--seed S]
-                    [--resume | --overwrite] [--set key=value ...]
+                    [--resume | --overwrite] [--init-from <llm.c gpt2 .bin>] [--set key=value ...]
 
-Trains a ternary FlashLM model. With no --data, writes the built-in story corpus, trains a
-1,024-token BPE on it and prepares it under <out>/data first (all offline), then trains
-flashlm-tiny for 10 minutes.
+Trains a language model: the config's model.family picks FlashLM (ternary, convolutional),
+GPT-2 (float transformer, as llm.c) or BitNet b1.58 (ternary transformer). With no --data,
+writes the built-in story corpus, trains a 1,024-token BPE on it and prepares it under
+<out>/data first (all offline), then trains flashlm-tiny for 10 minutes.
 
-  --config   a JSON file, or the name of a config shipped in configs/ (default flashlm-tiny)
+  --config   a JSON file, or the name of a config shipped in configs/ (default flashlm-tiny):
+             flashlm-tiny, flashlm-4m, flashlm-v3, gpt2-4m, gpt2-124m, bitnet-4m, bitnet-30m,
+             and each ternary one's float twin <name>-float
   --data     a directory written by \`ternlm prepare\`
   --out      run directory (default runs/<config name>): config.json, metrics.jsonl,
              ckpt.safetensors, samples.txt, and at the end (or on Ctrl-C) the plots
@@ -40,6 +45,9 @@ flashlm-tiny for 10 minutes.
              or --steps the run keeps the budget it was started with
   --overwrite  delete the run already in --out and start again (without it, a folder that
              holds a run is refused)
+  --init-from  start a new run from an llm.c GPT-2 checkpoint (gpt2_124M.bin layout, fp32 or
+             bf16): the model takes the file's shape (dim, layers, heads, context) and weights;
+             the data must use the tokenizer it was trained with (same vocabulary size)
   --set      override a config field, e.g. --set model.dim=128 --set lr=0.001
 
 A checkpoint is saved every minute of training (config field checkpointMinutes), at the end,
@@ -55,7 +63,8 @@ export function resolveConfigPath(spec: string): string {
   if (existsSync(spec)) return spec;
   const shipped = join(packageRoot(), 'configs', spec.endsWith('.json') ? spec : `${spec}.json`);
   if (existsSync(shipped)) return shipped;
-  throw new TernlmError(`config '${spec}' is neither a file nor a shipped config (see configs/)`);
+  const shippedNames = readdirSync(join(packageRoot(), 'configs')).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5)).sort();
+  throw new TernlmError(`config '${spec}' is neither a file nor a shipped config (${shippedNames.join(', ')})`);
 }
 
 /** "90s", "30m", "1.5h", "45" (seconds) -> seconds. */
@@ -85,7 +94,7 @@ export async function run(args: string[]): Promise<void> {
   const { values } = parseFlags('train', args, {
     config: { type: 'string' }, data: { type: 'string' }, out: { type: 'string' }, time: { type: 'string' },
     steps: { type: 'string' }, threads: { type: 'string' }, seed: { type: 'string' }, resume: { type: 'boolean', default: false },
-    overwrite: { type: 'boolean', default: false },
+    overwrite: { type: 'boolean', default: false }, 'init-from': { type: 'string' },
     'init-embeddings': { type: 'string' }, set: { type: 'string', multiple: true, default: [] }, help: { type: 'boolean', default: false },
   });
   if (values.help) {
@@ -97,6 +106,14 @@ export async function run(args: string[]): Promise<void> {
   const seed = seedFlag(values);
   if (seed !== undefined) overrides.seed = seed;
   if (values['init-embeddings'] !== undefined) overrides.initEmbeddings = values['init-embeddings'];
+  const initFrom = values['init-from'];
+  if (initFrom !== undefined) {
+    if (values.resume) throw new TernlmError('--init-from starts a new run from an llm.c checkpoint; --resume continues the run in --out — give one of them');
+    // The file's shape wins over the config's: the run is llm.c's GPT-2.
+    const { shape } = readLlmcGpt2Shape(initFrom);
+    const file = gpt2ConfigFromLlmc(shape);
+    overrides.model = { ...(overrides.model as object | undefined), family: 'gpt2', dim: file.dim, layers: file.layers, heads: file.heads, contextLength: file.contextLength };
+  }
   config = withOverrides(config, overrides);
   const outDir = values.out ?? join('runs', config.name);
   const steps = integerFlag(values, 'steps', { min: 1 });
@@ -131,7 +148,7 @@ export async function run(args: string[]): Promise<void> {
   bar?.start(1000, barValue, barPayload);
   let lastPrinted = 0;
   const result = await train({
-    config, dataDir, outDir, tokenizer, steps, timeSeconds, resume: values.resume, overwrite: values.overwrite,
+    config, dataDir, outDir, tokenizer, steps, timeSeconds, resume: values.resume, overwrite: values.overwrite, initFrom,
     onMessage: (text) => {
       if (bar) bar.stop();
       console.error(text);

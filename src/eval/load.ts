@@ -1,13 +1,13 @@
 // Opening any model file ternlm reads as a TokenScorer with its tokenizer: a training
 // checkpoint and an exported model become the batched training model class (an export through
-// flashlmFromPacked, so both go through the same forward pass); a llama2.c checkpoint is stepped
+// modelFromPacked, so both go through the same forward pass); a llama2.c checkpoint is stepped
 // through its inference engine.
 import { TernlmError } from '../core/errors.js';
 import { tokenizerFingerprint } from '../data/meta.js';
 import { loadTokenizer, tokenizerFromJSON, type Tokenizer } from '../data/tokenizer.js';
 import { startTokenOf } from '../infer/generate.js';
 import { loadLlama2c, readModelHead, resolveTokenizer, sniffModelFormat } from '../infer/load.js';
-import { flashlmFromPacked, loadTrainedModel } from '../infer/packed.js';
+import { modelFromPacked, loadTrainedModel } from '../infer/packed.js';
 import { openSafetensors } from '../io/safetensors.js';
 import { BatchedScorer, SteppedScorer, type TokenScorer } from './scorer.js';
 
@@ -42,7 +42,7 @@ export function openScoringModel(path: string, tokenizerSpec?: string): ScoringM
     throw new TernlmError(`${path} is not a model file ternlm can score (expected a training checkpoint, a file from \`ternlm export\` or a llama2.c .bin checkpoint)`);
   }
   const kind = safetensorsKind(path);
-  const { model, meta } = kind === 'checkpoint' ? loadTrainedModel(path) : flashlmFromPacked(path);
+  const { model, meta } = kind === 'checkpoint' ? loadTrainedModel(path) : modelFromPacked(path);
   const tokenizerJSON = meta.tokenizer;
   try {
     const tokenizer = tokenizerFromJSON(tokenizerJSON, path);

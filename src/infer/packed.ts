@@ -10,7 +10,8 @@ import { Rng } from '../core/rng.js';
 import { Tensor } from '../core/tensor.js';
 import type { HeadConfig } from '../heads/index.js';
 import { f32ToF16, openSafetensors, writeSafetensors, type SafetensorsFile, type TensorToWrite } from '../io/safetensors.js';
-import { FlashLM, type FlashLMConfig } from '../models/flashlm.js';
+import type { FlashLMConfig } from '../models/flashlm.js';
+import { createModel, type LanguageModel, type ModelConfig } from '../models/index.js';
 import type { BitLinear } from '../nn/layers.js';
 import { packTernary } from '../ops/ternary.js';
 import { openCheckpoint, type CheckpointMeta } from '../io/checkpoint.js';
@@ -43,7 +44,7 @@ export interface PackedInt8Info {
 
 export interface PackedMeta {
   format: typeof PACKED_FORMAT;
-  config: FlashLMConfig;
+  config: ModelConfig;
   tokenizer: unknown;
   /** The head's own structure (Huffman tree, frequency order), or null for the full softmax. */
   head: HeadConfig | null;
@@ -140,10 +141,10 @@ export function readInt8Weight(file: SafetensorsFile, weightName: string, info: 
  * becomes q * s, whose row absmax quantization is (q, s) again. Up to the f32 rounding of those
  * scales, the model computes what the export computes.
  */
-export function flashlmFromPacked(path: string): { model: FlashLM; meta: PackedMeta } {
+export function modelFromPacked(path: string): { model: LanguageModel<ModelConfig>; meta: PackedMeta } {
   const { file, meta } = openPacked(path);
   try {
-    const model = new FlashLM(meta.config, new Rng(0), undefined, meta.head ?? undefined);
+    const model = createModel(meta.config, new Rng(0), undefined, meta.head ?? undefined);
     for (const { name, tensor } of model.namedParameters()) {
       const tern = meta.ternary[name];
       const int8 = meta.int8[name];
@@ -159,7 +160,7 @@ export function flashlmFromPacked(path: string): { model: FlashLM; meta: PackedM
         K.scale(weight.ptr, 1, tensor.ptr, tensor.size, false);
         weight.dispose();
       } else {
-        if (!file.has(name)) throw new TernlmError(`${path} has no tensor '${name}' — the file is not a complete FlashLM export`);
+        if (!file.has(name)) throw new TernlmError(`${path} has no tensor '${name}' — the file is not a complete ${meta.config.family} export`);
         file.readF32(name, tensor.f32());
       }
     }
@@ -169,12 +170,12 @@ export function flashlmFromPacked(path: string): { model: FlashLM; meta: PackedM
   }
 }
 
-/** Rebuild a trained FlashLM from a checkpoint (parameters loaded), with the checkpoint's metadata. */
-export function loadTrainedModel(ckptPath: string): { model: FlashLM; meta: CheckpointMeta } {
+/** Rebuild a trained model from a checkpoint (parameters loaded), with the checkpoint's metadata. */
+export function loadTrainedModel(ckptPath: string): { model: LanguageModel<ModelConfig>; meta: CheckpointMeta } {
   const ck = openCheckpoint(ckptPath);
   try {
-    const config = (ck.meta.config as { model: FlashLMConfig }).model;
-    const model = new FlashLM(config, new Rng(0), ck.meta.tokenCounts ?? undefined);
+    const config = (ck.meta.config as { model: ModelConfig }).model;
+    const model = createModel(config, new Rng(0), ck.meta.tokenCounts ?? undefined);
     ck.restoreParams(model.namedParameters().map((p) => ({ name: p.name, tensor: p.tensor })));
     return { model, meta: ck.meta };
   } finally {
@@ -229,7 +230,7 @@ function int8Tensors(name: string, weight: Tensor): TensorToWrite[] {
 }
 
 /** Write the packed inference file of a trained model. */
-export function exportPacked(model: FlashLM, tokenizer: unknown, outPath: string, opts: ExportOptions = {}): ExportReport {
+export function exportPacked(model: LanguageModel<ModelConfig>, tokenizer: unknown, outPath: string, opts: ExportOptions = {}): ExportReport {
   const packing = opts.packing ?? '2bit';
   const floatDtype = opts.floatDtype ?? 'f16';
   const bitLayers = new Map(model.bitLayers().map(({ name, layer }) => [`${name}.weight`, layer]));

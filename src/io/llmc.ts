@@ -192,10 +192,10 @@ export interface LlmcGpt2Checkpoint {
 }
 
 /**
- * Read an llm.c GPT-2 checkpoint. Each tensor is read straight into its own Float32Array (bf16
- * is widened in chunks through one small buffer), so memory is the model's f32 size once.
+ * Open an llm.c GPT-2 checkpoint and check its header: magic, version, a plausible shape, and a
+ * file size that matches. The caller closes the returned fd.
  */
-export function readLlmcGpt2(path: string): LlmcGpt2Checkpoint {
+function openGpt2(path: string): { fd: number; shape: LlmcGpt2Shape; dtype: LlmcDtype } {
   const wayOut = "export it again with llm.c's train_gpt2.py, or ternlm's writeLlmcGpt2";
   const { fd, size, header } = openWithHeader(path, 'GPT-2 checkpoint', LLMC_GPT2_MAGIC, wayOut);
   try {
@@ -207,10 +207,31 @@ export function readLlmcGpt2(path: string): LlmcGpt2Checkpoint {
     };
     const problem = shapeProblem(shape);
     if (problem) throw new TernlmError(`${path} has an implausible GPT-2 header: ${problem} — ${wayOut}`);
-    const { params, floats } = llmcGpt2Layout(shape);
     const width = dtype === 'fp32' ? 4 : 2;
-    checkSize(path, size, LLMC_HEADER_BYTES + floats * width, `${describeShape(shape)}, ${dtype}`, wayOut);
+    checkSize(path, size, LLMC_HEADER_BYTES + llmcGpt2Layout(shape).floats * width, `${describeShape(shape)}, ${dtype}`, wayOut);
+    return { fd, shape, dtype };
+  } catch (err) {
+    closeSync(fd);
+    throw err;
+  }
+}
 
+/** The shape and dtype of an llm.c GPT-2 checkpoint, from its header (the whole file checked for size). */
+export function readLlmcGpt2Shape(path: string): { shape: LlmcGpt2Shape; dtype: LlmcDtype } {
+  const { fd, shape, dtype } = openGpt2(path);
+  closeSync(fd);
+  return { shape, dtype };
+}
+
+/**
+ * Read an llm.c GPT-2 checkpoint. Each tensor is read straight into its own Float32Array (bf16
+ * is widened in chunks through one small buffer), so memory is the model's f32 size once.
+ */
+export function readLlmcGpt2(path: string): LlmcGpt2Checkpoint {
+  const { fd, shape, dtype } = openGpt2(path);
+  try {
+    const { params } = llmcGpt2Layout(shape);
+    const width = dtype === 'fp32' ? 4 : 2;
     const scratch = dtype === 'bf16' ? new Uint16Array(BF16_CHUNK) : null;
     const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
     for (const p of params) {

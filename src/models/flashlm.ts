@@ -17,6 +17,7 @@ import { Module } from '../nn/module.js';
 import * as ops from '../ops/index.js';
 import type { HeadConfig as HeadStructure } from '../heads/index.js';
 import { createHead, type HeadConfig } from './heads.js';
+import { LanguageModel } from './language-model.js';
 
 export interface FlashLMConfig {
   family: 'flashlm';
@@ -55,7 +56,7 @@ export const FLASHLM_DEFAULTS: Omit<FlashLMConfig, 'vocabSize'> = {
   dropout: 0,
 };
 
-export function gluHidden(c: FlashLMConfig): number {
+export function gluHidden(c: Pick<FlashLMConfig, 'dim' | 'gluMult'>): number {
   return Math.ceil((c.gluMult * c.dim) / 16) * 16;
 }
 
@@ -85,21 +86,18 @@ class FlashBlock extends Module {
   }
 }
 
-export class FlashLM extends Module {
+export class FlashLM extends LanguageModel<FlashLMConfig> {
   readonly embed: Embedding;
   readonly blocks: FlashBlock[] = [];
   readonly normOut: RMSNorm;
   readonly head: Head;
-  /** Seed of this training step's dropout masks; null (evaluation, sampling) turns dropout off. */
-  private dropoutSeed: number | null = null;
-  private dropoutCalls = 0;
 
   /**
    * `tokenCounts` (the training tokens' frequencies) build a hierarchical or adaptive head;
    * `headStructure` rebuilds one saved in an exported model instead.
    */
-  constructor(readonly config: FlashLMConfig, rng: Rng, tokenCounts?: ArrayLike<number>, headStructure?: HeadStructure) {
-    super();
+  constructor(config: FlashLMConfig, rng: Rng, tokenCounts?: ArrayLike<number>, headStructure?: HeadStructure) {
+    super(config);
     const c = config;
     // A tied head reads logits off the embedding: std 1/sqrt(d) gives unit-scale initial logits.
     const embedStd = c.head.type === 'softmax' && c.head.tied ? 1 / Math.sqrt(c.dim) : 1;
@@ -109,37 +107,11 @@ export class FlashLM extends Module {
     this.head = this.child('head', createHead(c.head, c.vocabSize, c.dim, rng, this.embed.weight, tokenCounts, headStructure));
   }
 
-  /**
-   * Turn dropout on for the next forward pass with masks derived from `seed` (a function of the
-   * step, so a resumed run draws the same masks), or off with null.
-   */
-  setDropoutSeed(seed: number | null): void {
-    this.dropoutSeed = seed;
-    this.dropoutCalls = 0;
-  }
-
-  private readonly drop = (x: Tensor): Tensor => {
-    if (this.dropoutSeed === null || !(this.config.dropout > 0)) return x;
-    const seed = Math.imul(this.dropoutSeed ^ Math.imul(++this.dropoutCalls, 0x27d4eb2d), 0x165667b1) >>> 0;
-    return ops.dropout(x, this.config.dropout, seed);
-  };
-
   /** ids int32 (B, T) -> final hidden states (B*T, d) */
   hidden(ids: Tensor): Tensor {
     const [B, T] = ids.shape;
     let x = section('embedding', () => this.drop(this.embed.forward(ids)));
     for (let r = 0; r < this.config.recurrence; r++) for (const b of this.blocks) x = b.forward(x, this.drop);
     return ops.reshape(this.normOut.forward(x), [B * T, this.config.dim]);
-  }
-
-  /** Mean next-token cross-entropy: ids (B, T), targets int32 (B*T). */
-  loss(ids: Tensor, targets: Tensor): Tensor {
-    const h = this.hidden(ids);
-    return section('head', () => this.head.loss(h, targets));
-  }
-
-  /** Every BitLinear layer, named (for the -1/0/+1 log and the ternary warm-up switch). */
-  bitLayers(): { name: string; layer: BitLinear }[] {
-    return this.modules().filter((m) => m.module instanceof BitLinear).map((m) => ({ name: m.name, layer: m.module as BitLinear }));
   }
 }

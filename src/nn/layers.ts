@@ -120,3 +120,17 @@ export class GLU extends Module {
     return this.down.forward(ops.mul(act, this.up.forward(x)));
   }
 }
+
+/** Two float linear layers with an activation between: proj(act(fc x)), GPT-2's feed-forward (GELU, hidden 4 dim). */
+export class MLP extends Module {
+  readonly fc: Linear;
+  readonly proj: Linear;
+  constructor(dim: number, hidden: number, rng: Rng, opts: { std: number; projStd: number }, readonly activation: 'gelu' | 'relu' = 'gelu') {
+    super();
+    this.fc = this.child('fc', new Linear(dim, hidden, rng, { bias: true, std: opts.std }));
+    this.proj = this.child('proj', new Linear(hidden, dim, rng, { bias: true, std: opts.projStd }));
+  }
+  forward(x: Tensor): Tensor {
+    return this.proj.forward(ops[this.activation](this.fc.forward(x)));
+  }
+}

@@ -2,7 +2,9 @@
 import { readFileSync } from 'node:fs';
 import { TernlmError } from '../core/errors.js';
 import { closestName, describeRange, inRange, type NumberRange } from '../core/input-checks.js';
-import { FLASHLM_DEFAULTS, type FlashLMConfig } from '../models/flashlm.js';
+import { ffnHidden } from '../models/bitnet.js';
+import { gluHidden } from '../models/flashlm.js';
+import { MODEL_DEFAULTS, MODEL_FAMILIES, type DistributiveOmit, type ModelConfig, type ModelFamily } from '../models/index.js';
 
 export interface CurriculumPhase {
   /** Sequence length of this phase. */
@@ -13,7 +15,8 @@ export interface CurriculumPhase {
 
 export interface TrainConfig {
   name: string;
-  model: Omit<FlashLMConfig, 'vocabSize'>;
+  /** The model: `family` picks its class and fields (src/models/). */
+  model: DistributiveOmit<ModelConfig, 'vocabSize'>;
   batchSize: number;
   /** Sequence length when there is no curriculum. */
   seqLen: number;
@@ -50,7 +53,7 @@ export interface TrainConfig {
 
 export const TRAIN_DEFAULTS: TrainConfig = {
   name: 'flashlm',
-  model: FLASHLM_DEFAULTS,
+  model: MODEL_DEFAULTS.flashlm,
   batchSize: 16,
   seqLen: 128,
   curriculum: [],
@@ -107,10 +110,23 @@ export function loadTrainConfig(path: string): TrainConfig {
 
 /** `base` with `overrides` merged over it; refuses unknown fields and out-of-range values. */
 export function withOverrides(base: TrainConfig, overrides: unknown): TrainConfig {
-  if (overrides !== undefined) checkFieldNames(overrides, '');
-  const c = merge(base, overrides);
+  const family = familyOf(base, overrides);
+  if (overrides !== undefined) checkFieldNames(overrides, '', family);
+  // A config of another family starts from that family's model defaults, not the base's fields.
+  const start = family === base.model.family ? base : { ...base, model: MODEL_DEFAULTS[family] };
+  const c = merge(start, overrides);
   validate(c);
   return c;
+}
+
+/** The model family the overrides ask for (else the base's), refused when unknown. */
+function familyOf(base: TrainConfig, overrides: unknown): ModelFamily {
+  const model = isPlainObject(overrides) ? overrides.model : undefined;
+  const family = isPlainObject(model) && model.family !== undefined ? model.family : base.model.family;
+  if (typeof family !== 'string' || !(MODEL_FAMILIES as string[]).includes(family)) {
+    throw new TernlmError(`config: model.family must be one of ${MODEL_FAMILIES.join(', ')}, got ${JSON.stringify(family)}`);
+  }
+  return family as ModelFamily;
 }
 
 /**
@@ -173,29 +189,58 @@ const MAX_CONTEXT = 16384;
 const MAX_COUNT = 1e9;
 const MAX_SEED = 2 ** 32 - 1;
 
-/**
- * Every config field, by dotted path. A new field needs one row here (and its default in
- * TRAIN_DEFAULTS / FLASHLM_DEFAULTS); `test/train/config.test.ts` checks that every default has one.
- */
-export const CONFIG_FIELDS: Record<string, FieldRule> = {
-  name: { type: 'string', pattern: /^[\w.-]{1,100}$/, expected: 'a name of 1 to 100 letters, digits, ".", "-" or "_" (it names the run folder)' },
-  'model.family': oneOf('flashlm'),
+const HEAD_FIELDS: Record<string, FieldRule> = {
+  'model.head.type': oneOf('softmax', 'hierarchical', 'adaptive'),
+  'model.head.tied': { ...boolean, optional: true },
+  'model.head.cutoffs': { type: 'integers', min: 1, max: 1 << 20, maxLength: 16, increasing: true, optional: true },
+};
+
+/** Fields every family has (see BaseModelConfig). */
+const BASE_MODEL_FIELDS: Record<string, FieldRule> = {
+  'model.family': oneOf(...MODEL_FAMILIES),
   // Written into a run's config.json; the data's vocabulary size wins when training.
   'model.vocabSize': { ...integer(2, 1 << 20), optional: true },
   'model.dim': integer(4, MAX_DIM),
   'model.layers': integer(1, 64),
-  'model.recurrence': integer(1, 16),
-  'model.kernelSize': integer(1, 64),
-  'model.dilations': { type: 'integers', min: 1, max: MAX_CONTEXT, maxLength: 64 },
-  'model.gluMult': number(0, 16, { aboveMin: true }),
-  'model.precision': oneOf('ternary', 'int8', 'fp32'),
-  'model.quantizeActivations': boolean,
-  'model.frozenEmbeddings': boolean,
   'model.contextLength': integer(1, MAX_CONTEXT),
-  'model.head.type': oneOf('softmax', 'hierarchical', 'adaptive'),
-  'model.head.tied': { ...boolean, optional: true },
-  'model.head.cutoffs': { type: 'integers', min: 1, max: 1 << 20, maxLength: 16, increasing: true, optional: true },
+  'model.frozenEmbeddings': boolean,
   'model.dropout': number(0, 1, { belowMax: true }),
+  ...HEAD_FIELDS,
+};
+
+/**
+ * The model fields of each family, by dotted path. A new field needs one row here (and its default
+ * in the family's defaults); `test/train/config.test.ts` checks that every default has one.
+ */
+export const MODEL_FIELDS: { [F in ModelFamily]: Record<string, FieldRule> } = {
+  flashlm: {
+    ...BASE_MODEL_FIELDS,
+    'model.recurrence': integer(1, 16),
+    'model.kernelSize': integer(1, 64),
+    'model.dilations': { type: 'integers', min: 1, max: MAX_CONTEXT, maxLength: 64 },
+    'model.gluMult': number(0, 16, { aboveMin: true }),
+    'model.precision': oneOf('ternary', 'int8', 'fp32'),
+    'model.quantizeActivations': boolean,
+  },
+  gpt2: {
+    ...BASE_MODEL_FIELDS,
+    'model.heads': integer(1, 256),
+  },
+  bitnet: {
+    ...BASE_MODEL_FIELDS,
+    'model.heads': integer(1, 256),
+    'model.kvHeads': integer(1, 256),
+    'model.ffnMult': number(0, 16, { aboveMin: true }),
+    'model.ffn': oneOf('swiglu', 'relu2'),
+    'model.ropeTheta': number(1, 1e9),
+    'model.precision': oneOf('ternary', 'int8', 'fp32'),
+    'model.quantizeActivations': boolean,
+  },
+};
+
+/** The training fields (everything outside `model`), by dotted path. */
+export const TRAIN_FIELDS: Record<string, FieldRule> = {
+  name: { type: 'string', pattern: /^[\w.-]{1,100}$/, expected: 'a name of 1 to 100 letters, digits, ".", "-" or "_" (it names the run folder)' },
   batchSize: integer(1, 4096),
   seqLen: integer(1, MAX_CONTEXT),
   curriculum: { type: 'curriculum', maxPhases: 64 },
@@ -222,27 +267,39 @@ export const CONFIG_FIELDS: Record<string, FieldRule> = {
   report: boolean,
 };
 
+/** Every field of a config whose model is of `family`. */
+export function configFields(family: ModelFamily): Record<string, FieldRule> {
+  return { ...TRAIN_FIELDS, ...MODEL_FIELDS[family] };
+}
+
 /** Paths that hold a group of fields (model, model.head), derived from the table. */
-const GROUPS = new Set(Object.keys(CONFIG_FIELDS).flatMap((path) => {
-  const parts = path.split('.');
-  return parts.slice(0, -1).map((_, i) => parts.slice(0, i + 1).join('.'));
-}));
+function groupsOf(fields: Record<string, FieldRule>): Set<string> {
+  return new Set(Object.keys(fields).flatMap((path) => {
+    const parts = path.split('.');
+    return parts.slice(0, -1).map((_, i) => parts.slice(0, i + 1).join('.'));
+  }));
+}
 
 const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-/** Refuse fields the schema does not know, suggesting the nearest known one. */
-function checkFieldNames(value: unknown, prefix: string): void {
+/** Refuse fields the schema of a `family` config does not know, suggesting the nearest known one. */
+function checkFieldNames(value: unknown, prefix: string, family: ModelFamily): void {
   const group = prefix === '' ? 'the config' : `config field '${prefix}'`;
   if (!isPlainObject(value)) throw new TernlmError(`${group} must be an object of fields, got ${JSON.stringify(value)}`);
+  const fields = configFields(family);
+  const groups = groupsOf(fields);
   for (const [key, child] of Object.entries(value)) {
     const path = prefix === '' ? key : `${prefix}.${key}`;
-    if (GROUPS.has(path)) checkFieldNames(child, path);
-    else if (!(path in CONFIG_FIELDS)) throw new TernlmError(`unknown config field '${path}' — ${suggestField(path)}`);
+    if (groups.has(path)) checkFieldNames(child, path, family);
+    else if (!(path in fields)) throw new TernlmError(`unknown config field '${path}' — ${suggestField(path, family)}`);
   }
 }
 
-function suggestField(path: string): string {
-  const known = [...Object.keys(CONFIG_FIELDS), ...GROUPS];
+function suggestField(path: string, family: ModelFamily): string {
+  const owners = MODEL_FAMILIES.filter((f) => path in MODEL_FIELDS[f]);
+  if (owners.length > 0) return `it is a field of ${owners.join(' and ')} models, and this config's model.family is ${family}`;
+  const fields = configFields(family);
+  const known = [...Object.keys(fields), ...groupsOf(fields)];
   // A misspelt path, or a nested field's own name given alone ('dim' for 'model.dim').
   const near = closestName(path, known) ?? known.find((p) => p.endsWith(`.${path}`));
   if (near) return `did you mean '${near}'?`;
@@ -296,32 +353,61 @@ function ruleBroken(rule: FieldRule, v: unknown): string | null {
 /**
  * Bytes of wasm memory a training run of this config needs, roughly: 16 per layer-stack
  * parameter (weight, gradient, two AdamW moments) plus the float activations kept for the
- * backward pass (about 6 model-width and 4 GLU-width vectors per token, layer and pass). The
- * embedding and head depend on the vocabulary, which only the data knows; they get the rest.
+ * backward pass, per token and layer (and pass). The embedding and head depend on the
+ * vocabulary, which only the data knows; they get the rest.
  */
 function trainingBytes(c: TrainConfig): number {
   const m = c.model;
-  const hidden = Math.ceil((m.gluMult * m.dim) / 16) * 16;
-  const layerParams = 2 * m.dim + m.kernelSize * m.dim + m.dim * m.dim + 3 * m.dim * hidden;
-  const activations = c.batchSize * longestSeqLen(c) * m.layers * m.recurrence * (6 * m.dim + 4 * hidden);
-  return 16 * m.layers * layerParams + 4 * activations;
+  const d = m.dim;
+  let layerParams: number, activationsPerLayer: number, passes = 1;
+  switch (m.family) {
+    case 'flashlm': {
+      const hidden = gluHidden(m);
+      layerParams = 2 * d + m.kernelSize * d + d * d + 3 * d * hidden;
+      activationsPerLayer = 6 * d + 4 * hidden;
+      passes = m.recurrence;
+      break;
+    }
+    case 'gpt2':
+      layerParams = 12 * d * d + 13 * d;
+      activationsPerLayer = 20 * d;
+      break;
+    case 'bitnet': {
+      const hidden = ffnHidden(m), kvDim = (d / m.heads) * m.kvHeads;
+      layerParams = 2 * d * d + 2 * d * kvDim + 3 * d * hidden + 2 * d;
+      activationsPerLayer = 14 * d + 4 * kvDim + 6 * hidden;
+      break;
+    }
+  }
+  return 16 * m.layers * layerParams + 4 * c.batchSize * longestSeqLen(c) * m.layers * passes * activationsPerLayer;
+}
+
+/** Shape rules between model fields that no single field's range can say. */
+function checkModelShape(m: TrainConfig['model']): void {
+  if (m.family === 'flashlm') return;
+  if (m.dim % m.heads !== 0) throw new TernlmError(`config: model.dim ${m.dim} must be a multiple of model.heads ${m.heads}`);
+  if (m.family === 'bitnet') {
+    if (m.heads % m.kvHeads !== 0) throw new TernlmError(`config: model.heads ${m.heads} must be a multiple of model.kvHeads ${m.kvHeads}`);
+    if ((m.dim / m.heads) % 2 !== 0) throw new TernlmError(`config: the head size model.dim / model.heads = ${m.dim / m.heads} must be even for rotary positions`);
+  }
 }
 
 /** 3 of the 4 GiB of wasm32 memory; the last GiB is for the embedding, head and logits. */
 const TRAINING_BYTES_LIMIT = 3 * 2 ** 30;
 
 function validate(c: TrainConfig): void {
-  for (const [path, rule] of Object.entries(CONFIG_FIELDS)) {
+  for (const [path, rule] of Object.entries(configFields(c.model.family))) {
     const v = valueAt(c, path);
     if (v === undefined && rule.optional) continue;
     const expected = ruleBroken(rule, v);
     if (expected !== null) throw new TernlmError(`config: ${path} must be ${expected}, got ${JSON.stringify(v) ?? 'nothing'}`);
   }
+  checkModelShape(c.model);
   const maxT = longestSeqLen(c);
   if (maxT > c.model.contextLength) throw new TernlmError(`config: sequence length ${maxT} exceeds model.contextLength ${c.model.contextLength}`);
   const bytes = trainingBytes(c);
   if (bytes > TRAINING_BYTES_LIMIT) {
-    throw new TernlmError(`config: this model and batch need about ${(bytes / 2 ** 30).toFixed(1)} GiB for parameters, optimizer state and activations, more than the 3 GiB of the 4 GiB wasm memory left for them — make model.dim, model.layers, model.gluMult, batchSize or seqLen smaller`);
+    throw new TernlmError(`config: this model and batch need about ${(bytes / 2 ** 30).toFixed(1)} GiB for parameters, optimizer state and activations, more than the 3 GiB of the 4 GiB wasm memory left for them — make model.dim, model.layers, the feed-forward width, batchSize or seqLen smaller`);
   }
 }
 

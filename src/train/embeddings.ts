@@ -3,11 +3,11 @@
 import { TernlmError } from '../core/errors.js';
 import * as K from '../core/kernels.js';
 import { readSplitTokens } from '../data/split-tokens.js';
-import type { FlashLM } from '../models/flashlm.js';
+import type { LanguageModel } from '../models/language-model.js';
 import { corpusEmbeddings, gpt2Embeddings } from '../nn/init-embeddings.js';
 
 /** Overwrite the model's token embedding as `spec` says ('corpus' or 'gpt2:<model.safetensors>'). */
-export function initializeEmbeddings(model: FlashLM, spec: string, dataDir: string, msg: (t: string) => void): void {
+export function initializeEmbeddings(model: LanguageModel, spec: string, dataDir: string, msg: (t: string) => void): void {
   const { vocabSize: V, dim: d } = model.config;
   const w = model.embed.weight;
   const std = Math.sqrt(K.reduce('sumsq', w.ptr, w.size) / w.size);

@@ -4,10 +4,10 @@ import { noGrad } from '../core/autograd.js';
 import { Tensor, scope } from '../core/tensor.js';
 import type { Tokenizer } from '../data/tokenizer.js';
 import type { Sampler } from '../heads/sampling.js';
-import type { FlashLM } from '../models/flashlm.js';
+import type { LanguageModel } from '../models/language-model.js';
 
 /** Generate `n` tokens after `prompt` and decode them. */
-export function sampleText(model: FlashLM, tokenizer: Tokenizer, prompt: number[], n: number, sampler: Sampler): string {
+export function sampleText(model: LanguageModel, tokenizer: Tokenizer, prompt: number[], n: number, sampler: Sampler): string {
   const ctx = model.config.contextLength;
   const out = [...prompt];
   noGrad(() => {

@@ -4,7 +4,7 @@ import { backward, zeroGrad } from '../core/autograd.js';
 import type { Tensor } from '../core/tensor.js';
 import { scope } from '../core/tensor.js';
 import type { BatchLoader } from '../data/loader.js';
-import type { FlashLM } from '../models/flashlm.js';
+import type { LanguageModel } from '../models/language-model.js';
 import { splitBatch } from './evaluate.js';
 import { clipGradNorm, type Optimizer } from './optim.js';
 
@@ -18,7 +18,7 @@ export function dropoutSeed(seed: number, step: number, micro: number): number {
  * accumulated into the parameters (each scaled by 1 / micro). A non-finite loss leaves the
  * gradients of that micro-batch out and is returned as it is.
  */
-export function forwardBackward(model: FlashLM, loader: BatchLoader, B: number, T: number, micro: number, seed: number, step: number): number {
+export function forwardBackward(model: LanguageModel, loader: BatchLoader, B: number, T: number, micro: number, seed: number, step: number): number {
   let loss = 0;
   for (let m = 0; m < micro; m++) {
     const rows = loader.next(B, T);

@@ -13,7 +13,8 @@ import { countTokens } from '../data/split-tokens.js';
 import type { Tokenizer } from '../data/tokenizer.js';
 import { Sampler } from '../heads/sampling.js';
 import { CHECKPOINT_FORMAT, openLatestGoodCheckpoint, saveCheckpoint, type LoadedCheckpoint } from '../io/checkpoint.js';
-import { FlashLM, type FlashLMConfig } from '../models/flashlm.js';
+import { loadLlmcInto } from '../models/llmc.js';
+import { createModel, modelPrecision, withVocabulary, type LanguageModel, type ModelConfig } from '../models/index.js';
 import { ternaryStats } from '../ops/ternary.js';
 import { writeRunReport } from '../report/report.js';
 import { seqLenAt, type TrainConfig } from './config.js';
@@ -41,6 +42,8 @@ export interface TrainOptions {
   resume?: boolean;
   /** Delete a run already in the folder and start again. */
   overwrite?: boolean;
+  /** A new run starts from these weights: an llm.c GPT-2 checkpoint of the config's shape. */
+  initFrom?: string;
   /** Called with each log line (the CLI draws a progress bar from these). */
   onLog?: (line: TrainLog) => void;
   onMessage?: (text: string) => void;
@@ -125,11 +128,11 @@ function trainInRun(
   if (o.resume && !ck) msg(`no checkpoint in ${o.outDir}: starting a new run`);
   if (!ck && !o.steps && !o.timeSeconds) throw new TernlmError(`${o.outDir} has no checkpoint to resume: give a training budget, --steps N or --time 60m`);
 
-  const modelConfig: FlashLMConfig = { ...c.model, vocabSize: meta.vocabSize };
+  const modelConfig = withVocabulary(c.model, meta.vocabSize);
   // Frequency-based heads build their tree/clusters from the training tokens' counts; a resumed
   // run takes the counts saved in its checkpoint so that it rebuilds exactly the same head.
   const counts = modelConfig.head.type === 'softmax' ? null : (ck?.meta.tokenCounts ?? countTokens(o.dataDir, meta.vocabSize));
-  const model = new FlashLM(modelConfig, new Rng(c.seed), counts ?? undefined);
+  const model = createModel(modelConfig, new Rng(c.seed), counts ?? undefined);
   const named = model.namedParameters();
   const optimizer: Optimizer = createOptimizer(c, named);
 
@@ -146,10 +149,14 @@ function trainInRun(
     msg(`resumed ${ck.path} at step ${at.step} (${at.tokensSeen.toLocaleString('en-US')} tokens, ${at.elapsed.toFixed(0)} s)`);
   } else {
     plan = o.steps ? RunPlan.steps(o.steps) : RunPlan.time(o.timeSeconds!);
+    if (o.initFrom !== undefined) {
+      loadLlmcInto(model, o.initFrom);
+      msg(`weights: ${o.initFrom} (llm.c GPT-2 checkpoint)`);
+    }
     if (c.initEmbeddings !== 'random') initializeEmbeddings(model, c.initEmbeddings, o.dataDir, msg);
   }
   run.writeConfig({ ...c, model: modelConfig });
-  msg(`training ${c.name} (${modelConfig.precision}) on ${o.dataDir} with ${rt().threads} threads, ${rt().build} SIMD → ${o.outDir}` +
+  msg(`training ${c.name} (${modelConfig.family}, ${modelPrecision(modelConfig)}) on ${o.dataDir} with ${rt().threads} threads, ${rt().build} SIMD → ${o.outDir}` +
     (plan.totalSteps !== null ? `, ${plan.totalSteps.toLocaleString('en-US')} steps` : ''));
 
   // What every save writes besides the progress: worked out once, not at each save.
@@ -176,7 +183,7 @@ function checkSameTokenizer(ck: LoadedCheckpoint, dataFingerprint: string, dataD
 }
 
 async function runLoop(
-  o: TrainOptions, run: RunDir, model: FlashLM, optimizer: Optimizer, plan: RunPlan, at: Progress,
+  o: TrainOptions, run: RunDir, model: LanguageModel<ModelConfig>, optimizer: Optimizer, plan: RunPlan, at: Progress,
   trainLoader: BatchLoader, valLoader: BatchLoader, save: () => void, msg: (t: string) => void,
 ): Promise<TrainResult> {
   const c = o.config;

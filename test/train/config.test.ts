@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { TernlmError } from '../../src/core/errors.js';
 import { closestName, editDistance } from '../../src/core/input-checks.js';
-import { CONFIG_FIELDS, loadTrainConfig, parseOverrides, TRAIN_DEFAULTS, withOverrides } from '../../src/train/config.js';
+import { MODEL_DEFAULTS, MODEL_FAMILIES } from '../../src/models/index.js';
+import { configFields, loadTrainConfig, parseOverrides, TRAIN_DEFAULTS, withOverrides } from '../../src/train/config.js';
 
 /** Dotted paths of every value in `o` (arrays are values). */
 function leafPaths(o: Record<string, unknown>, prefix = ''): string[] {
@@ -21,7 +22,20 @@ const refuses = (overrides: unknown, pattern: RegExp): void => {
 
 describe('config schema', () => {
   it('has a row for every field of the defaults', () => {
-    for (const path of leafPaths(TRAIN_DEFAULTS as unknown as Record<string, unknown>)) assert.ok(path in CONFIG_FIELDS, `no schema row for ${path}`);
+    for (const family of MODEL_FAMILIES) {
+      const defaults = { ...TRAIN_DEFAULTS, model: MODEL_DEFAULTS[family] } as unknown as Record<string, unknown>;
+      for (const path of leafPaths(defaults)) assert.ok(path in configFields(family), `no schema row for ${path} (${family})`);
+      withOverrides(TRAIN_DEFAULTS, { model: { family } });
+    }
+  });
+
+  it('starts another family from its own defaults and refuses the fields of other families', () => {
+    const g = withOverrides(TRAIN_DEFAULTS, { model: { family: 'gpt2', heads: 8 } });
+    assert.deepEqual(g.model, { ...MODEL_DEFAULTS.gpt2, heads: 8 });
+    refuses({ model: { family: 'gpt2', kernelSize: 4 } }, /^unknown config field 'model\.kernelSize' — it is a field of flashlm models, and this config's model\.family is gpt2$/);
+    refuses({ model: { family: 'bitnet', heads: 4, kvHeads: 3 } }, /model\.heads 4 must be a multiple of model\.kvHeads 3/);
+    refuses({ model: { family: 'gpt2', dim: 100, heads: 3 } }, /model\.dim 100 must be a multiple of model\.heads 3/);
+    refuses({ model: { family: 'bitnet', dim: 60, heads: 4, kvHeads: 1 } }, /head size .* 15 must be even/);
   });
 
   it('accepts the defaults and every value at its limits', () => {
@@ -59,7 +73,7 @@ describe('config schema', () => {
       [{ model: { head: { type: 'softmax', tied: 'no' } } }, /model\.head\.tied must be true or false/],
       [{ model: { head: { type: 'adaptive', cutoffs: [1000, 100] } } }, /model\.head\.cutoffs must be a list of 1 to 16 increasing integers/],
       [{ model: { dropout: 1 } }, /model\.dropout must be a number of at least 0 and less than 1, got 1/],
-      [{ model: { family: 'llama' } }, /model\.family must be one of flashlm/],
+      [{ model: { family: 'llama' } }, /model\.family must be one of flashlm, gpt2, bitnet, got "llama"/],
       [{ batchSize: 0 }, /batchSize must be an integer from 1/],
       [{ seqLen: 1.5 }, /seqLen must be an integer/],
       [{ curriculum: [{ seqLen: 64, until: 0.5 }, { seqLen: 128, until: 0.4 }] }, /curriculum must be a list of at most 64 phases/],

@@ -8,7 +8,7 @@ import { before, describe, it } from 'node:test';
 import { TernlmError } from '../../src/core/errors.js';
 import { Rng } from '../../src/core/rng.js';
 import { Tensor } from '../../src/core/tensor.js';
-import { FlashLM } from '../../src/models/flashlm.js';
+import { FlashLM, type FlashLMConfig } from '../../src/models/flashlm.js';
 import { initRuntime } from '../../src/core/runtime.js';
 import { readMeta } from '../../src/data/meta.js';
 import { ShardReader } from '../../src/data/shards.js';
@@ -155,7 +155,7 @@ describe('training end to end', () => {
   it('frozen embeddings stay as initialised; a float warm-up runs before ternarization', async () => {
     const config = tiny({ model: { ...tiny().model, frozenEmbeddings: true }, ternaryStart: 5 });
     const r = await train({ config, dataDir, outDir: join(root, 'frozen'), tokenizer, steps: 12 });
-    const fresh = new FlashLM({ ...config.model, vocabSize: tokenizer.vocabSize }, new Rng(config.seed));
+    const fresh = new FlashLM({ ...(config.model as Omit<FlashLMConfig, 'vocabSize'>), vocabSize: tokenizer.vocabSize }, new Rng(config.seed));
     const f = openSafetensors(r.checkpoint);
     assert.deepEqual(Array.from(f.readF32('param.embed.weight')), Array.from(fresh.embed.weight.f32()));
     assert.notDeepEqual(Array.from(f.readF32('param.blocks.0.mix.weight')), Array.from(fresh.blocks[0].mix.weight.f32()));

@@ -1,0 +1,51 @@
+// The model families, by config: `model.family` picks the class and its defaults.
+import { Rng } from '../core/rng.js';
+import type { HeadConfig as HeadStructure } from '../heads/index.js';
+import { BITNET_DEFAULTS, BitNet, type BitNetConfig } from './bitnet.js';
+import { FLASHLM_DEFAULTS, FlashLM, type FlashLMConfig } from './flashlm.js';
+import { GPT2, GPT2_DEFAULTS, type GPT2Config } from './gpt2.js';
+import type { LanguageModel } from './language-model.js';
+
+export type ModelConfig = FlashLMConfig | GPT2Config | BitNetConfig;
+export type ModelFamily = ModelConfig['family'];
+
+/** Each family's defaults (everything but the vocabulary, which the data sets). */
+export const MODEL_DEFAULTS: { [F in ModelFamily]: Omit<Extract<ModelConfig, { family: F }>, 'vocabSize'> } = {
+  flashlm: FLASHLM_DEFAULTS,
+  gpt2: GPT2_DEFAULTS,
+  bitnet: BITNET_DEFAULTS,
+};
+
+export const MODEL_FAMILIES = Object.keys(MODEL_DEFAULTS) as ModelFamily[];
+
+/**
+ * Build a model of the config's family. `tokenCounts` (the training tokens' frequencies) build a
+ * hierarchical or adaptive head; `headStructure` rebuilds one saved in an exported model instead.
+ */
+export function createModel(config: ModelConfig, rng: Rng, tokenCounts?: ArrayLike<number>, headStructure?: HeadStructure): LanguageModel<ModelConfig> {
+  switch (config.family) {
+    case 'flashlm':
+      return new FlashLM(config, rng, tokenCounts, headStructure);
+    case 'gpt2':
+      return new GPT2(config, rng, tokenCounts, headStructure);
+    case 'bitnet':
+      return new BitNet(config, rng, tokenCounts, headStructure);
+    default:
+      throw new Error(`unknown model family '${(config as { family: string }).family}': expected ${MODEL_FAMILIES.join(', ')}`);
+  }
+}
+
+/** A config's model fields with the data's vocabulary size. */
+export function withVocabulary(model: DistributiveOmit<ModelConfig, 'vocabSize'>, vocabSize: number): ModelConfig {
+  return { ...model, vocabSize } as ModelConfig;
+}
+
+export type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+export { LanguageModel } from './language-model.js';
+export type { FlashLMConfig, GPT2Config, BitNetConfig };
+
+/** The precision of a model's projections ('fp32' for a float family). */
+export function modelPrecision(c: ModelConfig): 'ternary' | 'int8' | 'fp32' {
+  return 'precision' in c ? c.precision : 'fp32';
+}

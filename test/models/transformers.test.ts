@@ -1,0 +1,295 @@
+// The transformer families are what their papers draw: GPT-2 and BitNet's float twin equal a
+// plain re-implementation written here with loops (float64), the ternary BitNet's projections are
+// BitLinear's; both train end to end (the loss falls, a resumed run equals the straight one), and a
+// GPT-2 goes through llm.c's checkpoint and back unchanged.
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { before, describe, it } from 'node:test';
+import { noGrad } from '../../src/core/autograd.js';
+import { Rng } from '../../src/core/rng.js';
+import { initRuntime } from '../../src/core/runtime.js';
+import { Tensor, scope } from '../../src/core/tensor.js';
+import { readMeta } from '../../src/data/meta.js';
+import { writeDemoCorpus } from '../../src/data/stories.js';
+import { tokenizerFromJSON, type Tokenizer } from '../../src/data/tokenizer.js';
+import { readLlmcGpt2 } from '../../src/io/llmc.js';
+import { openSafetensors } from '../../src/io/safetensors.js';
+import { BITNET_DEFAULTS, type BitNetConfig } from '../../src/models/bitnet.js';
+import { GPT2_DEFAULTS, type GPT2Config } from '../../src/models/gpt2.js';
+import { createModel, MODEL_DEFAULTS, type LanguageModel, type ModelConfig } from '../../src/models/index.js';
+import { gpt2ConfigFromLlmc, loadLlmcInto, writeModelAsLlmc } from '../../src/models/llmc.js';
+import { TRAIN_DEFAULTS, withOverrides, type TrainConfig } from '../../src/train/config.js';
+import { train } from '../../src/train/trainer.js';
+import { run as prepareCli } from '../../src/cli/prepare.js';
+import { run as tokenizerCli } from '../../src/cli/tokenizer.js';
+
+type Vec = Float64Array<ArrayBufferLike>;
+type Params = Map<string, Float32Array>;
+
+const paramsOf = (m: LanguageModel<ModelConfig>): Params => new Map(m.namedParameters().map((p) => [p.name, Float32Array.from(p.tensor.f32())]));
+
+/** y (rows x N) = x (rows x K) . W^T (+ b), W (N x K). */
+function linear(x: Vec[], W: Float32Array, N: number, b?: Float32Array): Vec[] {
+  const K = x[0].length;
+  return x.map((row) => {
+    const y = new Float64Array(N);
+    for (let n = 0; n < N; n++) {
+      let s = b ? b[n] : 0;
+      for (let k = 0; k < K; k++) s += row[k] * W[n * K + k];
+      y[n] = s;
+    }
+    return y;
+  });
+}
+
+function layerNorm(x: Vec[], w: Float32Array, b: Float32Array, eps = 1e-5): Vec[] {
+  return x.map((r) => {
+    const mean = r.reduce((a, v) => a + v, 0) / r.length;
+    const v = r.reduce((a, u) => a + (u - mean) ** 2, 0) / r.length;
+    return r.map((u, i) => ((u - mean) / Math.sqrt(v + eps)) * w[i] + b[i]);
+  });
+}
+
+function rmsNorm(x: Vec[], w: Float32Array | null, eps = 1e-6): Vec[] {
+  return x.map((r) => {
+    const ms = r.reduce((a, v) => a + v * v, 0) / r.length;
+    return r.map((u, i) => (u / Math.sqrt(ms + eps)) * (w ? w[i] : 1));
+  });
+}
+
+const gelu = (x: number): number => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3)));
+const silu = (x: number): number => x / (1 + Math.exp(-x));
+const add = (a: Vec[], b: Vec[]): Vec[] => a.map((r, t) => r.map((v, i) => v + b[t][i]));
+
+/** Causal attention of one sequence: q (T x H*hd), k, v (T x KV*hd); head h reads KV head h / (H / KV). */
+function attention(q: Vec[], k: Vec[], v: Vec[], H: number, KV: number): Vec[] {
+  const T = q.length, hd = q[0].length / H, group = H / KV;
+  return q.map((qt, t) => {
+    const out = new Float64Array(H * hd);
+    for (let h = 0; h < H; h++) {
+      const kh = Math.floor(h / group) * hd;
+      const s: number[] = [];
+      for (let j = 0; j <= t; j++) {
+        let dot = 0;
+        for (let i = 0; i < hd; i++) dot += qt[h * hd + i] * k[j][kh + i];
+        s.push(dot / Math.sqrt(hd));
+      }
+      const m = Math.max(...s);
+      const e = s.map((x) => Math.exp(x - m));
+      const z = e.reduce((a, b) => a + b, 0);
+      for (let j = 0; j <= t; j++) for (let i = 0; i < hd; i++) out[h * hd + i] += (e[j] / z) * v[j][kh + i];
+    }
+    return out;
+  });
+  void T;
+}
+
+/** llama2.c's rotary positions: pair (i, i+1) of each head turns by t / theta^(i / hd). */
+function rope(x: Vec[], heads: number, theta: number): Vec[] {
+  const hd = x[0].length / heads;
+  return x.map((r, t) => {
+    const y = Float64Array.from(r);
+    for (let h = 0; h < heads; h++) {
+      for (let i = 0; i < hd; i += 2) {
+        const a = t / Math.pow(theta, i / hd), c = Math.cos(a), s = Math.sin(a);
+        const x0 = r[h * hd + i], x1 = r[h * hd + i + 1];
+        y[h * hd + i] = x0 * c - x1 * s;
+        y[h * hd + i + 1] = x0 * s + x1 * c;
+      }
+    }
+    return y;
+  });
+}
+
+/** Next-token log-probabilities of one sequence, from final hidden states and the head matrix. */
+function logSoftmaxRows(h: Vec[], W: Float32Array, V: number): Vec[] {
+  return linear(h, W, V).map((z) => {
+    const m = Math.max(...z);
+    const lse = m + Math.log(z.reduce((a, v) => a + Math.exp(v - m), 0));
+    return z.map((v) => v - lse);
+  });
+}
+
+/** GPT-2 of the paper (and llm.c), from its parameters. */
+function referenceGpt2(c: GPT2Config, p: Params, ids: number[]): Vec[] {
+  const d = c.dim, get = (n: string): Float32Array => p.get(n)!;
+  let x: Vec[] = ids.map((id, t) => Float64Array.from({ length: d }, (_, i) => get('embed.weight')[id * d + i] + get('pos_embed.weight')[t * d + i]));
+  for (let l = 0; l < c.layers; l++) {
+    const b = `blocks.${l}.`;
+    const h = layerNorm(x, get(`${b}ln1.weight`), get(`${b}ln1.bias`));
+    const qkv = linear(h, get(`${b}attn.qkv.weight`), 3 * d, get(`${b}attn.qkv.bias`));
+    const att = attention(qkv.map((r) => r.slice(0, d)), qkv.map((r) => r.slice(d, 2 * d)), qkv.map((r) => r.slice(2 * d)), c.heads, c.heads);
+    x = add(x, linear(att, get(`${b}attn.proj.weight`), d, get(`${b}attn.proj.bias`)));
+    const h2 = layerNorm(x, get(`${b}ln2.weight`), get(`${b}ln2.bias`));
+    const fc = linear(h2, get(`${b}mlp.fc.weight`), 4 * d, get(`${b}mlp.fc.bias`)).map((r) => r.map(gelu));
+    x = add(x, linear(fc, get(`${b}mlp.proj.weight`), d, get(`${b}mlp.proj.bias`)));
+  }
+  return logSoftmaxRows(layerNorm(x, get('norm_out.weight'), get('norm_out.bias')), get('embed.weight'), c.vocabSize);
+}
+
+/** BitNet's float twin: every projection is RMSNorm (no gain) then a float product. */
+function referenceBitnetFloat(c: BitNetConfig, p: Params, ids: number[]): Vec[] {
+  const d = c.dim, get = (n: string): Float32Array => p.get(n)!;
+  const kvDim = (d / c.heads) * c.kvHeads, hidden = Math.ceil((c.ffnMult * d) / 16) * 16;
+  const bitLinear = (x: Vec[], name: string, N: number): Vec[] => linear(rmsNorm(x, null), get(name), N);
+  let x: Vec[] = ids.map((id) => Float64Array.from({ length: d }, (_, i) => get('embed.weight')[id * d + i]));
+  for (let l = 0; l < c.layers; l++) {
+    const b = `blocks.${l}.`;
+    const h = rmsNorm(x, get(`${b}attn_norm.weight`));
+    const q = rope(bitLinear(h, `${b}attn.q.weight`, d), c.heads, c.ropeTheta);
+    const k = rope(bitLinear(h, `${b}attn.k.weight`, kvDim), c.kvHeads, c.ropeTheta);
+    const v = bitLinear(h, `${b}attn.v.weight`, kvDim);
+    x = add(x, bitLinear(attention(q, k, v, c.heads, c.kvHeads), `${b}attn.o.weight`, d));
+    const h2 = rmsNorm(x, get(`${b}ffn_norm.weight`));
+    const act = c.ffn === 'swiglu' ? silu : (u: number): number => Math.max(u, 0) ** 2;
+    const gate = bitLinear(h2, `${b}ffn.gate.weight`, hidden), up = bitLinear(h2, `${b}ffn.up.weight`, hidden);
+    x = add(x, bitLinear(gate.map((r, t) => r.map((g, i) => act(g) * up[t][i])), `${b}ffn.down.weight`, d));
+  }
+  return logSoftmaxRows(rmsNorm(x, get('norm_out.weight')), get('head.weight'), c.vocabSize);
+}
+
+/** The training model's log-probabilities of one sequence (batch of 1). */
+function modelLogProbs(m: LanguageModel<ModelConfig>, ids: number[]): Float32Array[] {
+  return noGrad(() => scope(() => {
+    const h = m.hidden(Tensor.from(Int32Array.from(ids), [1, ids.length], 'i32'));
+    const lp = m.head.logProbs(h).f32();
+    const V = m.config.vocabSize;
+    return ids.map((_, t) => Float32Array.from(lp.subarray(t * V, (t + 1) * V)));
+  }));
+}
+
+function assertClose(got: Float32Array[], want: Vec[], tol: number, what: string): void {
+  let worst = 0;
+  got.forEach((row, t) => row.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - want[t][i])))));
+  assert.ok(worst < tol, `${what}: worst log-prob difference ${worst}`);
+}
+
+const randomIds = (n: number, V: number, seed: number): number[] => {
+  const rng = new Rng(seed);
+  return Array.from({ length: n }, () => Math.floor(rng.next() * V));
+};
+
+describe('transformer families', () => {
+  before(async () => {
+    await initRuntime({ threads: 2 });
+  });
+
+  it('GPT-2 equals a plain re-implementation of the paper (pre-LayerNorm, fused QKV, GELU, tied head)', () => {
+    const c: GPT2Config = { ...GPT2_DEFAULTS, vocabSize: 61, dim: 32, layers: 2, heads: 4, contextLength: 24 };
+    const m = createModel(c, new Rng(5));
+    // Non-trivial norms and biases, so that a mix-up of weight and bias shows.
+    for (const { name, tensor } of m.namedParameters()) {
+      if (/ln|norm_out|bias/.test(name)) tensor.f32().forEach((_, i, a) => (a[i] = (name.endsWith('weight') ? 1 : 0) + 0.1 * Math.sin(i + name.length)));
+    }
+    const ids = randomIds(24, c.vocabSize, 1);
+    assertClose(modelLogProbs(m, ids), referenceGpt2(c, paramsOf(m), ids), 2e-4, 'gpt2');
+  });
+
+  for (const [ffn, kvHeads] of [['swiglu', 2], ['relu2', 1], ['swiglu', 4]] as const) {
+    it(`BitNet's float twin equals a plain re-implementation (${ffn}, ${kvHeads} of 4 KV heads, RoPE, RMSNorm before each projection)`, () => {
+      const c: BitNetConfig = { ...BITNET_DEFAULTS, vocabSize: 53, dim: 32, layers: 2, heads: 4, kvHeads, ffn, precision: 'fp32', quantizeActivations: false, contextLength: 20 };
+      const m = createModel(c, new Rng(7));
+      const ids = randomIds(20, c.vocabSize, 2);
+      assertClose(modelLogProbs(m, ids), referenceBitnetFloat(c, paramsOf(m), ids), 2e-4, `bitnet ${ffn}`);
+    });
+  }
+
+  it('the ternary BitNet has only BitLinear projections, ternary with 8-bit activations and an input norm', () => {
+    const m = createModel({ ...BITNET_DEFAULTS, vocabSize: 40, dim: 32, layers: 2, heads: 4, kvHeads: 2 }, new Rng(1));
+    const names = m.bitLayers().map((b) => b.name);
+    assert.deepEqual(names.slice(0, 7), ['blocks.0.attn.q', 'blocks.0.attn.k', 'blocks.0.attn.v', 'blocks.0.attn.o', 'blocks.0.ffn.gate', 'blocks.0.ffn.up', 'blocks.0.ffn.down']);
+    assert.equal(names.length, 14);
+    for (const { layer } of m.bitLayers()) assert.deepEqual(layer.opts, { precision: 'ternary', quantizeActivations: true, inputNorm: true });
+    // Every other weight is a norm gain, the embedding or the head: no biases anywhere.
+    const others = m.namedParameters().map((p) => p.name).filter((n) => !names.some((b) => n === `${b}.weight`));
+    assert.ok(others.every((n) => /norm|embed|head/.test(n)), others.join(', '));
+  });
+
+  it('a GPT-2 goes through llm.c\'s checkpoint and back unchanged (fp32), and within bf16 rounding (bf16)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ternlm-llmc-'));
+    const c: GPT2Config = { ...GPT2_DEFAULTS, vocabSize: 100, dim: 32, layers: 2, heads: 2, contextLength: 16 };
+    const m = createModel(c, new Rng(3));
+    const ids = randomIds(16, c.vocabSize, 4);
+    const want = modelLogProbs(m, ids);
+    const fp32 = join(dir, 'm.bin');
+    const { shape } = writeModelAsLlmc(m, fp32, 'fp32');
+    assert.equal(shape.paddedVocabSize, 128);
+    assert.deepEqual(gpt2ConfigFromLlmc(readLlmcGpt2(fp32).shape), c);
+    const back = createModel(c, new Rng(99));
+    loadLlmcInto(back, fp32);
+    for (const [name, values] of paramsOf(m)) assert.deepEqual(back.namedParameters().find((p) => p.name === name)!.tensor.f32(), values, name);
+    assert.deepEqual(modelLogProbs(back, ids), want);
+
+    const bf16 = join(dir, 'm16.bin');
+    writeModelAsLlmc(m, bf16, 'bf16');
+    const half = createModel(c, new Rng(98));
+    loadLlmcInto(half, bf16);
+    assertClose(modelLogProbs(half, ids), want.map((r) => Float64Array.from(r)), 0.05, 'bf16');
+
+    assert.throws(() => loadLlmcInto(createModel({ ...c, vocabSize: 99 }, new Rng(1)), fp32), /vocabSize 100, the run's model 99 — prepare the data with the tokenizer/);
+    assert.throws(() => writeModelAsLlmc(createModel({ ...MODEL_DEFAULTS.bitnet, vocabSize: 50, dim: 32, heads: 4 } as BitNetConfig, new Rng(1)), join(dir, 'x.bin'), 'fp32'), /it is a bitnet model/);
+    assert.throws(() => writeModelAsLlmc(createModel({ ...c, head: { type: 'softmax', tied: false } }, new Rng(1)), join(dir, 'y.bin'), 'fp32'), /tied softmax head/);
+  });
+
+  describe('training end to end', () => {
+    let dataDir = '';
+    let tokenizer: Tokenizer;
+    const root = mkdtempSync(join(tmpdir(), 'ternlm-transformers-'));
+    const tiny = (model: object, over: object = {}): TrainConfig => withOverrides(TRAIN_DEFAULTS, {
+      name: 'tiny', model: { contextLength: 32, dim: 32, layers: 2, heads: 4, ...model },
+      batchSize: 8, seqLen: 32, warmupSteps: 10, lr: 0.01, logEvery: 10, evalEvery: 1000, evalBatches: 4, sampleTokens: 8, report: false, ...over,
+    });
+
+    before(async () => {
+      const corpus = writeDemoCorpus(join(root, 'corpus'), { stories: 600, seed: 5 });
+      const quiet = console.log;
+      console.log = () => {};
+      try {
+        await tokenizerCli(['train', '--input', corpus.path, '--vocab', '300', '--out', join(root, 'tok.json')]);
+        await prepareCli(['--input', corpus.path, '--tokenizer', join(root, 'tok.json'), '--out', join(root, 'data'), '--val-fraction', '0.05']);
+      } finally {
+        console.log = quiet;
+      }
+      dataDir = join(root, 'data');
+      tokenizer = tokenizerFromJSON(readMeta(dataDir).tokenizer.json);
+    });
+
+    const families = [
+      ['gpt2', { family: 'gpt2' }],
+      ['bitnet (ternary, 2 KV heads)', { family: 'bitnet', kvHeads: 2 }],
+    ] as const;
+    for (const [what, model] of families) {
+      it(`${what}: the loss falls, and a resumed run equals the straight one`, async () => {
+        const config = tiny(model);
+        const name = model.family;
+        const straight = await train({ config, dataDir, outDir: join(root, `${name}-straight`), tokenizer, steps: 60 });
+        assert.ok(straight.lastEval && straight.lastEval.loss < 0.8 * Math.log(tokenizer.vocabSize), `${what}: val loss ${straight.lastEval?.loss} vs log V ${Math.log(tokenizer.vocabSize)}`);
+        let steps = 0;
+        await train({ config, dataDir, outDir: join(root, `${name}-resumed`), tokenizer, steps: 60, shouldStop: () => ++steps >= 23 });
+        const second = await train({ config, dataDir, outDir: join(root, `${name}-resumed`), tokenizer, steps: 60, resume: true });
+        assert.equal(second.finalTrainLoss, straight.finalTrainLoss);
+        const a = openSafetensors(straight.checkpoint), b = openSafetensors(second.checkpoint);
+        for (const t of a.tensors) assert.deepEqual(b.read(t.name).data, a.read(t.name).data, `tensor ${t.name}`);
+        a.close();
+        b.close();
+      });
+    }
+
+    it('a run started from an llm.c checkpoint begins at its weights', async () => {
+      const c: GPT2Config = { ...GPT2_DEFAULTS, vocabSize: tokenizer.vocabSize, dim: 32, layers: 1, heads: 2, contextLength: 32 };
+      const m = createModel(c, new Rng(11));
+      const bin = join(root, 'start.bin');
+      writeModelAsLlmc(m, bin, 'fp32');
+      const config = tiny({ family: 'gpt2', dim: 32, layers: 1, heads: 2 }, { lr: 1e-9, warmupSteps: 0, weightDecay: 0 });
+      const r = await train({ config, dataDir, outDir: join(root, 'from-llmc'), tokenizer, steps: 1, initFrom: bin });
+      const f = openSafetensors(r.checkpoint);
+      const w = f.readF32('param.blocks.0.mlp.fc.weight'), want = paramsOf(m).get('blocks.0.mlp.fc.weight')!;
+      let worst = 0;
+      w.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - want[i]))));
+      f.close();
+      assert.ok(worst < 1e-6, `one step at lr 1e-9 moved a weight by ${worst}`);
+    });
+  });
+});
