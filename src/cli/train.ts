@@ -47,7 +47,8 @@ writes the built-in story corpus, trains a 1,024-token BPE on it and prepares it
              holds a run is refused)
   --init-from  start a new run from an llm.c GPT-2 checkpoint (gpt2_124M.bin layout, fp32 or
              bf16): the model takes the file's shape (dim, layers, heads, context) and weights;
-             the data must use the tokenizer it was trained with (same vocabulary size)
+             the data must use the tokenizer it was trained with (same vocabulary size); the
+             training settings are --config's (default here: gpt2-4m's)
   --set      override a config field, e.g. --set model.dim=128 --set lr=0.001
 
 A checkpoint is saved every minute of training (config field checkpointMinutes), at the end,
@@ -101,7 +102,8 @@ export async function run(args: string[]): Promise<void> {
     console.log(HELP);
     return;
   }
-  let config: TrainConfig = loadTrainConfig(resolveConfigPath(values.config ?? 'flashlm-tiny'));
+  // A run from an llm.c checkpoint takes gpt2-4m's training settings unless a config is given.
+  let config: TrainConfig = loadTrainConfig(resolveConfigPath(values.config ?? (values['init-from'] !== undefined ? 'gpt2-4m' : 'flashlm-tiny')));
   const overrides = parseOverrides(values.set ?? []);
   const seed = seedFlag(values);
   if (seed !== undefined) overrides.seed = seed;
