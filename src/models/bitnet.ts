@@ -55,7 +55,7 @@ export const BITNET_DEFAULTS: Omit<BitNetConfig, 'vocabSize'> = {
   precision: 'ternary',
   quantizeActivations: true,
   contextLength: 256,
-  head: { type: 'softmax', tied: false },
+  head: { type: 'softmax', tied: true },
   frozenEmbeddings: false,
   dropout: 0,
 };

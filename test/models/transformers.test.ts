@@ -147,7 +147,7 @@ function referenceBitnetFloat(c: BitNetConfig, p: Params, ids: number[]): Vec[] 
     const gate = bitLinear(h2, `${b}ffn.gate.weight`, hidden), up = bitLinear(h2, `${b}ffn.up.weight`, hidden);
     x = add(x, bitLinear(gate.map((r, t) => r.map((g, i) => act(g) * up[t][i])), `${b}ffn.down.weight`, d));
   }
-  return logSoftmaxRows(rmsNorm(x, get('norm_out.weight')), get('head.weight'), c.vocabSize);
+  return logSoftmaxRows(rmsNorm(x, get('norm_out.weight')), get(c.head.tied ? 'embed.weight' : 'head.weight'), c.vocabSize);
 }
 
 /** The training model's log-probabilities of one sequence (batch of 1). */
@@ -187,9 +187,12 @@ describe('transformer families', () => {
     assertClose(modelLogProbs(m, ids), referenceGpt2(c, paramsOf(m), ids), 2e-4, 'gpt2');
   });
 
-  for (const [ffn, kvHeads] of [['swiglu', 2], ['relu2', 1], ['swiglu', 4]] as const) {
-    it(`BitNet's float twin equals a plain re-implementation (${ffn}, ${kvHeads} of 4 KV heads, RoPE, RMSNorm before each projection)`, () => {
-      const c: BitNetConfig = { ...BITNET_DEFAULTS, vocabSize: 53, dim: 32, layers: 2, heads: 4, kvHeads, ffn, precision: 'fp32', quantizeActivations: false, contextLength: 20 };
+  for (const [ffn, kvHeads, tied] of [['swiglu', 2, true], ['relu2', 1, false], ['swiglu', 4, true]] as const) {
+    it(`BitNet's float twin equals a plain re-implementation (${ffn}, ${kvHeads} of 4 KV heads, ${tied ? 'tied' : 'untied'} head, RoPE, RMSNorm before each projection)`, () => {
+      const c: BitNetConfig = {
+        ...BITNET_DEFAULTS, vocabSize: 53, dim: 32, layers: 2, heads: 4, kvHeads, ffn, precision: 'fp32', quantizeActivations: false, contextLength: 20,
+        head: { type: 'softmax', tied },
+      };
       const m = createModel(c, new Rng(7));
       const ids = randomIds(20, c.vocabSize, 2);
       assertClose(modelLogProbs(m, ids), referenceBitnetFloat(c, paramsOf(m), ids), 2e-4, `bitnet ${ffn}`);
