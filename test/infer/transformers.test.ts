@@ -112,6 +112,7 @@ describe('GPT-2 and BitNet engines reproduce the training forward pass', () => {
     ['bitnet ternary, ReLU² GLU', { ...BITNET, ffn: 'relu2' }],
     ['bitnet ternary, one KV head (multi-query)', { ...BITNET, kvHeads: 1 }],
     ['bitnet ternary, as many KV heads as heads', { ...BITNET, kvHeads: 4 }],
+    ['bitnet ternary, untied softmax head', { ...BITNET, head: { type: 'softmax', tied: false } }],
     ['bitnet ternary, adaptive head', { ...BITNET, head: { type: 'adaptive' } }],
   ];
   let seed = 1;
