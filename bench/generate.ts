@@ -12,11 +12,11 @@ import { loadInferenceModel, resolveTokenizer } from '../src/infer/load.js';
 import type { InferenceModel } from '../src/infer/model.js';
 import type { Tokenizer } from '../src/data/tokenizer.js';
 
-const HELP = `usage: ternlm bench generate --model <file> [--tokenizer <file>] [--threads N] [--reps N] [--json]
+const HELP = `usage: ternlm bench generate --model <file> [--tokenizer <file>] [--threads N] [--reps N] [--greedy] [--json]
 
 Generation speed, best of --reps runs (default 3) after a warm-up, sampling as llama2.c does by
-default (temperature 1, top-p 0.9, fixed seed) and ignoring end-of-text so every run writes all
-its tokens:
+default (temperature 1, top-p 0.9, fixed seed; --greedy: the most likely token, as the PyTorch
+peer script decodes) and ignoring end-of-text so every run writes all its tokens:
   short   1-token prompt (BOS), 128 new tokens
   long    512-token prompt, 128 new tokens (the prompt is clipped to context - 128 when the
           context is shorter; the report says so)
@@ -52,10 +52,15 @@ function promptOf(n: number, model: InferenceModel, tok: Tokenizer): number[] {
   return ids;
 }
 
-async function timeCase(model: InferenceModel, tok: Tokenizer, prompt: number[], newTokens: number, reps: number): Promise<CaseResult> {
+/** llama2.c's default sampling (temperature 1, top-p 0.9), or greedy (the PyTorch peer's). */
+function samplingOf(greedy: boolean): { temperature: number; topP: number } {
+  return greedy ? { temperature: 0, topP: 1 } : { temperature: 1, topP: 0.9 };
+}
+
+async function timeCase(model: InferenceModel, tok: Tokenizer, prompt: number[], newTokens: number, reps: number, greedy: boolean): Promise<CaseResult> {
   let best: CaseResult | null = null;
   for (let rep = 0; rep < reps; rep++) {
-    const r = await generate(model, tok, prompt, { temperature: 1, topP: 0.9, seed: 1 + rep, maxTokens: newTokens, stopTokens: [], bos: false });
+    const r = await generate(model, tok, prompt, { ...samplingOf(greedy), seed: 1 + rep, maxTokens: newTokens, stopTokens: [], bos: false });
     if (r.tokens.length !== newTokens) throw new Error(`expected ${newTokens} new tokens, got ${r.tokens.length} (${r.stopReason})`);
     const c: CaseResult = {
       promptTokens: prompt.length,
@@ -76,7 +81,7 @@ async function timeCase(model: InferenceModel, tok: Tokenizer, prompt: number[],
 }
 
 /** The three cases on this process's runtime. */
-async function measure(model: InferenceModel, tok: Tokenizer, reps: number): Promise<{ result: ThreadResult; notes: string[] }> {
+async function measure(model: InferenceModel, tok: Tokenizer, reps: number, greedy: boolean): Promise<{ result: ThreadResult; notes: string[] }> {
   const C = model.contextLength;
   const notes: string[] = [];
   if (C < NEW_TOKENS + 1) throw new TernlmError(`the model's context (${C} tokens) is shorter than the ${NEW_TOKENS + 1} the benchmark needs`);
@@ -86,11 +91,11 @@ async function measure(model: InferenceModel, tok: Tokenizer, reps: number): Pro
   if (!Number.isFinite(C)) notes.push('the model has no context limit: "full" generates 1024 tokens');
 
   // Warm-up: let V8 optimise the JS around the kernels (sampler, generation loop, forward).
-  await timeCase(model, tok, promptOf(16, model, tok), NEW_TOKENS, 3);
+  await timeCase(model, tok, promptOf(16, model, tok), NEW_TOKENS, 3, greedy);
   const cases: Record<string, CaseResult> = {
-    short: await timeCase(model, tok, promptOf(1, model, tok), NEW_TOKENS, reps),
-    long: await timeCase(model, tok, promptOf(longLen, model, tok), NEW_TOKENS, reps),
-    full: await timeCase(model, tok, promptOf(1, model, tok), fullNew, reps),
+    short: await timeCase(model, tok, promptOf(1, model, tok), NEW_TOKENS, reps, greedy),
+    long: await timeCase(model, tok, promptOf(longLen, model, tok), NEW_TOKENS, reps, greedy),
+    full: await timeCase(model, tok, promptOf(1, model, tok), fullNew, reps, greedy),
   };
   const r = rt();
   const heap = r.heap.stats();
@@ -132,7 +137,8 @@ export async function run(args: string[]): Promise<void> {
     strict: true,
     options: {
       model: { type: 'string' }, tokenizer: { type: 'string' }, threads: { type: 'string' },
-      reps: { type: 'string', default: '3' }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' },
+      reps: { type: 'string', default: '3' }, greedy: { type: 'boolean', default: false }, json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) {
@@ -146,13 +152,14 @@ export async function run(args: string[]): Promise<void> {
   if (!Number.isInteger(threads) || threads < 1) throw new TernlmError(`--threads must be a positive integer, got '${values.threads}'`);
 
   // The 1-thread child first, so that this process's threads do not compete with it.
-  const childArgs = ['--model', values.model, '--reps', String(reps), ...(values.tokenizer ? ['--tokenizer', values.tokenizer] : [])];
+  const greedy = values.greedy === true;
+  const childArgs = ['--model', values.model, '--reps', String(reps), ...(values.tokenizer ? ['--tokenizer', values.tokenizer] : []), ...(greedy ? ['--greedy'] : [])];
   const single = threads > 1 ? (await measureInChild(childArgs)).runs : [];
 
   await initRuntime({ threads });
   const model = loadInferenceModel(values.model);
   const tok = resolveTokenizer(values.model, model, values.tokenizer);
-  const { result, notes } = await measure(model, tok, reps);
+  const { result, notes } = await measure(model, tok, reps, greedy);
   const runs = [...single, result];
   const report = {
     model: values.model,
@@ -161,7 +168,7 @@ export async function run(args: string[]): Promise<void> {
     contextLength: model.contextLength,
     node: process.version,
     cpu: cpus()[0]?.model ?? 'unknown',
-    sampling: { temperature: 1, topP: 0.9, stopTokens: 'none' },
+    sampling: { ...samplingOf(greedy), stopTokens: 'none' },
     reps,
     notes,
     runs,

@@ -75,8 +75,9 @@ export class GPT2 extends LanguageModel<GPT2Config> {
   constructor(config: GPT2Config, rng: Rng, tokenCounts?: ArrayLike<number>, headStructure?: HeadStructure) {
     super(config);
     const c = config;
-    this.embed = this.child('embed', new Embedding(c.vocabSize, c.dim, rng, { frozen: c.frozenEmbeddings, std: INIT_STD }));
-    this.posEmbed = this.child('pos_embed', new Embedding(c.contextLength, c.dim, rng, { std: INIT_STD }));
+    // llm.c's AdamW decays every matrix, the two embeddings included (not norms or biases).
+    this.embed = this.child('embed', new Embedding(c.vocabSize, c.dim, rng, { frozen: c.frozenEmbeddings, std: INIT_STD, decay: true }));
+    this.posEmbed = this.child('pos_embed', new Embedding(c.contextLength, c.dim, rng, { std: INIT_STD, decay: true }));
     for (let i = 0; i < c.layers; i++) this.blocks.push(this.child(`blocks.${i}`, new GPT2Block(c, rng)));
     this.normOut = this.child('norm_out', new LayerNorm(c.dim));
     this.head = this.child('head', createHead(c.head, c.vocabSize, c.dim, rng, this.embed.weight, tokenCounts, headStructure));

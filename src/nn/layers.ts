@@ -75,9 +75,10 @@ export class LayerNorm extends Module {
 
 export class Embedding extends Module {
   readonly weight: Tensor;
-  constructor(readonly vocabSize: number, readonly dim: number, rng: Rng, opts: { frozen?: boolean; std?: number } = {}) {
+  /** `decay`: apply weight decay to the table (llm.c's GPT-2 does; the default does not). */
+  constructor(readonly vocabSize: number, readonly dim: number, rng: Rng, opts: { frozen?: boolean; std?: number; decay?: boolean } = {}) {
     super();
-    this.weight = this.param('weight', init.normal([vocabSize, dim], opts.std ?? 1, rng), { decay: false, matrix: false });
+    this.weight = this.param('weight', init.normal([vocabSize, dim], opts.std ?? 1, rng), { decay: opts.decay ?? false, matrix: false });
     if (opts.frozen) this.weight.requiresGrad = false;
   }
   /** ids int32 (B, T) -> (B, T, dim) */
