@@ -46,6 +46,9 @@ describe('f32 GEMM', () => {
     const ref = new Float64Array(N);
     for (let n = 0; n < N; n++) for (let k = 0; k < Kd; k++) ref[n] += W[n * ld + k] * x[k];
     assertClose(y.f32(), ref, 1e-5);
+    // Accumulating adds the product to what y holds (every row-block and tail path: N = 4 * 9 + 1, K = 8 * 5 + 4 + 1).
+    K.matvec(N, Kd, w.ptr, ld, xt.ptr, y.ptr, true);
+    assertClose(y.f32(), ref.map((v) => 2 * v), 1e-5);
   });
 
   it('runs on the pool it was given', () => {
