@@ -21,5 +21,12 @@ export { readMinimalPairs, scoreMinimalPairs, type MinimalPair, type MinimalPair
 export { readChoiceItems, scoreMultipleChoice, type ChoiceItem, type MultipleChoiceScore } from './eval/multiple-choice.js';
 export { openSafetensors, writeSafetensors } from './io/safetensors.js';
 export { readLlama2c, type Llama2cCheckpoint, type Llama2cHeader } from './io/llama2c.js';
+export {
+  readLlmcGpt2, readLlmcGpt2Shape, writeLlmcGpt2, readLlmcTokenizer, writeLlmcTokenizer, readLlmcTokens, writeLlmcTokens, writeLlmcDataset,
+  type LlmcGpt2Shape,
+} from './io/llmc.js';
+export { gpt2ConfigFromLlmc, loadLlmcInto, writeModelAsLlmc } from './models/llmc.js';
 export { loadInferenceModel, loadLlama2c, resolveTokenizer } from './infer/load.js';
 export { FlashLMInference } from './infer/flashlm.js';
+export { GPT2Inference } from './infer/gpt2.js';
+export { BitNetInference } from './infer/bitnet.js';

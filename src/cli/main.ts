@@ -4,16 +4,16 @@ import { describeFsError } from '../io/fs.js';
 
 /** One entry per `ternlm <command>`; each lives in `src/cli/<file>.ts` and exports `run`. */
 const COMMANDS: Record<string, { file: string; summary: string }> = {
-  train: { file: 'train', summary: 'train a model (default: flashlm-tiny on the built-in corpus)' },
-  eval: { file: 'eval', summary: 'evaluate a checkpoint on prepared shards or a text file' },
+  train: { file: 'train', summary: 'train a FlashLM, GPT-2 or BitNet b1.58 model (default: flashlm-tiny on the built-in corpus)' },
+  eval: { file: 'eval', summary: 'score a model on text, prepared shards, minimal pairs or multiple choice' },
   prepare: { file: 'prepare', summary: 'tokenize text/JSONL/Parquet into llm.c token shards' },
   tokenizer: { file: 'tokenizer', summary: 'train or inspect a byte-level BPE tokenizer' },
   download: { file: 'download', summary: 'download dataset files from the Hugging Face hub' },
-  export: { file: 'export', summary: 'pack a checkpoint into a ternary inference file' },
+  export: { file: 'export', summary: "pack a checkpoint into an inference file, or write a GPT-2 as llm.c's files" },
   generate: { file: 'generate', summary: 'generate text from a model' },
   chat: { file: 'chat', summary: 'interactive chat loop with a model' },
   report: { file: 'report', summary: 'plot training runs (loss, bits per byte, tokens/s, lr, ternary mix) to HTML, SVG or PNG' },
-  bench: { file: 'bench', summary: 'benchmarks: kernels, data, train, generate' },
+  bench: { file: 'bench', summary: 'benchmarks: kernels, data, train, generate, eval' },
 };
 
 export interface CommandModule {
