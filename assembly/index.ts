@@ -14,3 +14,5 @@ export * from './infer';
 export * from './heads';
 export * from './optim_extra';
 export * from './attention';
+export * from './cumsum';
+export * from './recurrence';

@@ -8,3 +8,5 @@ export * from './ternary.js';
 export * from './loss.js';
 export * from './quant.js';
 export * from './attention.js';
+export * from './cumsum.js';
+export * from './recurrence.js';
