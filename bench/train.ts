@@ -7,6 +7,7 @@ import { initRuntime, rt } from '../src/core/runtime.js';
 import { Tensor, scope } from '../src/core/tensor.js';
 import { ffnHidden } from '../src/models/bitnet.js';
 import { gluHidden } from '../src/models/flashlm.js';
+import { ffnHidden as mmfreeFfnHidden } from '../src/models/mmfree.js';
 import { createModel, modelPrecision, withVocabulary, type ModelConfig } from '../src/models/index.js';
 import { resolveConfigPath } from '../src/cli/train.js';
 import { loadTrainConfig, parseOverrides, withOverrides } from '../src/train/config.js';
@@ -34,6 +35,7 @@ function feedForwardWidth(c: ModelConfig): number {
     case 'flashlm': return gluHidden(c);
     case 'gpt2': return 4 * c.dim;
     case 'bitnet': return ffnHidden(c);
+    case 'mmfree': return mmfreeFfnHidden(c);
   }
 }
 
@@ -46,6 +48,9 @@ export function bodyMacsPerToken(c: ModelConfig, T: number): number {
     case 'gpt2':
       // qkv, proj, fc, proj; scores and weighted sums over (T + 1) / 2 positions on average
       return c.layers * (4 * d * d + 2 * d * h + d * (T + 1));
+    case 'mmfree':
+      // f, c, g, o and the GLU; the recurrence is element-wise
+      return c.layers * (4 * d * d + 3 * d * h);
     case 'bitnet': {
       const kvDim = (d / c.heads) * c.kvHeads;
       return c.layers * (2 * d * d + 2 * d * kvDim + 3 * d * h + d * (T + 1));

@@ -4,7 +4,7 @@ import { describeFsError } from '../io/fs.js';
 
 /** One entry per `ternlm <command>`; each lives in `src/cli/<file>.ts` and exports `run`. */
 const COMMANDS: Record<string, { file: string; summary: string }> = {
-  train: { file: 'train', summary: 'train a FlashLM, GPT-2 or BitNet b1.58 model (default: flashlm-tiny on the built-in corpus)' },
+  train: { file: 'train', summary: 'train a FlashLM, GPT-2, BitNet b1.58 or MatMul-free model (default: flashlm-tiny on the built-in corpus)' },
   eval: { file: 'eval', summary: 'score a model on text, prepared shards, minimal pairs or multiple choice' },
   prepare: { file: 'prepare', summary: 'tokenize text/JSONL/Parquet into llm.c token shards' },
   tokenizer: { file: 'tokenizer', summary: 'train or inspect a byte-level BPE tokenizer' },

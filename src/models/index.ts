@@ -4,9 +4,10 @@ import type { HeadConfig as HeadStructure } from '../heads/index.js';
 import { BITNET_DEFAULTS, BitNet, type BitNetConfig } from './bitnet.js';
 import { FLASHLM_DEFAULTS, FlashLM, type FlashLMConfig } from './flashlm.js';
 import { GPT2, GPT2_DEFAULTS, type GPT2Config } from './gpt2.js';
+import { MMFREE_DEFAULTS, Mmfree, type MmfreeConfig } from './mmfree.js';
 import type { LanguageModel } from './language-model.js';
 
-export type ModelConfig = FlashLMConfig | GPT2Config | BitNetConfig;
+export type ModelConfig = FlashLMConfig | GPT2Config | BitNetConfig | MmfreeConfig;
 export type ModelFamily = ModelConfig['family'];
 
 /** Each family's defaults (everything but the vocabulary, which the data sets). */
@@ -14,6 +15,7 @@ export const MODEL_DEFAULTS: { [F in ModelFamily]: Omit<Extract<ModelConfig, { f
   flashlm: FLASHLM_DEFAULTS,
   gpt2: GPT2_DEFAULTS,
   bitnet: BITNET_DEFAULTS,
+  mmfree: MMFREE_DEFAULTS,
 };
 
 export const MODEL_FAMILIES = Object.keys(MODEL_DEFAULTS) as ModelFamily[];
@@ -30,6 +32,8 @@ export function createModel(config: ModelConfig, rng: Rng, tokenCounts?: ArrayLi
       return new GPT2(config, rng, tokenCounts, headStructure);
     case 'bitnet':
       return new BitNet(config, rng, tokenCounts, headStructure);
+    case 'mmfree':
+      return new Mmfree(config, rng, tokenCounts, headStructure);
     default:
       throw new Error(`unknown model family '${(config as { family: string }).family}': expected ${MODEL_FAMILIES.join(', ')}`);
   }
@@ -43,7 +47,7 @@ export function withVocabulary(model: DistributiveOmit<ModelConfig, 'vocabSize'>
 export type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
 export { LanguageModel } from './language-model.js';
-export type { FlashLMConfig, GPT2Config, BitNetConfig };
+export type { FlashLMConfig, GPT2Config, BitNetConfig, MmfreeConfig };
 
 /** The precision of a model's projections ('fp32' for a float family). */
 export function modelPrecision(c: ModelConfig): 'ternary' | 'int8' | 'fp32' {

@@ -4,6 +4,7 @@ import { TernlmError } from '../core/errors.js';
 import { closestName, describeRange, inRange, type NumberRange } from '../core/input-checks.js';
 import { ffnHidden } from '../models/bitnet.js';
 import { gluHidden } from '../models/flashlm.js';
+import { ffnHidden as mmfreeFfnHidden } from '../models/mmfree.js';
 import { MODEL_DEFAULTS, MODEL_FAMILIES, type DistributiveOmit, type ModelConfig, type ModelFamily } from '../models/index.js';
 
 export interface CurriculumPhase {
@@ -226,6 +227,12 @@ export const MODEL_FIELDS: { [F in ModelFamily]: Record<string, FieldRule> } = {
     ...BASE_MODEL_FIELDS,
     'model.heads': integer(1, 256),
   },
+  mmfree: {
+    ...BASE_MODEL_FIELDS,
+    'model.ffnMult': number(0, 16, { aboveMin: true }),
+    'model.precision': oneOf('ternary', 'int8', 'fp32'),
+    'model.quantizeActivations': boolean,
+  },
   bitnet: {
     ...BASE_MODEL_FIELDS,
     'model.heads': integer(1, 256),
@@ -372,6 +379,12 @@ function trainingBytes(c: TrainConfig): number {
       layerParams = 12 * d * d + 13 * d;
       activationsPerLayer = 20 * d;
       break;
+    case 'mmfree': {
+      const hidden = mmfreeFfnHidden(m);
+      layerParams = 4 * d * d + 3 * d * hidden + 2 * d;
+      activationsPerLayer = 24 * d + 6 * hidden;
+      break;
+    }
     case 'bitnet': {
       const hidden = ffnHidden(m), kvDim = (d / m.heads) * m.kvHeads;
       layerParams = 2 * d * d + 2 * d * kvDim + 3 * d * hidden + 2 * d;
@@ -384,7 +397,7 @@ function trainingBytes(c: TrainConfig): number {
 
 /** Shape rules between model fields that no single field's range can say. */
 function checkModelShape(m: TrainConfig['model']): void {
-  if (m.family === 'flashlm') return;
+  if (m.family === 'flashlm' || m.family === 'mmfree') return;
   if (m.dim % m.heads !== 0) throw new TernlmError(`config: model.dim ${m.dim} must be a multiple of model.heads ${m.heads}`);
   if (m.family === 'bitnet') {
     if (m.heads % m.kvHeads !== 0) throw new TernlmError(`config: model.heads ${m.heads} must be a multiple of model.kvHeads ${m.kvHeads}`);

@@ -1,7 +1,8 @@
-// The transformer families are what their papers draw: GPT-2 and BitNet's float twin equal a
-// plain re-implementation written here with loops (float64), the ternary BitNet's projections are
-// BitLinear's; both train end to end (the loss falls, a resumed run equals the straight one), and a
-// GPT-2 goes through llm.c's checkpoint and back unchanged.
+// The model families beyond FlashLM are what their papers draw: GPT-2, BitNet's float twin and the
+// MatMul-free LM's float twin equal plain re-implementations written here with loops (float64),
+// the ternary models' projections are BitLinear's; they train end to end (the loss falls, a
+// resumed run equals the straight one), and a GPT-2 goes through llm.c's checkpoint and back
+// unchanged.
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,6 +19,7 @@ import { readLlmcGpt2 } from '../../src/io/llmc.js';
 import { openSafetensors } from '../../src/io/safetensors.js';
 import { BITNET_DEFAULTS, type BitNetConfig } from '../../src/models/bitnet.js';
 import { GPT2_DEFAULTS, type GPT2Config } from '../../src/models/gpt2.js';
+import { MMFREE_DEFAULTS, ffnHidden as mmfreeHidden, type MmfreeConfig } from '../../src/models/mmfree.js';
 import { createModel, MODEL_DEFAULTS, type LanguageModel, type ModelConfig } from '../../src/models/index.js';
 import { gpt2ConfigFromLlmc, loadLlmcInto, writeModelAsLlmc } from '../../src/models/llmc.js';
 import { TRAIN_DEFAULTS, withOverrides, type TrainConfig } from '../../src/train/config.js';
@@ -150,6 +152,32 @@ function referenceBitnetFloat(c: BitNetConfig, p: Params, ids: number[]): Vec[] 
   return logSoftmaxRows(rmsNorm(x, get('norm_out.weight')), get(c.head.tied ? 'embed.weight' : 'head.weight'), c.vocabSize);
 }
 
+const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
+
+/** The MatMul-free LM's float twin: MLGRU token mixer, SiLU GLU, every projection normed first. */
+function referenceMmfreeFloat(c: MmfreeConfig, p: Params, ids: number[]): Vec[] {
+  const d = c.dim, get = (n: string): Float32Array => p.get(n)!, hidden = mmfreeHidden(c);
+  const bitLinear = (x: Vec[], name: string, N: number): Vec[] => linear(rmsNorm(x, null), get(name), N);
+  let x: Vec[] = ids.map((id) => Float64Array.from({ length: d }, (_, i) => get('embed.weight')[id * d + i]));
+  for (let l = 0; l < c.layers; l++) {
+    const b = `blocks.${l}.`;
+    const h = rmsNorm(x, get(`${b}mixer_norm.weight`));
+    const f = bitLinear(h, `${b}mixer.f.weight`, d).map((r) => r.map(sigmoid));
+    const cand = bitLinear(h, `${b}mixer.c.weight`, d).map((r) => r.map(silu));
+    const g = bitLinear(h, `${b}mixer.g.weight`, d).map((r) => r.map(sigmoid));
+    const state = new Float64Array(d);
+    const gated = f.map((ft, t) => Float64Array.from({ length: d }, (_, i) => {
+      state[i] = ft[i] * state[i] + (1 - ft[i]) * cand[t][i];
+      return g[t][i] * state[i];
+    }));
+    x = add(x, bitLinear(gated, `${b}mixer.o.weight`, d));
+    const h2 = rmsNorm(x, get(`${b}ffn_norm.weight`));
+    const gate = bitLinear(h2, `${b}ffn.gate.weight`, hidden), up = bitLinear(h2, `${b}ffn.up.weight`, hidden);
+    x = add(x, bitLinear(gate.map((r, t) => r.map((v, i) => silu(v) * up[t][i])), `${b}ffn.down.weight`, d));
+  }
+  return logSoftmaxRows(rmsNorm(x, get('norm_out.weight')), get(c.head.tied ? 'embed.weight' : 'head.weight'), c.vocabSize);
+}
+
 /** The training model's log-probabilities of one sequence (batch of 1). */
 function modelLogProbs(m: LanguageModel<ModelConfig>, ids: number[]): Float32Array[] {
   return noGrad(() => scope(() => {
@@ -171,7 +199,7 @@ const randomIds = (n: number, V: number, seed: number): number[] => {
   return Array.from({ length: n }, () => Math.floor(rng.next() * V));
 };
 
-describe('transformer families', () => {
+describe('GPT-2, BitNet and MatMul-free LM families', () => {
   before(async () => {
     await initRuntime({ threads: 2 });
   });
@@ -196,6 +224,15 @@ describe('transformer families', () => {
       const m = createModel(c, new Rng(7));
       const ids = randomIds(20, c.vocabSize, 2);
       assertClose(modelLogProbs(m, ids), referenceBitnetFloat(c, paramsOf(m), ids), 2e-4, `bitnet ${ffn}`);
+    });
+  }
+
+  for (const tied of [true, false]) {
+    it(`the MatMul-free LM's float twin equals a plain re-implementation (MLGRU, SiLU GLU, ${tied ? 'tied' : 'untied'} head)`, () => {
+      const c: MmfreeConfig = { ...MMFREE_DEFAULTS, vocabSize: 47, dim: 24, layers: 2, precision: 'fp32', quantizeActivations: false, head: { type: 'softmax', tied } };
+      const m = createModel(c, new Rng(9));
+      const ids = randomIds(30, c.vocabSize, 3);
+      assertClose(modelLogProbs(m, ids), referenceMmfreeFloat(c, paramsOf(m), ids), 2e-4, 'mmfree');
     });
   }
 
@@ -241,7 +278,7 @@ describe('transformer families', () => {
     let tokenizer: Tokenizer;
     const root = mkdtempSync(join(tmpdir(), 'ternlm-transformers-'));
     const tiny = (model: object, over: object = {}): TrainConfig => withOverrides(TRAIN_DEFAULTS, {
-      name: 'tiny', model: { contextLength: 32, dim: 32, layers: 2, heads: 4, ...model },
+      name: 'tiny', model: { contextLength: 32, dim: 32, layers: 2, ...model },
       batchSize: 8, seqLen: 32, warmupSteps: 10, lr: 0.01, logEvery: 10, evalEvery: 1000, evalBatches: 4, sampleTokens: 8, report: false, ...over,
     });
 
@@ -260,8 +297,9 @@ describe('transformer families', () => {
     });
 
     const families = [
-      ['gpt2', { family: 'gpt2' }],
-      ['bitnet (ternary, 2 KV heads)', { family: 'bitnet', kvHeads: 2 }],
+      ['gpt2', { family: 'gpt2', heads: 4 }],
+      ['bitnet (ternary, 2 KV heads)', { family: 'bitnet', heads: 4, kvHeads: 2 }],
+      ['mmfree (ternary)', { family: 'mmfree' }],
     ] as const;
     for (const [what, model] of families) {
       it(`${what}: the loss falls, and a resumed run equals the straight one`, async () => {
