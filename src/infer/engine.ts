@@ -1,4 +1,4 @@
-// What the engines on exported files (flashlm.ts, gpt2.ts, bitnet.ts) share: the file's weights
+// What the engines on exported files (flashlm.ts, gpt2.ts, bitnet.ts, mmfree.ts) share: the file's weights
 // in the wasm heap, the projection y = W x of one or more rows as training computes it, the
 // output head, the KV cache, and the memory of a state.
 import { noGrad } from '../core/autograd.js';
@@ -393,4 +393,63 @@ export abstract class TransformerEngine<C extends ModelConfig> implements Infere
 
   /** s.logits = the next-token logits after row `row` of s.x. */
   protected abstract classify(s: TransformerState, row: number): void;
+}
+
+/** What a one-token-at-a-time engine's state holds for StepEngine. */
+export interface StepState extends InferenceState {
+  pos: number;
+  readonly logits: Float32Array;
+}
+
+/**
+ * An engine whose state is a fixed-size memory (a recurrence), so that it has no context limit
+ * and takes a prompt one token at a time: each family writes `advance` (one token through every
+ * layer) and `classify` (the logits after the last token advanced).
+ */
+export abstract class StepEngine<C extends ModelConfig, S extends StepState> implements InferenceModel<S> {
+  abstract readonly family: string;
+  abstract readonly config: Readonly<Record<string, number | string | boolean>>;
+  readonly vocabSize: number;
+  readonly contextLength = Infinity;
+  readonly startToken: number;
+  readonly tokenizer: Tokenizer;
+
+  protected constructor(protected readonly weights: PackedWeights<C>) {
+    this.vocabSize = weights.config.vocabSize;
+    this.tokenizer = weights.tokenizer;
+    this.startToken = this.tokenizer.eotId;
+  }
+
+  get modelConfig(): C {
+    return this.weights.config;
+  }
+
+  abstract newState(): S;
+  abstract reset(s: S): void;
+
+  step(s: S, token: number): Float32Array {
+    return this.prefill(s, [token]);
+  }
+
+  /** Every token is checked first, so a refused prompt changes nothing; only the last one is classified. */
+  prefill(s: S, tokens: ArrayLike<number>): Float32Array {
+    if (tokens.length === 0) throw new TernlmError('prefill needs at least one token');
+    for (let i = 0; i < tokens.length; i++) checkToken(tokens[i], this.vocabSize);
+    for (let i = 0; i < tokens.length; i++) {
+      this.advance(s, tokens[i]);
+      s.pos++;
+    }
+    this.classify(s);
+    return s.logits;
+  }
+
+  dispose(): void {
+    this.weights.dispose();
+  }
+
+  /** Run `token` through every layer at position s.pos, updating the state. */
+  protected abstract advance(s: S, token: number): void;
+
+  /** s.logits = the next-token logits after the last token advanced. */
+  protected abstract classify(s: S): void;
 }

@@ -9,6 +9,7 @@ import { BitNetInference } from './bitnet.js';
 import { FlashLMInference } from './flashlm.js';
 import { GPT2Inference } from './gpt2.js';
 import { LlamaModel, type LlamaWeights } from './llama.js';
+import { MmfreeInference } from './mmfree.js';
 import type { InferenceModel } from './model.js';
 import { openPacked } from './packed.js';
 
@@ -71,8 +72,10 @@ export function loadExport(path: string): InferenceModel {
       return new GPT2Inference(path);
     case 'bitnet':
       return new BitNetInference(path);
+    case 'mmfree':
+      return new MmfreeInference(path);
     default:
-      throw new TernlmError(`${path} holds a model of family '${String(family)}', which this version of ternlm cannot run (it runs flashlm, gpt2 and bitnet) — update ternlm`);
+      throw new TernlmError(`${path} holds a model of family '${String(family)}', which this version of ternlm cannot run (it runs flashlm, gpt2, bitnet and mmfree) — update ternlm`);
   }
 }
 

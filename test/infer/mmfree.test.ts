@@ -1,0 +1,170 @@
+// The MatMul-free LM engine on exported files equals the training model: its next-token
+// log-probabilities, one token at a time and a prompt at a time, match the training forward pass
+// (the whole sequence through ops.gatedRecurrence) for every precision and softmax head. Then
+// the missing context limit, and export + generate through the real CLI on a tiny trained run.
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { noGrad } from '../../src/core/autograd.js';
+import { TernlmError } from '../../src/core/errors.js';
+import { Rng } from '../../src/core/rng.js';
+import { initRuntime } from '../../src/core/runtime.js';
+import { Tensor, scope } from '../../src/core/tensor.js';
+import { BpeTokenizer } from '../../src/data/bpe-tokenizer.js';
+import { loadInferenceModel } from '../../src/infer/load.js';
+import type { InferenceModel } from '../../src/infer/model.js';
+import { MmfreeInference } from '../../src/infer/mmfree.js';
+import { exportPacked } from '../../src/infer/packed.js';
+import { createModel, type LanguageModel, type ModelConfig } from '../../src/models/index.js';
+import { MMFREE_DEFAULTS, type MmfreeConfig } from '../../src/models/mmfree.js';
+import { ternlm } from '../cli/run-cli.js';
+import { prepareTinyDataset, TINY_MODEL } from '../cli/tiny-data.js';
+import { logSoftmax, maxDiff } from './logprobs.js';
+
+/** The byte-level tokenizer with no merges: 256 bytes + end-of-text. */
+const tokenizer = new BpeTokenizer(new Int32Array(0));
+const V = tokenizer.vocabSize;
+
+/**
+ * Largest |engine - training| log-probability allowed: the engine multiplies by exactly the
+ * weights training multiplies by and quantizes activations with the same kernel, so what is left
+ * is f32 rounding (one-row products against the training GEMM). The margin the transformer and
+ * FlashLM export tests keep; each case reports its own worst as a diagnostic.
+ */
+const TOLERANCE = 1e-4;
+
+/** ffnMult 2.5 of dim 40 gives a hidden width of 112: neither is a multiple of 16 or 32. */
+const MMFREE: MmfreeConfig = { ...MMFREE_DEFAULTS, vocabSize: V, dim: 40, layers: 2, ffnMult: 2.5, contextLength: 16, dropout: 0.2 };
+
+/** A random model; dropout is set so that a reference or engine that applied it would fail. */
+function makeModel(config: ModelConfig, seed: number): LanguageModel<ModelConfig> {
+  const counts = Array.from({ length: V }, (_, i) => 1 + Math.round(1000 / (i + 1)));
+  const model = createModel(config, new Rng(seed), counts);
+  // Larger projection weights than the initialisation's, so that every quantization (and any
+  // mismatch in it) shows clearly in the output distribution.
+  for (const { layer } of model.bitLayers()) layer.weight.f32().forEach((v, i, a) => (a[i] = v * 4));
+  return model;
+}
+
+/** The training model's log-probabilities at every position of `tokens` (evaluation mode). */
+function trainingLogProbs(model: LanguageModel<ModelConfig>, tokens: number[]): Float32Array[] {
+  return noGrad(() => scope(() => {
+    const lp = model.head.logProbs(model.hidden(Tensor.from(tokens, [1, tokens.length], 'i32'))).f32();
+    return tokens.map((_, t) => Float32Array.from(lp.subarray(t * V, (t + 1) * V)));
+  }));
+}
+
+function randomTokens(n: number, seed: number): number[] {
+  const rng = new Rng(seed);
+  return Array.from({ length: n }, () => rng.int(V));
+}
+
+/** Step `tokens` one at a time, then again as two prompts; compare with training. Returns the worst difference. */
+function assertEngineMatchesTraining(model: LanguageModel<ModelConfig>, engine: InferenceModel, tokens: number[]): number {
+  const reference = trainingLogProbs(model, tokens);
+  const state = engine.newState();
+  let worst = 0;
+  const check = (logits: Float32Array, t: number, how: string): void => {
+    const diff = maxDiff(logSoftmax(logits), reference[t]);
+    worst = Math.max(worst, diff);
+    assert.ok(diff <= TOLERANCE, `${how}, position ${t}: max |log-probability difference| ${diff} > ${TOLERANCE}`);
+  };
+  for (let t = 0; t < tokens.length; t++) check(engine.step(state, tokens[t]), t, 'step');
+  engine.reset(state);
+  const split = 5;
+  check(engine.prefill(state, tokens.slice(0, split)), split - 1, 'prefill');
+  check(engine.prefill(state, tokens.slice(split)), tokens.length - 1, 'prefill after a prefill');
+  assert.equal(state.pos, tokens.length);
+  state.dispose();
+  return worst;
+}
+
+describe('the MatMul-free LM engine reproduces the training forward pass', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ternlm-mmfree-'));
+  before(async () => {
+    await initRuntime({ threads: 2 });
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  const cases: [string, MmfreeConfig][] = [
+    ['ternary, 8-bit activations, tied softmax head', MMFREE],
+    ['ternary, 8-bit activations, untied softmax head', { ...MMFREE, head: { type: 'softmax', tied: false } }],
+    ['ternary, float activations', { ...MMFREE, quantizeActivations: false }],
+    ['int8', { ...MMFREE, precision: 'int8', quantizeActivations: false }],
+    ['fp32 (the float twin), untied softmax head', { ...MMFREE, precision: 'fp32', quantizeActivations: false, head: { type: 'softmax', tied: false } }],
+    ['ternary, hierarchical head', { ...MMFREE, head: { type: 'hierarchical' } }],
+  ];
+  let seed = 1;
+  for (const [title, config] of cases) {
+    const modelSeed = seed++;
+    it(title, (t) => {
+      const model = makeModel(config, modelSeed);
+      const path = join(dir, `model-${modelSeed}.safetensors`);
+      exportPacked(model, tokenizer.toJSON(), path, { floatDtype: 'f32' });
+      const engine = loadInferenceModel(path);
+      assert.ok(engine instanceof MmfreeInference);
+      assert.equal(engine.family, 'mmfree');
+      assert.equal(engine.contextLength, Infinity);
+      // 40 tokens: past the trained context (16), which the recurrence does not limit.
+      const worst = assertEngineMatchesTraining(model, engine, randomTokens(40, 100 + modelSeed));
+      t.diagnostic(`worst |log-probability difference| ${worst.toExponential(2)}`);
+      engine.dispose();
+      model.dispose();
+    });
+  }
+
+  it('a refused prompt changes nothing; reset forgets the past', () => {
+    const model = makeModel(MMFREE, 42);
+    const path = join(dir, 'refuse.safetensors');
+    exportPacked(model, tokenizer.toJSON(), path, { floatDtype: 'f32' });
+    const engine = loadInferenceModel(path);
+    const state = engine.newState();
+    const first = Float32Array.from(engine.step(state, 7));
+    engine.prefill(state, randomTokens(5, 43));
+    assert.throws(() => engine.prefill(state, [1, 2, V]), (e: unknown) => e instanceof TernlmError && /token id 257 is outside the vocabulary/.test(e.message));
+    assert.throws(() => engine.prefill(state, []), (e: unknown) => e instanceof TernlmError && /at least one token/.test(e.message));
+    assert.equal(state.pos, 6);
+    engine.reset(state);
+    assert.equal(state.pos, 0);
+    assert.deepEqual(Float32Array.from(engine.step(state, 7)), first);
+    state.dispose();
+    engine.dispose();
+    model.dispose();
+  });
+});
+
+describe('ternlm export and generate on a tiny trained MatMul-free LM', () => {
+  const root = mkdtempSync(join(tmpdir(), 'ternlm-mmfree-cli-'));
+  let data = '';
+  before(async () => {
+    data = (await prepareTinyDataset(root, 4)).data;
+  });
+  after(() => rmSync(root, { recursive: true, force: true }));
+
+  it('mmfree-4m: train 2 steps, export, generate greedily past the trained context', async () => {
+    const run = join(root, 'mmfree');
+    const train = await ternlm(['train', '--config', 'mmfree-4m', '--data', data, '--out', run, '--steps', '2', '--threads', '1',
+      ...TINY_MODEL, '--set', 'batchSize=2', '--set', 'sampleTokens=4', '--set', 'evalBatches=1']);
+    assert.equal(train.code, 0, train.stderr);
+    const file = join(run, 'model.safetensors');
+    const exp = await ternlm(['export', '--model', join(run, 'ckpt.safetensors'), '--out', file]);
+    assert.equal(exp.code, 0, exp.stderr);
+    assert.ok(existsSync(file));
+    const report = JSON.parse(exp.stdout) as { ternary_weights: number };
+    assert.ok(report.ternary_weights > 0);
+
+    const gen = ['generate', '--model', file, '--prompt', 'Once upon a time', '--temperature', '0', '--threads', '1'];
+    const a = await ternlm([...gen, '--max-tokens', '8']);
+    assert.equal(a.code, 0, a.stderr);
+    assert.ok(a.stdout.startsWith('Once upon a time'), a.stdout);
+    assert.match(a.stderr, /^\d+ tokens \((max tokens|end of text)\) at [\d.]+ tokens\/s; prompt \d+ tokens/);
+    const b = await ternlm([...gen, '--max-tokens', '8']);
+    assert.equal(b.stdout, a.stdout, 'greedy generation is deterministic');
+    // The model trained on 32 positions; the recurrence runs on past them.
+    const long = await ternlm([...gen, '--max-tokens', '40']);
+    assert.equal(long.code, 0, long.stderr);
+    assert.doesNotMatch(long.stderr, /context full/);
+  });
+});
