@@ -7,79 +7,23 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { noGrad } from '../../src/core/autograd.js';
 import { TernlmError } from '../../src/core/errors.js';
-import { Rng } from '../../src/core/rng.js';
 import { initRuntime } from '../../src/core/runtime.js';
-import { Tensor, scope } from '../../src/core/tensor.js';
 import { BpeTokenizer } from '../../src/data/bpe-tokenizer.js';
 import { loadInferenceModel } from '../../src/infer/load.js';
-import type { InferenceModel } from '../../src/infer/model.js';
 import { MmfreeInference } from '../../src/infer/mmfree.js';
 import { exportPacked } from '../../src/infer/packed.js';
-import { createModel, type LanguageModel, type ModelConfig } from '../../src/models/index.js';
 import { MMFREE_DEFAULTS, type MmfreeConfig } from '../../src/models/mmfree.js';
 import { ternlm } from '../cli/run-cli.js';
 import { prepareTinyDataset, TINY_MODEL } from '../cli/tiny-data.js';
-import { logSoftmax, maxDiff } from './logprobs.js';
+import { assertEngineMatchesTraining, makeModel, randomTokens } from './engine-check.js';
 
 /** The byte-level tokenizer with no merges: 256 bytes + end-of-text. */
 const tokenizer = new BpeTokenizer(new Int32Array(0));
 const V = tokenizer.vocabSize;
 
-/**
- * Largest |engine - training| log-probability allowed: the engine multiplies by exactly the
- * weights training multiplies by and quantizes activations with the same kernel, so what is left
- * is f32 rounding (one-row products against the training GEMM). The margin the transformer and
- * FlashLM export tests keep; each case reports its own worst as a diagnostic.
- */
-const TOLERANCE = 1e-4;
-
 /** ffnMult 2.5 of dim 40 gives a hidden width of 112: neither is a multiple of 16 or 32. */
 const MMFREE: MmfreeConfig = { ...MMFREE_DEFAULTS, vocabSize: V, dim: 40, layers: 2, ffnMult: 2.5, contextLength: 16, dropout: 0.2 };
-
-/** A random model; dropout is set so that a reference or engine that applied it would fail. */
-function makeModel(config: ModelConfig, seed: number): LanguageModel<ModelConfig> {
-  const counts = Array.from({ length: V }, (_, i) => 1 + Math.round(1000 / (i + 1)));
-  const model = createModel(config, new Rng(seed), counts);
-  // Larger projection weights than the initialisation's, so that every quantization (and any
-  // mismatch in it) shows clearly in the output distribution.
-  for (const { layer } of model.bitLayers()) layer.weight.f32().forEach((v, i, a) => (a[i] = v * 4));
-  return model;
-}
-
-/** The training model's log-probabilities at every position of `tokens` (evaluation mode). */
-function trainingLogProbs(model: LanguageModel<ModelConfig>, tokens: number[]): Float32Array[] {
-  return noGrad(() => scope(() => {
-    const lp = model.head.logProbs(model.hidden(Tensor.from(tokens, [1, tokens.length], 'i32'))).f32();
-    return tokens.map((_, t) => Float32Array.from(lp.subarray(t * V, (t + 1) * V)));
-  }));
-}
-
-function randomTokens(n: number, seed: number): number[] {
-  const rng = new Rng(seed);
-  return Array.from({ length: n }, () => rng.int(V));
-}
-
-/** Step `tokens` one at a time, then again as two prompts; compare with training. Returns the worst difference. */
-function assertEngineMatchesTraining(model: LanguageModel<ModelConfig>, engine: InferenceModel, tokens: number[]): number {
-  const reference = trainingLogProbs(model, tokens);
-  const state = engine.newState();
-  let worst = 0;
-  const check = (logits: Float32Array, t: number, how: string): void => {
-    const diff = maxDiff(logSoftmax(logits), reference[t]);
-    worst = Math.max(worst, diff);
-    assert.ok(diff <= TOLERANCE, `${how}, position ${t}: max |log-probability difference| ${diff} > ${TOLERANCE}`);
-  };
-  for (let t = 0; t < tokens.length; t++) check(engine.step(state, tokens[t]), t, 'step');
-  engine.reset(state);
-  const split = 5;
-  check(engine.prefill(state, tokens.slice(0, split)), split - 1, 'prefill');
-  check(engine.prefill(state, tokens.slice(split)), tokens.length - 1, 'prefill after a prefill');
-  assert.equal(state.pos, tokens.length);
-  state.dispose();
-  return worst;
-}
 
 describe('the MatMul-free LM engine reproduces the training forward pass', () => {
   const dir = mkdtempSync(join(tmpdir(), 'ternlm-mmfree-'));
@@ -108,7 +52,7 @@ describe('the MatMul-free LM engine reproduces the training forward pass', () =>
       assert.equal(engine.family, 'mmfree');
       assert.equal(engine.contextLength, Infinity);
       // 40 tokens: past the trained context (16), which the recurrence does not limit.
-      const worst = assertEngineMatchesTraining(model, engine, randomTokens(40, 100 + modelSeed));
+      const worst = assertEngineMatchesTraining(model, engine, randomTokens(40, V, 100 + modelSeed));
       t.diagnostic(`worst |log-probability difference| ${worst.toExponential(2)}`);
       engine.dispose();
       model.dispose();
@@ -122,7 +66,7 @@ describe('the MatMul-free LM engine reproduces the training forward pass', () =>
     const engine = loadInferenceModel(path);
     const state = engine.newState();
     const first = Float32Array.from(engine.step(state, 7));
-    engine.prefill(state, randomTokens(5, 43));
+    engine.prefill(state, randomTokens(5, V, 43));
     assert.throws(() => engine.prefill(state, [1, 2, V]), (e: unknown) => e instanceof TernlmError && /token id 257 is outside the vocabulary/.test(e.message));
     assert.throws(() => engine.prefill(state, []), (e: unknown) => e instanceof TernlmError && /at least one token/.test(e.message));
     assert.equal(state.pos, 6);

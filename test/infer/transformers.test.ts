@@ -7,23 +7,20 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { noGrad } from '../../src/core/autograd.js';
 import { TernlmError } from '../../src/core/errors.js';
-import { Rng } from '../../src/core/rng.js';
 import { initRuntime } from '../../src/core/runtime.js';
-import { Tensor, scope } from '../../src/core/tensor.js';
 import { BpeTokenizer } from '../../src/data/bpe-tokenizer.js';
 import { BitNetInference } from '../../src/infer/bitnet.js';
 import { GPT2Inference } from '../../src/infer/gpt2.js';
 import { loadInferenceModel } from '../../src/infer/load.js';
-import type { InferenceModel } from '../../src/infer/model.js';
 import { exportPacked } from '../../src/infer/packed.js';
 import { openSafetensors, writeSafetensors } from '../../src/io/safetensors.js';
 import { BITNET_DEFAULTS, type BitNetConfig } from '../../src/models/bitnet.js';
 import { GPT2_DEFAULTS, type GPT2Config } from '../../src/models/gpt2.js';
-import { createModel, type LanguageModel, type ModelConfig } from '../../src/models/index.js';
+import type { ModelConfig } from '../../src/models/index.js';
 import { assertRefused, ternlm } from '../cli/run-cli.js';
 import { prepareTinyDataset, TINY_MODEL } from '../cli/tiny-data.js';
+import { assertEngineMatchesTraining, makeModel, randomTokens, trainingLogProbs } from './engine-check.js';
 import { logSoftmax, maxDiff } from './logprobs.js';
 
 /** The byte-level tokenizer with no merges: 256 bytes + end-of-text. */
@@ -31,68 +28,10 @@ const tokenizer = new BpeTokenizer(new Int32Array(0));
 const V = tokenizer.vocabSize;
 const CONTEXT = 48;
 
-/**
- * Largest |engine - training| log-probability allowed. The engine multiplies by exactly the
- * weights training multiplies by (f32 floats; the same ternary trits and alpha, the same int8
- * rows and scales) and quantizes activations with the same kernel, so what is left is f32
- * rounding: one-row matrix-vector products and one-query attention sum in another order than
- * the training GEMM and the fused attention. Measured worst over these cases (each case reports
- * its own as a diagnostic): 1.9e-5 (BitNet fp32), ternary with 8-bit activations 1.6e-6, GPT-2
- * 0.8e-6 to 3.9e-6 — the margin FlashLM's export test keeps too.
- */
-const TOLERANCE = 1e-4;
-
 const GPT2: GPT2Config = { ...GPT2_DEFAULTS, vocabSize: V, dim: 48, layers: 2, heads: 4, contextLength: CONTEXT, dropout: 0.2 };
 const BITNET: BitNetConfig = {
   ...BITNET_DEFAULTS, vocabSize: V, dim: 48, layers: 2, heads: 4, kvHeads: 2, ffnMult: 2, contextLength: CONTEXT, dropout: 0.2,
 };
-
-/** A random model; dropout is set so that a reference or engine that applied it would fail. */
-function makeModel(config: ModelConfig, seed: number): LanguageModel<ModelConfig> {
-  const counts = Array.from({ length: V }, (_, i) => 1 + Math.round(1000 / (i + 1)));
-  const model = createModel(config, new Rng(seed), counts);
-  // Larger projection weights than the initialisation's, so that every quantization (and any
-  // mismatch in it) shows clearly in the output distribution.
-  for (const { layer } of model.bitLayers()) layer.weight.f32().forEach((v, i, a) => (a[i] = v * 4));
-  return model;
-}
-
-/** The training model's log-probabilities at every position of `tokens` (evaluation mode). */
-function trainingLogProbs(model: LanguageModel<ModelConfig>, tokens: number[]): Float32Array[] {
-  return noGrad(() => scope(() => {
-    const lp = model.head.logProbs(model.hidden(Tensor.from(tokens, [1, tokens.length], 'i32'))).f32();
-    return tokens.map((_, t) => Float32Array.from(lp.subarray(t * V, (t + 1) * V)));
-  }));
-}
-
-function randomTokens(n: number, seed: number): number[] {
-  const rng = new Rng(seed);
-  return Array.from({ length: n }, () => rng.int(V));
-}
-
-/**
- * Step `tokens` one at a time, then again as prompts (a first chunk, then the rest, which
- * crosses a prefill chunk boundary), and compare with the training forward pass. Returns the
- * worst difference.
- */
-function assertEngineMatchesTraining(model: LanguageModel<ModelConfig>, engine: InferenceModel, tokens: number[]): number {
-  const reference = trainingLogProbs(model, tokens);
-  const state = engine.newState();
-  let worst = 0;
-  const check = (logits: Float32Array, t: number, how: string): void => {
-    const diff = maxDiff(logSoftmax(logits), reference[t]);
-    worst = Math.max(worst, diff);
-    assert.ok(diff <= TOLERANCE, `${how}, position ${t}: max |log-probability difference| ${diff} > ${TOLERANCE}`);
-  };
-  for (let t = 0; t < tokens.length; t++) check(engine.step(state, tokens[t]), t, 'step');
-  engine.reset(state);
-  const split = 5;
-  check(engine.prefill(state, tokens.slice(0, split)), split - 1, 'prefill');
-  check(engine.prefill(state, tokens.slice(split)), tokens.length - 1, 'prefill after a prefill');
-  assert.equal(state.pos, tokens.length);
-  state.dispose();
-  return worst;
-}
 
 describe('GPT-2 and BitNet engines reproduce the training forward pass', () => {
   const dir = mkdtempSync(join(tmpdir(), 'ternlm-transformers-'));
@@ -126,7 +65,7 @@ describe('GPT-2 and BitNet engines reproduce the training forward pass', () => {
       assert.ok(engine instanceof (config.family === 'gpt2' ? GPT2Inference : BitNetInference));
       assert.equal(engine.family, config.family);
       assert.equal(engine.contextLength, CONTEXT);
-      const worst = assertEngineMatchesTraining(model, engine, randomTokens(40, 100 + modelSeed));
+      const worst = assertEngineMatchesTraining(model, engine, randomTokens(40, V, 100 + modelSeed));
       t.diagnostic(`worst |log-probability difference| ${worst.toExponential(2)}`);
       engine.dispose();
       model.dispose();
@@ -138,7 +77,7 @@ describe('GPT-2 and BitNet engines reproduce the training forward pass', () => {
     const path = join(dir, 'gpt2-f16.safetensors');
     exportPacked(model, tokenizer.toJSON(), path);
     const engine = loadInferenceModel(path);
-    const tokens = randomTokens(16, 41);
+    const tokens = randomTokens(16, V, 41);
     const reference = trainingLogProbs(model, tokens);
     const state = engine.newState();
     for (let t = 0; t < tokens.length; t++) assert.ok(maxDiff(logSoftmax(engine.step(state, tokens[t])), reference[t]) < 0.05);
@@ -154,11 +93,11 @@ describe('GPT-2 and BitNet engines reproduce the training forward pass', () => {
       exportPacked(model, tokenizer.toJSON(), path, { floatDtype: 'f32' });
       const engine = loadInferenceModel(path);
       const state = engine.newState();
-      assert.throws(() => engine.prefill(state, randomTokens(9, 43)), (e: unknown) => e instanceof TernlmError && /the context is full: this model holds 8 tokens/.test(e.message));
+      assert.throws(() => engine.prefill(state, randomTokens(9, V, 43)), (e: unknown) => e instanceof TernlmError && /the context is full: this model holds 8 tokens/.test(e.message));
       assert.equal(state.pos, 0);
       assert.throws(() => engine.prefill(state, [1, 2, V]), (e: unknown) => e instanceof TernlmError && /token id 257 is outside the vocabulary/.test(e.message));
       assert.equal(state.pos, 0);
-      engine.prefill(state, randomTokens(7, 44));
+      engine.prefill(state, randomTokens(7, V, 44));
       engine.step(state, 3);
       assert.throws(() => engine.step(state, 3), (e: unknown) => e instanceof TernlmError && /the context is full: this model holds 8 tokens/.test(e.message));
       assert.equal(state.pos, 8);

@@ -1,0 +1,63 @@
+// What the engine tests of every exported family share: a random model whose quantization shows,
+// its training log-probabilities, and the check that an engine reproduces them stepping one token
+// at a time and a prompt at a time.
+import assert from 'node:assert/strict';
+import { noGrad } from '../../src/core/autograd.js';
+import { Rng } from '../../src/core/rng.js';
+import { Tensor, scope } from '../../src/core/tensor.js';
+import type { InferenceModel } from '../../src/infer/model.js';
+import { createModel, type LanguageModel, type ModelConfig } from '../../src/models/index.js';
+import { logSoftmax, maxDiff } from './logprobs.js';
+
+/**
+ * Largest |engine - training| log-probability allowed: the engines multiply by exactly the
+ * weights training multiplies by and quantize activations with the same kernels, so what is left
+ * is f32 rounding (one-row products against the training GEMM); each test reports its own worst.
+ */
+export const TOLERANCE = 1e-4;
+
+/** A random model; its projection weights are scaled up so that every quantization (and any mismatch in it) shows. */
+export function makeModel(config: ModelConfig, seed: number): LanguageModel<ModelConfig> {
+  const V = config.vocabSize;
+  const counts = Array.from({ length: V }, (_, i) => 1 + Math.round(1000 / (i + 1)));
+  const model = createModel(config, new Rng(seed), counts);
+  for (const { layer } of model.bitLayers()) layer.weight.f32().forEach((v, i, a) => (a[i] = v * 4));
+  return model;
+}
+
+/** The training model's log-probabilities at every position of `tokens` (evaluation mode). */
+export function trainingLogProbs(model: LanguageModel<ModelConfig>, tokens: number[]): Float32Array[] {
+  const V = model.config.vocabSize;
+  return noGrad(() => scope(() => {
+    const lp = model.head.logProbs(model.hidden(Tensor.from(tokens, [1, tokens.length], 'i32'))).f32();
+    return tokens.map((_, t) => Float32Array.from(lp.subarray(t * V, (t + 1) * V)));
+  }));
+}
+
+export function randomTokens(n: number, V: number, seed: number): number[] {
+  const rng = new Rng(seed);
+  return Array.from({ length: n }, () => rng.int(V));
+}
+
+/**
+ * Step `tokens` one at a time, then again as prompts (a first chunk, then the rest, which crosses
+ * a prefill chunk boundary), and compare with the training forward pass. Returns the worst difference.
+ */
+export function assertEngineMatchesTraining(model: LanguageModel<ModelConfig>, engine: InferenceModel, tokens: number[]): number {
+  const reference = trainingLogProbs(model, tokens);
+  const state = engine.newState();
+  let worst = 0;
+  const check = (logits: Float32Array, t: number, how: string): void => {
+    const diff = maxDiff(logSoftmax(logits), reference[t]);
+    worst = Math.max(worst, diff);
+    assert.ok(diff <= TOLERANCE, `${how}, position ${t}: max |log-probability difference| ${diff} > ${TOLERANCE}`);
+  };
+  for (let t = 0; t < tokens.length; t++) check(engine.step(state, tokens[t]), t, 'step');
+  engine.reset(state);
+  const split = 5;
+  check(engine.prefill(state, tokens.slice(0, split)), split - 1, 'prefill');
+  check(engine.prefill(state, tokens.slice(split)), tokens.length - 1, 'prefill after a prefill');
+  assert.equal(state.pos, tokens.length);
+  state.dispose();
+  return worst;
+}
