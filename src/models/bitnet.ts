@@ -19,7 +19,7 @@ import { Embedding, GLU, RMSNorm, type BitLinearOptions, type Precision } from '
 import { Module } from '../nn/module.js';
 import * as ops from '../ops/index.js';
 import { createHead, type HeadConfig } from './heads.js';
-import { LanguageModel } from './language-model.js';
+import { LanguageModel, tokenEmbedding } from './language-model.js';
 
 export interface BitNetConfig {
   family: 'bitnet';
@@ -94,8 +94,7 @@ export class BitNet extends LanguageModel<BitNetConfig> {
   constructor(config: BitNetConfig, rng: Rng, tokenCounts?: ArrayLike<number>, headStructure?: HeadStructure) {
     super(config);
     const c = config;
-    const embedStd = c.head.type === 'softmax' && c.head.tied ? 1 / Math.sqrt(c.dim) : 1;
-    this.embed = this.child('embed', new Embedding(c.vocabSize, c.dim, rng, { frozen: c.frozenEmbeddings, std: embedStd }));
+    this.embed = this.child('embed', tokenEmbedding(c, rng));
     for (let i = 0; i < c.layers; i++) this.blocks.push(this.child(`blocks.${i}`, new BitNetBlock(c, rng)));
     this.normOut = this.child('norm_out', new RMSNorm(c.dim));
     this.head = this.child('head', createHead(c.head, c.vocabSize, c.dim, rng, this.embed.weight, tokenCounts, headStructure));
@@ -103,9 +102,7 @@ export class BitNet extends LanguageModel<BitNetConfig> {
 
   /** ids int32 (B, T) -> final hidden states (B*T, d) */
   hidden(ids: Tensor): Tensor {
-    const [B, T] = ids.shape;
-    let x = section('embedding', () => this.drop(this.embed.forward(ids)));
-    for (const b of this.blocks) x = b.forward(x, this.drop);
-    return ops.reshape(this.normOut.forward(x), [B * T, this.config.dim]);
+    return this.stack(ids, this.blocks, this.normOut);
   }
+
 }

@@ -17,7 +17,7 @@ import { Module } from '../nn/module.js';
 import * as ops from '../ops/index.js';
 import type { HeadConfig as HeadStructure } from '../heads/index.js';
 import { createHead, type HeadConfig } from './heads.js';
-import { LanguageModel } from './language-model.js';
+import { LanguageModel, tokenEmbedding } from './language-model.js';
 
 export interface FlashLMConfig {
   family: 'flashlm';
@@ -99,9 +99,7 @@ export class FlashLM extends LanguageModel<FlashLMConfig> {
   constructor(config: FlashLMConfig, rng: Rng, tokenCounts?: ArrayLike<number>, headStructure?: HeadStructure) {
     super(config);
     const c = config;
-    // A tied head reads logits off the embedding: std 1/sqrt(d) gives unit-scale initial logits.
-    const embedStd = c.head.type === 'softmax' && c.head.tied ? 1 / Math.sqrt(c.dim) : 1;
-    this.embed = this.child('embed', new Embedding(c.vocabSize, c.dim, rng, { frozen: c.frozenEmbeddings, std: embedStd }));
+    this.embed = this.child('embed', tokenEmbedding(c, rng));
     for (let i = 0; i < c.layers; i++) this.blocks.push(this.child(`blocks.${i}`, new FlashBlock(c, c.dilations[i % c.dilations.length], rng)));
     this.normOut = this.child('norm_out', new RMSNorm(c.dim));
     this.head = this.child('head', createHead(c.head, c.vocabSize, c.dim, rng, this.embed.weight, tokenCounts, headStructure));
@@ -109,9 +107,7 @@ export class FlashLM extends LanguageModel<FlashLMConfig> {
 
   /** ids int32 (B, T) -> final hidden states (B*T, d) */
   hidden(ids: Tensor): Tensor {
-    const [B, T] = ids.shape;
-    let x = section('embedding', () => this.drop(this.embed.forward(ids)));
-    for (let r = 0; r < this.config.recurrence; r++) for (const b of this.blocks) x = b.forward(x, this.drop);
-    return ops.reshape(this.normOut.forward(x), [B * T, this.config.dim]);
+    // The same layer stack, `recurrence` times over.
+    return this.stack(ids, Array.from({ length: this.config.recurrence }, () => this.blocks).flat(), this.normOut);
   }
 }

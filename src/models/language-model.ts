@@ -6,7 +6,8 @@
 import { section } from '../core/autograd.js';
 import { Tensor } from '../core/tensor.js';
 import type { Head } from '../heads/head.js';
-import { BitLinear, type Embedding } from '../nn/layers.js';
+import { Rng } from '../core/rng.js';
+import { BitLinear, Embedding } from '../nn/layers.js';
 import { Module } from '../nn/module.js';
 import * as ops from '../ops/index.js';
 import type { HeadConfig } from './heads.js';
@@ -60,10 +61,35 @@ export abstract class LanguageModel<C extends BaseModelConfig = BaseModelConfig>
     return ops.dropout(x, this.config.dropout, seed);
   };
 
+  /**
+   * The usual trunk: token embedding (with dropout), each block in order (a residual stack), the
+   * final norm; -> (B*T, dim). A block takes the model's dropout for its residual branches.
+   */
+  protected stack(ids: Tensor, blocks: readonly ResidualBlock[], normOut: { forward(x: Tensor): Tensor }): Tensor {
+    const [B, T] = ids.shape;
+    let x = section('embedding', () => this.drop(this.embed.forward(ids)));
+    for (const b of blocks) x = b.forward(x, this.drop);
+    return ops.reshape(normOut.forward(x), [B * T, this.config.dim]);
+  }
+
   /** Every BitLinear layer, named (for the -1/0/+1 log and the ternary warm-up switch). */
   bitLayers(): { name: string; layer: BitLinear }[] {
     return this.modules().filter((m) => m.module instanceof BitLinear).map((m) => ({ name: m.name, layer: m.module as BitLinear }));
   }
+}
+
+/** A block of a residual stack: x (B, T, d) -> (B, T, d), `drop` applied to its branches. */
+export interface ResidualBlock {
+  forward(x: Tensor, drop: (t: Tensor) => Tensor): Tensor;
+}
+
+/**
+ * The token embedding of a config: a tied softmax head reads logits off it, so it starts at std
+ * 1/sqrt(d) (unit-scale initial logits); otherwise at std 1.
+ */
+export function tokenEmbedding(c: BaseModelConfig, rng: Rng): Embedding {
+  const std = c.head.type === 'softmax' && c.head.tied ? 1 / Math.sqrt(c.dim) : 1;
+  return new Embedding(c.vocabSize, c.dim, rng, { frozen: c.frozenEmbeddings, std });
 }
 
 /** Int32 (B, T) position ids 0..T-1 on every row (for learned position embeddings). */

@@ -21,7 +21,7 @@ import { BitLinear, Embedding, GLU, RMSNorm, type BitLinearOptions, type Precisi
 import { Module } from '../nn/module.js';
 import * as ops from '../ops/index.js';
 import { createHead, type HeadConfig } from './heads.js';
-import { LanguageModel } from './language-model.js';
+import { LanguageModel, tokenEmbedding } from './language-model.js';
 
 export interface MmfreeConfig {
   family: 'mmfree';
@@ -107,8 +107,7 @@ export class Mmfree extends LanguageModel<MmfreeConfig> {
   constructor(config: MmfreeConfig, rng: Rng, tokenCounts?: ArrayLike<number>, headStructure?: HeadStructure) {
     super(config);
     const c = config;
-    const embedStd = c.head.type === 'softmax' && c.head.tied ? 1 / Math.sqrt(c.dim) : 1;
-    this.embed = this.child('embed', new Embedding(c.vocabSize, c.dim, rng, { frozen: c.frozenEmbeddings, std: embedStd }));
+    this.embed = this.child('embed', tokenEmbedding(c, rng));
     for (let i = 0; i < c.layers; i++) this.blocks.push(this.child(`blocks.${i}`, new MmfreeBlock(c, rng)));
     this.normOut = this.child('norm_out', new RMSNorm(c.dim));
     this.head = this.child('head', createHead(c.head, c.vocabSize, c.dim, rng, this.embed.weight, tokenCounts, headStructure));
@@ -116,9 +115,7 @@ export class Mmfree extends LanguageModel<MmfreeConfig> {
 
   /** ids int32 (B, T) -> final hidden states (B*T, d) */
   hidden(ids: Tensor): Tensor {
-    const [B, T] = ids.shape;
-    let x = section('embedding', () => this.drop(this.embed.forward(ids)));
-    for (const b of this.blocks) x = b.forward(x, this.drop);
-    return ops.reshape(this.normOut.forward(x), [B * T, this.config.dim]);
+    return this.stack(ids, this.blocks, this.normOut);
   }
+
 }
