@@ -5,7 +5,11 @@ import assert from 'node:assert/strict';
 import { noGrad } from '../../src/core/autograd.js';
 import { Rng } from '../../src/core/rng.js';
 import { Tensor, scope } from '../../src/core/tensor.js';
+import { join } from 'node:path';
+import type { Tokenizer } from '../../src/data/tokenizer.js';
+import { loadInferenceModel } from '../../src/infer/load.js';
 import type { InferenceModel } from '../../src/infer/model.js';
+import { exportPacked, type ExportOptions } from '../../src/infer/packed.js';
 import { createModel, type LanguageModel, type ModelConfig } from '../../src/models/index.js';
 import { logSoftmax, maxDiff } from './logprobs.js';
 
@@ -60,4 +64,32 @@ export function assertEngineMatchesTraining(model: LanguageModel<ModelConfig>, e
   assert.equal(state.pos, tokens.length);
   state.dispose();
   return worst;
+}
+
+/** Export `model` to `path` (floats in f32 unless `opts` says otherwise) and load it back as an engine. */
+export function exportedEngine(model: LanguageModel<ModelConfig>, tokenizer: Tokenizer, path: string, opts: ExportOptions = { floatDtype: 'f32' }): InferenceModel {
+  exportPacked(model, tokenizer.toJSON(), path, opts);
+  return loadInferenceModel(path);
+}
+
+/**
+ * One engine case: a random model of `config`, exported (f32) into `dir` and loaded, must come
+ * back as `engineClass` with the family and context length it should have, and reproduce the
+ * training forward over 40 tokens. Returns the worst difference.
+ */
+export function checkExportedEngine(
+  config: ModelConfig, seed: number, dir: string, tokenizer: Tokenizer,
+  expected: { engineClass: abstract new (...args: never[]) => InferenceModel; contextLength: number },
+): number {
+  const model = makeModel(config, seed);
+  const engine = exportedEngine(model, tokenizer, join(dir, `model-${seed}.safetensors`));
+  try {
+    assert.ok(engine instanceof expected.engineClass);
+    assert.equal(engine.family, config.family);
+    assert.equal(engine.contextLength, expected.contextLength);
+    return assertEngineMatchesTraining(model, engine, randomTokens(40, config.vocabSize, 100 + seed));
+  } finally {
+    engine.dispose();
+    model.dispose();
+  }
 }

@@ -10,13 +10,11 @@ import { after, before, describe, it } from 'node:test';
 import { TernlmError } from '../../src/core/errors.js';
 import { initRuntime } from '../../src/core/runtime.js';
 import { BpeTokenizer } from '../../src/data/bpe-tokenizer.js';
-import { loadInferenceModel } from '../../src/infer/load.js';
 import { MmfreeInference } from '../../src/infer/mmfree.js';
-import { exportPacked } from '../../src/infer/packed.js';
 import { MMFREE_DEFAULTS, type MmfreeConfig } from '../../src/models/mmfree.js';
 import { ternlm } from '../cli/run-cli.js';
 import { prepareTinyDataset, TINY_MODEL } from '../cli/tiny-data.js';
-import { assertEngineMatchesTraining, makeModel, randomTokens } from './engine-check.js';
+import { checkExportedEngine, exportedEngine, makeModel, randomTokens } from './engine-check.js';
 
 /** The byte-level tokenizer with no merges: 256 bytes + end-of-text. */
 const tokenizer = new BpeTokenizer(new Int32Array(0));
@@ -43,27 +41,16 @@ describe('the MatMul-free LM engine reproduces the training forward pass', () =>
   let seed = 1;
   for (const [title, config] of cases) {
     const modelSeed = seed++;
+    // 40 tokens: past the trained context (16), which the recurrence does not limit.
     it(title, (t) => {
-      const model = makeModel(config, modelSeed);
-      const path = join(dir, `model-${modelSeed}.safetensors`);
-      exportPacked(model, tokenizer.toJSON(), path, { floatDtype: 'f32' });
-      const engine = loadInferenceModel(path);
-      assert.ok(engine instanceof MmfreeInference);
-      assert.equal(engine.family, 'mmfree');
-      assert.equal(engine.contextLength, Infinity);
-      // 40 tokens: past the trained context (16), which the recurrence does not limit.
-      const worst = assertEngineMatchesTraining(model, engine, randomTokens(40, V, 100 + modelSeed));
+      const worst = checkExportedEngine(config, modelSeed, dir, tokenizer, { engineClass: MmfreeInference, contextLength: Infinity });
       t.diagnostic(`worst |log-probability difference| ${worst.toExponential(2)}`);
-      engine.dispose();
-      model.dispose();
     });
   }
 
   it('a refused prompt changes nothing; reset forgets the past', () => {
     const model = makeModel(MMFREE, 42);
-    const path = join(dir, 'refuse.safetensors');
-    exportPacked(model, tokenizer.toJSON(), path, { floatDtype: 'f32' });
-    const engine = loadInferenceModel(path);
+    const engine = exportedEngine(model, tokenizer, join(dir, 'refuse.safetensors'));
     const state = engine.newState();
     const first = Float32Array.from(engine.step(state, 7));
     engine.prefill(state, randomTokens(5, V, 43));

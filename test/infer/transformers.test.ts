@@ -20,7 +20,7 @@ import { GPT2_DEFAULTS, type GPT2Config } from '../../src/models/gpt2.js';
 import type { ModelConfig } from '../../src/models/index.js';
 import { assertRefused, ternlm } from '../cli/run-cli.js';
 import { prepareTinyDataset, TINY_MODEL } from '../cli/tiny-data.js';
-import { assertEngineMatchesTraining, makeModel, randomTokens, trainingLogProbs } from './engine-check.js';
+import { checkExportedEngine, exportedEngine, makeModel, randomTokens, trainingLogProbs } from './engine-check.js';
 import { logSoftmax, maxDiff } from './logprobs.js';
 
 /** The byte-level tokenizer with no merges: 256 bytes + end-of-text. */
@@ -58,25 +58,15 @@ describe('GPT-2 and BitNet engines reproduce the training forward pass', () => {
   for (const [title, config] of cases) {
     const modelSeed = seed++;
     it(title, (t) => {
-      const model = makeModel(config, modelSeed);
-      const path = join(dir, `model-${modelSeed}.safetensors`);
-      exportPacked(model, tokenizer.toJSON(), path, { floatDtype: 'f32' });
-      const engine = loadInferenceModel(path);
-      assert.ok(engine instanceof (config.family === 'gpt2' ? GPT2Inference : BitNetInference));
-      assert.equal(engine.family, config.family);
-      assert.equal(engine.contextLength, CONTEXT);
-      const worst = assertEngineMatchesTraining(model, engine, randomTokens(40, V, 100 + modelSeed));
+      const engineClass = config.family === 'gpt2' ? GPT2Inference : BitNetInference;
+      const worst = checkExportedEngine(config, modelSeed, dir, tokenizer, { engineClass, contextLength: CONTEXT });
       t.diagnostic(`worst |log-probability difference| ${worst.toExponential(2)}`);
-      engine.dispose();
-      model.dispose();
     });
   }
 
   it('an f16 export stays close (floats rounded to 11 bits)', () => {
     const model = makeModel(GPT2, 40);
-    const path = join(dir, 'gpt2-f16.safetensors');
-    exportPacked(model, tokenizer.toJSON(), path);
-    const engine = loadInferenceModel(path);
+    const engine = exportedEngine(model, tokenizer, join(dir, 'gpt2-f16.safetensors'), {});
     const tokens = randomTokens(16, V, 41);
     const reference = trainingLogProbs(model, tokens);
     const state = engine.newState();
@@ -89,9 +79,7 @@ describe('GPT-2 and BitNet engines reproduce the training forward pass', () => {
   for (const config of [GPT2, BITNET] as ModelConfig[]) {
     it(`${config.family}: a full context is refused with a clear error, and a refused prompt changes nothing`, () => {
       const model = makeModel({ ...config, contextLength: 8 }, 42);
-      const path = join(dir, `${config.family}-short.safetensors`);
-      exportPacked(model, tokenizer.toJSON(), path, { floatDtype: 'f32' });
-      const engine = loadInferenceModel(path);
+      const engine = exportedEngine(model, tokenizer, join(dir, `${config.family}-short.safetensors`));
       const state = engine.newState();
       assert.throws(() => engine.prefill(state, randomTokens(9, V, 43)), (e: unknown) => e instanceof TernlmError && /the context is full: this model holds 8 tokens/.test(e.message));
       assert.equal(state.pos, 0);
