@@ -70,10 +70,11 @@ class MLGRU extends Module {
     this.g = this.child('g', new BitLinear(dim, dim, bit, rng));
     this.o = this.child('o', new BitLinear(dim, dim, bit, rng, outStd));
   }
-  /** h (B, T, d) -> (B, T, d) */
-  forward(h: Tensor): Tensor {
-    const s = ops.gatedRecurrence(ops.sigmoid(this.f.forward(h)), ops.silu(this.c.forward(h)));
-    return this.o.forward(ops.mul(ops.sigmoid(this.g.forward(h)), s));
+  /** x (B, T, d) -> (B, T, d) */
+  forward(x: Tensor): Tensor {
+    const h = this.f.normInput(x); // f, c and g share their input, and so its norm
+    const s = ops.gatedRecurrence(ops.sigmoid(this.f.project(h)), ops.silu(this.c.project(h)));
+    return this.o.forward(ops.mul(ops.sigmoid(this.g.project(h)), s));
   }
 }
 

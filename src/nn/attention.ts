@@ -55,8 +55,9 @@ export class GroupedQueryAttention extends Module {
   }
   /** x (B, T, dim) -> (B, T, dim) */
   forward(x: Tensor): Tensor {
-    const q = ops.rope(this.q.forward(x), this.heads, this.ropeTheta);
-    const k = ops.rope(this.k.forward(x), this.kvHeads, this.ropeTheta);
-    return this.o.forward(ops.causalAttention(q, k, this.v.forward(x), this.heads, this.kvHeads));
+    const h = this.q.normInput(x); // q, k and v share their input, and so its norm
+    const q = ops.rope(this.q.project(h), this.heads, this.ropeTheta);
+    const k = ops.rope(this.k.project(h), this.kvHeads, this.ropeTheta);
+    return this.o.forward(ops.causalAttention(q, k, this.v.project(h), this.heads, this.kvHeads));
   }
 }

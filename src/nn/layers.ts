@@ -42,7 +42,17 @@ export class BitLinear extends Module {
     this.weight = this.param('weight', init.normal([outFeatures, inFeatures], std ?? 1 / Math.sqrt(inFeatures), rng));
   }
   forward(x: Tensor): Tensor {
-    const h = this.opts.inputNorm ? ops.rmsNorm(x, null) : x;
+    return this.project(this.normInput(x));
+  }
+  /** The layer's input norm (RMSNorm without gain) when it has one, else x itself. */
+  normInput(x: Tensor): Tensor {
+    return this.opts.inputNorm ? ops.rmsNorm(x, null) : x;
+  }
+  /**
+   * The product alone, on an input already through `normInput`: layers that read the same input
+   * (q, k, v; gate and up) norm it once. Equal to forward(x) for h = normInput(x).
+   */
+  project(h: Tensor): Tensor {
     if (this.opts.precision === 'fp32' || (this.opts.precision === 'ternary' && !this.ternaryActive)) return ops.linear(h, this.weight);
     if (this.opts.precision === 'int8') return ops.int8Linear(h, this.weight);
     return ops.ternaryLinear(h, this.weight, { quantizeActivations: this.opts.quantizeActivations });
@@ -117,8 +127,9 @@ export class GLU extends Module {
     this.down = this.child('down', new BitLinear(hidden, dim, opts, rng));
   }
   forward(x: Tensor): Tensor {
-    const act = ops[this.activation](this.gate.forward(x));
-    return this.down.forward(ops.mul(act, this.up.forward(x)));
+    const h = this.gate.normInput(x); // gate and up share their input, and so its norm
+    const act = ops[this.activation](this.gate.project(h));
+    return this.down.forward(ops.mul(act, this.up.project(h)));
   }
 }
 
