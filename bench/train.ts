@@ -8,6 +8,7 @@ import { Tensor, scope } from '../src/core/tensor.js';
 import { ffnHidden } from '../src/models/bitnet.js';
 import { gluHidden } from '../src/models/flashlm.js';
 import { ffnHidden as mmfreeFfnHidden } from '../src/models/mmfree.js';
+import { mlpShapes } from '../src/models/flashlm-mlp.js';
 import { createModel, modelPrecision, withVocabulary, type ModelConfig } from '../src/models/index.js';
 import { resolveConfigPath } from '../src/cli/train.js';
 import { loadTrainConfig, parseOverrides, withOverrides } from '../src/train/config.js';
@@ -36,6 +37,7 @@ function feedForwardWidth(c: ModelConfig): number {
     case 'gpt2': return 4 * c.dim;
     case 'bitnet': return ffnHidden(c);
     case 'mmfree': return mmfreeFfnHidden(c);
+    case 'flashlm-mlp': return c.hidden;
   }
 }
 
@@ -51,6 +53,9 @@ export function bodyMacsPerToken(c: ModelConfig, T: number): number {
     case 'mmfree':
       // f, c, g, o and the GLU; the recurrence is element-wise
       return c.layers * (4 * d * d + 3 * d * h);
+    case 'flashlm-mlp':
+      // the MLP's layers; the running average is element-wise
+      return mlpShapes(c).reduce((n, [i, o]) => n + i * o, 0);
     case 'bitnet': {
       const kvDim = (d / c.heads) * c.kvHeads;
       return c.layers * (2 * d * d + 2 * d * kvDim + 3 * d * h + d * (T + 1));

@@ -18,6 +18,7 @@ export { FlashLM, FLASHLM_DEFAULTS, type FlashLMConfig } from './models/flashlm.
 export { GPT2, GPT2_DEFAULTS, type GPT2Config } from './models/gpt2.js';
 export { BitNet, BITNET_DEFAULTS, type BitNetConfig } from './models/bitnet.js';
 export { Mmfree, MMFREE_DEFAULTS, type MmfreeConfig } from './models/mmfree.js';
+export { FlashLMMlp, FLASHLM_MLP_DEFAULTS, type FlashLMMlpConfig } from './models/flashlm-mlp.js';
 export { LanguageModel, createModel, MODEL_DEFAULTS, MODEL_FAMILIES, type ModelConfig, type ModelFamily } from './models/index.js';
 export { AdamW, Muon, MuonWithAdamW, SGD, clipGradNorm, type Optimizer } from './train/optim.js';
 export type { Tokenizer } from './data/tokenizer.js';

@@ -229,14 +229,14 @@ export class PackedWeights<C extends ModelConfig = ModelConfig> {
     return { kind: 'float', N, K: Kd, weight: this.float(weightName, [N, Kd]).ptr };
   }
 
-  /** The output head; a tied full softmax multiplies by `embedding` (vocab, dim). */
+  /** The output head; a tied full softmax (and a two-level head's word level) reads `embedding` (vocab, dim). */
   head(embedding: Tensor): OutputHead {
     const c = this.config, file = this.open();
     let head: OutputHead;
     if (this.meta.head === null || this.meta.head.kind === 'softmax') {
       head = new OutputHead(c.head.tied ? embedding : this.float('head.weight', [c.vocabSize, c.dim]), null, c.vocabSize, c.dim);
     } else {
-      const rebuilt = headFromConfig(this.meta.head, new Rng(0));
+      const rebuilt = headFromConfig(this.meta.head, new Rng(0), embedding);
       head = new OutputHead(null, rebuilt, c.vocabSize, c.dim);
       for (const { name, tensor } of rebuilt.namedParameters()) tensor.f32().set(file.readF32(`head.${name}`));
     }

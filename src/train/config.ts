@@ -5,6 +5,7 @@ import { closestName, describeRange, inRange, type NumberRange } from '../core/i
 import { ffnHidden } from '../models/bitnet.js';
 import { gluHidden } from '../models/flashlm.js';
 import { ffnHidden as mmfreeFfnHidden } from '../models/mmfree.js';
+import { mlpShapes } from '../models/flashlm-mlp.js';
 import { MODEL_DEFAULTS, MODEL_FAMILIES, type DistributiveOmit, type ModelConfig, type ModelFamily } from '../models/index.js';
 
 export interface CurriculumPhase {
@@ -191,9 +192,10 @@ const MAX_COUNT = 1e9;
 const MAX_SEED = 2 ** 32 - 1;
 
 const HEAD_FIELDS: Record<string, FieldRule> = {
-  'model.head.type': oneOf('softmax', 'hierarchical', 'adaptive'),
+  'model.head.type': oneOf('softmax', 'hierarchical', 'adaptive', 'two-level'),
   'model.head.tied': { ...boolean, optional: true },
   'model.head.cutoffs': { type: 'integers', min: 1, max: 1 << 20, maxLength: 16, increasing: true, optional: true },
+  'model.head.classes': { ...integer(1, 1 << 20), optional: true },
 };
 
 /** Fields every family has (see BaseModelConfig). */
@@ -230,6 +232,12 @@ export const MODEL_FIELDS: { [F in ModelFamily]: Record<string, FieldRule> } = {
   mmfree: {
     ...BASE_MODEL_FIELDS,
     'model.ffnMult': number(0, 16, { aboveMin: true }),
+    'model.precision': oneOf('ternary', 'int8', 'fp32'),
+    'model.quantizeActivations': boolean,
+  },
+  'flashlm-mlp': {
+    ...BASE_MODEL_FIELDS,
+    'model.hidden': integer(1, 4 * MAX_DIM),
     'model.precision': oneOf('ternary', 'int8', 'fp32'),
     'model.quantizeActivations': boolean,
   },
@@ -385,6 +393,13 @@ function trainingBytes(c: TrainConfig): number {
       activationsPerLayer = 24 * d + 6 * hidden;
       break;
     }
+    case 'flashlm-mlp': {
+      // Per layer on average: its weights; activations: the input, its norm and 8-bit copy, the output and its ReLU.
+      const shapes = mlpShapes(m);
+      layerParams = shapes.reduce((n, [i, o]) => n + i * o, 2 * d) / m.layers;
+      activationsPerLayer = shapes.reduce((n, [i, o]) => n + 3 * i + 2 * o, 6 * d) / m.layers;
+      break;
+    }
     case 'bitnet': {
       const hidden = ffnHidden(m), kvDim = (d / m.heads) * m.kvHeads;
       layerParams = 2 * d * d + 2 * d * kvDim + 3 * d * hidden + 2 * d;
@@ -397,7 +412,8 @@ function trainingBytes(c: TrainConfig): number {
 
 /** Shape rules between model fields that no single field's range can say. */
 function checkModelShape(m: TrainConfig['model']): void {
-  if (m.family === 'flashlm' || m.family === 'mmfree') return;
+  if (m.family === 'flashlm-mlp' && m.layers < 2) throw new TernlmError(`config: a flashlm-mlp model needs model.layers of at least 2 (dim -> hidden ... hidden -> dim), got ${m.layers}`);
+  if (m.family === 'flashlm' || m.family === 'mmfree' || m.family === 'flashlm-mlp') return;
   if (m.dim % m.heads !== 0) throw new TernlmError(`config: model.dim ${m.dim} must be a multiple of model.heads ${m.heads}`);
   if (m.family === 'bitnet') {
     if (m.heads % m.kvHeads !== 0) throw new TernlmError(`config: model.heads ${m.heads} must be a multiple of model.kvHeads ${m.kvHeads}`);
