@@ -20,14 +20,15 @@ const HELP = `usage: ternlm train [--config <json|name>] [--data <prepared dir>]
                     [--resume | --overwrite] [--init-from <llm.c gpt2 .bin>] [--set key=value ...]
 
 Trains a language model: the config's model.family picks FlashLM (ternary, convolutional),
-GPT-2 (float transformer, as llm.c), BitNet b1.58 (ternary transformer) or the MatMul-free LM
-(ternary, gated recurrence). With no --data,
+GPT-2 (float transformer, as llm.c), BitNet b1.58 (ternary transformer), the MatMul-free LM
+(ternary, gated recurrence) or FlashLM-MLP (frozen embeddings, running average, ternary MLP,
+two-level softmax head). With no --data,
 writes the built-in story corpus, trains a 1,024-token BPE on it and prepares it under
 <out>/data first (all offline), then trains flashlm-tiny for 10 minutes.
 
   --config   a JSON file, or the name of a config shipped in configs/ (default flashlm-tiny):
              flashlm-tiny, flashlm-4m, flashlm-v3, gpt2-4m, gpt2-124m, bitnet-4m, bitnet-30m,
-             mmfree-4m, and each ternary one's float twin <name>-float
+             mmfree-4m, flashlm-mlp, and each ternary one's float twin <name>-float
   --data     a directory written by \`ternlm prepare\`
   --out      run directory (default runs/<config name>): config.json, metrics.jsonl,
              ckpt.safetensors, samples.txt, and at the end (or on Ctrl-C) the plots

@@ -30,14 +30,17 @@ export function twoLevelWordLoss(
     M, 1, Math.max(1, Math.ceil(WORK_MIN / (d * Math.max(1, meanClassSize)))));
 }
 
-/** dbias (V) += s * coef and demb (V, d) += s * coef * g over every counted row's class (a zero pointer skips one). */
+/**
+ * dbias (V) += s * coef and demb (V, d) += s * coef * g over every counted row's class (a zero
+ * pointer skips one); `scores` = the floats twoLevelWordLoss wrote (rows times their class size).
+ */
 export function twoLevelWordGrad(
   g: number, targets: number, cls: ClassPointers, probOffset: number, probs: number, M: number, d: number, classes: number,
-  s: number, dbias: number, demb: number,
+  scores: number, s: number, dbias: number, demb: number,
 ): void {
   kernelPool().run('two_level_word_grad',
     [g, targets, cls.tokenClass, cls.classStart, cls.order, probOffset, probs, M, d, s, dbias, demb],
-    classes, 1, Math.max(1, Math.ceil((WORK_MIN * classes) / Math.max(1, M * d))));
+    classes, 1, Math.max(1, Math.ceil((WORK_MIN * classes) / Math.max(1, scores * (demb !== 0 ? d : 1)))));
 }
 
 /** scores (M, V) of every word become log-probabilities, given classLogProbs (M, classes). */

@@ -232,11 +232,11 @@ export class TwoLevelHead extends Head {
       if (dg) gradInto(g, (gg, acc) => K.scale(dg.ptr, s, gg.ptr, dg.size, acc));
       gradInto(this.wordBias, (gb, acc) => {
         if (!acc) K.fill(gb.ptr, gb.size, 0);
-        TK.twoLevelWordGrad(g.ptr, targets.ptr, cls, probOffset.ptr, probs.ptr, M, d, this.classes, s, gb.ptr, 0);
+        TK.twoLevelWordGrad(g.ptr, targets.ptr, cls, probOffset.ptr, probs.ptr, M, d, this.classes, probs.size, s, gb.ptr, 0);
       });
       gradInto(this.embedding, (ge, acc) => {
         if (!acc) K.fill(ge.ptr, ge.size, 0);
-        TK.twoLevelWordGrad(g.ptr, targets.ptr, cls, probOffset.ptr, probs.ptr, M, d, this.classes, s, 0, ge.ptr);
+        TK.twoLevelWordGrad(g.ptr, targets.ptr, cls, probOffset.ptr, probs.ptr, M, d, this.classes, probs.size, s, 0, ge.ptr);
       });
     });
   }

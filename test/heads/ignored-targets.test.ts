@@ -8,7 +8,7 @@ import { backward, gradOf } from '../../src/core/autograd.js';
 import { Rng } from '../../src/core/rng.js';
 import { initRuntime } from '../../src/core/runtime.js';
 import { Tensor, scope } from '../../src/core/tensor.js';
-import { AdaptiveHead, HierarchicalHead, SoftmaxHead, type Head } from '../../src/heads/index.js';
+import { AdaptiveHead, HierarchicalHead, SoftmaxHead, TwoLevelHead, type Head } from '../../src/heads/index.js';
 import { linearCrossEntropy } from '../../src/ops/loss.js';
 import { param, randn } from '../helpers.js';
 
@@ -74,6 +74,15 @@ describe('a batch whose targets are all ignored', () => {
       head.dispose();
     });
   }
+
+  it('two-level head over a trainable embedding: loss 0, zero gradient for h, every parameter and the embedding', () => {
+    const embedding = param(randn([V, d], new Rng(6)));
+    const head = new TwoLevelHead(V, d, embedding, counts, new Rng(7));
+    checkAllIgnored((h, targets) => head.loss(h, targets), [...head.parameters(), embedding]);
+    head.dispose();
+    embedding.grad?.dispose();
+    embedding.dispose();
+  });
 
   it('linearCrossEntropy with a small logit budget (several chunks): loss 0, zero gradients', () => {
     const W = param(randn([V, d], new Rng(5)));
