@@ -11,11 +11,13 @@ function sameShape(a: Tensor, b: Tensor, what: string): void {
 
 /** b must have a's shape, or be one row (a's last axis) broadcast over a's rows. */
 function broadcastLength(a: Tensor, b: Tensor, what: string): number {
-  if (b.size === a.size) {
+  const last = a.shape[a.shape.length - 1];
+  // One row of a (a single token) and the row b: the broadcast is the identity.
+  const oneRow = b.shape.length === 1 && b.size === last;
+  if (b.size === a.size && !oneRow) {
     sameShape(a, b, what);
     return a.size;
   }
-  const last = a.shape[a.shape.length - 1];
   if (b.size !== last) throw new Error(`${what}: [${b.shape.join(', ')}] neither matches nor broadcasts over [${a.shape.join(', ')}]`);
   return last;
 }

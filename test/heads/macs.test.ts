@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { Rng } from '../../src/core/rng.js';
 import { initRuntime } from '../../src/core/runtime.js';
-import { AdaptiveHead, HierarchicalHead, SoftmaxHead } from '../../src/heads/index.js';
+import { Tensor } from '../../src/core/tensor.js';
+import { AdaptiveHead, HierarchicalHead, SoftmaxHead, TwoLevelHead } from '../../src/heads/index.js';
 
 describe('head multiply-adds per token', () => {
   before(async () => {
@@ -24,5 +25,12 @@ describe('head multiply-adds per token', () => {
     const counts = [40, 30, 20, 10, 5, 5, 5, 5]; // the tail holds 20 of 120 tokens
     const head = new AdaptiveHead(8, 16, counts, new Rng(1), { cutoffs: [4], factor: 4 });
     assert.equal(head.macsPerToken(counts), 16 * 5 + (20 / 120) * 4 * (16 + 4));
+  });
+
+  it('two-level: the class scores, the d x d projection, and the target class\'s words', () => {
+    // 8 equal counts, 2 classes of 4 words: 16 * (2 + 16 + 4)
+    const counts = new Array(8).fill(5);
+    const head = new TwoLevelHead(8, 16, Tensor.zeros([8, 16]), counts, new Rng(1), { classes: 2 });
+    assert.equal(head.macsPerToken(counts), 16 * (2 + 16 + 4));
   });
 });
