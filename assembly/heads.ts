@@ -1,7 +1,7 @@
 // Kernels of the output heads: the hierarchical-softmax loss (fused forward and gradient), its
 // node-vector gradient scatter, full log-probabilities by a top-down tree walk, and a column
 // scatter that places per-cluster log-probabilities at their vocabulary positions.
-import { dot, madd } from './simd';
+import { axpy, dot } from './simd';
 
 /** softplus(x) = log(1 + e^x), without overflow for large |x|. */
 // @ts-ignore: decorator
@@ -17,20 +17,6 @@ import { dot, madd } from './simd';
   return e / (1 + e);
 }
 
-
-/** y (+)= s * x over n floats (y written, or added to when accumulating). */
-// @ts-ignore: decorator
-@inline function axpy(s: f32, x: usize, y: usize, n: i32, accumulate: bool): void {
-  const sv = f32x4.splat(s);
-  let k = 0;
-  if (accumulate) {
-    for (; k + 4 <= n; k += 4) v128.store(y + <usize>k * 4, madd(sv, v128.load(x + <usize>k * 4), v128.load(y + <usize>k * 4)));
-    for (; k < n; k++) store<f32>(y + <usize>k * 4, load<f32>(y + <usize>k * 4) + s * load<f32>(x + <usize>k * 4));
-  } else {
-    for (; k + 4 <= n; k += 4) v128.store(y + <usize>k * 4, f32x4.mul(sv, v128.load(x + <usize>k * 4)));
-    for (; k < n; k++) store<f32>(y + <usize>k * 4, s * load<f32>(x + <usize>k * 4));
-  }
-}
 
 /**
  * Hierarchical-softmax loss of rows [start, end): h (M, d), nodes (V-1, d), targets i32 (M).

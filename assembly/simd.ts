@@ -28,6 +28,20 @@
   return s;
 }
 
+/** y (+)= s * x over n floats (y written, or added to when accumulating). */
+// @ts-ignore: decorator
+@inline export function axpy(s: f32, x: usize, y: usize, n: i32, accumulate: bool): void {
+  const sv = f32x4.splat(s);
+  let k = 0;
+  if (accumulate) {
+    for (; k + 4 <= n; k += 4) v128.store(y + <usize>k * 4, madd(sv, v128.load(x + <usize>k * 4), v128.load(y + <usize>k * 4)));
+    for (; k < n; k++) store<f32>(y + <usize>k * 4, load<f32>(y + <usize>k * 4) + s * load<f32>(x + <usize>k * 4));
+  } else {
+    for (; k + 4 <= n; k += 4) v128.store(y + <usize>k * 4, f32x4.mul(sv, v128.load(x + <usize>k * 4)));
+    for (; k < n; k++) store<f32>(y + <usize>k * 4, s * load<f32>(x + <usize>k * 4));
+  }
+}
+
 /** Largest of the four lanes. */
 // @ts-ignore: decorator
 @inline export function hmax(v: v128): f32 {

@@ -5,21 +5,7 @@
 // The classes are ranges of frequency ranks: class c holds ranks classStart[c] .. classStart[c+1]
 // and rank k is token order[k]. A word's score is z_w = g . E_w + bias_w, g the row's projected
 // hidden state and E the (tied) token embedding.
-import { dot, madd } from './simd';
-
-/** y (+)= s * x over n floats (y written, or added to when accumulating). */
-// @ts-ignore: decorator
-@inline function axpy(s: f32, x: usize, y: usize, n: i32, accumulate: bool): void {
-  const sv = f32x4.splat(s);
-  let k = 0;
-  if (accumulate) {
-    for (; k + 4 <= n; k += 4) v128.store(y + <usize>k * 4, madd(sv, v128.load(x + <usize>k * 4), v128.load(y + <usize>k * 4)));
-    for (; k < n; k++) store<f32>(y + <usize>k * 4, load<f32>(y + <usize>k * 4) + s * load<f32>(x + <usize>k * 4));
-  } else {
-    for (; k + 4 <= n; k += 4) v128.store(y + <usize>k * 4, f32x4.mul(sv, v128.load(x + <usize>k * 4)));
-    for (; k < n; k++) store<f32>(y + <usize>k * 4, s * load<f32>(x + <usize>k * 4));
-  }
-}
+import { axpy, dot } from './simd';
 
 /**
  * Word-level loss of rows [start, end): g (M, d), emb (V, d), bias (V), targets i32 (M),
