@@ -1,4 +1,4 @@
-// Conversations for chat fine-tuning: reading them (JSONL, one conversation a line), the chat
+// Conversations for chat fine-tuning: checking one (a JSONL line, read by prepare-chat.ts), the chat
 // template's special tokens (added to a base model's BPE tokenizer), and rendering a
 // conversation into token ids with the mask of the tokens the loss scores.
 //
@@ -10,7 +10,6 @@
 // characters "<|end|>", never the special token.
 import { TernlmError } from '../core/errors.js';
 import { BpeTokenizer, type BpeJSON } from './bpe-tokenizer.js';
-import { readJsonlRecords } from './records.js';
 import type { ChatTemplate, Tokenizer } from './tokenizer.js';
 
 export type { ChatTemplate };
@@ -118,9 +117,4 @@ export function parseConversation(record: Record<string, unknown>, where: string
   });
   if (!messages.some((m) => m.role === 'assistant')) bad('the conversation has no assistant message, so nothing to learn from');
   return messages;
-}
-
-/** The conversations of a .jsonl file, each checked; a bad line is an error naming file:line. */
-export async function* readConversations(path: string, opts: { onBytes?: (n: number) => void } = {}): AsyncGenerator<{ where: string; messages: ChatMessage[] }> {
-  for await (const { where, record } of readJsonlRecords(path, opts)) yield { where, messages: parseConversation(record, where) };
 }

@@ -11,10 +11,11 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { TernlmError } from '../core/errors.js';
 import { ensureDir } from '../io/fs.js';
-import { readConversations, renderConversation, withChatTokens, type ChatMessage } from './chat.js';
+import { parseConversation, renderConversation, withChatTokens, type ChatMessage } from './chat.js';
 import { expandInputs } from './inputs.js';
 import { tokenizerFingerprint, type DatasetMeta, type SourceMeta } from './meta.js';
 import { publish, SplitWriter } from './prepare.js';
+import { readJsonlRecords } from './records.js';
 import { dtypeForVocab } from './shards.js';
 import { loadTokenizer } from './tokenizer.js';
 
@@ -31,6 +32,11 @@ export interface PrepareChatOptions {
 }
 
 const utf8 = new TextEncoder();
+
+/** The conversations of a .jsonl file, each checked; a bad line is an error naming file:line. */
+export async function* readConversations(path: string): AsyncGenerator<{ where: string; messages: ChatMessage[] }> {
+  for await (const { where, record } of readJsonlRecords(path)) yield { where, messages: parseConversation(record, where) };
+}
 
 /** Tokenize conversations into train/val token and mask shards plus meta.json in `outDir`. */
 export async function prepareChat(opts: PrepareChatOptions): Promise<DatasetMeta> {

@@ -10,11 +10,11 @@ import { after, describe, it } from 'node:test';
 import { TernlmError } from '../../src/core/errors.js';
 import { initRuntime } from '../../src/core/runtime.js';
 import { BpeTokenizer } from '../../src/data/bpe-tokenizer.js';
-import { CHAT_TEMPLATE, chatTokenIds, readConversations, renderConversation, userTurnIds, withChatTokens } from '../../src/data/chat.js';
+import { CHAT_TEMPLATE, chatTokenIds, renderConversation, userTurnIds, withChatTokens } from '../../src/data/chat.js';
 import { Gpt2Tokenizer } from '../../src/data/gpt2-tokenizer.js';
 import { BatchLoader } from '../../src/data/loader.js';
 import { readMeta, tokenizerFingerprint } from '../../src/data/meta.js';
-import { prepareChat } from '../../src/data/prepare-chat.js';
+import { prepareChat, readConversations } from '../../src/data/prepare-chat.js';
 import { tokenizerFromJSON } from '../../src/data/tokenizer.js';
 import { splitBatch } from '../../src/train/evaluate.js';
 
