@@ -72,7 +72,7 @@ const EN = {
   ],
 };
 
-function englishStory(pick, r) {
+function englishStory(pick) {
   const [hero, Hero, pronoun] = pick(EN.heroes);
   const [thing, theThing] = pick(EN.things);
   const place = pick(EN.places);
@@ -86,32 +86,20 @@ function englishStory(pick, r) {
     [`${Hero} wanted ${thing}.`, `${Pronoun} asked ${friend} for help.`, `They made one together ${place}.`, `${Hero} felt ${feeling}.`],
   ];
   const sentences = pick(plots);
-  return { ask: pick(EN.storyAsks)(hero), story: sentences.join(' '), hero };
+  return { ask: pick(EN.storyAsks)(hero), story: sentences.join(' ') };
 }
 
-function englishConversation(pick, r) {
-  const kind = r();
-  if (kind < 0.45) {
-    const s = englishStory(pick, r);
-    const messages = [user(s.ask), assistant(s.story)];
-    if (r() < 0.3) messages.push(user(pick(['Thank you!', 'I like it.', 'That was nice.'])), assistant(pick(['You are welcome!', 'I am glad you liked it.', 'Thank you! Do you want another one?'])));
-    return r() < 0.15 ? [system('You tell short, simple stories for children.'), ...messages] : messages;
-  }
-  if (kind < 0.6) {
-    const [u, a] = pick(EN.greetings);
-    return [user(u), assistant(a)];
-  }
-  if (kind < 0.72) {
-    const [thing, color] = pick(EN.colors);
-    return [user(`What color is ${thing}?`), assistant(`${thing[0].toUpperCase() + thing.slice(1)} is ${color}.`)];
-  }
-  if (kind < 0.84) {
-    const [animal, sound] = pick(EN.sounds);
-    return [user(`What does ${animal} say?`), assistant(`${animal[0].toUpperCase() + animal.slice(1)} says "${sound}".`)];
-  }
-  const [q, a] = pick(EN.facts);
-  return [user(q), assistant(a)];
-}
+const capital = (s) => s[0].toUpperCase() + s.slice(1);
+
+const ENGLISH = {
+  ...EN,
+  story: englishStory,
+  thanks: ['Thank you!', 'I like it.', 'That was nice.'],
+  welcomes: ['You are welcome!', 'I am glad you liked it.', 'Thank you! Do you want another one?'],
+  storySystem: 'You tell short, simple stories for children.',
+  colorQA: (thing, color) => [`What color is ${thing}?`, `${capital(thing)} is ${color}.`],
+  soundQA: (animal, sound) => [`What does ${animal} say?`, `${capital(animal)} says "${sound}".`],
+};
 
 // ---- Chinese -------------------------------------------------------------------------------
 
@@ -147,50 +135,56 @@ const ZH = {
   ],
 };
 
-function chineseConversation(pick, r) {
+function chineseStory(pick) {
+  const [hero, name, pronoun] = pick(ZH.heroes);
+  const thing = pick(ZH.things);
+  const place = pick(ZH.places);
+  const friend = pick(ZH.friends);
+  const feeling = pick(ZH.feelings);
+  const plots = [
+    `${name}${place}找到了${thing}。${pronoun}玩了一整天。晚上，${name}${feeling}。`,
+    `${name}${place}丢了${thing}。${pronoun}找啊找。后来${friend}来帮忙，他们一起找到了。${name}说：“谢谢你！”`,
+    `有一天，${name}${place}散步。${pronoun}看到了${thing}。${pronoun}和${friend}一起分享，大家都笑了。`,
+    `${name}想要${thing}。${pronoun}请${friend}帮忙。他们${place}一起做了一个。${name}${feeling}。`,
+  ];
+  return { ask: pick(ZH.storyAsks)(hero), story: pick(plots) };
+}
+
+const CHINESE = {
+  ...ZH,
+  story: chineseStory,
+  thanks: ['谢谢！', '我喜欢这个故事。'],
+  welcomes: ['不客气！', '很高兴你喜欢！要再听一个吗？'],
+  storySystem: '你给小朋友讲简单的短故事。',
+  colorQA: (thing, color) => [`${thing}是什么颜色的？`, `${thing}是${color}的。`],
+  soundQA: (animal, sound) => [`${animal}怎么叫？`, `${animal}“${sound}”地叫。`],
+};
+
+// ---- One conversation, in either language ------------------------------------------------
+
+/** A story on request (sometimes thanked, sometimes after a system message), a greeting, or a simple question. */
+function conversation(L, pick, r) {
   const kind = r();
   if (kind < 0.45) {
-    const [hero, name, pronoun] = pick(ZH.heroes);
-    const thing = pick(ZH.things);
-    const place = pick(ZH.places);
-    const friend = pick(ZH.friends);
-    const feeling = pick(ZH.feelings);
-    const plots = [
-      `${name}${place}找到了${thing}。${pronoun}玩了一整天。晚上，${name}${feeling}。`,
-      `${name}${place}丢了${thing}。${pronoun}找啊找。后来${friend}来帮忙，他们一起找到了。${name}说：“谢谢你！”`,
-      `有一天，${name}${place}散步。${pronoun}看到了${thing}。${pronoun}和${friend}一起分享，大家都笑了。`,
-      `${name}想要${thing}。${pronoun}请${friend}帮忙。他们${place}一起做了一个。${name}${feeling}。`,
-    ];
-    const messages = [user(pick(ZH.storyAsks)(hero)), assistant(pick(plots))];
-    if (r() < 0.3) messages.push(user(pick(['谢谢！', '我喜欢这个故事。'])), assistant(pick(['不客气！', '很高兴你喜欢！要再听一个吗？'])));
-    return r() < 0.15 ? [system('你给小朋友讲简单的短故事。'), ...messages] : messages;
+    const s = L.story(pick);
+    const messages = [user(s.ask), assistant(s.story)];
+    if (r() < 0.3) messages.push(user(pick(L.thanks)), assistant(pick(L.welcomes)));
+    return r() < 0.15 ? [system(L.storySystem), ...messages] : messages;
   }
-  if (kind < 0.6) {
-    const [u, a] = pick(ZH.greetings);
-    return [user(u), assistant(a)];
-  }
-  if (kind < 0.72) {
-    const [thing, color] = pick(ZH.colors);
-    return [user(`${thing}是什么颜色的？`), assistant(`${thing}是${color}的。`)];
-  }
-  if (kind < 0.84) {
-    const [animal, sound] = pick(ZH.sounds);
-    return [user(`${animal}怎么叫？`), assistant(`${animal}“${sound}”地叫。`)];
-  }
-  const [q, a] = pick(ZH.facts);
+  const [q, a] = kind < 0.6 ? pick(L.greetings) : kind < 0.72 ? L.colorQA(...pick(L.colors)) : kind < 0.84 ? L.soundQA(...pick(L.sounds)) : pick(L.facts);
   return [user(q), assistant(a)];
 }
 
-function write(name, seed, make) {
+function write(name, seed, language) {
   const r = rng(seed);
   const pick = pickWith(r);
   const lines = [];
-  for (let i = 0; i < COUNT; i++) lines.push(JSON.stringify({ messages: make(pick, r) }));
+  for (let i = 0; i < COUNT; i++) lines.push(JSON.stringify({ messages: conversation(language, pick, r) }));
   const path = join(OUT, name);
   writeFileSync(path, lines.join('\n') + '\n');
   console.log(`${path}: ${lines.length} conversations`);
 }
 
 mkdirSync(OUT, { recursive: true });
-write('en.jsonl', 1, englishConversation);
-write('zh.jsonl', 2, chineseConversation);
+write('en.jsonl', 1, ENGLISH);
+write('zh.jsonl', 2, CHINESE);

@@ -16,13 +16,13 @@ import { scope } from '../../src/core/tensor.js';
 import { readMeta } from '../../src/data/meta.js';
 import { tokenizerFromJSON } from '../../src/data/tokenizer.js';
 import { readCheckpointMeta } from '../../src/io/checkpoint.js';
-import { openSafetensors } from '../../src/io/safetensors.js';
 import { createModel, MODEL_FAMILIES, withVocabulary, type LanguageModel, type ModelConfig } from '../../src/models/index.js';
 import { TRAIN_DEFAULTS, withOverrides, type TrainConfig } from '../../src/train/config.js';
 import { splitBatch } from '../../src/train/evaluate.js';
 import { train } from '../../src/train/trainer.js';
 import { assertRefused, CLI, snapshotTree, ternlm } from '../cli/run-cli.js';
 import { prepareTinyDataset, TINY_MODEL } from '../cli/tiny-data.js';
+import { assertSameTensors } from './same-tensors.js';
 
 /** Gradients of every parameter after backward of the loss of `rows` with mask `scored`. */
 function gradients(model: LanguageModel<ModelConfig>, rows: Int32Array, scored: Uint8Array, T: number): { loss: number; grads: Float32Array[] } {
@@ -159,10 +159,7 @@ describe('ternlm prepare --chat, train --init, chat', () => {
     assert.equal(second.steps, 30);
     assert.equal(second.finalTrainLoss, straight.finalTrainLoss);
     assert.equal(second.lastEval?.loss, straight.lastEval?.loss);
-    const a = openSafetensors(straight.checkpoint), b = openSafetensors(second.checkpoint);
-    for (const t of a.tensors) assert.deepEqual(b.read(t.name).data, a.read(t.name).data, `tensor ${t.name}`);
-    a.close();
-    b.close();
+    assertSameTensors(straight.checkpoint, second.checkpoint);
   });
 
   it('refuses bad input in one line and writes nothing', async () => {
