@@ -24,6 +24,7 @@ export { AdamW, Muon, MuonWithAdamW, SGD, clipGradNorm, type Optimizer } from '.
 export type { Tokenizer } from './data/tokenizer.js';
 export { Gpt2Tokenizer } from './data/gpt2-tokenizer.js';
 export { BpeTokenizer } from './data/bpe-tokenizer.js';
+export { CHAT_TEMPLATE, renderConversation, withChatTokens, type ChatMessage, type ChatTemplate } from './data/chat.js';
 export type { InferenceModel, InferenceState } from './infer/model.js';
 export { LlamaModel, LlamaState, type LlamaConfig, type LlamaWeights } from './infer/llama.js';
 export { generate, type GenerateOptions, type GenerateResult } from './infer/generate.js';

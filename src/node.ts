@@ -6,6 +6,7 @@ export { loadTokenizer, tokenizerFromJSON } from './data/tokenizer.js';
 export { Llama2cTokenizer } from './data/llama2c-tokenizer.js';
 export { BatchLoader, type LoaderState } from './data/loader.js';
 export { prepare, type PrepareOptions } from './data/prepare.js';
+export { prepareChat, type PrepareChatOptions } from './data/prepare-chat.js';
 export { readMeta, bitsPerByte, type DatasetMeta } from './data/meta.js';
 export { TRAIN_DEFAULTS, loadTrainConfig, withOverrides, type TrainConfig } from './train/config.js';
 export { train, type TrainOptions, type TrainResult } from './train/trainer.js';

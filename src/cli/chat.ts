@@ -9,13 +9,17 @@ import { MODEL_OPTIONS, modelFlags, openModel } from './generate.js';
 const HELP = `usage: ternlm chat --model <file> [options]
 
 Talk with a model. Each message is added to the conversation, which stays in the model's
-context; when the context is full the oldest turns are forgotten. A model without a chat
-format (e.g. a story model) just continues the text.
+context; when the context is full the oldest whole turns are forgotten. A model fine-tuned
+for chat (ternlm train --init on ternlm prepare --chat data) carries its chat template: each
+message is sent as <|user|>message<|end|><|assistant|> and the reply ends at <|end|>. A model
+without one (e.g. a story model) just continues the text.
 
 options:
   --model <file>              an exported model (ternlm export) or a llama2.c .bin
   --tokenizer <file|gpt2>     default: tok<vocab>.bin or tokenizer.bin beside the model
   --max-tokens <n>            most tokens per reply (default 256)
+  --system <text>             a system message that opens the conversation (models with a
+                              chat template only)
   --temperature, --top-k, --top-p, --repetition-penalty, --seed, --threads
                               as for ternlm generate
   -h, --help                  show this help
@@ -31,14 +35,20 @@ Ctrl-C while the model writes stops the reply.`;
 }
 
 export async function run(args: string[]): Promise<void> {
-  const { values } = parseFlags('chat', args, MODEL_OPTIONS);
+  const { values } = parseFlags('chat', args, { ...MODEL_OPTIONS, system: { type: 'string' } });
   if (values.help) {
     console.log(HELP);
     return;
   }
   const { sampling, maxTokens, threads } = modelFlags(values);
   const { model, tokenizer } = await openModel(values, threads, 'chat');
-  const chat = new Conversation(model, tokenizer, { ...sampling, maxTokens });
+  let chat: Conversation;
+  try {
+    chat = new Conversation(model, tokenizer, { ...sampling, maxTokens, system: values.system });
+  } catch (err) {
+    model.dispose();
+    throw err;
+  }
 
   const interactive = process.stdin.isTTY === true;
   const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: interactive, prompt: '> ' });
@@ -50,7 +60,7 @@ export async function run(args: string[]): Promise<void> {
   rl.on('SIGINT', onInterrupt); // Ctrl-C typed on a terminal
   process.on('SIGINT', onInterrupt); // a signal (input from a pipe)
 
-  console.error(`chat with ${values.model} (${model.family}, context ${model.contextLength} tokens) — /help for commands`);
+  console.error(`chat with ${values.model} (${model.family}, context ${model.contextLength} tokens${chat.templated ? ', chat template' : ''}) — /help for commands`);
   const prompt = (): void => {
     if (interactive) rl.prompt();
   };

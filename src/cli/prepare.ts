@@ -2,9 +2,11 @@ import cliProgress from 'cli-progress';
 import { TernlmError } from '../core/errors.js';
 import { parseSeparator } from '../data/corpus.js';
 import { prepare } from '../data/prepare.js';
+import { prepareChat } from '../data/prepare-chat.js';
 import { integerFlag, numberFlag, parseFlags, threadsFlag } from './args.js';
 
 const HELP = `usage: ternlm prepare --input <files|dirs|globs>... --out <dir> [options]
+       ternlm prepare --chat <conversations.jsonl>... --tokenizer <base tok.json> --out <dir>
 
 Tokenize .txt, .jsonl and .parquet files into llm.c token shards:
 <out>/train_000.bin ..., <out>/val_000.bin ..., and <out>/meta.json.
@@ -35,12 +37,21 @@ options:
   --threads <n>         tokenizer threads, 1 to 4 × the cores (default: all cores)
   -h, --help            show this help
 
+--chat <jsonl>: conversations for chat fine-tuning (repeatable; files, directories or globs),
+one per line: {"messages": [{"role": "system"|"user"|"assistant", "content": "..."}, ...]}.
+The tokenizer (the base model's BPE tok.json) gains the chat template's special tokens
+<|system|> <|user|> <|assistant|> <|end|> (stored in meta.json); each conversation becomes
+<|user|>...<|end|><|assistant|>...<|end|>... with mask shards <split>_NNN.mask.bin marking
+the assistant's replies, the only tokens the loss scores. --val-fraction defaults to 0.05
+here. Then: ternlm train --init <base ckpt> --data <dir> (docs/training.md).
+
 Every document is preceded by the tokenizer's EOT token. Invalid UTF-8 is an error that
 names the file and byte offset. See docs/data.md for the formats.`;
 
 export async function run(args: string[]): Promise<void> {
   const { values } = parseFlags('prepare', args, {
     input: { type: 'string', multiple: true },
+    chat: { type: 'string', multiple: true },
     out: { type: 'string' },
     tokenizer: { type: 'string', default: 'gpt2' },
     'val-fraction': { type: 'string' },
@@ -56,6 +67,7 @@ export async function run(args: string[]): Promise<void> {
     console.log(HELP);
     return;
   }
+  if (values.chat?.length) return runChat(values.chat, values);
   if (!values.input?.length) throw new TernlmError('missing --input — see ternlm prepare --help');
   if (!values.out) throw new TernlmError('missing --out <dir> — see ternlm prepare --help');
   const valFraction = numberFlag(values, 'val-fraction', { min: 0, max: 1, belowMax: true }, 0.005);
@@ -111,4 +123,21 @@ export async function run(args: string[]): Promise<void> {
   console.log(`  tokenizer ${meta.tokenizer.kind} (vocab ${fmt(meta.vocabSize)}, EOT ${meta.eotId}), ${meta.dtype} shards`);
   console.log(`  train: ${fmt(train.documents)} docs, ${fmt(train.tokens)} tokens in ${train.shards.length} shard(s), ${(train.bytes / Math.max(1, train.tokens)).toFixed(2)} bytes/token`);
   console.log(`  val:   ${fmt(val.documents)} docs, ${fmt(val.tokens)} tokens in ${val.shards.length} shard(s)`);
+}
+
+/** prepare --chat: conversations -> token and mask shards (small inputs: no progress bar). */
+async function runChat(inputs: string[], values: { input?: string[]; out?: string; tokenizer?: string; 'val-fraction'?: string; 'shard-tokens'?: string }): Promise<void> {
+  if (values.input?.length) throw new TernlmError('--chat reads conversations and --input plain text: prepare them into separate --out directories');
+  if (!values.out) throw new TernlmError('missing --out <dir> — see ternlm prepare --help');
+  const meta = await prepareChat({
+    inputs, tokenizer: values.tokenizer!, outDir: values.out,
+    valFraction: numberFlag(values, 'val-fraction', { min: 0, max: 1, belowMax: true }, 0.05),
+    shardTokens: integerFlag(values, 'shard-tokens', { min: 1, max: 2 ** 32 - 1 }),
+  });
+  const { train, val } = meta.splits;
+  const fmt = (n: number): string => n.toLocaleString('en-US');
+  console.log(`prepared ${values.out}: ${fmt(train.documents + val.documents)} conversations from ${meta.sources.length} file(s)`);
+  console.log(`  tokenizer ${meta.tokenizer.kind} with the chat tokens (vocab ${fmt(meta.vocabSize)})`);
+  console.log(`  train: ${fmt(train.documents)} conversations, ${fmt(train.tokens)} tokens, ${fmt(train.scoredTokens ?? 0)} scored (assistant replies)`);
+  console.log(`  val:   ${fmt(val.documents)} conversations, ${fmt(val.tokens)} tokens, ${fmt(val.scoredTokens ?? 0)} scored`);
 }

@@ -8,7 +8,9 @@ import { TernlmError } from '../core/errors.js';
 import { ensureDir } from '../io/fs.js';
 import { integerFlag, parseFlags, seedFlag, threadsFlag } from './args.js';
 import { initRuntime } from '../core/runtime.js';
-import { readMeta } from '../data/meta.js';
+import { readMeta, type DatasetMeta } from '../data/meta.js';
+import { readCheckpointMeta, type CheckpointMeta } from '../io/checkpoint.js';
+import { baseModelConfig, checkInitCheckpoint } from '../train/init.js';
 import { tokenizerFromJSON } from '../data/tokenizer.js';
 import { readLlmcGpt2Shape } from '../io/llmc.js';
 import { gpt2ConfigFromLlmc } from '../models/llmc.js';
@@ -17,7 +19,8 @@ import { train, type TrainLog } from '../train/trainer.js';
 
 const HELP = `usage: ternlm train [--config <json|name>] [--data <prepared dir>] [--out runs/<name>]
                     [--time 60m | --steps N] [--threads N] [--seed S]
-                    [--resume | --overwrite] [--init-from <llm.c gpt2 .bin>] [--set key=value ...]
+                    [--resume | --overwrite] [--init-from <llm.c gpt2 .bin>] [--init <ckpt>]
+                    [--set key=value ...]
 
 Trains a language model: the config's model.family picks FlashLM (ternary, convolutional),
 GPT-2 (float transformer, as llm.c), BitNet b1.58 (ternary transformer), the MatMul-free LM
@@ -51,6 +54,12 @@ writes the built-in story corpus, trains a 1,024-token BPE on it and prepares it
              bf16): the model takes the file's shape (dim, layers, heads, context) and weights;
              the data must use the tokenizer it was trained with (same vocabulary size); the
              training settings are --config's (default here: gpt2-4m's)
+  --init     fine-tune: start a new run from a base run's ckpt.safetensors — its model and
+             weights, a fresh optimizer and schedule, the training settings of --config
+             (default: the base run's) and --set. --data must use the base's tokenizer, or
+             the base's plus the chat tokens (ternlm prepare --chat): the embedding and an
+             untied softmax head then grow by those rows. Resume with the same command plus
+             --resume. See docs/training.md, "Chat fine-tuning"
   --set      override a config field, e.g. --set model.dim=128 --set lr=0.001
 
 A checkpoint is saved every minute of training (config field checkpointMinutes), at the end,
@@ -93,19 +102,33 @@ async function prepareBuiltinCorpus(dir: string): Promise<string> {
   return dataDir;
 }
 
+/** A base model's checkpoint for --init, with its training config and the data it will fine-tune on. */
+function openInit(path: string, values: { data?: string; 'init-from'?: string }): { meta: CheckpointMeta; config: TrainConfig; data: DatasetMeta } {
+  if (values['init-from'] !== undefined) throw new TernlmError('--init starts from a ternlm checkpoint, --init-from from an llm.c one — give one of them');
+  if (values.data === undefined) throw new TernlmError('--init fine-tunes a base model on prepared data — give --data <dir> (e.g. from ternlm prepare --chat)');
+  if (!existsSync(path)) throw new TernlmError(`checkpoint ${path} not found — --init takes a base run's ckpt.safetensors`);
+  const meta = readCheckpointMeta(path);
+  const { vocabSize: _, ...model } = baseModelConfig(meta);
+  return { meta, config: withOverrides({ ...(meta.config as TrainConfig), model }, {}), data: readMeta(values.data) };
+}
+
 export async function run(args: string[]): Promise<void> {
   const { values } = parseFlags('train', args, {
     config: { type: 'string' }, data: { type: 'string' }, out: { type: 'string' }, time: { type: 'string' },
     steps: { type: 'string' }, threads: { type: 'string' }, seed: { type: 'string' }, resume: { type: 'boolean', default: false },
-    overwrite: { type: 'boolean', default: false }, 'init-from': { type: 'string' },
+    overwrite: { type: 'boolean', default: false }, 'init-from': { type: 'string' }, init: { type: 'string' },
     'init-embeddings': { type: 'string' }, set: { type: 'string', multiple: true, default: [] }, help: { type: 'boolean', default: false },
   });
   if (values.help) {
     console.log(HELP);
     return;
   }
-  // A run from an llm.c checkpoint takes gpt2-4m's training settings unless a config is given.
-  let config: TrainConfig = loadTrainConfig(resolveConfigPath(values.config ?? (values['init-from'] !== undefined ? 'gpt2-4m' : 'flashlm-tiny')));
+  const init = values.init !== undefined ? openInit(values.init, values) : null;
+  // A run from an llm.c checkpoint takes gpt2-4m's training settings unless a config is given;
+  // a fine-tuning run (--init) its base's.
+  let config: TrainConfig = values.config === undefined && init
+    ? init.config
+    : loadTrainConfig(resolveConfigPath(values.config ?? (values['init-from'] !== undefined ? 'gpt2-4m' : 'flashlm-tiny')));
   const overrides = parseOverrides(values.set ?? []);
   const seed = seedFlag(values);
   if (seed !== undefined) overrides.seed = seed;
@@ -119,6 +142,7 @@ export async function run(args: string[]): Promise<void> {
     overrides.model = { ...(overrides.model as object | undefined), family: 'gpt2', dim: file.dim, layers: file.layers, heads: file.heads, contextLength: file.contextLength };
   }
   config = withOverrides(config, overrides);
+  if (init) config = { ...config, model: checkInitCheckpoint(values.init!, init.meta, init.data, values.data!, config.model) };
   const outDir = values.out ?? join('runs', config.name);
   const steps = integerFlag(values, 'steps', { min: 1 });
   const threads = threadsFlag(values);
@@ -153,6 +177,7 @@ export async function run(args: string[]): Promise<void> {
   let lastPrinted = 0;
   const result = await train({
     config, dataDir, outDir, tokenizer, steps, timeSeconds, resume: values.resume, overwrite: values.overwrite, initFrom,
+    initCheckpoint: values.init,
     onMessage: (text) => {
       if (bar) bar.stop();
       console.error(text);

@@ -1,5 +1,5 @@
 import { TernlmError } from '../core/errors.js';
-import type { Tokenizer } from './tokenizer.js';
+import type { ChatTemplate, Tokenizer } from './tokenizer.js';
 import { EOT_TEXT, GPT2_PATTERN, pretokenRegExp, splitOnSpecials } from './pretokenize.js';
 
 /** Pair (a, b) of token ids as one Map key; ids stay below 2^20. */
@@ -24,6 +24,8 @@ export interface BpeJSON {
   merges: [number, number][];
   /** Special tokens and their ids, which follow the merged tokens. */
   specialTokens: Record<string, number>;
+  /** The chat template, whose markers are special tokens (absent: no chat format). */
+  chatTemplate?: ChatTemplate;
 }
 
 /**
@@ -38,6 +40,7 @@ export class BpeTokenizer implements Tokenizer {
   readonly eotId: number;
   readonly pattern: string;
   readonly lowercase: boolean;
+  readonly chatTemplate?: ChatTemplate;
   /** Flat merge list: token 256 + i = merges[2i] ++ merges[2i + 1]. */
   private readonly merges: Int32Array;
   private readonly specials: Record<string, number>;
@@ -47,7 +50,7 @@ export class BpeTokenizer implements Tokenizer {
   private readonly regex: RegExp;
   private readonly cache = new Map<string, number[]>();
 
-  constructor(merges: Int32Array, opts: { pattern?: string; lowercase?: boolean; specialTokens?: Record<string, number> } = {}) {
+  constructor(merges: Int32Array, opts: { pattern?: string; lowercase?: boolean; specialTokens?: Record<string, number>; chatTemplate?: ChatTemplate } = {}) {
     const nMerges = merges.length >> 1;
     this.merges = merges;
     this.pattern = opts.pattern ?? GPT2_PATTERN;
@@ -58,6 +61,11 @@ export class BpeTokenizer implements Tokenizer {
     const eot = this.specials[EOT_TEXT];
     if (eot === undefined) throw new TernlmError(`BPE tokenizer has no ${EOT_TEXT} special token — re-create it with \`ternlm tokenizer train\``);
     this.eotId = eot;
+    if (opts.chatTemplate !== undefined) {
+      const missing = Object.values(opts.chatTemplate).find((text) => this.specials[text] === undefined);
+      if (missing !== undefined) throw new TernlmError(`BPE tokenizer's chat template marker ${JSON.stringify(missing)} is not one of its special tokens — re-create it with \`ternlm prepare --chat\``);
+      this.chatTemplate = { ...opts.chatTemplate };
+    }
     this.regex = pretokenRegExp(this.pattern);
     for (let b = 0; b < 256; b++) this.tokenBytes.push(Uint8Array.of(b));
     for (let i = 0; i < nMerges; i++) {
@@ -83,6 +91,12 @@ export class BpeTokenizer implements Tokenizer {
       (piece) => this.encodeOrdinary(piece, ids),
       (special) => ids.push(this.specials[special]),
     );
+    return ids;
+  }
+
+  encodePlain(text: string): number[] {
+    const ids: number[] = [];
+    this.encodeOrdinary(this.lowercase ? text.toLowerCase() : text, ids);
     return ids;
   }
 
@@ -166,7 +180,8 @@ export class BpeTokenizer implements Tokenizer {
   toJSON(): BpeJSON {
     const merges: [number, number][] = [];
     for (let i = 0; i < this.merges.length; i += 2) merges.push([this.merges[i], this.merges[i + 1]]);
-    return { kind: 'bpe', version: 1, pattern: this.pattern, lowercase: this.lowercase, vocabSize: this.vocabSize, merges, specialTokens: { ...this.specials } };
+    return { kind: 'bpe', version: 1, pattern: this.pattern, lowercase: this.lowercase, vocabSize: this.vocabSize, merges, specialTokens: { ...this.specials },
+      ...(this.chatTemplate ? { chatTemplate: { ...this.chatTemplate } } : {}) };
   }
 
   /** Validate and load the `toJSON()` form; `origin` names the file for error messages. */
@@ -197,6 +212,10 @@ export class BpeTokenizer implements Tokenizer {
     } catch {
       bad('"pattern" is not a valid regular expression');
     }
-    return new BpeTokenizer(merges, { pattern: o.pattern, lowercase: o.lowercase === true, specialTokens: specials });
+    const t = o.chatTemplate;
+    if (t !== undefined && (typeof t !== 'object' || t === null || !(['system', 'user', 'assistant', 'end'] as const).every((k) => typeof t[k] === 'string'))) {
+      bad('"chatTemplate" must hold the strings system, user, assistant and end');
+    }
+    return new BpeTokenizer(merges, { pattern: o.pattern, lowercase: o.lowercase === true, specialTokens: specials, chatTemplate: t });
   }
 }

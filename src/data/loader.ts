@@ -36,7 +36,11 @@ export class BatchLoader {
   readonly mode: LoaderMode;
   /** Tokens in the split. */
   readonly tokens: number;
+  /** Chat data: the batches come with the mask of scored tokens (see `next`). */
+  readonly masked: boolean;
   private readonly readers: ShardReader[];
+  /** Chat data: one mask shard per token shard (values 1 = scored, 0 = context). */
+  private readonly maskReaders: ShardReader[] = [];
   /** starts[i]: stream position of shard i's first token; starts[n] = tokens. */
   private readonly starts: number[];
   private readonly seed: number;
@@ -55,12 +59,24 @@ export class BatchLoader {
     if (splitMeta.tokens === 0) throw new TernlmError(`the ${split} split of ${dir} is empty — re-run ternlm prepare with more data or a larger --val-fraction`);
     this.readers = [];
     this.starts = [0];
+    this.masked = splitMeta.masks !== undefined;
+    const open = (file: string, tokens: number): ShardReader => {
+      const r = new ShardReader(join(dir, file));
+      if (r.tokens !== tokens) {
+        r.close();
+        throw new TernlmError(`shard ${join(dir, file)} holds ${r.tokens.toLocaleString('en-US')} tokens but meta.json says ${tokens.toLocaleString('en-US')} — re-run ternlm prepare`);
+      }
+      return r;
+    };
     try {
       for (const s of splitMeta.shards) {
-        const r = new ShardReader(join(dir, s.file));
+        const r = open(s.file, s.tokens);
         this.readers.push(r);
-        if (r.tokens !== s.tokens) throw new TernlmError(`shard ${join(dir, s.file)} holds ${r.tokens.toLocaleString('en-US')} tokens but meta.json says ${s.tokens.toLocaleString('en-US')} — re-run ternlm prepare`);
         this.starts.push(this.starts[this.starts.length - 1] + r.tokens);
+      }
+      if (splitMeta.masks) {
+        if (splitMeta.masks.length !== splitMeta.shards.length) throw new TernlmError(`${dir}/meta.json lists ${splitMeta.masks.length} mask shards for ${splitMeta.shards.length} token shards in the ${split} split — re-run ternlm prepare --chat`);
+        splitMeta.masks.forEach((m, i) => this.maskReaders.push(open(m.file, splitMeta.shards[i].tokens)));
       }
     } catch (err) {
       this.close();
@@ -77,25 +93,36 @@ export class BatchLoader {
   /**
    * The next B windows of T + 1 tokens, as one (B, T+1) row-major array: row b holds the
    * inputs in [0, T) and, shifted by one, the targets in [1, T]. T may change between calls.
-   * Pass `out` (length ≥ B·(T+1)) to reuse a buffer.
+   * Pass `out` (length ≥ B·(T+1)) to reuse a buffer. Chat data (`masked`) also fills `scored`
+   * (length ≥ B·(T+1)) with the same windows of its mask: 1 where a token is a target of the loss.
    */
-  next(B: number, T: number, out?: Int32Array): Int32Array {
+  next(B: number, T: number, out?: Int32Array, scored?: Uint8Array): Int32Array {
     if (!Number.isInteger(B) || !Number.isInteger(T) || B < 1 || T < 1) throw new RangeError(`batch size and sequence length must be positive integers, got B=${B}, T=${T}`);
     const row = T + 1;
     if (row > this.tokens) throw new TernlmError(`sequence length ${T} needs ${row} tokens but the ${this.split} split has only ${this.tokens}`);
     out ??= new Int32Array(B * row);
     if (out.length < B * row) throw new RangeError(`output buffer holds ${out.length} tokens, the batch needs ${B * row}`);
+    if (this.masked && !(scored && scored.length >= B * row)) throw new RangeError(`chat data needs a mask buffer of ${B * row} entries`);
+    const maskOut = this.masked ? scored : undefined;
     if (this.mode === 'random') {
       const span = this.tokens - T; // window starts in [0, tokens - T - 1]
-      for (let b = 0; b < B; b++) this.readRange(this.drawStart(span), row, out, b * row);
+      for (let b = 0; b < B; b++) {
+        const start = this.drawStart(span);
+        this.readRange(this.readers, start, row, out, b * row);
+        if (maskOut) this.readRange(this.maskReaders, start, row, maskOut, b * row);
+      }
     } else {
       // Consecutive windows overlap by one token: the last target of a row is the next row's first input.
       const need = B * T + 1;
       if (need > this.tokens) throw new TernlmError(`a sequential batch of ${B}×${T} needs ${need} tokens but the ${this.split} split has only ${this.tokens}`);
       if (this.position + need > this.tokens) this.position = 0;
       if (this.scratch.length < need) this.scratch = new Int32Array(need);
-      this.readRange(this.position, need, this.scratch, 0);
+      this.readRange(this.readers, this.position, need, this.scratch, 0);
       for (let b = 0; b < B; b++) out.set(this.scratch.subarray(b * T, b * T + row), b * row);
+      if (maskOut) {
+        this.readRange(this.maskReaders, this.position, need, this.scratch, 0);
+        for (let b = 0; b < B; b++) maskOut.set(this.scratch.subarray(b * T, b * T + row), b * row);
+      }
       this.position += B * T;
     }
     return out;
@@ -108,13 +135,13 @@ export class BatchLoader {
     return Math.floor((x / 2 ** 53) * n);
   }
 
-  /** Copy stream tokens [start, start + count) into out[at ..], crossing shard boundaries. */
-  private readRange(start: number, count: number, out: Int32Array, at: number): void {
+  /** Copy stream tokens [start, start + count) of `readers` (tokens or masks) into out[at ..], crossing shard boundaries. */
+  private readRange(readers: ShardReader[], start: number, count: number, out: Int32Array | Uint8Array, at: number): void {
     let shard = this.shardOf(start);
     let offset = start - this.starts[shard];
     while (count > 0) {
-      const n = Math.min(count, this.readers[shard].tokens - offset);
-      this.readers[shard].read(offset, n, out, at);
+      const n = Math.min(count, readers[shard].tokens - offset);
+      readers[shard].read(offset, n, out, at);
       at += n;
       count -= n;
       shard++;
@@ -157,6 +184,6 @@ export class BatchLoader {
   }
 
   close(): void {
-    for (const r of this.readers) r.close();
+    for (const r of [...this.readers, ...this.maskReaders]) r.close();
   }
 }

@@ -12,9 +12,16 @@ export interface SplitMeta {
   shards: { file: string; tokens: number }[];
   /** Tokens in all shards, including one EOT before every document. */
   tokens: number;
-  /** UTF-8 bytes of the documents' text (after --lowercase), without separators. */
+  /** UTF-8 bytes of the documents' text (after --lowercase), without separators; chat data: of the assistants' replies only. */
   bytes: number;
   documents: number;
+  /**
+   * Chat data (`ternlm prepare --chat`): one mask shard per token shard, the same token counts,
+   * each value 1 where the token is a target of the loss (an assistant's reply) and 0 elsewhere.
+   */
+  masks?: { file: string; tokens: number }[];
+  /** Chat data: how many tokens are scored. */
+  scoredTokens?: number;
 }
 
 export interface SourceMeta {

@@ -45,10 +45,10 @@ export interface PrepareProgress {
 
 /** Characters of text per job sent to a worker: large enough to amortise messaging. */
 const JOB_CHARS = 512 * 1024;
-const SHARD_NAME = /^(train|val)_\d{3,}\.bin$/;
+const SHARD_NAME = /^(train|val)_\d{3,}(\.mask)?\.bin$/;
 
 /** One split's shard files being written, rotating to a new file every `shardTokens`. */
-class SplitWriter {
+export class SplitWriter {
   readonly meta: SplitMeta = { shards: [], tokens: 0, bytes: 0, documents: 0 };
   private writer: ShardWriter | undefined;
 
@@ -57,13 +57,15 @@ class SplitWriter {
     private readonly dir: string,
     private readonly vocabSize: number,
     private readonly shardTokens: number,
+    /** File name ending: `.bin` for tokens, `.mask.bin` for the scored-token masks of chat data. */
+    private readonly suffix = '.bin',
   ) {}
 
   write(tokens: Uint32Array): void {
     let i = 0;
     while (i < tokens.length) {
       if (this.writer === undefined) {
-        const file = `${this.name}_${String(this.meta.shards.length).padStart(3, '0')}.bin`;
+        const file = `${this.name}_${String(this.meta.shards.length).padStart(3, '0')}${this.suffix}`;
         this.writer = new ShardWriter(join(this.dir, file), { vocabSize: this.vocabSize });
         this.meta.shards.push({ file, tokens: 0 });
       }
@@ -217,8 +219,9 @@ export async function prepare(opts: PrepareOptions): Promise<DatasetMeta> {
 }
 
 /** Move the staged shards into `outDir`, write meta.json, then drop shards of an earlier run. */
-function publish(staging: string, outDir: string, meta: DatasetMeta): void {
-  const fresh = new Set([...meta.splits.train.shards, ...meta.splits.val.shards].map((s) => s.file));
+export function publish(staging: string, outDir: string, meta: DatasetMeta): void {
+  const { train, val } = meta.splits;
+  const fresh = new Set([...train.shards, ...val.shards, ...(train.masks ?? []), ...(val.masks ?? [])].map((s) => s.file));
   for (const file of fresh) renameSync(join(staging, file), join(outDir, file));
   rmSync(staging, { recursive: true, force: true });
   writeTextAtomic(join(outDir, META_FILE), stringifyMeta(meta));

@@ -190,7 +190,7 @@ export class ShardReader {
   }
 
   /** Copy tokens [start, start + count) into `out` at `outOffset`. */
-  read(start: number, count: number, out: Int32Array | Uint32Array | number[], outOffset = 0): void {
+  read(start: number, count: number, out: Int32Array | Uint32Array | Uint8Array | number[], outOffset = 0): void {
     if (start < 0 || count < 0 || start + count > this.header.tokens) {
       throw new RangeError(`read of tokens [${start}, ${start + count}) is outside shard ${basename(this.path)} (${this.header.tokens} tokens)`);
     }

@@ -21,6 +21,13 @@ export interface Tokenizer {
   /** Token ids of `text`, from the start of a document. */
   encode(text: string): number[];
   /**
+   * Token ids of `text` with special-token strings encoded as ordinary text (user content can
+   * then never inject a special token). Tokenizers with no special tokens in text omit it.
+   */
+  encodePlain?(text: string): number[];
+  /** The chat template whose markers are this tokenizer's special tokens (data/chat.ts), when it has one. */
+  readonly chatTemplate?: ChatTemplate;
+  /**
    * Token ids of `text` that continues a document already being encoded: no start-of-text
    * handling (sentencepiece's dummy-prefix space). Tokenizers without such handling omit it.
    */
@@ -34,6 +41,17 @@ export interface Tokenizer {
   decodeToken?(id: number, prevId?: number): Uint8Array;
   /** Everything needed to rebuild this tokenizer with `tokenizerFromJSON` (plain JSON). */
   toJSON(): object;
+}
+
+/**
+ * The special tokens that frame a conversation: `<|user|>hi<|end|><|assistant|>hello<|end|>`.
+ * Each is one special token of the tokenizer (see data/chat.ts).
+ */
+export interface ChatTemplate {
+  system: string;
+  user: string;
+  assistant: string;
+  end: string;
 }
 
 /**

@@ -5,7 +5,12 @@
 // Plain format (models without a chat template, e.g. story models): the first message starts
 // the document, each later message follows the text so far after a newline, and the reply is
 // whatever the model writes next.
+//
+// Chat template (a tokenizer with one, from chat fine-tuning, data/chat.ts): the conversation is
+// rendered as in training, `<eot>[<|system|>…<|end|>]<|user|>message<|end|><|assistant|>`, the
+// reply is written after <|assistant|> and stops at <|end|>, which then closes the turn.
 import { TernlmError } from '../core/errors.js';
+import { chatTokenIds, systemTurnIds, userTurnIds } from '../data/chat.js';
 import type { Tokenizer } from '../data/tokenizer.js';
 import { generate, startTokenOf, type GenerateOptions, type GenerateResult } from './generate.js';
 import type { InferenceModel, InferenceState } from './model.js';
@@ -13,6 +18,8 @@ import type { InferenceModel, InferenceState } from './model.js';
 export interface ConversationOptions extends Omit<GenerateOptions, 'state' | 'history' | 'signal' | 'bos'> {
   /** Tokens kept free for each reply when deciding which old turns to drop. Default: min(maxTokens, context / 4). */
   replyReserve?: number;
+  /** A system message that opens the conversation (chat-template models only); it is never dropped. */
+  system?: string;
 }
 
 export class Conversation {
@@ -21,7 +28,12 @@ export class Conversation {
   /** Index in `tokens` where each turn (a message and its reply) starts. */
   private turnStarts: number[] = [];
   private readonly state: InferenceState;
+  /** What every conversation starts with: the document-start token (and the system message). */
   private readonly start: number[];
+  /** The tokenizer's chat template's <|end|> id, or null for the plain format. */
+  private readonly endId: number | null;
+  /** Tokens that end a templated reply: <|end|>, any other chat marker (a new turn), the end of text. */
+  private readonly replyStops: number[] = [];
 
   constructor(
     private readonly model: InferenceModel,
@@ -30,6 +42,18 @@ export class Conversation {
   ) {
     this.state = model.newState();
     this.start = [startTokenOf(model, tokenizer)];
+    const ids = tokenizer.chatTemplate ? chatTokenIds(tokenizer) : null;
+    this.endId = ids?.end ?? null;
+    if (ids) this.replyStops = [ids.end, ids.user, ids.assistant, ids.system, tokenizer.eotId];
+    if (opts.system !== undefined) {
+      if (this.endId === null) throw new TernlmError('a system message needs a model with a chat template (one fine-tuned with ternlm train --init on ternlm prepare --chat data)');
+      this.start.push(...systemTurnIds(tokenizer, opts.system));
+    }
+  }
+
+  /** True when messages are wrapped in the model's chat template. */
+  get templated(): boolean {
+    return this.endId !== null;
   }
 
   /** Turns currently remembered. */
@@ -69,6 +93,7 @@ export class Conversation {
     const pending = this.tokens.slice(this.state.pos);
     const result = await generate(this.model, this.tokenizer, pending, {
       ...this.opts,
+      ...(this.endId !== null && this.opts.stopTokens === undefined ? { stopTokens: this.replyStops } : {}),
       maxTokens,
       state: this.state,
       bos: false,
@@ -76,6 +101,8 @@ export class Conversation {
       signal,
     }, onText);
     this.tokens.push(...result.tokens);
+    // The reply's <|end|> closes the turn (also when the reply was cut short), as in training.
+    if (this.endId !== null) this.tokens.push(this.endId);
     return result;
   }
 
@@ -92,6 +119,7 @@ export class Conversation {
 
   private encodeMessage(message: string): number[] {
     const t = this.tokenizer;
+    if (this.endId !== null) return userTurnIds(t, message);
     if (this.tokens.length === 0) return t.encode(message);
     return t.encodeContinuation ? t.encodeContinuation('\n' + message) : t.encode('\n' + message);
   }

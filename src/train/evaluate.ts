@@ -21,24 +21,43 @@ export interface EvalResult {
   tokens: number;
 }
 
-/** (B, T+1) token rows -> input ids (B, T) and next-token targets (B*T). */
-export function splitBatch(rows: Int32Array, B: number, T: number): { ids: Tensor; targets: Tensor } {
+/**
+ * (B, T+1) token rows -> input ids (B, T) and next-token targets (B*T), and how many targets
+ * count. With `scored` (chat data: the rows' mask, 1 = a target of the loss) every other target
+ * is -1, which the heads ignore.
+ */
+export function splitBatch(rows: Int32Array, B: number, T: number, scored?: Uint8Array): { ids: Tensor; targets: Tensor; counted: number } {
   const ids = Tensor.empty([B, T], 'i32');
   const targets = Tensor.empty([B * T], 'i32');
   const iv = ids.typed(), tv = targets.typed();
+  let counted = B * T;
   for (let b = 0; b < B; b++) {
     const row = rows.subarray(b * (T + 1), (b + 1) * (T + 1));
     iv.set(row.subarray(0, T), b * T);
     tv.set(row.subarray(1), b * T);
+    if (scored) {
+      for (let t = 0; t < T; t++) {
+        if (scored[b * (T + 1) + t + 1] === 0) {
+          tv[b * T + t] = -1;
+          counted--;
+        }
+      }
+    }
   }
-  return { ids, targets };
+  return { ids, targets, counted };
 }
 
-/** Total loss in nats of B rows of T+1 tokens (each row predicts its last T tokens). */
-function rowsLoss(model: ScoredModel, rows: Int32Array, B: number, T: number): number {
+/** A loader's next batch with its mask when the data has one (chat data). */
+export function nextBatch(loader: BatchLoader, B: number, T: number): { rows: Int32Array; scored: Uint8Array | undefined } {
+  const scored = loader.masked ? new Uint8Array(B * (T + 1)) : undefined;
+  return { rows: loader.next(B, T, undefined, scored), scored };
+}
+
+/** Total loss in nats of B rows of T+1 tokens (each row predicts its last T tokens) and the tokens it counts. */
+function rowsLoss(model: ScoredModel, rows: Int32Array, B: number, T: number, scored: Uint8Array | undefined): { nats: number; counted: number } {
   return noGrad(() => scope(() => {
-    const { ids, targets } = splitBatch(rows, B, T);
-    return model.loss(ids, targets).item() * B * T;
+    const { ids, targets, counted } = splitBatch(rows, B, T, scored);
+    return { nats: counted > 0 ? model.loss(ids, targets).item() * counted : 0, counted };
   }));
 }
 
@@ -50,7 +69,8 @@ function result(nats: number, tokens: number, bytes: number | null): EvalResult 
 /**
  * Mean loss over up to `batches` B x T windows of a loader's split, from its start (the same
  * windows every time). A split too small for that is scored whole, once: fewer batches, rows or
- * positions. Bits per byte use the split's tokens-per-byte ratio.
+ * positions. Bits per byte use the split's tokens-per-byte ratio. On chat data only the scored
+ * tokens (assistant replies) count.
  */
 export function evaluateSplit(
   model: ScoredModel, loader: BatchLoader, batches: number, B: number, T: number,
@@ -64,9 +84,12 @@ export function evaluateSplit(
   loader.restore({ ...loader.state(), shard: 0, offset: 0 });
   let nats = 0, n = 0;
   for (let i = 0; i < batches; i++) {
-    nats += rowsLoss(model, loader.next(B, T), B, T);
-    n += B * T;
+    const { rows, scored } = nextBatch(loader, B, T);
+    const r = rowsLoss(model, rows, B, T, scored);
+    nats += r.nats;
+    n += r.counted;
   }
+  if (n === 0) throw new TernlmError(`the first ${batches * B * T} tokens of the ${loader.split} split hold no assistant reply to score — prepare more conversations for val (--val-fraction)`);
   const r = result(nats, n, null);
   return { ...r, bpb: split ? bitsPerByte(r.loss, split) : null };
 }

@@ -5,7 +5,7 @@ import type { Tensor } from '../core/tensor.js';
 import { scope } from '../core/tensor.js';
 import type { BatchLoader } from '../data/loader.js';
 import type { LanguageModel } from '../models/language-model.js';
-import { splitBatch } from './evaluate.js';
+import { nextBatch, splitBatch } from './evaluate.js';
 import { clipGradNorm, type Optimizer } from './optim.js';
 
 /** The dropout seed of one micro-batch: a function of the run's seed and position only. */
@@ -21,9 +21,9 @@ export function dropoutSeed(seed: number, step: number, micro: number): number {
 export function forwardBackward(model: LanguageModel, loader: BatchLoader, B: number, T: number, micro: number, seed: number, step: number): number {
   let loss = 0;
   for (let m = 0; m < micro; m++) {
-    const rows = loader.next(B, T);
+    const { rows, scored } = nextBatch(loader, B, T);
     loss += scope(() => {
-      const { ids, targets } = splitBatch(rows, B, T);
+      const { ids, targets } = splitBatch(rows, B, T, scored);
       model.setDropoutSeed(dropoutSeed(seed, step, m));
       const l = model.loss(ids, targets);
       model.setDropoutSeed(null);

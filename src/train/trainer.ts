@@ -8,17 +8,18 @@ import { TernlmError } from '../core/errors.js';
 import { Rng } from '../core/rng.js';
 import { rt } from '../core/runtime.js';
 import { BatchLoader, type LoaderState } from '../data/loader.js';
-import { checkpointTokenizerFingerprint, datasetTokenizerFingerprint, tokenizerFingerprint } from '../data/meta.js';
+import { checkpointTokenizerFingerprint, datasetTokenizerFingerprint, tokenizerFingerprint, type SplitMeta } from '../data/meta.js';
 import { countTokens } from '../data/split-tokens.js';
 import type { Tokenizer } from '../data/tokenizer.js';
 import { Sampler } from '../heads/sampling.js';
-import { CHECKPOINT_FORMAT, openLatestGoodCheckpoint, saveCheckpoint, type LoadedCheckpoint } from '../io/checkpoint.js';
+import { CHECKPOINT_FORMAT, openLatestGoodCheckpoint, readCheckpointMeta, saveCheckpoint, type LoadedCheckpoint } from '../io/checkpoint.js';
 import { loadLlmcInto } from '../models/llmc.js';
 import { createModel, modelPrecision, withVocabulary, type LanguageModel, type ModelConfig } from '../models/index.js';
 import { ternaryStats } from '../ops/ternary.js';
 import { writeRunReport } from '../report/report.js';
 import { seqLenAt, type TrainConfig } from './config.js';
 import { initializeEmbeddings } from './embeddings.js';
+import { baseModelConfig, loadBaseWeights } from './init.js';
 import { evaluateSplit, type EvalResult } from './evaluate.js';
 import { RunPlan } from './plan.js';
 import { StateSnapshot } from './recovery.js';
@@ -44,6 +45,12 @@ export interface TrainOptions {
   overwrite?: boolean;
   /** A new run starts from these weights: an llm.c GPT-2 checkpoint of the config's shape. */
   initFrom?: string;
+  /**
+   * A new run starts from this base model's training checkpoint (fine-tuning): its weights, the
+   * vocabulary grown by the data's chat tokens (see init.ts; the CLI checks it first with
+   * checkInitCheckpoint and takes the config's model from it).
+   */
+  initCheckpoint?: string;
   /** Called with each log line (the CLI draws a progress bar from these). */
   onLog?: (line: TrainLog) => void;
   onMessage?: (text: string) => void;
@@ -131,7 +138,9 @@ function trainInRun(
   const modelConfig = withVocabulary(c.model, meta.vocabSize);
   // Frequency-based heads build their tree/clusters from the training tokens' counts; a resumed
   // run takes the counts saved in its checkpoint so that it rebuilds exactly the same head.
-  const counts = modelConfig.head.type === 'softmax' ? null : (ck?.meta.tokenCounts ?? countTokens(o.dataDir, meta.vocabSize));
+  // A fine-tuning run keeps its base's counts, so that the head's structure matches its weights.
+  const baseCounts = o.initCheckpoint !== undefined ? readCheckpointMeta(o.initCheckpoint).tokenCounts : null;
+  const counts = modelConfig.head.type === 'softmax' ? null : (ck?.meta.tokenCounts ?? baseCounts ?? countTokens(o.dataDir, meta.vocabSize));
   const model = createModel(modelConfig, new Rng(c.seed), counts ?? undefined);
   const named = model.namedParameters();
   const optimizer: Optimizer = createOptimizer(c, named);
@@ -153,6 +162,10 @@ function trainInRun(
       loadLlmcInto(model, o.initFrom);
       msg(`weights: ${o.initFrom} (llm.c GPT-2 checkpoint)`);
     }
+    if (o.initCheckpoint !== undefined) {
+      loadBaseWeights(model, o.initCheckpoint);
+      msg(`weights: ${o.initCheckpoint} (base model${modelConfig.vocabSize > baseModelConfig(readCheckpointMeta(o.initCheckpoint)).vocabSize ? ', vocabulary grown by the chat tokens' : ''})`);
+    }
     if (c.initEmbeddings !== 'random') initializeEmbeddings(model, c.initEmbeddings, o.dataDir, msg);
   }
   run.writeConfig({ ...c, model: modelConfig });
@@ -167,11 +180,16 @@ function trainInRun(
     timed('checkpoint', () => saveCheckpoint(run.checkpoint, paramTensors, optimizer.stateTensors(), {
       format: CHECKPOINT_FORMAT, config: { ...c, model: modelConfig }, tokenizer: tokenizerJSON,
       tokenizerFingerprint: fingerprint, step: at.step, tokensSeen: at.tokensSeen, elapsed: at.elapsed,
-      loader: trainLoader.state(), lrScale: at.lrScale, tokenCounts: counts, valSplit: { tokens: meta.splits.val.tokens, bytes: meta.splits.val.bytes },
+      loader: trainLoader.state(), lrScale: at.lrScale, tokenCounts: counts, valSplit: scoredSplit(meta.splits.val),
       plan: plan.record(), skippedSteps: at.skippedSteps,
     }));
   };
   return runLoop(o, run, model, optimizer, plan, at, trainLoader, valLoader, save, msg);
+}
+
+/** A split's scored tokens and their bytes, for bits per byte (chat data scores the replies only). */
+function scoredSplit(split: SplitMeta): { tokens: number; bytes: number } {
+  return { tokens: split.scoredTokens ?? split.tokens, bytes: split.bytes };
 }
 
 /** Refuse to resume on data whose tokenizer differs from the one the checkpoint was trained with. */
@@ -191,7 +209,7 @@ async function runLoop(
   const params = named.filter((p) => p.tensor.requiresGrad).map((p) => p.tensor);
   const snapshot = new StateSnapshot([...named.map((p) => p.tensor), ...optimizer.stateTensors().map((s) => s.tensor)], at.step);
   const sampler = new Sampler(trainLoader.meta.vocabSize, { temperature: 0.8, seed: c.seed + 1 });
-  const valSplit = { tokens: trainLoader.meta.splits.val.tokens, bytes: trainLoader.meta.splits.val.bytes };
+  const valSplit = scoredSplit(trainLoader.meta.splits.val);
   const bitLayers = model.bitLayers();
   const B = c.batchSize;
 

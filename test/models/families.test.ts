@@ -24,6 +24,7 @@ import { createModel, MODEL_DEFAULTS, type LanguageModel, type ModelConfig } fro
 import { gpt2ConfigFromLlmc, loadLlmcInto, writeModelAsLlmc } from '../../src/models/llmc.js';
 import { TRAIN_DEFAULTS, withOverrides, type TrainConfig } from '../../src/train/config.js';
 import { train } from '../../src/train/trainer.js';
+import { assertSameTensors } from '../train/same-tensors.js';
 import { run as prepareCli } from '../../src/cli/prepare.js';
 import { run as tokenizerCli } from '../../src/cli/tokenizer.js';
 
@@ -311,10 +312,7 @@ describe('GPT-2, BitNet and MatMul-free LM families', () => {
         await train({ config, dataDir, outDir: join(root, `${name}-resumed`), tokenizer, steps: 60, shouldStop: () => ++steps >= 23 });
         const second = await train({ config, dataDir, outDir: join(root, `${name}-resumed`), tokenizer, steps: 60, resume: true });
         assert.equal(second.finalTrainLoss, straight.finalTrainLoss);
-        const a = openSafetensors(straight.checkpoint), b = openSafetensors(second.checkpoint);
-        for (const t of a.tensors) assert.deepEqual(b.read(t.name).data, a.read(t.name).data, `tensor ${t.name}`);
-        a.close();
-        b.close();
+        assertSameTensors(straight.checkpoint, second.checkpoint);
       });
     }
 

@@ -18,6 +18,7 @@ import { readCheckpointMeta } from '../../src/io/checkpoint.js';
 import { openSafetensors } from '../../src/io/safetensors.js';
 import { TRAIN_DEFAULTS, withOverrides, type TrainConfig } from '../../src/train/config.js';
 import { train } from '../../src/train/trainer.js';
+import { assertSameTensors } from './same-tensors.js';
 import { run as prepareCli } from '../../src/cli/prepare.js';
 import { run as tokenizerCli } from '../../src/cli/tokenizer.js';
 
@@ -135,10 +136,7 @@ describe('training end to end', () => {
     const second = await train({ config, dataDir, outDir: join(root, 'resumed'), tokenizer, steps: 40, resume: true });
     assert.equal(second.steps, 40);
     assert.equal(second.finalTrainLoss, straight.finalTrainLoss);
-    const a = openSafetensors(straight.checkpoint), b = openSafetensors(second.checkpoint);
-    for (const t of a.tensors) assert.deepEqual(b.read(t.name).data, a.read(t.name).data, `tensor ${t.name}`);
-    a.close();
-    b.close();
+    assertSameTensors(straight.checkpoint, second.checkpoint);
   });
 
   it('initialises embeddings from the corpus (PPMI + SVD) and refuses an unknown initialisation', async () => {
@@ -181,18 +179,6 @@ describe('training end to end', () => {
       (err: unknown) => err instanceof TernlmError && /truncated|cut off|ends at byte/.test(err.message),
     );
   });
-
-  /** Every stored tensor of two checkpoints is equal, byte for byte. */
-  function assertSameTensors(pathA: string, pathB: string): void {
-    const a = openSafetensors(pathA), b = openSafetensors(pathB);
-    try {
-      assert.deepEqual(b.tensors.map((t) => t.name), a.tensors.map((t) => t.name));
-      for (const t of a.tensors) assert.deepEqual(b.read(t.name).data, a.read(t.name).data, `tensor ${t.name}`);
-    } finally {
-      a.close();
-      b.close();
-    }
-  }
 
   it('a --time run fixes its plan after measuring its pace, and resumes from it exactly however often it is interrupted', async () => {
     const config = tiny({ model: { ...tinyModel, dropout: 0.1 }, curriculum: [{ seqLen: 16, until: 0.5 }, { seqLen: 32, until: 1 }] });
