@@ -52,7 +52,7 @@ describe('assistant-only loss, every family', () => {
 
   for (const family of MODEL_FAMILIES) {
     it(`${family}: the loss is the mean over scored tokens, and masked content moves no gradient`, () => {
-      const c = withOverrides(TRAIN_DEFAULTS, { seqLen: 16, curriculum: [], model: { family, dim: 32, layers: 1, contextLength: 16 } });
+      const c = withOverrides(TRAIN_DEFAULTS, { seqLen: 16, curriculum: [], model: { family, dim: 32, layers: 2, contextLength: 16 } });
       const model = createModel(withVocabulary(c.model, V), new Rng(1));
       const masked = gradients(model, rows, scored, T);
 
