@@ -36,6 +36,7 @@ function feedForwardWidth(c: ModelConfig): number {
     case 'gpt2': return 4 * c.dim;
     case 'bitnet': return ffnHidden(c);
     case 'mmfree': return mmfreeFfnHidden(c);
+    case 'cpuflow': return c.ffnHidden;
   }
 }
 
@@ -51,6 +52,9 @@ export function bodyMacsPerToken(c: ModelConfig, T: number): number {
     case 'mmfree':
       // f, c, g, o and the GLU; the recurrence is element-wise
       return c.layers * (4 * d * d + 3 * d * h);
+    case 'cpuflow':
+      // q, k, v, mix, out and the relu feed-forward; the scan is element-wise
+      return c.layers * (3 * d * c.stateDim + c.stateDim * c.stateDim + c.stateDim * d + 2 * d * h);
     case 'bitnet': {
       const kvDim = (d / c.heads) * c.kvHeads;
       return c.layers * (2 * d * d + 2 * d * kvDim + 3 * d * h + d * (T + 1));
