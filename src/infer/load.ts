@@ -6,6 +6,7 @@ import { TernlmError } from '../core/errors.js';
 import { loadTokenizer, type Tokenizer } from '../data/tokenizer.js';
 import { isLlama2cVersionedExport, llama2cBodyFloats, parseLlama2cHeader, readLlama2c, type Llama2cHeader } from '../io/llama2c.js';
 import { BitNetInference } from './bitnet.js';
+import { CpuflowInference } from './cpuflow.js';
 import { FlashLMInference } from './flashlm.js';
 import { GPT2Inference } from './gpt2.js';
 import { LlamaModel, type LlamaWeights } from './llama.js';
@@ -74,8 +75,10 @@ export function loadExport(path: string): InferenceModel {
       return new BitNetInference(path);
     case 'mmfree':
       return new MmfreeInference(path);
+    case 'cpuflow':
+      return new CpuflowInference(path);
     default:
-      throw new TernlmError(`${path} holds a model of family '${String(family)}', which this version of ternlm cannot run (it runs flashlm, gpt2, bitnet and mmfree) — update ternlm`);
+      throw new TernlmError(`${path} holds a model of family '${String(family)}', which this version of ternlm cannot run (it runs flashlm, gpt2, bitnet, mmfree and cpuflow) — update ternlm`);
   }
 }
 
