@@ -12,7 +12,6 @@
 //               x += Out . Mix . s
 //               x += Down . relu(Up . LayerNorm(x))
 //   logits = head(LayerNorm(x))
-import { TernlmError } from '../core/errors.js';
 import * as K from '../core/kernels.js';
 import type { Tensor } from '../core/tensor.js';
 import { cpuflowBitOptions, type CpuflowConfig } from '../models/cpuflow.js';
@@ -148,11 +147,6 @@ export class CpuflowInference extends StepEngine<CpuflowConfig, CpuflowState> {
 
   reset(s: CpuflowState): void {
     s.clear();
-  }
-
-  override prefill(s: CpuflowState, tokens: ArrayLike<number>): Float32Array {
-    if (s.pos + tokens.length > this.contextLength) throw new TernlmError(`the context is full: this model holds ${this.contextLength} tokens`);
-    return super.prefill(s, tokens);
   }
 
   protected advance(s: CpuflowState, token: number): void {
