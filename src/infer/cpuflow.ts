@@ -145,10 +145,6 @@ export class CpuflowInference extends StepEngine<CpuflowConfig, CpuflowState> {
     return new CpuflowState(this.modelConfig);
   }
 
-  reset(s: CpuflowState): void {
-    s.clear();
-  }
-
   protected advance(s: CpuflowState, token: number): void {
     const c = this.modelConfig, d = c.dim, k = c.stateDim, hidden = c.ffnHidden, w = this.w, project = s.projector;
     const x = s.x.ptr, h = s.h.ptr, q = s.q.ptr, kp = s.k.ptr, v = s.v.ptr, sp = s.s.ptr, ratio = s.ratio.ptr, hb = s.hb.ptr;

@@ -399,6 +399,8 @@ export abstract class TransformerEngine<C extends ModelConfig> implements Infere
 export interface StepState extends InferenceState {
   pos: number;
   readonly logits: Float32Array;
+  /** Back to position 0 with an empty memory. */
+  clear(): void;
 }
 
 /**
@@ -425,7 +427,10 @@ export abstract class StepEngine<C extends ModelConfig, S extends StepState> imp
   }
 
   abstract newState(): S;
-  abstract reset(s: S): void;
+
+  reset(s: S): void {
+    s.clear();
+  }
 
   step(s: S, token: number): Float32Array {
     return this.prefill(s, [token]);

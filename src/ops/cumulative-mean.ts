@@ -1,6 +1,6 @@
 // The weighted running mean over time of CPUFlow's token mixer, cumsum(w * v) / (cumsum(w) + eps),
 // as one op whose time loop runs in a kernel (assembly/cumulative_mean.ts).
-import { gradInto, needsGrad, record } from '../core/autograd.js';
+import { gradPair, needsGrad, record } from '../core/autograd.js';
 import { cumulativeMeanBackward, cumulativeMeanForward } from '../core/kernels-cumulative-mean.js';
 import { Tensor } from '../core/tensor.js';
 
@@ -26,14 +26,8 @@ export function cumulativeMean(w: Tensor, v: Tensor, eps: number): Tensor {
     return m;
   }
   return record(m, (gm) => {
-    // Collect both gradient buffers first: when w and v are one tensor, gradInto hands the second
-    // `accumulate`, which the kernel honours (it writes dw before dv).
-    const ptrs = [0, 0];
-    const acc = [false, false];
-    [w, v].forEach((t, i) => gradInto(t, (g, a) => {
-      ptrs[i] = g.ptr;
-      acc[i] = a;
-    }));
-    cumulativeMeanBackward(w.ptr, v.ptr, m.ptr, den.ptr, gm.ptr, ptrs[0], ptrs[1], B, T, C, acc[0], acc[1]);
+    // The kernel writes dw before dv at each element, as gradPair needs when w and v are one tensor.
+    const { ptrs, accumulate } = gradPair(w, v);
+    cumulativeMeanBackward(w.ptr, v.ptr, m.ptr, den.ptr, gm.ptr, ptrs[0], ptrs[1], B, T, C, accumulate[0], accumulate[1]);
   });
 }
