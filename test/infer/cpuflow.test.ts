@@ -15,7 +15,7 @@ import { openSafetensors } from '../../src/io/safetensors.js';
 import { CPUFLOW_DEFAULTS, type CpuflowConfig } from '../../src/models/cpuflow.js';
 import { ternlm } from '../cli/run-cli.js';
 import { prepareTinyDataset, TINY_MODEL } from '../cli/tiny-data.js';
-import { assertContextLimit, assertGreedyGeneration, assertRefusalsAndReset, checkExportedEngine, exportedEngine, makeModel } from './engine-check.js';
+import { assertContextLimit, assertGreedyGeneration, assertRefusalsAndReset, checkExportedEngine, exportedEngine, makeModel, precisionCases } from './engine-check.js';
 
 /** The byte-level tokenizer with no merges: 256 bytes + end-of-text. */
 const tokenizer = new BpeTokenizer(new Int32Array(0));
@@ -31,14 +31,7 @@ describe('the CPUFlow engine reproduces the training forward pass', () => {
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  const cases: [string, CpuflowConfig][] = [
-    ['ternary, 8-bit activations, tied softmax head', CPUFLOW],
-    ['ternary, 8-bit activations, untied softmax head', { ...CPUFLOW, head: { type: 'softmax', tied: false } }],
-    ['ternary, float activations', { ...CPUFLOW, quantizeActivations: false }],
-    ['int8', { ...CPUFLOW, precision: 'int8', quantizeActivations: false }],
-    ['fp32 (the author\'s float model), untied softmax head', { ...CPUFLOW, precision: 'fp32', quantizeActivations: false, head: { type: 'softmax', tied: false } }],
-    ['ternary, hierarchical head', { ...CPUFLOW, head: { type: 'hierarchical' } }],
-  ];
+  const cases = precisionCases(CPUFLOW);
   let seed = 1;
   for (const [title, config] of cases) {
     const modelSeed = seed++;

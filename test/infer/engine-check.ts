@@ -12,7 +12,7 @@ import type { Tokenizer } from '../../src/data/tokenizer.js';
 import { loadInferenceModel } from '../../src/infer/load.js';
 import type { InferenceModel } from '../../src/infer/model.js';
 import { exportPacked, type ExportOptions } from '../../src/infer/packed.js';
-import { createModel, type LanguageModel, type ModelConfig } from '../../src/models/index.js';
+import { createModel, type CpuflowConfig, type LanguageModel, type MmfreeConfig, type ModelConfig } from '../../src/models/index.js';
 import { ternlm } from '../cli/run-cli.js';
 import { logSoftmax, maxDiff } from './logprobs.js';
 
@@ -144,4 +144,20 @@ export async function assertGreedyGeneration(file: string): Promise<string[]> {
   const b = await ternlm([...gen, '--max-tokens', '8']);
   assert.equal(b.stdout, a.stdout, 'greedy generation is deterministic');
   return gen;
+}
+
+/**
+ * The engine cases of a family with BitLinear projections: ternary with 8-bit activations (tied
+ * and untied softmax head), ternary with float activations, int8, fp32 (untied head), and a
+ * hierarchical head.
+ */
+export function precisionCases<C extends MmfreeConfig | CpuflowConfig>(base: C): [string, C][] {
+  return [
+    ['ternary, 8-bit activations, tied softmax head', base],
+    ['ternary, 8-bit activations, untied softmax head', { ...base, head: { type: 'softmax', tied: false } }],
+    ['ternary, float activations', { ...base, quantizeActivations: false }],
+    ['int8', { ...base, precision: 'int8', quantizeActivations: false }],
+    ['fp32 (the float model), untied softmax head', { ...base, precision: 'fp32', quantizeActivations: false, head: { type: 'softmax', tied: false } }],
+    ['ternary, hierarchical head', { ...base, head: { type: 'hierarchical' } }],
+  ];
 }

@@ -13,7 +13,7 @@ import { MmfreeInference } from '../../src/infer/mmfree.js';
 import { MMFREE_DEFAULTS, type MmfreeConfig } from '../../src/models/mmfree.js';
 import { ternlm } from '../cli/run-cli.js';
 import { prepareTinyDataset, TINY_MODEL } from '../cli/tiny-data.js';
-import { assertGreedyGeneration, assertRefusalsAndReset, checkExportedEngine, exportedEngine, makeModel } from './engine-check.js';
+import { assertGreedyGeneration, assertRefusalsAndReset, checkExportedEngine, exportedEngine, makeModel, precisionCases } from './engine-check.js';
 
 /** The byte-level tokenizer with no merges: 256 bytes + end-of-text. */
 const tokenizer = new BpeTokenizer(new Int32Array(0));
@@ -29,14 +29,7 @@ describe('the MatMul-free LM engine reproduces the training forward pass', () =>
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  const cases: [string, MmfreeConfig][] = [
-    ['ternary, 8-bit activations, tied softmax head', MMFREE],
-    ['ternary, 8-bit activations, untied softmax head', { ...MMFREE, head: { type: 'softmax', tied: false } }],
-    ['ternary, float activations', { ...MMFREE, quantizeActivations: false }],
-    ['int8', { ...MMFREE, precision: 'int8', quantizeActivations: false }],
-    ['fp32 (the float twin), untied softmax head', { ...MMFREE, precision: 'fp32', quantizeActivations: false, head: { type: 'softmax', tied: false } }],
-    ['ternary, hierarchical head', { ...MMFREE, head: { type: 'hierarchical' } }],
-  ];
+  const cases = precisionCases(MMFREE);
   let seed = 1;
   for (const [title, config] of cases) {
     const modelSeed = seed++;
