@@ -99,12 +99,14 @@ export function unary_backward(op: i32, x: usize, y: usize, dy: usize, dx: usize
 export const ADD: i32 = 0;
 export const SUB: i32 = 1;
 export const MUL: i32 = 2;
+export const DIV: i32 = 3;
 
 // @ts-ignore: decorator
 @inline function binary4(op: i32, a: v128, b: v128): v128 {
   switch (op) {
     case ADD: return f32x4.add(a, b);
     case SUB: return f32x4.sub(a, b);
+    case DIV: return f32x4.div(a, b);
     default: return f32x4.mul(a, b);
   }
 }

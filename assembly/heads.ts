@@ -133,3 +133,39 @@ export function scatter_cols(
     }
   }
 }
+
+/**
+ * Multi-label binary cross-entropy with logits, rows [start, end) of z (N, V): row r's positive
+ * labels are the distinct non-negative ids among labels[r, 0..L) (a set: a repeated id counts
+ * once), every other token is a negative. losses[r] = sum over v of
+ *   posWeight * softplus(-z) (positives)  or  softplus(z) (negatives)
+ * (= -[pw y log σ(z) + (1 - y) log(1 - σ(z))]). dz != 0 also writes dz (N, V) = gradScale * the
+ * derivative: posWeight * (σ(z) - 1) at positives, σ(z) at negatives.
+ */
+export function multilabel_bce(
+  z: usize, labels: usize, V: i32, L: i32, posWeight: f32, losses: usize, dz: usize, gradScale: f32, start: i32, end: i32,
+): void {
+  const rowBytes = <usize>V * 4;
+  for (let r = start; r < end; r++) {
+    const zr = z + <usize>r * rowBytes, dzr = dz + <usize>r * rowBytes;
+    const lr = labels + <usize>r * <usize>L * 4;
+    let loss: f32 = 0;
+    for (let v = 0; v < V; v++) {
+      const x = load<f32>(zr + <usize>v * 4);
+      loss += softplus(x);
+      if (dz != 0) store<f32>(dzr + <usize>v * 4, gradScale * sigmoid(x));
+    }
+    // Turn each distinct label from a negative into a positive.
+    for (let j = 0; j < L; j++) {
+      const id = load<i32>(lr + <usize>j * 4);
+      if (id < 0) continue;
+      let seen = false;
+      for (let i = 0; i < j; i++) if (load<i32>(lr + <usize>i * 4) == id) { seen = true; break; }
+      if (seen) continue;
+      const x = load<f32>(zr + <usize>id * 4);
+      loss += posWeight * softplus(-x) - softplus(x);
+      if (dz != 0) store<f32>(dzr + <usize>id * 4, gradScale * posWeight * (sigmoid(x) - 1));
+    }
+    store<f32>(losses + <usize>r * 4, loss);
+  }
+}

@@ -17,3 +17,4 @@ export * from './attention';
 export * from './cumsum';
 export * from './recurrence';
 export * from './two_level';
+export * from './cumulative_mean';

@@ -38,6 +38,7 @@ function feedForwardWidth(c: ModelConfig): number {
     case 'bitnet': return ffnHidden(c);
     case 'mmfree': return mmfreeFfnHidden(c);
     case 'flashlm-mlp': return c.hidden;
+    case 'cpuflow': return c.ffnHidden;
   }
 }
 
@@ -56,6 +57,9 @@ export function bodyMacsPerToken(c: ModelConfig, T: number): number {
     case 'flashlm-mlp':
       // the MLP's layers; the running average is element-wise
       return mlpShapes(c).reduce((n, [i, o]) => n + i * o, 0);
+    case 'cpuflow':
+      // q, k, v, mix, out and the relu feed-forward; the scan is element-wise
+      return c.layers * (3 * d * c.stateDim + c.stateDim * c.stateDim + c.stateDim * d + 2 * d * h);
     case 'bitnet': {
       const kvDim = (d / c.heads) * c.kvHeads;
       return c.layers * (2 * d * d + 2 * d * kvDim + 3 * d * h + d * (T + 1));

@@ -191,7 +191,7 @@ export async function run(args: string[]): Promise<void> {
       if (bar) bar.update(barValue, payload);
       else if (performance.now() - lastPrinted > 10_000 || l.progress >= 1) {
         lastPrinted = performance.now();
-        console.error(`step ${l.step} (${(l.progress * 100).toFixed(1)}%) loss ${payload.loss} | ${payload.tps} tok/s | T ${l.seqLen} | head ${head} of step time`);
+        console.error(`step ${l.step} (${(l.progress * 100).toFixed(1)}%) loss ${payload.loss}${l.fsp === null ? '' : ` (FSP ${l.fsp.toFixed(3)})`} | ${payload.tps} tok/s | T ${l.seqLen} | head ${head} of step time`);
       }
     },
     shouldStop: () => stopRequested,

@@ -113,6 +113,22 @@ export function gradInto(t: Tensor, write: (grad: Tensor, accumulate: boolean) =
   t.gradValid = true;
 }
 
+/**
+ * The gradient buffers of two inputs that one fused kernel writes together: their pointers (0 for
+ * an input that needs none) and accumulate flags. Both are collected before the kernel runs; when
+ * a and b are one tensor, b's is handed `accumulate`, so the kernel must write a's gradient before
+ * b's at each element.
+ */
+export function gradPair(a: Tensor, b: Tensor): { ptrs: [number, number]; accumulate: [boolean, boolean] } {
+  const ptrs: [number, number] = [0, 0];
+  const accumulate: [boolean, boolean] = [false, false];
+  [a, b].forEach((t, i) => gradInto(t, (g, acc) => {
+    ptrs[i] = g.ptr;
+    accumulate[i] = acc;
+  }));
+  return { ptrs, accumulate };
+}
+
 /** The gradient of t if anything wrote it this step (else null: no path from the loss). */
 export function gradOf(t: Tensor): Tensor | null {
   return t.grad && t.gradValid ? t.grad : null;

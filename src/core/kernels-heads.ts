@@ -61,3 +61,14 @@ export function scatterCols(
 ): void {
   kernelPool().run('scatter_cols', [src, ldSrc, n, idx, bias, ldBias, dst, ldDst], M, 1, minRows(Math.max(1, n)));
 }
+
+/**
+ * Multi-label binary cross-entropy with logits: z (N, V), labels i32 (N, L) (each row's distinct
+ * non-negative ids are its positives) -> losses (N), the sum over V of each row's terms with
+ * posWeight on the positive ones. dz != 0 also writes dz (N, V), the gradient times gradScale.
+ */
+export function multilabelBce(
+  z: number, labels: number, N: number, V: number, L: number, posWeight: number, losses: number, dz: number, gradScale: number,
+): void {
+  kernelPool().run('multilabel_bce', [z, labels, V, L, posWeight, losses, dz, gradScale], N, 1, minRows(4 * V));
+}

@@ -399,11 +399,13 @@ export abstract class TransformerEngine<C extends ModelConfig> implements Infere
 export interface StepState extends InferenceState {
   pos: number;
   readonly logits: Float32Array;
+  /** Back to position 0 with an empty memory. */
+  clear(): void;
 }
 
 /**
  * An engine whose state is a fixed-size memory (a recurrence), so that it has no context limit
- * and takes a prompt one token at a time: each family writes `advance` (one token through every
+ * (unless the family sets one: CPUFlow's position table) and takes a prompt one token at a time: each family writes `advance` (one token through every
  * layer) and `classify` (the logits after the last token advanced).
  */
 export abstract class StepEngine<C extends ModelConfig, S extends StepState> implements InferenceModel<S> {
@@ -425,7 +427,10 @@ export abstract class StepEngine<C extends ModelConfig, S extends StepState> imp
   }
 
   abstract newState(): S;
-  abstract reset(s: S): void;
+
+  reset(s: S): void {
+    s.clear();
+  }
 
   step(s: S, token: number): Float32Array {
     return this.prefill(s, [token]);
@@ -435,6 +440,7 @@ export abstract class StepEngine<C extends ModelConfig, S extends StepState> imp
   prefill(s: S, tokens: ArrayLike<number>): Float32Array {
     if (tokens.length === 0) throw new TernlmError('prefill needs at least one token');
     for (let i = 0; i < tokens.length; i++) checkToken(tokens[i], this.vocabSize);
+    if (s.pos + tokens.length > this.contextLength) throw new TernlmError(`the context is full: this model holds ${this.contextLength} tokens`);
     for (let i = 0; i < tokens.length; i++) {
       this.advance(s, tokens[i]);
       s.pos++;

@@ -99,10 +99,6 @@ export class FlashLMMlpInference extends StepEngine<FlashLMMlpConfig, FlashLMMlp
     return new FlashLMMlpState(this.modelConfig);
   }
 
-  reset(s: FlashLMMlpState): void {
-    s.clear();
-  }
-
   protected advance(s: FlashLMMlpState, token: number): void {
     const d = this.modelConfig.dim, e = s.e.ptr, state = s.s.ptr;
     s.id.typed()[0] = token;

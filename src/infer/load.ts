@@ -3,9 +3,11 @@
 import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { TernlmError } from '../core/errors.js';
+import { MODEL_FAMILIES } from '../models/index.js';
 import { loadTokenizer, type Tokenizer } from '../data/tokenizer.js';
 import { isLlama2cVersionedExport, llama2cBodyFloats, parseLlama2cHeader, readLlama2c, type Llama2cHeader } from '../io/llama2c.js';
 import { BitNetInference } from './bitnet.js';
+import { CpuflowInference } from './cpuflow.js';
 import { FlashLMInference } from './flashlm.js';
 import { FlashLMMlpInference } from './flashlm-mlp.js';
 import { GPT2Inference } from './gpt2.js';
@@ -77,8 +79,10 @@ export function loadExport(path: string): InferenceModel {
       return new MmfreeInference(path);
     case 'flashlm-mlp':
       return new FlashLMMlpInference(path);
+    case 'cpuflow':
+      return new CpuflowInference(path);
     default:
-      throw new TernlmError(`${path} holds a model of family '${String(family)}', which this version of ternlm cannot run (it runs flashlm, gpt2, bitnet, mmfree and flashlm-mlp) — update ternlm`);
+      throw new TernlmError(`${path} holds a model of family '${String(family)}', which this version of ternlm cannot run (it runs ${MODEL_FAMILIES.join(', ')}) — update ternlm`);
   }
 }
 

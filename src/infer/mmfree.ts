@@ -125,10 +125,6 @@ export class MmfreeInference extends StepEngine<MmfreeConfig, MmfreeState> {
     return new MmfreeState(this.modelConfig);
   }
 
-  reset(s: MmfreeState): void {
-    s.clear();
-  }
-
   protected advance(s: MmfreeState, token: number): void {
     const c = this.modelConfig, d = c.dim, hidden = ffnHidden(c), w = this.w, project = s.projector;
     const x = s.x.ptr, h = s.h.ptr, f = s.f.ptr, cand = s.c.ptr, g = s.g.ptr, hb = s.hb.ptr, hb2 = s.hb2.ptr;

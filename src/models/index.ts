@@ -2,13 +2,14 @@
 import { Rng } from '../core/rng.js';
 import type { HeadConfig as HeadStructure } from '../heads/index.js';
 import { BITNET_DEFAULTS, BitNet, type BitNetConfig } from './bitnet.js';
+import { CPUFLOW_DEFAULTS, Cpuflow, type CpuflowConfig } from './cpuflow.js';
 import { FLASHLM_DEFAULTS, FlashLM, type FlashLMConfig } from './flashlm.js';
 import { FLASHLM_MLP_DEFAULTS, FlashLMMlp, type FlashLMMlpConfig } from './flashlm-mlp.js';
 import { GPT2, GPT2_DEFAULTS, type GPT2Config } from './gpt2.js';
 import { MMFREE_DEFAULTS, Mmfree, type MmfreeConfig } from './mmfree.js';
 import type { LanguageModel } from './language-model.js';
 
-export type ModelConfig = FlashLMConfig | GPT2Config | BitNetConfig | MmfreeConfig | FlashLMMlpConfig;
+export type ModelConfig = FlashLMConfig | GPT2Config | BitNetConfig | MmfreeConfig | FlashLMMlpConfig | CpuflowConfig;
 export type ModelFamily = ModelConfig['family'];
 
 /** Each family's defaults (everything but the vocabulary, which the data sets). */
@@ -18,6 +19,7 @@ export const MODEL_DEFAULTS: { [F in ModelFamily]: Omit<Extract<ModelConfig, { f
   bitnet: BITNET_DEFAULTS,
   mmfree: MMFREE_DEFAULTS,
   'flashlm-mlp': FLASHLM_MLP_DEFAULTS,
+  cpuflow: CPUFLOW_DEFAULTS,
 };
 
 export const MODEL_FAMILIES = Object.keys(MODEL_DEFAULTS) as ModelFamily[];
@@ -38,6 +40,8 @@ export function createModel(config: ModelConfig, rng: Rng, tokenCounts?: ArrayLi
       return new Mmfree(config, rng, tokenCounts, headStructure);
     case 'flashlm-mlp':
       return new FlashLMMlp(config, rng, tokenCounts, headStructure);
+    case 'cpuflow':
+      return new Cpuflow(config, rng, tokenCounts, headStructure);
     default:
       throw new Error(`unknown model family '${(config as { family: string }).family}': expected ${MODEL_FAMILIES.join(', ')}`);
   }
@@ -51,7 +55,7 @@ export function withVocabulary(model: DistributiveOmit<ModelConfig, 'vocabSize'>
 export type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
 export { LanguageModel } from './language-model.js';
-export type { FlashLMConfig, GPT2Config, BitNetConfig, MmfreeConfig, FlashLMMlpConfig };
+export type { FlashLMConfig, GPT2Config, BitNetConfig, MmfreeConfig, FlashLMMlpConfig, CpuflowConfig };
 
 /** The precision of a model's projections ('fp32' for a float family). */
 export function modelPrecision(c: ModelConfig): 'ternary' | 'int8' | 'fp32' {

@@ -1,7 +1,9 @@
 // Fused output head + cross-entropy: logits are computed, turned into their gradient and
-// consumed one chunk of rows at a time, so the full (rows x V) logits never exist at once.
+// consumed one chunk of rows at a time, so the full (rows x V) logits never exist at once; and the
+// multi-label binary cross-entropy of future-set prediction (src/train/fsp.ts).
 import { gradInto, needsGrad, record } from '../core/autograd.js';
 import * as K from '../core/kernels.js';
+import * as HK from '../core/kernels-heads.js';
 import { Tensor } from '../core/tensor.js';
 
 /** Floats of logits held at once (16 MiB). */
@@ -106,4 +108,31 @@ function chunkedCrossEntropy(
   }
   logits.dispose();
   return losses;
+}
+
+/**
+ * Multi-label binary cross-entropy with logits and a weight on the positive term, the mean over
+ * rows and vocabulary: z (N, V) logits, labels int32 (N, L) whose distinct non-negative ids are
+ * each row's positives (a repeated id counts once; negative ids are padding):
+ *   loss = mean over (r, v) of -[posWeight y log σ(z) + (1 - y) log(1 - σ(z))],  y = [v in labels[r]].
+ * The gradient of the logits is written in the same pass when needed. Returns a one-element tensor.
+ */
+export function multilabelBce(z: Tensor, labels: Tensor, posWeight: number): Tensor {
+  if (z.shape.length !== 2) throw new Error(`multilabelBce: logits must be (N, V), got [${z.shape.join(', ')}]`);
+  const [N, V] = z.shape;
+  if (labels.dtype !== 'i32' || labels.shape.length !== 2 || labels.shape[0] !== N) {
+    throw new Error(`multilabelBce: labels must be int32 (${N}, L), got ${labels.dtype} [${labels.shape.join(', ')}]`);
+  }
+  const L = labels.shape[1];
+  const lv = labels.typed();
+  for (let i = 0; i < lv.length; i++) if (lv[i] >= V) throw new Error(`multilabelBce: label ${lv[i]} is outside the vocabulary (0..${V - 1})`);
+  const count = N * V;
+  const dz = needsGrad(z) ? Tensor.empty([N, V]) : null;
+  const losses = Tensor.empty([N]);
+  HK.multilabelBce(z.ptr, labels.ptr, N, V, L, posWeight, losses.ptr, dz ? dz.ptr : 0, 1 / count);
+  const total = K.reduce('sum', losses.ptr, N);
+  losses.dispose();
+  const loss = Tensor.from([total / count], [1]);
+  if (dz) record(loss, (gl) => gradInto(z, (gz, acc) => K.scale(dz.ptr, gl.item(), gz.ptr, dz.size, acc)));
+  return loss;
 }

@@ -1,6 +1,6 @@
 // The gated linear recurrence of the MatMul-free LM's MLGRU: the hidden state as one op whose
 // time loop runs in the kernel (assembly/recurrence.ts).
-import { gradInto, needsGrad, record } from '../core/autograd.js';
+import { gradPair, needsGrad, record } from '../core/autograd.js';
 import { recurrenceBackward, recurrenceForward } from '../core/kernels-recurrence.js';
 import { Tensor } from '../core/tensor.js';
 
@@ -21,14 +21,8 @@ export function gatedRecurrence(f: Tensor, c: Tensor): Tensor {
   recurrenceForward(f.ptr, c.ptr, h.ptr, B, T, C);
   if (!needsGrad(f, c)) return h;
   return record(h, (gh) => {
-    // Collect both gradient buffers first: when f and c are one tensor, gradInto hands the second
-    // `accumulate`, which the kernel honours (it writes df before dc).
-    const ptrs = [0, 0];
-    const acc = [false, false];
-    [f, c].forEach((t, i) => gradInto(t, (g, a) => {
-      ptrs[i] = g.ptr;
-      acc[i] = a;
-    }));
-    recurrenceBackward(f.ptr, c.ptr, h.ptr, gh.ptr, ptrs[0], ptrs[1], B, T, C, acc[0], acc[1]);
+    // The kernel writes df before dc at each element, as gradPair needs when f and c are one tensor.
+    const { ptrs, accumulate } = gradPair(f, c);
+    recurrenceBackward(f.ptr, c.ptr, h.ptr, gh.ptr, ptrs[0], ptrs[1], B, T, C, accumulate[0], accumulate[1]);
   });
 }

@@ -6,6 +6,7 @@ import { ffnHidden } from '../models/bitnet.js';
 import { gluHidden } from '../models/flashlm.js';
 import { ffnHidden as mmfreeFfnHidden } from '../models/mmfree.js';
 import { mlpShapes } from '../models/flashlm-mlp.js';
+import { FSP_DEFAULTS, type FspConfig } from './fsp.js';
 import { MODEL_DEFAULTS, MODEL_FAMILIES, type DistributiveOmit, type ModelConfig, type ModelFamily } from '../models/index.js';
 
 export interface CurriculumPhase {
@@ -51,6 +52,8 @@ export interface TrainConfig {
   initEmbeddings: string;
   /** Draw report.html and report.png (the run's plots) into the run folder when the run ends or is stopped. */
   report: boolean;
+  /** Future-set prediction, an auxiliary training objective (src/train/fsp.ts); alpha 0 = off. */
+  fsp: FspConfig;
 }
 
 export const TRAIN_DEFAULTS: TrainConfig = {
@@ -80,6 +83,7 @@ export const TRAIN_DEFAULTS: TrainConfig = {
   seed: 1,
   initEmbeddings: 'random',
   report: true,
+  fsp: FSP_DEFAULTS,
 };
 
 /** Deep-merge b over a (plain objects merge, arrays and values replace). */
@@ -241,6 +245,14 @@ export const MODEL_FIELDS: { [F in ModelFamily]: Record<string, FieldRule> } = {
     'model.precision': oneOf('ternary', 'int8', 'fp32'),
     'model.quantizeActivations': boolean,
   },
+  cpuflow: {
+    ...BASE_MODEL_FIELDS,
+    'model.stateDim': integer(1, MAX_DIM),
+    'model.ffnHidden': integer(1, 4 * MAX_DIM),
+    'model.scanEps': number(0, 1, { aboveMin: true }),
+    'model.precision': oneOf('ternary', 'int8', 'fp32'),
+    'model.quantizeActivations': boolean,
+  },
   bitnet: {
     ...BASE_MODEL_FIELDS,
     'model.heads': integer(1, 256),
@@ -280,6 +292,10 @@ export const TRAIN_FIELDS: Record<string, FieldRule> = {
   seed: integer(0, MAX_SEED),
   initEmbeddings: { type: 'string', pattern: /^(random|corpus|gpt2:.+)$/, expected: 'random, corpus or gpt2:<model.safetensors>' },
   report: boolean,
+  'fsp.alpha': number(0, 1000),
+  'fsp.tau': integer(1, MAX_CONTEXT),
+  'fsp.rate': integer(1, MAX_CONTEXT),
+  'fsp.posWeight': number(0, 1e6, { aboveMin: true }),
 };
 
 /** Every field of a config whose model is of `family`. */
@@ -400,6 +416,12 @@ function trainingBytes(c: TrainConfig): number {
       activationsPerLayer = shapes.reduce((n, [i, o]) => n + 3 * i + 2 * o, 6 * d) / m.layers;
       break;
     }
+    case 'cpuflow': {
+      const k = m.stateDim, hidden = m.ffnHidden;
+      layerParams = 3 * d * k + k * k + k * d + 2 * d * hidden + 4 * d;
+      activationsPerLayer = 12 * d + 12 * k + 3 * hidden;
+      break;
+    }
     case 'bitnet': {
       const hidden = ffnHidden(m), kvDim = (d / m.heads) * m.kvHeads;
       layerParams = 2 * d * d + 2 * d * kvDim + 3 * d * hidden + 2 * d;
@@ -413,7 +435,7 @@ function trainingBytes(c: TrainConfig): number {
 /** Shape rules between model fields that no single field's range can say. */
 function checkModelShape(m: TrainConfig['model']): void {
   if (m.family === 'flashlm-mlp' && m.layers < 2) throw new TernlmError(`config: a flashlm-mlp model needs model.layers of at least 2 (dim -> hidden ... hidden -> dim), got ${m.layers}`);
-  if (m.family === 'flashlm' || m.family === 'mmfree' || m.family === 'flashlm-mlp') return;
+  if (m.family === 'flashlm' || m.family === 'mmfree' || m.family === 'flashlm-mlp' || m.family === 'cpuflow') return;
   if (m.dim % m.heads !== 0) throw new TernlmError(`config: model.dim ${m.dim} must be a multiple of model.heads ${m.heads}`);
   if (m.family === 'bitnet') {
     if (m.heads % m.kvHeads !== 0) throw new TernlmError(`config: model.heads ${m.heads} must be a multiple of model.kvHeads ${m.kvHeads}`);
@@ -433,6 +455,7 @@ function validate(c: TrainConfig): void {
   }
   checkModelShape(c.model);
   const maxT = longestSeqLen(c);
+  if (c.fsp.alpha > 0 && c.fsp.tau >= maxT) throw new TernlmError(`config: fsp.tau ${c.fsp.tau} leaves no position of a ${maxT}-token sequence with that many targets after it — make fsp.tau smaller than seqLen, or set fsp.alpha 0`);
   if (maxT > c.model.contextLength) throw new TernlmError(`config: sequence length ${maxT} exceeds model.contextLength ${c.model.contextLength}`);
   const bytes = trainingBytes(c);
   if (bytes > TRAINING_BYTES_LIMIT) {

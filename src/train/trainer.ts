@@ -15,12 +15,14 @@ import { Sampler } from '../heads/sampling.js';
 import { CHECKPOINT_FORMAT, openLatestGoodCheckpoint, readCheckpointMeta, saveCheckpoint, type LoadedCheckpoint } from '../io/checkpoint.js';
 import { loadLlmcInto } from '../models/llmc.js';
 import { createModel, modelPrecision, withVocabulary, type LanguageModel, type ModelConfig } from '../models/index.js';
+import type { NamedParam } from '../nn/module.js';
 import { ternaryStats } from '../ops/ternary.js';
 import { writeRunReport } from '../report/report.js';
 import { seqLenAt, type TrainConfig } from './config.js';
 import { initializeEmbeddings } from './embeddings.js';
 import { baseModelConfig, loadBaseWeights } from './init.js';
 import { evaluateSplit, type EvalResult } from './evaluate.js';
+import { TrainingObjective } from './fsp.js';
 import { RunPlan } from './plan.js';
 import { StateSnapshot } from './recovery.js';
 import { RunDir } from './run-dir.js';
@@ -71,6 +73,8 @@ export interface TrainLog {
   gradNorm: number;
   /** Share of step time spent in the output head, from the latest profiled step (null before the first). */
   headShare: number | null;
+  /** Mean future-set-prediction loss of the window (null when the objective is off); `loss` is the cross-entropy alone. */
+  fsp: number | null;
 }
 
 export interface TrainResult {
@@ -142,7 +146,9 @@ function trainInRun(
   const baseCounts = o.initCheckpoint !== undefined ? readCheckpointMeta(o.initCheckpoint).tokenCounts : null;
   const counts = modelConfig.head.type === 'softmax' ? null : (ck?.meta.tokenCounts ?? baseCounts ?? countTokens(o.dataDir, meta.vocabSize));
   const model = createModel(modelConfig, new Rng(c.seed), counts ?? undefined);
-  const named = model.namedParameters();
+  const objective = new TrainingObjective(model, c.fsp, c.seed);
+  // The objective's parameters (the FSP projection) train, save and restore with the model's.
+  const named = [...model.namedParameters(), ...objective.namedParameters()];
   const optimizer: Optimizer = createOptimizer(c, named);
 
   const at: Progress = { step: 0, tokensSeen: 0, elapsed: 0, lrScale: 1, skippedSteps: 0 };
@@ -184,7 +190,7 @@ function trainInRun(
       plan: plan.record(), skippedSteps: at.skippedSteps,
     }));
   };
-  return runLoop(o, run, model, optimizer, plan, at, trainLoader, valLoader, save, msg);
+  return runLoop(o, run, model, objective, named, optimizer, plan, at, trainLoader, valLoader, save, msg);
 }
 
 /** A split's scored tokens and their bytes, for bits per byte (chat data scores the replies only). */
@@ -201,11 +207,10 @@ function checkSameTokenizer(ck: LoadedCheckpoint, dataFingerprint: string, dataD
 }
 
 async function runLoop(
-  o: TrainOptions, run: RunDir, model: LanguageModel<ModelConfig>, optimizer: Optimizer, plan: RunPlan, at: Progress,
-  trainLoader: BatchLoader, valLoader: BatchLoader, save: () => void, msg: (t: string) => void,
+  o: TrainOptions, run: RunDir, model: LanguageModel<ModelConfig>, objective: TrainingObjective, named: NamedParam[], optimizer: Optimizer,
+  plan: RunPlan, at: Progress, trainLoader: BatchLoader, valLoader: BatchLoader, save: () => void, msg: (t: string) => void,
 ): Promise<TrainResult> {
   const c = o.config;
-  const named = model.namedParameters();
   const params = named.filter((p) => p.tensor.requiresGrad).map((p) => p.tensor);
   const snapshot = new StateSnapshot([...named.map((p) => p.tensor), ...optimizer.stateTensors().map((s) => s.tensor)], at.step);
   const sampler = new Sampler(trainLoader.meta.vocabSize, { temperature: 0.8, seed: c.seed + 1 });
@@ -225,7 +230,7 @@ async function runLoop(
 
   let finalTrainLoss = NaN;
   let lastCheckpoint = performance.now();
-  let window = { tokens: 0, loss: 0, steps: 0, start: performance.now() };
+  let window = { tokens: 0, loss: 0, fsp: 0, steps: 0, start: performance.now() };
   const pace = { tokens: 0, seconds: 0 };
   let stoppedEarly = false, nonFiniteStreak = 0, headShare: number | null = null;
 
@@ -239,8 +244,8 @@ async function runLoop(
     // Profile one step in a hundred (not the first: it pays for warm-up).
     const profile = at.step % 100 === 50;
     if (profile) startSectionTiming();
-    const loss = forwardBackward(model, trainLoader, B, T, c.gradAccumulation, c.seed, at.step);
-    if (!Number.isFinite(loss)) {
+    const losses = forwardBackward(model, objective, trainLoader, B, T, c.gradAccumulation, c.seed, at.step);
+    if (!Number.isFinite(losses.total)) {
       // Nothing was applied: restore the last good state (the step before may have broken it).
       snapshot.restore();
       at.lrScale *= 0.5;
@@ -266,8 +271,8 @@ async function runLoop(
     at.tokensSeen += tokens;
     const dt = (performance.now() - t0) / 1000;
     at.elapsed += dt;
-    finalTrainLoss = loss;
-    window = { ...window, tokens: window.tokens + tokens, loss: window.loss + loss, steps: window.steps + 1 };
+    finalTrainLoss = losses.ce;
+    window = { ...window, tokens: window.tokens + tokens, loss: window.loss + losses.ce, fsp: window.fsp + (losses.fsp ?? 0), steps: window.steps + 1 };
     if (at.step > 1) {
       pace.tokens += tokens;
       pace.seconds += dt;
@@ -291,10 +296,11 @@ async function runLoop(
       const line: TrainLog = {
         type: 'train', step: at.step, progress, loss: window.loss / window.steps, lr, seqLen: T, tokens: at.tokensSeen,
         tokensPerSecond: window.tokens / ((now - window.start) / 1000), elapsed: at.elapsed, gradNorm, headShare,
+        fsp: objective.fsp ? window.fsp / window.steps : null,
       };
       run.log(line);
       o.onLog?.(line);
-      window = { tokens: 0, loss: 0, steps: 0, start: now };
+      window = { tokens: 0, loss: 0, fsp: 0, steps: 0, start: now };
     }
     if (at.step % c.evalEvery === 0) {
       evaluateAndSample();

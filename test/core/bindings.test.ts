@@ -7,6 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import * as kernels from '../../src/core/kernels.js';
 import * as attentionKernels from '../../src/core/kernels-attention.js';
 import * as cumsumKernels from '../../src/core/kernels-cumsum.js';
+import * as cumulativeMeanKernels from '../../src/core/kernels-cumulative-mean.js';
 import * as headKernels from '../../src/core/kernels-heads.js';
 import * as inferKernels from '../../src/core/kernels-infer.js';
 import * as recurrenceKernels from '../../src/core/kernels-recurrence.js';
@@ -74,7 +75,7 @@ describe('kernel bindings', () => {
   });
 
   it('every binding passes each kernel its full argument list', () => {
-    const modules = { kernels, headKernels, inferKernels, attentionKernels, cumsumKernels, recurrenceKernels, twoLevelKernels } as Record<string, Record<string, unknown>>;
+    const modules = { kernels, headKernels, inferKernels, attentionKernels, cumsumKernels, cumulativeMeanKernels, recurrenceKernels, twoLevelKernels } as Record<string, Record<string, unknown>>;
     for (const [moduleName, mod] of Object.entries(modules)) {
       for (const [name, fn] of Object.entries(mod)) {
         if (typeof fn !== 'function') continue;

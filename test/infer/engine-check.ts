@@ -1,8 +1,10 @@
 // What the engine tests of every exported family share: a random model whose quantization shows,
 // its training log-probabilities, and the check that an engine reproduces them stepping one token
-// at a time and a prompt at a time.
+// at a time and a prompt at a time; the refusals every engine makes, and greedy generation through
+// the CLI.
 import assert from 'node:assert/strict';
 import { noGrad } from '../../src/core/autograd.js';
+import { TernlmError } from '../../src/core/errors.js';
 import { Rng } from '../../src/core/rng.js';
 import { Tensor, scope } from '../../src/core/tensor.js';
 import { join } from 'node:path';
@@ -10,7 +12,8 @@ import type { Tokenizer } from '../../src/data/tokenizer.js';
 import { loadInferenceModel } from '../../src/infer/load.js';
 import type { InferenceModel } from '../../src/infer/model.js';
 import { exportPacked, type ExportOptions } from '../../src/infer/packed.js';
-import { createModel, type LanguageModel, type ModelConfig } from '../../src/models/index.js';
+import { createModel, type CpuflowConfig, type LanguageModel, type MmfreeConfig, type ModelConfig } from '../../src/models/index.js';
+import { ternlm } from '../cli/run-cli.js';
 import { logSoftmax, maxDiff } from './logprobs.js';
 
 /**
@@ -92,4 +95,69 @@ export function checkExportedEngine(
     engine.dispose();
     model.dispose();
   }
+}
+
+const refusal = (pattern: RegExp) => (e: unknown): boolean => e instanceof TernlmError && pattern.test(e.message);
+
+/**
+ * A prompt with a token outside the vocabulary, or with no token, is refused and changes nothing;
+ * reset forgets the past (the first token's logits come back).
+ */
+export function assertRefusalsAndReset(engine: InferenceModel): void {
+  const V = engine.vocabSize;
+  const state = engine.newState();
+  const first = Float32Array.from(engine.step(state, 7));
+  engine.prefill(state, randomTokens(5, V, 43));
+  assert.throws(() => engine.prefill(state, [1, 2, V]), refusal(new RegExp(`token id ${V} is outside the vocabulary`)));
+  assert.throws(() => engine.prefill(state, []), refusal(/at least one token/));
+  assert.equal(state.pos, 6);
+  engine.reset(state);
+  assert.equal(state.pos, 0);
+  assert.deepEqual(Float32Array.from(engine.step(state, 7)), first);
+  state.dispose();
+}
+
+/** An engine of `contextLength` positions refuses a longer prompt, and a step past its end, with a clear error that changes nothing. */
+export function assertContextLimit(engine: InferenceModel, contextLength: number): void {
+  const full = refusal(new RegExp(`the context is full: this model holds ${contextLength} tokens`));
+  const state = engine.newState();
+  assert.throws(() => engine.prefill(state, randomTokens(contextLength + 1, engine.vocabSize, 43)), full);
+  assert.equal(state.pos, 0);
+  engine.prefill(state, randomTokens(contextLength - 1, engine.vocabSize, 44));
+  engine.step(state, 3);
+  assert.throws(() => engine.step(state, 3), full);
+  assert.equal(state.pos, contextLength);
+  state.dispose();
+}
+
+/**
+ * `ternlm generate` on an exported file, greedily: the prompt comes back first, the summary line
+ * follows on stderr, and a second run writes the same text. Returns the command (without
+ * --max-tokens) for more runs.
+ */
+export async function assertGreedyGeneration(file: string): Promise<string[]> {
+  const gen = ['generate', '--model', file, '--prompt', 'Once upon a time', '--temperature', '0', '--threads', '1'];
+  const a = await ternlm([...gen, '--max-tokens', '8']);
+  assert.equal(a.code, 0, a.stderr);
+  assert.ok(a.stdout.startsWith('Once upon a time'), a.stdout);
+  assert.match(a.stderr, /^\d+ tokens \((max tokens|end of text)\) at [\d.]+ tokens\/s; prompt \d+ tokens/);
+  const b = await ternlm([...gen, '--max-tokens', '8']);
+  assert.equal(b.stdout, a.stdout, 'greedy generation is deterministic');
+  return gen;
+}
+
+/**
+ * The engine cases of a family with BitLinear projections: ternary with 8-bit activations (tied
+ * and untied softmax head), ternary with float activations, int8, fp32 (untied head), and a
+ * hierarchical head.
+ */
+export function precisionCases<C extends MmfreeConfig | CpuflowConfig>(base: C): [string, C][] {
+  return [
+    ['ternary, 8-bit activations, tied softmax head', base],
+    ['ternary, 8-bit activations, untied softmax head', { ...base, head: { type: 'softmax', tied: false } }],
+    ['ternary, float activations', { ...base, quantizeActivations: false }],
+    ['int8', { ...base, precision: 'int8', quantizeActivations: false }],
+    ['fp32 (the float model), untied softmax head', { ...base, precision: 'fp32', quantizeActivations: false, head: { type: 'softmax', tied: false } }],
+    ['ternary, hierarchical head', { ...base, head: { type: 'hierarchical' } }],
+  ];
 }

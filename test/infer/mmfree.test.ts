@@ -7,14 +7,13 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { TernlmError } from '../../src/core/errors.js';
 import { initRuntime } from '../../src/core/runtime.js';
 import { BpeTokenizer } from '../../src/data/bpe-tokenizer.js';
 import { MmfreeInference } from '../../src/infer/mmfree.js';
 import { MMFREE_DEFAULTS, type MmfreeConfig } from '../../src/models/mmfree.js';
 import { ternlm } from '../cli/run-cli.js';
 import { prepareTinyDataset, TINY_MODEL } from '../cli/tiny-data.js';
-import { checkExportedEngine, exportedEngine, makeModel, randomTokens } from './engine-check.js';
+import { assertGreedyGeneration, assertRefusalsAndReset, checkExportedEngine, exportedEngine, makeModel, precisionCases } from './engine-check.js';
 
 /** The byte-level tokenizer with no merges: 256 bytes + end-of-text. */
 const tokenizer = new BpeTokenizer(new Int32Array(0));
@@ -30,14 +29,7 @@ describe('the MatMul-free LM engine reproduces the training forward pass', () =>
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  const cases: [string, MmfreeConfig][] = [
-    ['ternary, 8-bit activations, tied softmax head', MMFREE],
-    ['ternary, 8-bit activations, untied softmax head', { ...MMFREE, head: { type: 'softmax', tied: false } }],
-    ['ternary, float activations', { ...MMFREE, quantizeActivations: false }],
-    ['int8', { ...MMFREE, precision: 'int8', quantizeActivations: false }],
-    ['fp32 (the float twin), untied softmax head', { ...MMFREE, precision: 'fp32', quantizeActivations: false, head: { type: 'softmax', tied: false } }],
-    ['ternary, hierarchical head', { ...MMFREE, head: { type: 'hierarchical' } }],
-  ];
+  const cases = precisionCases(MMFREE);
   let seed = 1;
   for (const [title, config] of cases) {
     const modelSeed = seed++;
@@ -51,16 +43,7 @@ describe('the MatMul-free LM engine reproduces the training forward pass', () =>
   it('a refused prompt changes nothing; reset forgets the past', () => {
     const model = makeModel(MMFREE, 42);
     const engine = exportedEngine(model, tokenizer, join(dir, 'refuse.safetensors'));
-    const state = engine.newState();
-    const first = Float32Array.from(engine.step(state, 7));
-    engine.prefill(state, randomTokens(5, V, 43));
-    assert.throws(() => engine.prefill(state, [1, 2, V]), (e: unknown) => e instanceof TernlmError && /token id 257 is outside the vocabulary/.test(e.message));
-    assert.throws(() => engine.prefill(state, []), (e: unknown) => e instanceof TernlmError && /at least one token/.test(e.message));
-    assert.equal(state.pos, 6);
-    engine.reset(state);
-    assert.equal(state.pos, 0);
-    assert.deepEqual(Float32Array.from(engine.step(state, 7)), first);
-    state.dispose();
+    assertRefusalsAndReset(engine);
     engine.dispose();
     model.dispose();
   });
@@ -86,13 +69,7 @@ describe('ternlm export and generate on a tiny trained MatMul-free LM', () => {
     const report = JSON.parse(exp.stdout) as { ternary_weights: number };
     assert.ok(report.ternary_weights > 0);
 
-    const gen = ['generate', '--model', file, '--prompt', 'Once upon a time', '--temperature', '0', '--threads', '1'];
-    const a = await ternlm([...gen, '--max-tokens', '8']);
-    assert.equal(a.code, 0, a.stderr);
-    assert.ok(a.stdout.startsWith('Once upon a time'), a.stdout);
-    assert.match(a.stderr, /^\d+ tokens \((max tokens|end of text)\) at [\d.]+ tokens\/s; prompt \d+ tokens/);
-    const b = await ternlm([...gen, '--max-tokens', '8']);
-    assert.equal(b.stdout, a.stdout, 'greedy generation is deterministic');
+    const gen = await assertGreedyGeneration(file);
     // The model trained on 32 positions; the recurrence runs on past them.
     const long = await ternlm([...gen, '--max-tokens', '40']);
     assert.equal(long.code, 0, long.stderr);

@@ -20,7 +20,7 @@ import { GPT2_DEFAULTS, type GPT2Config } from '../../src/models/gpt2.js';
 import type { ModelConfig } from '../../src/models/index.js';
 import { assertRefused, ternlm } from '../cli/run-cli.js';
 import { prepareTinyDataset, TINY_MODEL } from '../cli/tiny-data.js';
-import { checkExportedEngine, exportedEngine, makeModel, randomTokens, trainingLogProbs } from './engine-check.js';
+import { assertContextLimit, assertGreedyGeneration, assertRefusalsAndReset, checkExportedEngine, exportedEngine, makeModel, randomTokens, trainingLogProbs } from './engine-check.js';
 import { logSoftmax, maxDiff } from './logprobs.js';
 
 /** The byte-level tokenizer with no merges: 256 bytes + end-of-text. */
@@ -80,16 +80,8 @@ describe('GPT-2 and BitNet engines reproduce the training forward pass', () => {
     it(`${config.family}: a full context is refused with a clear error, and a refused prompt changes nothing`, () => {
       const model = makeModel({ ...config, contextLength: 8 }, 42);
       const engine = exportedEngine(model, tokenizer, join(dir, `${config.family}-short.safetensors`));
-      const state = engine.newState();
-      assert.throws(() => engine.prefill(state, randomTokens(9, V, 43)), (e: unknown) => e instanceof TernlmError && /the context is full: this model holds 8 tokens/.test(e.message));
-      assert.equal(state.pos, 0);
-      assert.throws(() => engine.prefill(state, [1, 2, V]), (e: unknown) => e instanceof TernlmError && /token id 257 is outside the vocabulary/.test(e.message));
-      assert.equal(state.pos, 0);
-      engine.prefill(state, randomTokens(7, V, 44));
-      engine.step(state, 3);
-      assert.throws(() => engine.step(state, 3), (e: unknown) => e instanceof TernlmError && /the context is full: this model holds 8 tokens/.test(e.message));
-      assert.equal(state.pos, 8);
-      state.dispose();
+      assertContextLimit(engine, 8);
+      assertRefusalsAndReset(engine);
       engine.dispose();
       model.dispose();
     });
@@ -131,13 +123,7 @@ describe('ternlm export and generate on tiny trained transformers', () => {
       const report = JSON.parse(exp.stdout) as { ternary_weights: number; float_parameters: number };
       assert.equal(report.ternary_weights > 0, config.startsWith('bitnet'));
 
-      const gen = ['generate', '--model', file, '--prompt', 'Once upon a time', '--temperature', '0', '--threads', '1'];
-      const a = await ternlm([...gen, '--max-tokens', '8']);
-      assert.equal(a.code, 0, a.stderr);
-      assert.ok(a.stdout.startsWith('Once upon a time'), a.stdout);
-      assert.match(a.stderr, /^\d+ tokens \((max tokens|end of text)\) at [\d.]+ tokens\/s; prompt \d+ tokens/);
-      const b = await ternlm([...gen, '--max-tokens', '8']);
-      assert.equal(b.stdout, a.stdout, 'greedy generation is deterministic');
+      const gen = await assertGreedyGeneration(file);
       // The tiny models hold 32 positions: generation ends there instead of failing.
       const full = await ternlm([...gen, '--max-tokens', '100']);
       assert.equal(full.code, 0, full.stderr);

@@ -1,8 +1,9 @@
-// The model families beyond FlashLM are what their papers draw: GPT-2, BitNet's float twin and the
-// MatMul-free LM's float twin equal plain re-implementations written here with loops (float64),
-// the ternary models' projections are BitLinear's; they train end to end (the loss falls, a
-// resumed run equals the straight one), and a GPT-2 goes through llm.c's checkpoint and back
-// unchanged.
+// The model families beyond FlashLM are what their papers draw: GPT-2, BitNet's float twin, the
+// MatMul-free LM's float twin and CPUFlow's float original equal plain re-implementations written
+// here with loops (float64), the ternary models' projections are BitLinear's; they train end to
+// end (the loss falls, a resumed run equals the straight one, also with the FSP objective on,
+// whose projection the checkpoint then holds), and a GPT-2 goes through llm.c's checkpoint and
+// back unchanged.
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,6 +20,7 @@ import { readLlmcGpt2 } from '../../src/io/llmc.js';
 import { openSafetensors } from '../../src/io/safetensors.js';
 import { BITNET_DEFAULTS, type BitNetConfig } from '../../src/models/bitnet.js';
 import { GPT2_DEFAULTS, type GPT2Config } from '../../src/models/gpt2.js';
+import { CPUFLOW_DEFAULTS, type CpuflowConfig } from '../../src/models/cpuflow.js';
 import { MMFREE_DEFAULTS, ffnHidden as mmfreeHidden, type MmfreeConfig } from '../../src/models/mmfree.js';
 import { createModel, MODEL_DEFAULTS, type LanguageModel, type ModelConfig } from '../../src/models/index.js';
 import { gpt2ConfigFromLlmc, loadLlmcInto, writeModelAsLlmc } from '../../src/models/llmc.js';
@@ -179,6 +181,33 @@ function referenceMmfreeFloat(c: MmfreeConfig, p: Params, ids: number[]): Vec[] 
   return logSoftmaxRows(rmsNorm(x, get('norm_out.weight')), get(c.head.tied ? 'embed.weight' : 'head.weight'), c.vocabSize);
 }
 
+/** CPUFlow's float original (the author's v5-LN): CumStepPos, the weighted-mean scan, relu feed-forward, LayerNorm. */
+function referenceCpuflowFloat(c: CpuflowConfig, p: Params, ids: number[]): Vec[] {
+  const d = c.dim, k = c.stateDim, get = (n: string): Float32Array => p.get(n)!;
+  const pos = new Float64Array(d);
+  let x: Vec[] = ids.map((id, t) => Float64Array.from({ length: d }, (_, i) => {
+    pos[i] += get('pos.steps')[t * d + i];
+    return get('embed.weight')[id * d + i] + pos[i];
+  }));
+  for (let l = 0; l < c.layers; l++) {
+    const b = `blocks.${l}.`;
+    const h = layerNorm(x, get(`${b}mixer_norm.weight`), get(`${b}mixer_norm.bias`));
+    const q = linear(h, get(`${b}mixer.query.weight`), k);
+    const key = linear(h, get(`${b}mixer.key.weight`), k).map((r) => r.map(sigmoid));
+    const value = linear(h, get(`${b}mixer.value.weight`), k).map((r) => r.map(Math.tanh));
+    const num = new Float64Array(k), den = new Float64Array(k);
+    const s = q.map((qt, t) => Float64Array.from({ length: k }, (_, i) => {
+      num[i] += key[t][i] * value[t][i];
+      den[i] += key[t][i];
+      return (qt[i] * num[i]) / (den[i] + c.scanEps);
+    }));
+    x = add(x, linear(linear(s, get(`${b}mixer.mix.weight`), k), get(`${b}mixer.out.weight`), d));
+    const h2 = layerNorm(x, get(`${b}ffn_norm.weight`), get(`${b}ffn_norm.bias`));
+    x = add(x, linear(linear(h2, get(`${b}ffn.up.weight`), c.ffnHidden).map((r) => r.map((v) => Math.max(v, 0))), get(`${b}ffn.down.weight`), d));
+  }
+  return logSoftmaxRows(layerNorm(x, get('norm_out.weight'), get('norm_out.bias')), get(c.head.tied ? 'embed.weight' : 'head.weight'), c.vocabSize);
+}
+
 /** The training model's log-probabilities of one sequence (batch of 1). */
 function modelLogProbs(m: LanguageModel<ModelConfig>, ids: number[]): Float32Array[] {
   return noGrad(() => scope(() => {
@@ -236,6 +265,29 @@ describe('GPT-2, BitNet and MatMul-free LM families', () => {
       assertClose(modelLogProbs(m, ids), referenceMmfreeFloat(c, paramsOf(m), ids), 2e-4, 'mmfree');
     });
   }
+
+  for (const tied of [true, false]) {
+    it(`CPUFlow's float original equals a plain re-implementation (CumStepPos, weighted-mean scan, relu FFN, ${tied ? 'tied' : 'untied'} head)`, () => {
+      const c: CpuflowConfig = {
+        ...CPUFLOW_DEFAULTS, vocabSize: 43, dim: 24, stateDim: 12, ffnHidden: 20, layers: 2, contextLength: 32, precision: 'fp32', quantizeActivations: false,
+        head: { type: 'softmax', tied },
+      };
+      const m = createModel(c, new Rng(13));
+      // Weights at the author's init (std 0.02) make every layer nearly the identity; larger ones
+      // and non-trivial norms make a mix-up show.
+      for (const { name, tensor } of m.namedParameters()) {
+        if (/norm/.test(name)) tensor.f32().forEach((_, i, a) => (a[i] = (name.endsWith('weight') ? 1 : 0) + 0.1 * Math.sin(i + name.length)));
+        else tensor.f32().forEach((v, i, a) => (a[i] = v * 20));
+      }
+      const ids = randomIds(30, c.vocabSize, 4);
+      assertClose(modelLogProbs(m, ids), referenceCpuflowFloat(c, paramsOf(m), ids), 2e-4, 'cpuflow');
+    });
+  }
+
+  it('a cpuflow model refuses a sequence longer than its CumStepPos table', () => {
+    const m = createModel({ ...CPUFLOW_DEFAULTS, vocabSize: 20, dim: 8, stateDim: 4, ffnHidden: 8, layers: 1, contextLength: 6 }, new Rng(1));
+    assert.throws(() => modelLogProbs(m, randomIds(7, 20, 1)), /7 positions, but the CumStepPos table has 6 \(model.contextLength\)/);
+  });
 
   it('the ternary BitNet has only BitLinear projections, ternary with 8-bit activations and an input norm', () => {
     const m = createModel({ ...BITNET_DEFAULTS, vocabSize: 40, dim: 32, layers: 2, heads: 4, kvHeads: 2 }, new Rng(1));
@@ -298,14 +350,16 @@ describe('GPT-2, BitNet and MatMul-free LM families', () => {
     });
 
     const families = [
-      ['gpt2', { family: 'gpt2', heads: 4 }],
-      ['bitnet (ternary, 2 KV heads)', { family: 'bitnet', heads: 4, kvHeads: 2 }],
-      ['mmfree (ternary)', { family: 'mmfree' }],
+      ['gpt2', { family: 'gpt2', heads: 4 }, {}],
+      ['bitnet (ternary, 2 KV heads)', { family: 'bitnet', heads: 4, kvHeads: 2 }, {}],
+      ['mmfree (ternary)', { family: 'mmfree' }, {}],
+      ['cpuflow (ternary, FSP on)', { family: 'cpuflow', stateDim: 16, ffnHidden: 32 }, { fsp: { alpha: 0.1, tau: 8, rate: 4 } }],
+      ['bitnet (fp32, FSP on)', { family: 'bitnet', heads: 4, kvHeads: 4, precision: 'fp32' }, { fsp: { alpha: 0.1, tau: 8, rate: 4 } }],
     ] as const;
-    for (const [what, model] of families) {
+    for (const [what, model, over] of families) {
       it(`${what}: the loss falls, and a resumed run equals the straight one`, async () => {
-        const config = tiny(model);
-        const name = model.family;
+        const config = tiny(model, over);
+        const name = what.replace(/\W+/g, '-');
         const straight = await train({ config, dataDir, outDir: join(root, `${name}-straight`), tokenizer, steps: 60 });
         assert.ok(straight.lastEval && straight.lastEval.loss < 0.8 * Math.log(tokenizer.vocabSize), `${what}: val loss ${straight.lastEval?.loss} vs log V ${Math.log(tokenizer.vocabSize)}`);
         let steps = 0;
@@ -313,6 +367,10 @@ describe('GPT-2, BitNet and MatMul-free LM families', () => {
         const second = await train({ config, dataDir, outDir: join(root, `${name}-resumed`), tokenizer, steps: 60, resume: true });
         assert.equal(second.finalTrainLoss, straight.finalTrainLoss);
         assertSameTensors(straight.checkpoint, second.checkpoint);
+        // The FSP projection trains and is saved with the model when FSP is on, and only then.
+        const a = openSafetensors(straight.checkpoint);
+        assert.equal(a.has('param.fsp.proj.weight'), config.fsp.alpha > 0);
+        a.close();
       });
     }
 
