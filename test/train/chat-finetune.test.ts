@@ -53,7 +53,7 @@ describe('assistant-only loss, every family', () => {
   for (const family of MODEL_FAMILIES) {
     it(`${family}: the loss is the mean over scored tokens, and masked content moves no gradient`, () => {
       const c = withOverrides(TRAIN_DEFAULTS, { seqLen: 16, curriculum: [], model: { family, dim: 32, layers: 2, contextLength: 16 } });
-      const model = createModel(withVocabulary(c.model, V), new Rng(1));
+      const model = createModel(withVocabulary(c.model, V), new Rng(1), new Array<number>(V).fill(1)); // counts: a two-level head needs them
       const masked = gradients(model, rows, scored, T);
 
       // The masked loss equals the mean of the scored tokens' own losses.
