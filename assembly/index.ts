@@ -16,3 +16,4 @@ export * from './optim_extra';
 export * from './attention';
 export * from './cumsum';
 export * from './recurrence';
+export * from './linear-attention';

@@ -10,3 +10,4 @@ export * from './quant.js';
 export * from './attention.js';
 export * from './cumsum.js';
 export * from './recurrence.js';
+export * from './linear-attention.js';

@@ -9,6 +9,7 @@ import * as attentionKernels from '../../src/core/kernels-attention.js';
 import * as cumsumKernels from '../../src/core/kernels-cumsum.js';
 import * as headKernels from '../../src/core/kernels-heads.js';
 import * as inferKernels from '../../src/core/kernels-infer.js';
+import * as linearAttentionKernels from '../../src/core/kernels-linear-attention.js';
 import * as recurrenceKernels from '../../src/core/kernels-recurrence.js';
 import { initRuntime, kernelPool } from '../../src/core/runtime.js';
 import { instantiate, KERNEL_NAMES, kernelNames, loadKernelModule, createMemory } from '../../src/core/wasm.js';
@@ -73,7 +74,7 @@ describe('kernel bindings', () => {
   });
 
   it('every binding passes each kernel its full argument list', () => {
-    const modules = { kernels, headKernels, inferKernels, attentionKernels, cumsumKernels, recurrenceKernels } as Record<string, Record<string, unknown>>;
+    const modules = { kernels, headKernels, inferKernels, attentionKernels, cumsumKernels, recurrenceKernels, linearAttentionKernels } as Record<string, Record<string, unknown>>;
     for (const [moduleName, mod] of Object.entries(modules)) {
       for (const [name, fn] of Object.entries(mod)) {
         if (typeof fn !== 'function') continue;
