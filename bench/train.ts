@@ -8,6 +8,7 @@ import { Tensor, scope } from '../src/core/tensor.js';
 import { ffnHidden } from '../src/models/bitnet.js';
 import { gluHidden } from '../src/models/flashlm.js';
 import { ffnHidden as mmfreeFfnHidden } from '../src/models/mmfree.js';
+import { ffnHidden as mofFfnHidden, gruWidth } from '../src/models/mof.js';
 import { createModel, modelPrecision, withVocabulary, type ModelConfig } from '../src/models/index.js';
 import { resolveConfigPath } from '../src/cli/train.js';
 import { loadTrainConfig, parseOverrides, withOverrides } from '../src/train/config.js';
@@ -36,6 +37,7 @@ function feedForwardWidth(c: ModelConfig): number {
     case 'gpt2': return 4 * c.dim;
     case 'bitnet': return ffnHidden(c);
     case 'mmfree': return mmfreeFfnHidden(c);
+    case 'mof': return mofFfnHidden(c);
   }
 }
 
@@ -51,6 +53,10 @@ export function bodyMacsPerToken(c: ModelConfig, T: number): number {
     case 'mmfree':
       // f, c, g, o and the GLU; the recurrence is element-wise
       return c.layers * (4 * d * d + 3 * d * h);
+    case 'mof':
+      // GRU expert f, c, o; attention q, k, v, o and the thought projection; the GLU; the router;
+      // linear attention's scores and weighted sums over (T + 1) / 2 positions on average
+      return c.layers * (3 * d * gruWidth(c) + 5 * d * d + 3 * d * h + 2 * d * c.routerDim + 2 * c.routerDim + d * (T + 1));
     case 'bitnet': {
       const kvDim = (d / c.heads) * c.kvHeads;
       return c.layers * (2 * d * d + 2 * d * kvDim + 3 * d * h + d * (T + 1));

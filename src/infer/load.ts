@@ -10,6 +10,7 @@ import { FlashLMInference } from './flashlm.js';
 import { GPT2Inference } from './gpt2.js';
 import { LlamaModel, type LlamaWeights } from './llama.js';
 import { MmfreeInference } from './mmfree.js';
+import { MofInference } from './mof.js';
 import type { InferenceModel } from './model.js';
 import { openPacked } from './packed.js';
 
@@ -74,8 +75,10 @@ export function loadExport(path: string): InferenceModel {
       return new BitNetInference(path);
     case 'mmfree':
       return new MmfreeInference(path);
+    case 'mof':
+      return new MofInference(path);
     default:
-      throw new TernlmError(`${path} holds a model of family '${String(family)}', which this version of ternlm cannot run (it runs flashlm, gpt2, bitnet and mmfree) — update ternlm`);
+      throw new TernlmError(`${path} holds a model of family '${String(family)}', which this version of ternlm cannot run (it runs flashlm, gpt2, bitnet, mmfree and mof) — update ternlm`);
   }
 }
 

@@ -5,9 +5,10 @@ import { BITNET_DEFAULTS, BitNet, type BitNetConfig } from './bitnet.js';
 import { FLASHLM_DEFAULTS, FlashLM, type FlashLMConfig } from './flashlm.js';
 import { GPT2, GPT2_DEFAULTS, type GPT2Config } from './gpt2.js';
 import { MMFREE_DEFAULTS, Mmfree, type MmfreeConfig } from './mmfree.js';
+import { MOF_DEFAULTS, Mof, type MofConfig } from './mof.js';
 import type { LanguageModel } from './language-model.js';
 
-export type ModelConfig = FlashLMConfig | GPT2Config | BitNetConfig | MmfreeConfig;
+export type ModelConfig = FlashLMConfig | GPT2Config | BitNetConfig | MmfreeConfig | MofConfig;
 export type ModelFamily = ModelConfig['family'];
 
 /** Each family's defaults (everything but the vocabulary, which the data sets). */
@@ -16,6 +17,7 @@ export const MODEL_DEFAULTS: { [F in ModelFamily]: Omit<Extract<ModelConfig, { f
   gpt2: GPT2_DEFAULTS,
   bitnet: BITNET_DEFAULTS,
   mmfree: MMFREE_DEFAULTS,
+  mof: MOF_DEFAULTS,
 };
 
 export const MODEL_FAMILIES = Object.keys(MODEL_DEFAULTS) as ModelFamily[];
@@ -34,6 +36,8 @@ export function createModel(config: ModelConfig, rng: Rng, tokenCounts?: ArrayLi
       return new BitNet(config, rng, tokenCounts, headStructure);
     case 'mmfree':
       return new Mmfree(config, rng, tokenCounts, headStructure);
+    case 'mof':
+      return new Mof(config, rng, tokenCounts, headStructure);
     default:
       throw new Error(`unknown model family '${(config as { family: string }).family}': expected ${MODEL_FAMILIES.join(', ')}`);
   }
@@ -47,7 +51,7 @@ export function withVocabulary(model: DistributiveOmit<ModelConfig, 'vocabSize'>
 export type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
 export { LanguageModel } from './language-model.js';
-export type { FlashLMConfig, GPT2Config, BitNetConfig, MmfreeConfig };
+export type { FlashLMConfig, GPT2Config, BitNetConfig, MmfreeConfig, MofConfig };
 
 /** The precision of a model's projections ('fp32' for a float family). */
 export function modelPrecision(c: ModelConfig): 'ternary' | 'int8' | 'fp32' {

@@ -33,11 +33,11 @@ export function causalLinearAttention(phiQ: Tensor, phiK: Tensor, v: Tensor): Te
   return bmm(causalNormalize(bmm(phiQ, phiK, false, true)), v);
 }
 
-/** 1 / (t + 1) for t = 0..T-1, each repeated C times: the row scale of a causal mean, (T * C). */
+/** 1 / (t + 1) for t = 0..T-1, each repeated C times: the row scale of a causal mean, (1, T * C). */
 function inverseCounts(T: number, C: number): Tensor {
   const v = new Float32Array(T * C);
   for (let t = 0; t < T; t++) v.fill(1 / (t + 1), t * C, (t + 1) * C);
-  return Tensor.from(v, [T * C]);
+  return Tensor.from(v, [1, T * C]);
 }
 
 /** x (B, T, C) -> the mean of x_0..x_t at every t, (B, T, C): cumsum along T, divided by t + 1. */
