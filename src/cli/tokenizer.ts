@@ -14,7 +14,8 @@ const HELP = `usage: ternlm tokenizer <train|encode|decode> [options]
 
   ternlm tokenizer train --input <paths>... --out tok.json [--vocab 4096] [--lowercase]
                          [--max-bytes N] [--text-field text]
-      Learn a byte-level BPE (GPT-2 pre-tokenization, <|endoftext|> as the last id) from
+      Learn a byte-level BPE (GPT-2 pre-tokenization with every Han character apart,
+      <|endoftext|> as the last id) from
       .txt/.jsonl/.parquet files or directories; --max-bytes stops reading after N bytes.
 
   ternlm tokenizer encode --tokenizer <spec> --text "..."
