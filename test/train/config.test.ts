@@ -73,7 +73,7 @@ describe('config schema', () => {
       [{ model: { head: { type: 'softmax', tied: 'no' } } }, /model\.head\.tied must be true or false/],
       [{ model: { head: { type: 'adaptive', cutoffs: [1000, 100] } } }, /model\.head\.cutoffs must be a list of 1 to 16 increasing integers/],
       [{ model: { dropout: 1 } }, /model\.dropout must be a number of at least 0 and less than 1, got 1/],
-      [{ model: { family: 'llama' } }, /model\.family must be one of flashlm, gpt2, bitnet, mmfree, got "llama"/],
+      [{ model: { family: 'llama' } }, /model\.family must be one of flashlm, gpt2, bitnet, mmfree, mof, got "llama"/],
       [{ batchSize: 0 }, /batchSize must be an integer from 1/],
       [{ seqLen: 1.5 }, /seqLen must be an integer/],
       [{ curriculum: [{ seqLen: 64, until: 0.5 }, { seqLen: 128, until: 0.4 }] }, /curriculum must be a list of at most 64 phases/],
