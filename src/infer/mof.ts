@@ -81,7 +81,7 @@ function readWeights(w: PackedWeights<MofConfig>): MofWeights {
       embeddingWeight: c.embeddingMix ? scalar(`${p}.embedding_weight`) : 0,
       gruNorm: norm(`${p}.gru.norm`),
       gru: { f: w.projection(`${p}.gru.gru.f`, width, d), c: w.projection(`${p}.gru.gru.c`, width, d) },
-      gruOut: w.projection(`${p}.gru.o`, d, width),
+      gruOut: w.projection(`${p}.gru.out`, d, width),
       norm: norm(`${t}.norm`),
       q: w.projection(`${t}.attention.q`, d, d), k: w.projection(`${t}.attention.k`, d, d),
       v: w.projection(`${t}.attention.v`, d, d), o: w.projection(`${t}.attention.o`, d, d),

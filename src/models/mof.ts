@@ -107,20 +107,22 @@ function scaleRows(x: Tensor, w: Tensor): Tensor {
   return ops.mul(x, ops.matmul(w, Tensor.from(new Float32Array(d).fill(1), [1, d])));
 }
 
-/** The GRU expert: x + O(minGRU(LN(x))). */
-class GruExpert extends Module {
+/**
+ * LN, a minGRU, a projection: out(minGRU(LN(x))), (B, T, d) -> (B, T, outFeatures). The GRU
+ * expert's branch (wide, back to d) and the router's logits (narrow, to 2).
+ */
+class MinGRUBranch extends Module {
   readonly norm: LayerNorm;
   readonly gru: MinGRU;
-  readonly o: BitLinear;
-  constructor(c: MofConfig, bit: BitLinearOptions, rng: Rng, outStd: number) {
+  readonly out: BitLinear;
+  constructor(dim: number, width: number, outFeatures: number, bit: BitLinearOptions, rng: Rng, outStd?: number) {
     super();
-    this.norm = this.child('norm', new LayerNorm(c.dim));
-    this.gru = this.child('gru', new MinGRU(c.dim, gruWidth(c), bit, rng));
-    this.o = this.child('o', new BitLinear(gruWidth(c), c.dim, bit, rng, outStd));
+    this.norm = this.child('norm', new LayerNorm(dim));
+    this.gru = this.child('gru', new MinGRU(dim, width, bit, rng));
+    this.out = this.child('out', new BitLinear(width, outFeatures, bit, rng, outStd));
   }
-  /** x (B, T, d) -> the branch O(minGRU(LN(x))) (B, T, d) */
-  branch(x: Tensor): Tensor {
-    return this.o.forward(this.gru.forward(this.norm.forward(x)));
+  forward(x: Tensor): Tensor {
+    return this.out.forward(this.gru.forward(this.norm.forward(x)));
   }
 }
 
@@ -154,45 +156,28 @@ class TransformerExpert extends Module {
   }
 }
 
-/** The router: per-position weights (B*T, 2) of the two experts, a softmax over R minGRU(LN(x)). */
-class Router extends Module {
-  readonly norm: LayerNorm;
-  readonly gru: MinGRU;
-  readonly out: BitLinear;
-  constructor(c: MofConfig, bit: BitLinearOptions, rng: Rng) {
-    super();
-    this.norm = this.child('norm', new LayerNorm(c.dim));
-    this.gru = this.child('gru', new MinGRU(c.dim, c.routerDim, bit, rng));
-    this.out = this.child('out', new BitLinear(c.routerDim, 2, bit, rng));
-  }
-  forward(x: Tensor): Tensor {
-    const [B, T] = x.shape;
-    return ops.softmax(ops.reshape(this.out.forward(this.gru.forward(this.norm.forward(x))), [B * T, 2]));
-  }
-}
-
 class MofBlock extends Module {
   readonly embeddingWeight: Tensor | null;
-  readonly gru: GruExpert;
+  readonly gru: MinGRUBranch;
   readonly transformer: TransformerExpert;
-  readonly router: Router;
+  readonly router: MinGRUBranch;
   constructor(c: MofConfig, rng: Rng) {
     super();
     const bit: BitLinearOptions = { precision: c.precision, quantizeActivations: c.quantizeActivations, inputNorm: true };
     const residualStd = 1 / Math.sqrt(2 * c.layers);
     this.embeddingWeight = c.embeddingMix ? this.param('embedding_weight', scalarParam(0), { decay: false, matrix: false }) : null;
-    this.gru = this.child('gru', new GruExpert(c, bit, rng, residualStd / Math.sqrt(gruWidth(c))));
+    this.gru = this.child('gru', new MinGRUBranch(c.dim, gruWidth(c), c.dim, bit, rng, residualStd / Math.sqrt(gruWidth(c))));
     this.transformer = this.child('transformer', new TransformerExpert(c, bit, rng, residualStd / Math.sqrt(c.dim)));
     this.transformer.ffn.down.weight.f32().forEach((v, i, a) => (a[i] = v * residualStd));
-    this.router = this.child('router', new Router(c, bit, rng));
+    this.router = this.child('router', new MinGRUBranch(c.dim, c.routerDim, 2, bit, rng));
   }
   /** x, e (B, T, d) -> (B, T, d); e is the token embedding. */
   forward(x: Tensor, e: Tensor, drop: (t: Tensor) => Tensor): Tensor {
     const [B, T, d] = x.shape;
     if (this.embeddingWeight) x = ops.add(x, scaleBy(e, this.embeddingWeight));
-    const g = ops.add(x, section('gru', () => drop(this.gru.branch(x))));
+    const g = ops.add(x, section('gru', () => drop(this.gru.forward(x))));
     const a = this.transformer.forward(x, drop);
-    const p = section('router', () => this.router.forward(x));
+    const p = section('router', () => ops.softmax(ops.reshape(this.router.forward(x), [B * T, 2]))); // (B*T, 2)
     const rows = (t: Tensor): Tensor => ops.reshape(t, [B * T, d]);
     const mixed = ops.add(scaleRows(rows(g), ops.slice(p, 1, 0, 1)), scaleRows(rows(a), ops.slice(p, 1, 1, 1)));
     return ops.reshape(mixed, [B, T, d]);

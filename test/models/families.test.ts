@@ -10,9 +10,7 @@ import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { Rng } from '../../src/core/rng.js';
 import { initRuntime } from '../../src/core/runtime.js';
-import { readMeta } from '../../src/data/meta.js';
-import { writeDemoCorpus } from '../../src/data/stories.js';
-import { tokenizerFromJSON, type Tokenizer } from '../../src/data/tokenizer.js';
+import type { Tokenizer } from '../../src/data/tokenizer.js';
 import { readLlmcGpt2 } from '../../src/io/llmc.js';
 import { openSafetensors } from '../../src/io/safetensors.js';
 import { BITNET_DEFAULTS, type BitNetConfig } from '../../src/models/bitnet.js';
@@ -22,9 +20,7 @@ import { createModel, MODEL_DEFAULTS, type LanguageModel, type ModelConfig } fro
 import { gpt2ConfigFromLlmc, loadLlmcInto, writeModelAsLlmc } from '../../src/models/llmc.js';
 import { TRAIN_DEFAULTS, withOverrides, type TrainConfig } from '../../src/train/config.js';
 import { train } from '../../src/train/trainer.js';
-import { run as prepareCli } from '../../src/cli/prepare.js';
-import { run as tokenizerCli } from '../../src/cli/tokenizer.js';
-import { add, assertClose, gelu, layerNorm, linear, logSoftmaxRows, modelLogProbs, paramsOf, randomIds, rmsNorm, sigmoid, silu, type Params, type Vec } from './reference.js';
+import { add, assertClose, gelu, layerNorm, linear, logSoftmaxRows, modelLogProbs, paramsOf, prepareDemoData, randomIds, rmsNorm, sigmoid, silu, type Params, type Vec } from './reference.js';
 
 /** Causal attention of one sequence: q (T x H*hd), k, v (T x KV*hd); head h reads KV head h / (H / KV). */
 function attention(q: Vec[], k: Vec[], v: Vec[], H: number, KV: number): Vec[] {
@@ -212,17 +208,7 @@ describe('GPT-2, BitNet and MatMul-free LM families', () => {
     });
 
     before(async () => {
-      const corpus = writeDemoCorpus(join(root, 'corpus'), { stories: 600, seed: 5 });
-      const quiet = console.log;
-      console.log = () => {};
-      try {
-        await tokenizerCli(['train', '--input', corpus.path, '--vocab', '300', '--out', join(root, 'tok.json')]);
-        await prepareCli(['--input', corpus.path, '--tokenizer', join(root, 'tok.json'), '--out', join(root, 'data'), '--val-fraction', '0.05']);
-      } finally {
-        console.log = quiet;
-      }
-      dataDir = join(root, 'data');
-      tokenizer = tokenizerFromJSON(readMeta(dataDir).tokenizer.json);
+      ({ dataDir, tokenizer } = await prepareDemoData(root));
     });
 
     const families = [

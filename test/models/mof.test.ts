@@ -10,17 +10,13 @@ import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { Rng } from '../../src/core/rng.js';
 import { initRuntime } from '../../src/core/runtime.js';
-import { readMeta } from '../../src/data/meta.js';
-import { writeDemoCorpus } from '../../src/data/stories.js';
-import { tokenizerFromJSON, type Tokenizer } from '../../src/data/tokenizer.js';
+import type { Tokenizer } from '../../src/data/tokenizer.js';
 import { openSafetensors } from '../../src/io/safetensors.js';
 import { createModel } from '../../src/models/index.js';
 import { MOF_DEFAULTS, ffnHidden, gruWidth, type MofConfig } from '../../src/models/mof.js';
 import { TRAIN_DEFAULTS, withOverrides, type TrainConfig } from '../../src/train/config.js';
 import { train } from '../../src/train/trainer.js';
-import { run as prepareCli } from '../../src/cli/prepare.js';
-import { run as tokenizerCli } from '../../src/cli/tokenizer.js';
-import { add, assertClose, layerNorm, linear, logSoftmaxRows, modelLogProbs, paramsOf, randomIds, rmsNorm, sigmoid, silu, type Params, type Vec } from './reference.js';
+import { add, assertClose, layerNorm, linear, logSoftmaxRows, modelLogProbs, paramsOf, prepareDemoData, randomIds, rmsNorm, sigmoid, silu, type Params, type Vec } from './reference.js';
 
 const scaled = (x: Vec[], s: number): Vec[] => x.map((r) => r.map((v) => v * s));
 
@@ -64,7 +60,7 @@ function referenceMofFloat(c: MofConfig, p: Params, ids: number[]): Vec[] {
   for (let l = 0; l < c.layers; l++) {
     const b = `blocks.${l}`, tr = `${b}.transformer`;
     if (c.embeddingMix) x = add(x, scaled(e, get(`${b}.embedding_weight`)[0]));
-    const g = add(x, proj(gru(ln(x, `${b}.gru.norm`), `${b}.gru.gru`, W), `${b}.gru.o`, d));
+    const g = add(x, proj(gru(ln(x, `${b}.gru.norm`), `${b}.gru.gru`, W), `${b}.gru.out`, d));
     const n = ln(x, `${tr}.norm`);
     const positioned = n.map((r, t) => r.map((v, i) => v + (i % 2 === 0 ? Math.sin(t / 10000 ** (i / d)) : Math.cos(t / 10000 ** ((i - 1) / d)))));
     const q = proj(positioned, `${tr}.attention.q`, d), k = proj(positioned, `${tr}.attention.k`, d), v = proj(positioned, `${tr}.attention.v`, d);
@@ -121,17 +117,7 @@ describe('the mixture-of-frameworks family', () => {
     });
 
     before(async () => {
-      const corpus = writeDemoCorpus(join(root, 'corpus'), { stories: 600, seed: 5 });
-      const quiet = console.log;
-      console.log = () => {};
-      try {
-        await tokenizerCli(['train', '--input', corpus.path, '--vocab', '300', '--out', join(root, 'tok.json')]);
-        await prepareCli(['--input', corpus.path, '--tokenizer', join(root, 'tok.json'), '--out', join(root, 'data'), '--val-fraction', '0.05']);
-      } finally {
-        console.log = quiet;
-      }
-      dataDir = join(root, 'data');
-      tokenizer = tokenizerFromJSON(readMeta(dataDir).tokenizer.json);
+      ({ dataDir, tokenizer } = await prepareDemoData(root));
     });
 
     it('a tiny ternary mof learns, and a resumed run equals the straight one bit for bit', async () => {

@@ -1,11 +1,18 @@
-// Float64 re-implementations' building blocks for the model-family tests (families.test.ts,
-// mof.test.ts): rows of floats per position, the parameters read off a model by name, and the
-// comparison of a model's log-probabilities with a reference's.
+// What the model-family tests (families.test.ts, mof.test.ts) share: the building blocks of their
+// float64 re-implementations (rows of floats per position, the parameters read off a model by
+// name, the comparison of a model's log-probabilities with a reference's), and the small prepared
+// data set their training tests run on.
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { noGrad } from '../../src/core/autograd.js';
 import { Rng } from '../../src/core/rng.js';
 import { Tensor, scope } from '../../src/core/tensor.js';
+import { readMeta } from '../../src/data/meta.js';
+import { writeDemoCorpus } from '../../src/data/stories.js';
+import { tokenizerFromJSON, type Tokenizer } from '../../src/data/tokenizer.js';
 import type { LanguageModel, ModelConfig } from '../../src/models/index.js';
+import { run as prepareCli } from '../../src/cli/prepare.js';
+import { run as tokenizerCli } from '../../src/cli/tokenizer.js';
 
 export type Vec = Float64Array<ArrayBufferLike>;
 export type Params = Map<string, Float32Array>;
@@ -76,3 +83,18 @@ export const randomIds = (n: number, V: number, seed: number): number[] => {
   const rng = new Rng(seed);
   return Array.from({ length: n }, () => Math.floor(rng.next() * V));
 };
+
+/** Under `root`: 600 demo stories, a 300-token BPE and shards prepared with it (root/data). */
+export async function prepareDemoData(root: string): Promise<{ dataDir: string; tokenizer: Tokenizer }> {
+  const corpus = writeDemoCorpus(join(root, 'corpus'), { stories: 600, seed: 5 });
+  const quiet = console.log;
+  console.log = () => {};
+  try {
+    await tokenizerCli(['train', '--input', corpus.path, '--vocab', '300', '--out', join(root, 'tok.json')]);
+    await prepareCli(['--input', corpus.path, '--tokenizer', join(root, 'tok.json'), '--out', join(root, 'data'), '--val-fraction', '0.05']);
+  } finally {
+    console.log = quiet;
+  }
+  const dataDir = join(root, 'data');
+  return { dataDir, tokenizer: tokenizerFromJSON(readMeta(dataDir).tokenizer.json) };
+}
