@@ -1,5 +1,5 @@
 import { BpeTokenizer, MAX_BPE_VOCAB, PAIR_SHIFT, pairKey } from './bpe-tokenizer.js';
-import { BPE_TRAIN_PATTERN, EOT_TEXT, pretokenRegExp, safeCutPoint, splitOnSpecials } from './pretokenize.js';
+import { EOT_TEXT, GPT2_PATTERN, pretokenRegExp, safeCutPoint, splitOnSpecials } from './pretokenize.js';
 
 /**
  * Byte-level BPE training: count pre-token words (GPT-2 pattern), then learn merges with
@@ -17,7 +17,7 @@ export class WordCounter {
   private carry = '';
 
   constructor(readonly opts: { lowercase?: boolean; pattern?: string } = {}) {
-    this.regex = pretokenRegExp(opts.pattern ?? BPE_TRAIN_PATTERN);
+    this.regex = pretokenRegExp(opts.pattern ?? GPT2_PATTERN);
   }
 
   /** Add a chunk of a longer text; call `flush()` at the end of the text. */
@@ -63,6 +63,8 @@ export interface BpeTrainOptions {
   /** Total vocabulary including the 256 bytes and `<|endoftext|>`: 257 ≤ vocabSize ≤ 2^20. */
   vocabSize: number;
   lowercase?: boolean;
+  /** Pre-token pattern the word counts were made with, stored in the tokenizer (default GPT-2's). */
+  pattern?: string;
   /** Stop early when the most frequent pair occurs fewer times than this (default 2). */
   minPairCount?: number;
   /** Called every few merges with (merges done, merges wanted). */
@@ -247,6 +249,6 @@ export function trainBpe(wordCounts: Map<string, number>, opts: BpeTrainOptions)
   }
   const n = merges.length >> 1;
   opts.onProgress?.(n, wanted);
-  const tokenizer = new BpeTokenizer(Int32Array.from(merges), { pattern: BPE_TRAIN_PATTERN, lowercase: opts.lowercase ?? false, specialTokens: { [EOT_TEXT]: 256 + n } });
+  const tokenizer = new BpeTokenizer(Int32Array.from(merges), { pattern: opts.pattern ?? GPT2_PATTERN, lowercase: opts.lowercase ?? false, specialTokens: { [EOT_TEXT]: 256 + n } });
   return { tokenizer, merges: n, words: words.length };
 }

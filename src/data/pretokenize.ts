@@ -10,14 +10,15 @@
 export const GPT2_PATTERN = String.raw`'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`;
 
 /**
- * The pattern `ternlm tokenizer train` learns with: GPT-2's, except that every Han character is a
- * pre-token of its own (with the space before it, if any). Chinese has no spaces, so GPT-2's
- * ` ?\p{L}+` makes a whole clause one pre-token: nearly every pre-token is unique, pair counts
- * spread thin and merges span word boundaries. One character a pre-token gives Chinese a
- * character-level vocabulary (as BERT's Chinese tokenizer does); text without Han characters
- * splits exactly as with GPT-2's pattern, and the matches still cover every code point.
+ * GPT-2's pattern with every Han character a pre-token of its own (with the space before it, if
+ * any): `ternlm tokenizer train --split-han`. Chinese has no spaces, so GPT-2's ` ?\p{L}+` takes a
+ * whole clause as one pre-token, and the distinct pre-tokens grow with the corpus (306,141 in the
+ * 8.9 MB of ../shared/data/chinese; a JavaScript Map holds at most 2^24, reached near 0.5 GB).
+ * Split, Chinese gets a character-level vocabulary (as BERT's Chinese tokenizer has) and the
+ * counting table stays the size of the character set. Text without Han characters splits exactly
+ * as with GPT-2's pattern, and the matches still cover every code point.
  */
-export const BPE_TRAIN_PATTERN = String.raw`'s|'t|'re|'ve|'m|'ll|'d| ?\p{Script=Han}| ?(?:(?!\p{Script=Han})\p{L})+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`;
+export const HAN_SPLIT_PATTERN = String.raw`'s|'t|'re|'ve|'m|'ll|'d| ?\p{Script=Han}| ?(?:(?!\p{Script=Han})\p{L})+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`;
 
 /** A fresh global, Unicode-aware RegExp for `pattern` (RegExps with /g carry state). */
 export function pretokenRegExp(pattern: string = GPT2_PATTERN): RegExp {
