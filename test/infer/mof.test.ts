@@ -1,9 +1,10 @@
 // The mixture-of-frameworks engine on exported files equals the training model: its next-token
 // log-probabilities, one token at a time and a prompt at a time, match the training forward pass
 // (whole sequences through the recurrence kernel and the O(T²) linear attention) for every
-// precision, softmax head and with the embedding mix on and off, past the trained context.
+// precision, softmax head and with the embedding mix on and off, past the trained context. Then
+// export + generate through the real CLI on a tiny trained run.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -11,6 +12,8 @@ import { initRuntime } from '../../src/core/runtime.js';
 import { BpeTokenizer } from '../../src/data/bpe-tokenizer.js';
 import { MofInference } from '../../src/infer/mof.js';
 import { MOF_DEFAULTS, type MofConfig } from '../../src/models/mof.js';
+import { ternlm } from '../cli/run-cli.js';
+import { prepareTinyDataset, TINY_MODEL } from '../cli/tiny-data.js';
 import { checkExportedEngine, exportedEngine, makeModel, randomTokens } from './engine-check.js';
 
 /** The byte-level tokenizer with no merges: 256 bytes + end-of-text. */
@@ -55,5 +58,33 @@ describe('the mixture-of-frameworks engine reproduces the training forward pass'
     state.dispose();
     engine.dispose();
     model.dispose();
+  });
+});
+
+describe('ternlm export and generate on a tiny trained mof', () => {
+  const root = mkdtempSync(join(tmpdir(), 'ternlm-mof-cli-'));
+  let data = '';
+  before(async () => {
+    data = (await prepareTinyDataset(root, 6)).data;
+  });
+  after(() => rmSync(root, { recursive: true, force: true }));
+
+  it('mof-4m: train 2 steps, export, generate greedily past the trained context', async () => {
+    const run = join(root, 'mof');
+    const train = await ternlm(['train', '--config', 'mof-4m', '--data', data, '--out', run, '--steps', '2', '--threads', '1',
+      ...TINY_MODEL, '--set', 'model.routerDim=8', '--set', 'batchSize=2', '--set', 'sampleTokens=4', '--set', 'evalBatches=1']);
+    assert.equal(train.code, 0, train.stderr);
+    const file = join(run, 'model.safetensors');
+    const exp = await ternlm(['export', '--model', join(run, 'ckpt.safetensors'), '--out', file]);
+    assert.equal(exp.code, 0, exp.stderr);
+    assert.ok(existsSync(file));
+    assert.ok((JSON.parse(exp.stdout) as { ternary_weights: number }).ternary_weights > 0);
+    const gen = ['generate', '--model', file, '--prompt', 'Once upon a time', '--temperature', '0', '--threads', '1'];
+    const a = await ternlm([...gen, '--max-tokens', '40']);
+    assert.equal(a.code, 0, a.stderr);
+    assert.ok(a.stdout.startsWith('Once upon a time'), a.stdout);
+    assert.doesNotMatch(a.stderr, /context full/);
+    const b = await ternlm([...gen, '--max-tokens', '40']);
+    assert.equal(b.stdout, a.stdout, 'greedy generation is deterministic');
   });
 });
