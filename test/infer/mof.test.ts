@@ -4,7 +4,7 @@
 // precision, softmax head and with the embedding mix on and off, past the trained context. Then
 // export + generate through the real CLI on a tiny trained run.
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -13,7 +13,7 @@ import { BpeTokenizer } from '../../src/data/bpe-tokenizer.js';
 import { MofInference } from '../../src/infer/mof.js';
 import { MOF_DEFAULTS, type MofConfig } from '../../src/models/mof.js';
 import { ternlm } from '../cli/run-cli.js';
-import { prepareTinyDataset, TINY_MODEL } from '../cli/tiny-data.js';
+import { greedyGenerate, prepareTinyDataset, trainAndExportTiny } from '../cli/tiny-data.js';
 import { checkExportedEngine, exportedEngine, makeModel, randomTokens } from './engine-check.js';
 
 /** The byte-level tokenizer with no merges: 256 bytes + end-of-text. */
@@ -70,21 +70,13 @@ describe('ternlm export and generate on a tiny trained mof', () => {
   after(() => rmSync(root, { recursive: true, force: true }));
 
   it('mof-4m: train 2 steps, export, generate greedily past the trained context', async () => {
-    const run = join(root, 'mof');
-    const train = await ternlm(['train', '--config', 'mof-4m', '--data', data, '--out', run, '--steps', '2', '--threads', '1',
-      ...TINY_MODEL, '--set', 'model.routerDim=8', '--set', 'batchSize=2', '--set', 'sampleTokens=4', '--set', 'evalBatches=1']);
-    assert.equal(train.code, 0, train.stderr);
-    const file = join(run, 'model.safetensors');
-    const exp = await ternlm(['export', '--model', join(run, 'ckpt.safetensors'), '--out', file]);
-    assert.equal(exp.code, 0, exp.stderr);
-    assert.ok(existsSync(file));
-    assert.ok((JSON.parse(exp.stdout) as { ternary_weights: number }).ternary_weights > 0);
-    const gen = ['generate', '--model', file, '--prompt', 'Once upon a time', '--temperature', '0', '--threads', '1'];
-    const a = await ternlm([...gen, '--max-tokens', '40']);
+    const { file, report } = await trainAndExportTiny(root, data, 'mof-4m', ['--set', 'model.routerDim=8']);
+    assert.ok(report.ternary_weights > 0);
+    const a = await ternlm([...greedyGenerate(file), '--max-tokens', '40']);
     assert.equal(a.code, 0, a.stderr);
     assert.ok(a.stdout.startsWith('Once upon a time'), a.stdout);
     assert.doesNotMatch(a.stderr, /context full/);
-    const b = await ternlm([...gen, '--max-tokens', '40']);
+    const b = await ternlm([...greedyGenerate(file), '--max-tokens', '40']);
     assert.equal(b.stdout, a.stdout, 'greedy generation is deterministic');
   });
 });
