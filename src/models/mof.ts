@@ -21,6 +21,7 @@
 // frozenLayers > 0 freezes the first frozenLayers blocks (those nearest the embedding) for
 // fine-tuning: their parameters get no gradient and the optimizer skips them.
 import { section } from '../core/autograd.js';
+import { cachedConstant } from '../core/constants.js';
 import { Rng } from '../core/rng.js';
 import { Tensor } from '../core/tensor.js';
 import type { Head } from '../heads/head.js';
@@ -104,7 +105,8 @@ function scaleBy(x: Tensor, s: Tensor): Tensor {
 /** x (N, d) times a weight per row w (N, 1): w is spread over d columns by a product with ones (1, d). */
 function scaleRows(x: Tensor, w: Tensor): Tensor {
   const d = x.shape[x.shape.length - 1];
-  return ops.mul(x, ops.matmul(w, Tensor.from(new Float32Array(d).fill(1), [1, d])));
+  const ones = cachedConstant(`ones 1,${d}`, () => Tensor.from(new Float32Array(d).fill(1), [1, d]));
+  return ops.mul(x, ops.matmul(w, ones));
 }
 
 /**

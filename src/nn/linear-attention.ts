@@ -4,6 +4,7 @@
 //   q, k, v = Q h, K h, V h                 per head of size hd = dim / heads
 //   out_t   = φ(q_t)ᵀ S_t / φ(q_t)ᵀ z_t,    S_t = Σ_{i<=t} φ(k_i) v_iᵀ,  z_t = Σ_{i<=t} φ(k_i)
 //   y       = O out
+import { cachedConstant } from '../core/constants.js';
 import { Rng } from '../core/rng.js';
 import { Tensor } from '../core/tensor.js';
 import * as ops from '../ops/index.js';
@@ -47,9 +48,14 @@ export function sinusoidalEncoding(pos: number, dim: number, out: Float32Array, 
   }
 }
 
-/** The encodings of positions 0..T-1, (1, T * dim): a row that ops.add broadcasts over a batch viewed as (B, T * dim). */
+/**
+ * The encodings of positions 0..T-1, (1, T * dim): a row that ops.add broadcasts over a batch
+ * viewed as (B, T * dim). Built once per (T, dim) and runtime.
+ */
 export function sinusoidalTable(T: number, dim: number): Tensor {
-  const table = new Float32Array(T * dim);
-  for (let t = 0; t < T; t++) sinusoidalEncoding(t, dim, table, t * dim);
-  return Tensor.from(table, [1, T * dim]);
+  return cachedConstant(`sinusoidal ${T},${dim}`, () => {
+    const table = new Float32Array(T * dim);
+    for (let t = 0; t < T; t++) sinusoidalEncoding(t, dim, table, t * dim);
+    return Tensor.from(table, [1, T * dim]);
+  });
 }

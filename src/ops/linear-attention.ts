@@ -5,6 +5,7 @@
 // which is (A ⊙ causal mask, rows normalised) . V with A = φ(Q) φ(K)ᵀ: O(T²) per head, and no
 // (T, hd, hd) running state to keep for the backward pass. An engine keeps S and z instead.
 import { gradInto, needsGrad, record } from '../core/autograd.js';
+import { cachedConstant } from '../core/constants.js';
 import { causalNormalizeBackward, causalNormalizeForward } from '../core/kernels-linear-attention.js';
 import { Tensor } from '../core/tensor.js';
 import { cumsum } from './cumsum.js';
@@ -35,9 +36,11 @@ export function causalLinearAttention(phiQ: Tensor, phiK: Tensor, v: Tensor): Te
 
 /** 1 / (t + 1) for t = 0..T-1, each repeated C times: the row scale of a causal mean, (1, T * C). */
 function inverseCounts(T: number, C: number): Tensor {
-  const v = new Float32Array(T * C);
-  for (let t = 0; t < T; t++) v.fill(1 / (t + 1), t * C, (t + 1) * C);
-  return Tensor.from(v, [1, T * C]);
+  return cachedConstant(`inverse counts ${T},${C}`, () => {
+    const v = new Float32Array(T * C);
+    for (let t = 0; t < T; t++) v.fill(1 / (t + 1), t * C, (t + 1) * C);
+    return Tensor.from(v, [1, T * C]);
+  });
 }
 
 /** x (B, T, C) -> the mean of x_0..x_t at every t, (B, T, C): cumsum along T, divided by t + 1. */
