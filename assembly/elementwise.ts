@@ -9,6 +9,7 @@ export const GELU: i32 = 3;
 export const SIGMOID: i32 = 4;
 export const TANH: i32 = 5;
 export const EXP: i32 = 6;
+export const ELU_PLUS_ONE: i32 = 7;
 
 // @ts-ignore: decorator
 @inline function sigmoid4(x: v128): v128 {
@@ -36,6 +37,8 @@ const GELU_A: f32 = 0.044715;
     }
     case SIGMOID: return sigmoid4(x);
     case TANH: return tanh4(x);
+    // elu(x) + 1: x + 1 above 0, e^x at or below (positive everywhere: linear attention's feature map)
+    case ELU_PLUS_ONE: return v128.bitselect(f32x4.add(x, f32x4.splat(1)), exp4(x), f32x4.gt(x, f32x4.splat(0)));
     default: return exp4(x);
   }
 }
@@ -62,6 +65,7 @@ const GELU_A: f32 = 0.044715;
     }
     case SIGMOID: return f32x4.mul(y, f32x4.sub(one, y));
     case TANH: return f32x4.sub(one, f32x4.mul(y, y));
+    case ELU_PLUS_ONE: return v128.bitselect(one, y, f32x4.gt(x, zero));
     default: return y;
   }
 }

@@ -18,3 +18,4 @@ export * from './cumsum';
 export * from './recurrence';
 export * from './two_level';
 export * from './cumulative_mean';
+export * from './linear-attention';

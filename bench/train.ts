@@ -9,6 +9,7 @@ import { ffnHidden } from '../src/models/bitnet.js';
 import { gluHidden } from '../src/models/flashlm.js';
 import { ffnHidden as mmfreeFfnHidden } from '../src/models/mmfree.js';
 import { mlpShapes } from '../src/models/flashlm-mlp.js';
+import { ffnHidden as mofFfnHidden, gruWidth } from '../src/models/mof.js';
 import { createModel, modelPrecision, withVocabulary, type ModelConfig } from '../src/models/index.js';
 import { resolveConfigPath } from '../src/cli/train.js';
 import { loadTrainConfig, parseOverrides, withOverrides } from '../src/train/config.js';
@@ -39,6 +40,7 @@ function feedForwardWidth(c: ModelConfig): number {
     case 'mmfree': return mmfreeFfnHidden(c);
     case 'flashlm-mlp': return c.hidden;
     case 'cpuflow': return c.ffnHidden;
+    case 'mof': return mofFfnHidden(c);
   }
 }
 
@@ -60,6 +62,10 @@ export function bodyMacsPerToken(c: ModelConfig, T: number): number {
     case 'cpuflow':
       // q, k, v, mix, out and the relu feed-forward; the scan is element-wise
       return c.layers * (3 * d * c.stateDim + c.stateDim * c.stateDim + c.stateDim * d + 2 * d * h);
+    case 'mof':
+      // GRU expert f, c, o; attention q, k, v, o and the thought projection; the GLU; the router;
+      // linear attention's scores and weighted sums over (T + 1) / 2 positions on average
+      return c.layers * (3 * d * gruWidth(c) + 5 * d * d + 3 * d * h + 2 * d * c.routerDim + 2 * c.routerDim + d * (T + 1));
     case 'bitnet': {
       const kvDim = (d / c.heads) * c.kvHeads;
       return c.layers * (2 * d * d + 2 * d * kvDim + 3 * d * h + d * (T + 1));

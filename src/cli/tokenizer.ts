@@ -7,15 +7,18 @@ import { trainBpe, WordCounter } from '../data/bpe.js';
 import { readDocuments } from '../data/corpus.js';
 import { expandInputs } from '../data/inputs.js';
 import { stringifyMeta } from '../data/meta.js';
+import { GPT2_PATTERN, HAN_SPLIT_PATTERN } from '../data/pretokenize.js';
 import { loadTokenizer } from '../data/tokenizer.js';
 import { integerFlag, parseFlags } from './args.js';
 
 const HELP = `usage: ternlm tokenizer <train|encode|decode> [options]
 
   ternlm tokenizer train --input <paths>... --out tok.json [--vocab 4096] [--lowercase]
-                         [--max-bytes N] [--text-field text]
+                         [--max-bytes N] [--text-field text] [--split-han]
       Learn a byte-level BPE (GPT-2 pre-tokenization, <|endoftext|> as the last id) from
       .txt/.jsonl/.parquet files or directories; --max-bytes stops reading after N bytes.
+      --split-han makes every Han character a pre-token of its own (a character-level
+      vocabulary for Chinese, and a word table that does not grow with the corpus).
 
   ternlm tokenizer encode --tokenizer <spec> --text "..."
       Print the token ids of the text and each token's text. <spec> is gpt2, a tok.json
@@ -42,6 +45,7 @@ async function train(args: string[]): Promise<void> {
     out: { type: 'string' },
     vocab: { type: 'string' },
     lowercase: { type: 'boolean', default: false },
+    'split-han': { type: 'boolean', default: false },
     'max-bytes': { type: 'string' },
     'text-field': { type: 'string', default: 'text' },
     help: { type: 'boolean', short: 'h' },
@@ -59,7 +63,8 @@ async function train(args: string[]): Promise<void> {
 
   const files = expandInputs(values.input);
   const totalBytes = Math.min(maxBytes, files.reduce((s, f) => s + f.bytes, 0));
-  const counter = new WordCounter({ lowercase: values.lowercase });
+  const pattern = values['split-han'] ? HAN_SPLIT_PATTERN : GPT2_PATTERN;
+  const counter = new WordCounter({ lowercase: values.lowercase, pattern });
   const started = performance.now();
   const bar = new cliProgress.SingleBar({ stream: process.stderr, format: 'count words |{bar}| {percentage}% | {value}/{total} MB | ETA {eta_formatted}', hideCursor: true }, cliProgress.Presets.shades_classic);
   bar.start(Math.ceil(totalBytes / 1e6), 0);
@@ -79,7 +84,7 @@ async function train(args: string[]): Promise<void> {
 
   const mergeBar = new cliProgress.SingleBar({ stream: process.stderr, format: 'merges      |{bar}| {percentage}% | {value}/{total} | ETA {eta_formatted}', hideCursor: true }, cliProgress.Presets.shades_classic);
   mergeBar.start(vocabSize - 257, 0);
-  const result = trainBpe(counter.counts, { vocabSize, lowercase: values.lowercase, onProgress: (done) => mergeBar.update(done) });
+  const result = trainBpe(counter.counts, { vocabSize, lowercase: values.lowercase, pattern, onProgress: (done) => mergeBar.update(done) });
   mergeBar.stop();
   ensureDir(dirname(values.out));
   writeTextAtomic(values.out, stringifyMeta(result.tokenizer.toJSON()));

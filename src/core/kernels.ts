@@ -148,7 +148,7 @@ export function ternaryCounts(w: number, alpha: number, n: number): [number, num
 
 // ---------------------------------------------------------------- elementwise
 
-export const Unary = { relu: 0, relu2: 1, silu: 2, gelu: 3, sigmoid: 4, tanh: 5, exp: 6 } as const;
+export const Unary = { relu: 0, relu2: 1, silu: 2, gelu: 3, sigmoid: 4, tanh: 5, exp: 6, eluPlusOne: 7 } as const;
 export type UnaryOp = keyof typeof Unary;
 export const Binary = { add: 0, sub: 1, mul: 2, div: 3 } as const;
 export type BinaryOp = keyof typeof Binary;

@@ -62,6 +62,7 @@ export const KERNEL_NAMES = [
   'rmsnorm_forward', 'rope_forward', 'rope_rotate', 'row_sum', 'scale_f32', 'scatter_cols', 'softmax_backward', 'softmax_forward',
   'recurrence_backward', 'recurrence_forward',
   'two_level_log_probs', 'two_level_word_grad', 'two_level_word_loss',
+  'causal_normalize_backward', 'causal_normalize_forward',
   'sum_partials', 'swiglu_forward', 'ternarize_f32', 'ternary_counts', 'ternary_matmul_i16',
   'ternary_matvec_packed', 'ternary_pack', 'ternary_unpack_f32', 'ternary_unpack_i16', 'unary_backward',
   'unary_forward',

@@ -63,6 +63,8 @@ export interface BpeTrainOptions {
   /** Total vocabulary including the 256 bytes and `<|endoftext|>`: 257 ≤ vocabSize ≤ 2^20. */
   vocabSize: number;
   lowercase?: boolean;
+  /** Pre-token pattern the word counts were made with, stored in the tokenizer (default GPT-2's). */
+  pattern?: string;
   /** Stop early when the most frequent pair occurs fewer times than this (default 2). */
   minPairCount?: number;
   /** Called every few merges with (merges done, merges wanted). */
@@ -247,6 +249,6 @@ export function trainBpe(wordCounts: Map<string, number>, opts: BpeTrainOptions)
   }
   const n = merges.length >> 1;
   opts.onProgress?.(n, wanted);
-  const tokenizer = new BpeTokenizer(Int32Array.from(merges), { pattern: GPT2_PATTERN, lowercase: opts.lowercase ?? false, specialTokens: { [EOT_TEXT]: 256 + n } });
+  const tokenizer = new BpeTokenizer(Int32Array.from(merges), { pattern: opts.pattern ?? GPT2_PATTERN, lowercase: opts.lowercase ?? false, specialTokens: { [EOT_TEXT]: 256 + n } });
   return { tokenizer, merges: n, words: words.length };
 }

@@ -13,6 +13,7 @@ import { FlashLMMlpInference } from './flashlm-mlp.js';
 import { GPT2Inference } from './gpt2.js';
 import { LlamaModel, type LlamaWeights } from './llama.js';
 import { MmfreeInference } from './mmfree.js';
+import { MofInference } from './mof.js';
 import type { InferenceModel } from './model.js';
 import { openPacked } from './packed.js';
 
@@ -81,6 +82,8 @@ export function loadExport(path: string): InferenceModel {
       return new FlashLMMlpInference(path);
     case 'cpuflow':
       return new CpuflowInference(path);
+    case 'mof':
+      return new MofInference(path);
     default:
       throw new TernlmError(`${path} holds a model of family '${String(family)}', which this version of ternlm cannot run (it runs ${MODEL_FAMILIES.join(', ')}) — update ternlm`);
   }

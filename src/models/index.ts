@@ -7,9 +7,10 @@ import { FLASHLM_DEFAULTS, FlashLM, type FlashLMConfig } from './flashlm.js';
 import { FLASHLM_MLP_DEFAULTS, FlashLMMlp, type FlashLMMlpConfig } from './flashlm-mlp.js';
 import { GPT2, GPT2_DEFAULTS, type GPT2Config } from './gpt2.js';
 import { MMFREE_DEFAULTS, Mmfree, type MmfreeConfig } from './mmfree.js';
+import { MOF_DEFAULTS, Mof, type MofConfig } from './mof.js';
 import type { LanguageModel } from './language-model.js';
 
-export type ModelConfig = FlashLMConfig | GPT2Config | BitNetConfig | MmfreeConfig | FlashLMMlpConfig | CpuflowConfig;
+export type ModelConfig = FlashLMConfig | GPT2Config | BitNetConfig | MmfreeConfig | FlashLMMlpConfig | CpuflowConfig | MofConfig;
 export type ModelFamily = ModelConfig['family'];
 
 /** Each family's defaults (everything but the vocabulary, which the data sets). */
@@ -20,6 +21,7 @@ export const MODEL_DEFAULTS: { [F in ModelFamily]: Omit<Extract<ModelConfig, { f
   mmfree: MMFREE_DEFAULTS,
   'flashlm-mlp': FLASHLM_MLP_DEFAULTS,
   cpuflow: CPUFLOW_DEFAULTS,
+  mof: MOF_DEFAULTS,
 };
 
 export const MODEL_FAMILIES = Object.keys(MODEL_DEFAULTS) as ModelFamily[];
@@ -42,6 +44,8 @@ export function createModel(config: ModelConfig, rng: Rng, tokenCounts?: ArrayLi
       return new FlashLMMlp(config, rng, tokenCounts, headStructure);
     case 'cpuflow':
       return new Cpuflow(config, rng, tokenCounts, headStructure);
+    case 'mof':
+      return new Mof(config, rng, tokenCounts, headStructure);
     default:
       throw new Error(`unknown model family '${(config as { family: string }).family}': expected ${MODEL_FAMILIES.join(', ')}`);
   }
@@ -55,7 +59,7 @@ export function withVocabulary(model: DistributiveOmit<ModelConfig, 'vocabSize'>
 export type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
 export { LanguageModel } from './language-model.js';
-export type { FlashLMConfig, GPT2Config, BitNetConfig, MmfreeConfig, FlashLMMlpConfig, CpuflowConfig };
+export type { FlashLMConfig, GPT2Config, BitNetConfig, MmfreeConfig, FlashLMMlpConfig, CpuflowConfig, MofConfig };
 
 /** The precision of a model's projections ('fp32' for a float family). */
 export function modelPrecision(c: ModelConfig): 'ternary' | 'int8' | 'fp32' {

@@ -2,7 +2,7 @@
 // position embedding, with the RoPE table the inference engine shares.
 import { gradInto, needsGrad, record } from '../core/autograd.js';
 import { attentionBackward, attentionForward, ropeForward } from '../core/kernels-attention.js';
-import { rt } from '../core/runtime.js';
+import { cachedConstant } from '../core/constants.js';
 import { Tensor } from '../core/tensor.js';
 
 /**
@@ -46,17 +46,9 @@ export function causalAttention(q: Tensor, k: Tensor, v: Tensor, heads: number, 
   });
 }
 
-/** RoPE tables by (T, hd, theta), per runtime (a table is a view into its memory). */
-const ropeTables = new WeakMap<object, Map<string, Tensor>>();
-
+/** The RoPE table of (T, hd, theta), built once per runtime. */
 function cachedRopeTable(T: number, hd: number, theta: number): Tensor {
-  const r = rt();
-  let tables = ropeTables.get(r);
-  if (!tables) ropeTables.set(r, (tables = new Map()));
-  const key = `${T},${hd},${theta}`;
-  let t = tables.get(key);
-  if (!t) tables.set(key, (t = ropeTable(T, hd, theta).keep()));
-  return t;
+  return cachedConstant(`rope ${T},${hd},${theta}`, () => ropeTable(T, hd, theta));
 }
 
 /**

@@ -112,6 +112,8 @@ export const gelu = (x: Tensor): Tensor => unary('gelu', x);
 export const sigmoid = (x: Tensor): Tensor => unary('sigmoid', x);
 export const tanh = (x: Tensor): Tensor => unary('tanh', x);
 export const exp = (x: Tensor): Tensor => unary('exp', x);
+/** elu(x) + 1 (x + 1 above 0, e^x below): the positive feature map of linear attention. */
+export const eluPlusOne = (x: Tensor): Tensor => unary('eluPlusOne', x);
 
 /** The same values with another shape (a view; the gradient is copied back). */
 export function reshape(x: Tensor, shape: readonly number[]): Tensor {

@@ -11,3 +11,4 @@ export * from './attention.js';
 export * from './cumsum.js';
 export * from './recurrence.js';
 export * from './cumulative-mean.js';
+export * from './linear-attention.js';

@@ -7,6 +7,7 @@ import { gluHidden } from '../models/flashlm.js';
 import { ffnHidden as mmfreeFfnHidden } from '../models/mmfree.js';
 import { mlpShapes } from '../models/flashlm-mlp.js';
 import { FSP_DEFAULTS, type FspConfig } from './fsp.js';
+import { ffnHidden as mofFfnHidden, gruWidth as mofGruWidth } from '../models/mof.js';
 import { MODEL_DEFAULTS, MODEL_FAMILIES, type DistributiveOmit, type ModelConfig, type ModelFamily } from '../models/index.js';
 
 export interface CurriculumPhase {
@@ -253,6 +254,17 @@ export const MODEL_FIELDS: { [F in ModelFamily]: Record<string, FieldRule> } = {
     'model.precision': oneOf('ternary', 'int8', 'fp32'),
     'model.quantizeActivations': boolean,
   },
+  mof: {
+    ...BASE_MODEL_FIELDS,
+    'model.heads': integer(1, 256),
+    'model.gruMult': number(0, 16, { aboveMin: true }),
+    'model.ffnMult': number(0, 16, { aboveMin: true }),
+    'model.routerDim': integer(1, MAX_DIM),
+    'model.precision': oneOf('ternary', 'int8', 'fp32'),
+    'model.quantizeActivations': boolean,
+    'model.frozenLayers': integer(0, 64),
+    'model.embeddingMix': boolean,
+  },
   bitnet: {
     ...BASE_MODEL_FIELDS,
     'model.heads': integer(1, 256),
@@ -422,6 +434,13 @@ function trainingBytes(c: TrainConfig): number {
       activationsPerLayer = 12 * d + 12 * k + 3 * hidden;
       break;
     }
+    case 'mof': {
+      // GRU expert (F, C, O), attention (Q, K, V, O), thought, GLU, router; scores (T per head) per token.
+      const gru = mofGruWidth(m), hidden = mofFfnHidden(m), r = m.routerDim;
+      layerParams = 3 * d * gru + 5 * d * d + 3 * d * hidden + 2 * d * r + 2 * r + 8 * d + 2;
+      activationsPerLayer = 8 * gru + 30 * d + 6 * hidden + 6 * r + 4 * m.heads * longestSeqLen(c);
+      break;
+    }
     case 'bitnet': {
       const hidden = ffnHidden(m), kvDim = (d / m.heads) * m.kvHeads;
       layerParams = 2 * d * d + 2 * d * kvDim + 3 * d * hidden + 2 * d;
@@ -436,6 +455,9 @@ function trainingBytes(c: TrainConfig): number {
 function checkModelShape(m: TrainConfig['model']): void {
   if (m.family === 'flashlm-mlp' && m.layers < 2) throw new TernlmError(`config: a flashlm-mlp model needs model.layers of at least 2 (dim -> hidden ... hidden -> dim), got ${m.layers}`);
   if (m.family === 'flashlm' || m.family === 'mmfree' || m.family === 'flashlm-mlp' || m.family === 'cpuflow') return;
+  if (m.family === 'mof' && m.frozenLayers > m.layers) {
+    throw new TernlmError(`config: model.frozenLayers ${m.frozenLayers} is more than model.layers ${m.layers} — freeze at most every layer`);
+  }
   if (m.dim % m.heads !== 0) throw new TernlmError(`config: model.dim ${m.dim} must be a multiple of model.heads ${m.heads}`);
   if (m.family === 'bitnet') {
     if (m.heads % m.kvHeads !== 0) throw new TernlmError(`config: model.heads ${m.heads} must be a multiple of model.kvHeads ${m.kvHeads}`);

@@ -19,3 +19,24 @@ export async function prepareTinyDataset(root: string, seed: number): Promise<{ 
   assert.equal(prep.code, 0, prep.stderr);
   return { corpus, tokenizer, data };
 }
+
+/** What `ternlm export` reports on stdout. */
+export interface ExportReport {
+  ternary_weights: number;
+  float_parameters: number;
+}
+
+/**
+ * Train the shipped config `config` for 2 steps on `data` at TINY_MODEL's size (plus `sets`, more
+ * --set arguments) into root/<config>, and export it: -> the exported file and export's report.
+ */
+export async function trainAndExportTiny(root: string, data: string, config: string, sets: string[] = []): Promise<{ file: string; report: ExportReport }> {
+  const run = join(root, config);
+  const train = await ternlm(['train', '--config', config, '--data', data, '--out', run, '--steps', '2', '--threads', '1',
+    ...TINY_MODEL, ...sets, '--set', 'batchSize=2', '--set', 'sampleTokens=4', '--set', 'evalBatches=1']);
+  assert.equal(train.code, 0, train.stderr);
+  const file = join(run, 'model.safetensors');
+  const exp = await ternlm(['export', '--model', join(run, 'ckpt.safetensors'), '--out', file]);
+  assert.equal(exp.code, 0, exp.stderr);
+  return { file, report: JSON.parse(exp.stdout) as ExportReport };
+}

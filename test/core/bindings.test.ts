@@ -10,6 +10,7 @@ import * as cumsumKernels from '../../src/core/kernels-cumsum.js';
 import * as cumulativeMeanKernels from '../../src/core/kernels-cumulative-mean.js';
 import * as headKernels from '../../src/core/kernels-heads.js';
 import * as inferKernels from '../../src/core/kernels-infer.js';
+import * as linearAttentionKernels from '../../src/core/kernels-linear-attention.js';
 import * as recurrenceKernels from '../../src/core/kernels-recurrence.js';
 import * as twoLevelKernels from '../../src/core/kernels-two-level.js';
 import { initRuntime, kernelPool } from '../../src/core/runtime.js';
@@ -75,7 +76,7 @@ describe('kernel bindings', () => {
   });
 
   it('every binding passes each kernel its full argument list', () => {
-    const modules = { kernels, headKernels, inferKernels, attentionKernels, cumsumKernels, cumulativeMeanKernels, recurrenceKernels, twoLevelKernels } as Record<string, Record<string, unknown>>;
+    const modules = { kernels, headKernels, inferKernels, attentionKernels, cumsumKernels, cumulativeMeanKernels, recurrenceKernels, twoLevelKernels, linearAttentionKernels } as Record<string, Record<string, unknown>>;
     for (const [moduleName, mod] of Object.entries(modules)) {
       for (const [name, fn] of Object.entries(mod)) {
         if (typeof fn !== 'function') continue;

@@ -12,8 +12,8 @@ import { BpeTokenizer } from '../../src/data/bpe-tokenizer.js';
 import { MmfreeInference } from '../../src/infer/mmfree.js';
 import { MMFREE_DEFAULTS, type MmfreeConfig } from '../../src/models/mmfree.js';
 import { ternlm } from '../cli/run-cli.js';
-import { prepareTinyDataset, TINY_MODEL } from '../cli/tiny-data.js';
 import { assertGreedyGeneration, assertRefusalsAndReset, checkExportedEngine, exportedEngine, makeModel, precisionCases } from './engine-check.js';
+import { prepareTinyDataset, trainAndExportTiny } from '../cli/tiny-data.js';
 
 /** The byte-level tokenizer with no merges: 256 bytes + end-of-text. */
 const tokenizer = new BpeTokenizer(new Int32Array(0));
@@ -58,15 +58,8 @@ describe('ternlm export and generate on a tiny trained MatMul-free LM', () => {
   after(() => rmSync(root, { recursive: true, force: true }));
 
   it('mmfree-4m: train 2 steps, export, generate greedily past the trained context', async () => {
-    const run = join(root, 'mmfree');
-    const train = await ternlm(['train', '--config', 'mmfree-4m', '--data', data, '--out', run, '--steps', '2', '--threads', '1',
-      ...TINY_MODEL, '--set', 'batchSize=2', '--set', 'sampleTokens=4', '--set', 'evalBatches=1']);
-    assert.equal(train.code, 0, train.stderr);
-    const file = join(run, 'model.safetensors');
-    const exp = await ternlm(['export', '--model', join(run, 'ckpt.safetensors'), '--out', file]);
-    assert.equal(exp.code, 0, exp.stderr);
+    const { file, report } = await trainAndExportTiny(root, data, 'mmfree-4m');
     assert.ok(existsSync(file));
-    const report = JSON.parse(exp.stdout) as { ternary_weights: number };
     assert.ok(report.ternary_weights > 0);
 
     const gen = await assertGreedyGeneration(file);

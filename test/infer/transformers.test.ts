@@ -19,8 +19,8 @@ import { BITNET_DEFAULTS, type BitNetConfig } from '../../src/models/bitnet.js';
 import { GPT2_DEFAULTS, type GPT2Config } from '../../src/models/gpt2.js';
 import type { ModelConfig } from '../../src/models/index.js';
 import { assertRefused, ternlm } from '../cli/run-cli.js';
-import { prepareTinyDataset, TINY_MODEL } from '../cli/tiny-data.js';
 import { assertContextLimit, assertGreedyGeneration, assertRefusalsAndReset, checkExportedEngine, exportedEngine, makeModel, randomTokens, trainingLogProbs } from './engine-check.js';
+import { prepareTinyDataset, trainAndExportTiny } from '../cli/tiny-data.js';
 import { logSoftmax, maxDiff } from './logprobs.js';
 
 /** The byte-level tokenizer with no merges: 256 bytes + end-of-text. */
@@ -113,14 +113,7 @@ describe('ternlm export and generate on tiny trained transformers', () => {
 
   for (const config of ['gpt2-4m', 'bitnet-4m']) {
     it(`${config}: train 2 steps, export, generate greedily; generation stops at the full context`, async () => {
-      const run = join(root, config);
-      const train = await ternlm(['train', '--config', config, '--data', data, '--out', run, '--steps', '2', '--threads', '1',
-        ...TINY_MODEL, '--set', 'batchSize=2', '--set', 'sampleTokens=4', '--set', 'evalBatches=1']);
-      assert.equal(train.code, 0, train.stderr);
-      const file = join(run, 'model.safetensors');
-      const exp = await ternlm(['export', '--model', join(run, 'ckpt.safetensors'), '--out', file]);
-      assert.equal(exp.code, 0, exp.stderr);
-      const report = JSON.parse(exp.stdout) as { ternary_weights: number; float_parameters: number };
+      const { file, report } = await trainAndExportTiny(root, data, config);
       assert.equal(report.ternary_weights > 0, config.startsWith('bitnet'));
 
       const gen = await assertGreedyGeneration(file);

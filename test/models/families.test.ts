@@ -9,13 +9,9 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
-import { noGrad } from '../../src/core/autograd.js';
 import { Rng } from '../../src/core/rng.js';
 import { initRuntime } from '../../src/core/runtime.js';
-import { Tensor, scope } from '../../src/core/tensor.js';
-import { readMeta } from '../../src/data/meta.js';
-import { writeDemoCorpus } from '../../src/data/stories.js';
-import { tokenizerFromJSON, type Tokenizer } from '../../src/data/tokenizer.js';
+import type { Tokenizer } from '../../src/data/tokenizer.js';
 import { readLlmcGpt2 } from '../../src/io/llmc.js';
 import { openSafetensors } from '../../src/io/safetensors.js';
 import { BITNET_DEFAULTS, type BitNetConfig } from '../../src/models/bitnet.js';
@@ -30,43 +26,7 @@ import { assertSameTensors } from '../train/same-tensors.js';
 import { run as prepareCli } from '../../src/cli/prepare.js';
 import { run as tokenizerCli } from '../../src/cli/tokenizer.js';
 
-type Vec = Float64Array<ArrayBufferLike>;
-type Params = Map<string, Float32Array>;
-
-const paramsOf = (m: LanguageModel<ModelConfig>): Params => new Map(m.namedParameters().map((p) => [p.name, Float32Array.from(p.tensor.f32())]));
-
-/** y (rows x N) = x (rows x K) . W^T (+ b), W (N x K). */
-function linear(x: Vec[], W: Float32Array, N: number, b?: Float32Array): Vec[] {
-  const K = x[0].length;
-  return x.map((row) => {
-    const y = new Float64Array(N);
-    for (let n = 0; n < N; n++) {
-      let s = b ? b[n] : 0;
-      for (let k = 0; k < K; k++) s += row[k] * W[n * K + k];
-      y[n] = s;
-    }
-    return y;
-  });
-}
-
-function layerNorm(x: Vec[], w: Float32Array, b: Float32Array, eps = 1e-5): Vec[] {
-  return x.map((r) => {
-    const mean = r.reduce((a, v) => a + v, 0) / r.length;
-    const v = r.reduce((a, u) => a + (u - mean) ** 2, 0) / r.length;
-    return r.map((u, i) => ((u - mean) / Math.sqrt(v + eps)) * w[i] + b[i]);
-  });
-}
-
-function rmsNorm(x: Vec[], w: Float32Array | null, eps = 1e-6): Vec[] {
-  return x.map((r) => {
-    const ms = r.reduce((a, v) => a + v * v, 0) / r.length;
-    return r.map((u, i) => (u / Math.sqrt(ms + eps)) * (w ? w[i] : 1));
-  });
-}
-
-const gelu = (x: number): number => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3)));
-const silu = (x: number): number => x / (1 + Math.exp(-x));
-const add = (a: Vec[], b: Vec[]): Vec[] => a.map((r, t) => r.map((v, i) => v + b[t][i]));
+import { add, assertClose, gelu, layerNorm, linear, logSoftmaxRows, modelLogProbs, paramsOf, prepareDemoData, randomIds, rmsNorm, sigmoid, silu, type Params, type Vec } from './reference.js';
 
 /** Causal attention of one sequence: q (T x H*hd), k, v (T x KV*hd); head h reads KV head h / (H / KV). */
 function attention(q: Vec[], k: Vec[], v: Vec[], H: number, KV: number): Vec[] {
@@ -108,15 +68,6 @@ function rope(x: Vec[], heads: number, theta: number): Vec[] {
   });
 }
 
-/** Next-token log-probabilities of one sequence, from final hidden states and the head matrix. */
-function logSoftmaxRows(h: Vec[], W: Float32Array, V: number): Vec[] {
-  return linear(h, W, V).map((z) => {
-    const m = Math.max(...z);
-    const lse = m + Math.log(z.reduce((a, v) => a + Math.exp(v - m), 0));
-    return z.map((v) => v - lse);
-  });
-}
-
 /** GPT-2 of the paper (and llm.c), from its parameters. */
 function referenceGpt2(c: GPT2Config, p: Params, ids: number[]): Vec[] {
   const d = c.dim, get = (n: string): Float32Array => p.get(n)!;
@@ -154,8 +105,6 @@ function referenceBitnetFloat(c: BitNetConfig, p: Params, ids: number[]): Vec[] 
   }
   return logSoftmaxRows(rmsNorm(x, get('norm_out.weight')), get(c.head.tied ? 'embed.weight' : 'head.weight'), c.vocabSize);
 }
-
-const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
 
 /** The MatMul-free LM's float twin: MLGRU token mixer, SiLU GLU, every projection normed first. */
 function referenceMmfreeFloat(c: MmfreeConfig, p: Params, ids: number[]): Vec[] {
@@ -207,27 +156,6 @@ function referenceCpuflowFloat(c: CpuflowConfig, p: Params, ids: number[]): Vec[
   }
   return logSoftmaxRows(layerNorm(x, get('norm_out.weight'), get('norm_out.bias')), get(c.head.tied ? 'embed.weight' : 'head.weight'), c.vocabSize);
 }
-
-/** The training model's log-probabilities of one sequence (batch of 1). */
-function modelLogProbs(m: LanguageModel<ModelConfig>, ids: number[]): Float32Array[] {
-  return noGrad(() => scope(() => {
-    const h = m.hidden(Tensor.from(Int32Array.from(ids), [1, ids.length], 'i32'));
-    const lp = m.head.logProbs(h).f32();
-    const V = m.config.vocabSize;
-    return ids.map((_, t) => Float32Array.from(lp.subarray(t * V, (t + 1) * V)));
-  }));
-}
-
-function assertClose(got: Float32Array[], want: Vec[], tol: number, what: string): void {
-  let worst = 0;
-  got.forEach((row, t) => row.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - want[t][i])))));
-  assert.ok(worst < tol, `${what}: worst log-prob difference ${worst}`);
-}
-
-const randomIds = (n: number, V: number, seed: number): number[] => {
-  const rng = new Rng(seed);
-  return Array.from({ length: n }, () => Math.floor(rng.next() * V));
-};
 
 describe('GPT-2, BitNet and MatMul-free LM families', () => {
   before(async () => {
@@ -336,17 +264,7 @@ describe('GPT-2, BitNet and MatMul-free LM families', () => {
     });
 
     before(async () => {
-      const corpus = writeDemoCorpus(join(root, 'corpus'), { stories: 600, seed: 5 });
-      const quiet = console.log;
-      console.log = () => {};
-      try {
-        await tokenizerCli(['train', '--input', corpus.path, '--vocab', '300', '--out', join(root, 'tok.json')]);
-        await prepareCli(['--input', corpus.path, '--tokenizer', join(root, 'tok.json'), '--out', join(root, 'data'), '--val-fraction', '0.05']);
-      } finally {
-        console.log = quiet;
-      }
-      dataDir = join(root, 'data');
-      tokenizer = tokenizerFromJSON(readMeta(dataDir).tokenizer.json);
+      ({ dataDir, tokenizer } = await prepareDemoData(root));
     });
 
     const families = [

@@ -26,7 +26,7 @@ describe('op gradients (finite differences)', () => {
     gradCheck(([x, z]) => project(ops.mul(x, z), 2), [a, c]);
   });
 
-  for (const name of ['relu', 'relu2', 'silu', 'gelu', 'sigmoid', 'tanh', 'exp'] as const) {
+  for (const name of ['relu', 'relu2', 'silu', 'gelu', 'sigmoid', 'tanh', 'exp', 'eluPlusOne'] as const) {
     it(`unary ${name}`, () => {
       const x = randn([4, 7], rng);
       gradCheck(([t]) => project(ops[name](t), 3), [x], { eps: 1e-3, tol: 3e-2 });

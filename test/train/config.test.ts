@@ -73,7 +73,7 @@ describe('config schema', () => {
       [{ model: { head: { type: 'softmax', tied: 'no' } } }, /model\.head\.tied must be true or false/],
       [{ model: { head: { type: 'adaptive', cutoffs: [1000, 100] } } }, /model\.head\.cutoffs must be a list of 1 to 16 increasing integers/],
       [{ model: { dropout: 1 } }, /model\.dropout must be a number of at least 0 and less than 1, got 1/],
-      [{ model: { family: 'llama' } }, /model\.family must be one of flashlm, gpt2, bitnet, mmfree, flashlm-mlp, cpuflow, got "llama"/],
+      [{ model: { family: 'llama' } }, /model\.family must be one of flashlm, gpt2, bitnet, mmfree, flashlm-mlp, cpuflow, mof, got "llama"/],
       [{ model: { family: 'flashlm-mlp', layers: 1 } }, /^config: a flashlm-mlp model needs model\.layers of at least 2/],
       [{ model: { family: 'flashlm-mlp', hidden: 0 } }, /model\.hidden must be an integer from 1 to 8192, got 0/],
       [{ model: { head: { type: 'two-level', classes: 0 } } }, /model\.head\.classes must be an integer from 1/],

@@ -1,0 +1,100 @@
+// What the model-family tests (families.test.ts, mof.test.ts) share: the building blocks of their
+// float64 re-implementations (rows of floats per position, the parameters read off a model by
+// name, the comparison of a model's log-probabilities with a reference's), and the small prepared
+// data set their training tests run on.
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { noGrad } from '../../src/core/autograd.js';
+import { Rng } from '../../src/core/rng.js';
+import { Tensor, scope } from '../../src/core/tensor.js';
+import { readMeta } from '../../src/data/meta.js';
+import { writeDemoCorpus } from '../../src/data/stories.js';
+import { tokenizerFromJSON, type Tokenizer } from '../../src/data/tokenizer.js';
+import type { LanguageModel, ModelConfig } from '../../src/models/index.js';
+import { run as prepareCli } from '../../src/cli/prepare.js';
+import { run as tokenizerCli } from '../../src/cli/tokenizer.js';
+
+export type Vec = Float64Array<ArrayBufferLike>;
+export type Params = Map<string, Float32Array>;
+
+export const paramsOf = (m: LanguageModel<ModelConfig>): Params => new Map(m.namedParameters().map((p) => [p.name, Float32Array.from(p.tensor.f32())]));
+
+/** y (rows x N) = x (rows x K) . W^T (+ b), W (N x K). */
+export function linear(x: Vec[], W: Float32Array, N: number, b?: Float32Array): Vec[] {
+  const K = x[0].length;
+  return x.map((row) => {
+    const y = new Float64Array(N);
+    for (let n = 0; n < N; n++) {
+      let s = b ? b[n] : 0;
+      for (let k = 0; k < K; k++) s += row[k] * W[n * K + k];
+      y[n] = s;
+    }
+    return y;
+  });
+}
+
+export function layerNorm(x: Vec[], w: Float32Array, b: Float32Array, eps = 1e-5): Vec[] {
+  return x.map((r) => {
+    const mean = r.reduce((a, v) => a + v, 0) / r.length;
+    const v = r.reduce((a, u) => a + (u - mean) ** 2, 0) / r.length;
+    return r.map((u, i) => ((u - mean) / Math.sqrt(v + eps)) * w[i] + b[i]);
+  });
+}
+
+export function rmsNorm(x: Vec[], w: Float32Array | null, eps = 1e-6): Vec[] {
+  return x.map((r) => {
+    const ms = r.reduce((a, v) => a + v * v, 0) / r.length;
+    return r.map((u, i) => (u / Math.sqrt(ms + eps)) * (w ? w[i] : 1));
+  });
+}
+
+export const gelu = (x: number): number => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3)));
+export const silu = (x: number): number => x / (1 + Math.exp(-x));
+export const add = (a: Vec[], b: Vec[]): Vec[] => a.map((r, t) => r.map((v, i) => v + b[t][i]));
+
+export const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
+
+/** Next-token log-probabilities of one sequence, from final hidden states and the head matrix. */
+export function logSoftmaxRows(h: Vec[], W: Float32Array, V: number): Vec[] {
+  return linear(h, W, V).map((z) => {
+    const m = Math.max(...z);
+    const lse = m + Math.log(z.reduce((a, v) => a + Math.exp(v - m), 0));
+    return z.map((v) => v - lse);
+  });
+}
+
+/** The training model's log-probabilities of one sequence (batch of 1). */
+export function modelLogProbs(m: LanguageModel<ModelConfig>, ids: number[]): Float32Array[] {
+  return noGrad(() => scope(() => {
+    const h = m.hidden(Tensor.from(Int32Array.from(ids), [1, ids.length], 'i32'));
+    const lp = m.head.logProbs(h).f32();
+    const V = m.config.vocabSize;
+    return ids.map((_, t) => Float32Array.from(lp.subarray(t * V, (t + 1) * V)));
+  }));
+}
+
+export function assertClose(got: Float32Array[], want: Vec[], tol: number, what: string): void {
+  let worst = 0;
+  got.forEach((row, t) => row.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - want[t][i])))));
+  assert.ok(worst < tol, `${what}: worst log-prob difference ${worst}`);
+}
+
+export const randomIds = (n: number, V: number, seed: number): number[] => {
+  const rng = new Rng(seed);
+  return Array.from({ length: n }, () => Math.floor(rng.next() * V));
+};
+
+/** Under `root`: 600 demo stories, a 300-token BPE and shards prepared with it (root/data). */
+export async function prepareDemoData(root: string): Promise<{ dataDir: string; tokenizer: Tokenizer }> {
+  const corpus = writeDemoCorpus(join(root, 'corpus'), { stories: 600, seed: 5 });
+  const quiet = console.log;
+  console.log = () => {};
+  try {
+    await tokenizerCli(['train', '--input', corpus.path, '--vocab', '300', '--out', join(root, 'tok.json')]);
+    await prepareCli(['--input', corpus.path, '--tokenizer', join(root, 'tok.json'), '--out', join(root, 'data'), '--val-fraction', '0.05']);
+  } finally {
+    console.log = quiet;
+  }
+  const dataDir = join(root, 'data');
+  return { dataDir, tokenizer: tokenizerFromJSON(readMeta(dataDir).tokenizer.json) };
+}
