@@ -15,8 +15,7 @@
 import * as K from '../core/kernels.js';
 import type { Tensor } from '../core/tensor.js';
 import { cpuflowBitOptions, type CpuflowConfig } from '../models/cpuflow.js';
-import { PackedWeights, Projector, StateBuffers, StepEngine, type OutputHead, type Projection } from './engine.js';
-import type { InferenceState } from './model.js';
+import { type OutputHead, PackedWeights, type Projection, StepEngine, StepStateBase } from './engine.js';
 
 /** Epsilons of src/nn/layers.ts: LayerNorm's, and the RMSNorm of BitLinear's input. */
 const LAYER_NORM_EPS = 1e-5;
@@ -67,8 +66,7 @@ function readWeights(w: PackedWeights<CpuflowConfig>): CpuflowWeights {
 }
 
 /** Per-sequence state: the running sums of every layer and one token's scratch, allocated once. */
-export class CpuflowState implements InferenceState {
-  pos = 0;
+export class CpuflowState extends StepStateBase {
   readonly position: Tensor; // (dim) steps_0 + … + steps_{pos-1}
   readonly num: Tensor; // (layers, stateDim) Σ k ⊙ v
   readonly den: Tensor; // (layers, stateDim) Σ k
@@ -81,16 +79,9 @@ export class CpuflowState implements InferenceState {
   readonly ratio: Tensor; // (stateDim) den + eps, then num / (den + eps)
   readonly eps: Tensor; // (1) the config's scanEps
   readonly hb: Tensor; // (ffnHidden)
-  readonly mean: Tensor; // (1) LayerNorm's saved statistics, unused here
-  readonly rstd: Tensor; // (1)
-  readonly id: Tensor; // (1) int32
-  readonly projector: Projector;
-  readonly logitsTensor: Tensor; // (vocab)
-  /** View of logitsTensor; shared wasm memory never detaches, so it stays valid as memory grows. */
-  readonly logits: Float32Array;
-  private readonly buffers = new StateBuffers();
 
   constructor(c: CpuflowConfig) {
+    super(c.vocabSize, Math.max(c.dim, c.stateDim, c.ffnHidden));
     const b = this.buffers, d = c.dim, k = c.stateDim;
     this.position = b.zeros([d]);
     this.num = b.zeros([c.layers, k]);
@@ -105,21 +96,10 @@ export class CpuflowState implements InferenceState {
     this.eps = b.empty([1]);
     this.eps.f32()[0] = c.scanEps;
     this.hb = b.empty([c.ffnHidden]);
-    this.mean = b.empty([1]);
-    this.rstd = b.empty([1]);
-    this.id = b.empty([1], 'i32');
-    this.projector = new Projector(b, 1, Math.max(d, k, c.ffnHidden));
-    this.logitsTensor = b.zeros([c.vocabSize]);
-    this.logits = this.logitsTensor.f32();
   }
 
-  clear(): void {
-    this.pos = 0;
-    for (const t of [this.position, this.num, this.den]) t.bytes().fill(0);
-  }
-
-  dispose(): void {
-    this.buffers.dispose();
+  protected memory(): Tensor[] {
+    return [this.position, this.num, this.den];
   }
 }
 

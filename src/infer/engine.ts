@@ -404,6 +404,47 @@ export interface StepState extends InferenceState {
 }
 
 /**
+ * What every StepEngine state holds besides its family's memory and scratch: the position, the
+ * token id, a norm's statistics, the projector's 8-bit activations and the logits, all in buffers
+ * freed together. A family allocates its own tensors from `buffers` and names the ones that
+ * carry the past in `memory()`, which `clear` zeroes.
+ */
+export abstract class StepStateBase implements StepState {
+  pos = 0;
+  protected readonly buffers = new StateBuffers();
+  readonly mean: Tensor; // (1) a LayerNorm's saved mean, unused at inference
+  readonly rstd: Tensor; // (1)
+  readonly id: Tensor; // (1) int32
+  readonly projector: Projector;
+  readonly logitsTensor: Tensor; // (vocab)
+  /** View of logitsTensor; shared wasm memory never detaches, so it stays valid as memory grows. */
+  readonly logits: Float32Array;
+
+  /** `widestInput`: the longest input row of any projection. */
+  constructor(vocabSize: number, widestInput: number) {
+    const b = this.buffers;
+    this.mean = b.empty([1]);
+    this.rstd = b.empty([1]);
+    this.id = b.empty([1], 'i32');
+    this.projector = new Projector(b, 1, widestInput);
+    this.logitsTensor = b.zeros([vocabSize]);
+    this.logits = this.logitsTensor.f32();
+  }
+
+  /** The tensors that carry the past from token to token. */
+  protected abstract memory(): readonly Tensor[];
+
+  clear(): void {
+    this.pos = 0;
+    for (const t of this.memory()) t.bytes().fill(0);
+  }
+
+  dispose(): void {
+    this.buffers.dispose();
+  }
+}
+
+/**
  * An engine whose state is a fixed-size memory (a recurrence), so that it has no context limit
  * (unless the family sets one: CPUFlow's position table) and takes a prompt one token at a time: each family writes `advance` (one token through every
  * layer) and `classify` (the logits after the last token advanced).

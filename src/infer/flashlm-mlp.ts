@@ -12,8 +12,7 @@
 import * as K from '../core/kernels.js';
 import type { Tensor } from '../core/tensor.js';
 import { mlpShapes, type FlashLMMlpConfig } from '../models/flashlm-mlp.js';
-import { PackedWeights, Projector, StateBuffers, StepEngine, type OutputHead, type Projection } from './engine.js';
-import type { InferenceState } from './model.js';
+import { type OutputHead, PackedWeights, type Projection, StepEngine, StepStateBase } from './engine.js';
 
 /** RMSNorm epsilon of src/nn/layers.ts (the output norm and BitLinear's own). */
 const NORM_EPS = 1e-6;
@@ -41,42 +40,25 @@ function readWeights(w: PackedWeights<FlashLMMlpConfig>): FlashLMMlpWeights {
 }
 
 /** Per-sequence state: the running average and one token's scratch, allocated once. */
-export class FlashLMMlpState implements InferenceState {
-  pos = 0;
+export class FlashLMMlpState extends StepStateBase {
   readonly s: Tensor; // (dim) the running average
   readonly e: Tensor; // (dim) the last token's embedding
   readonly x: Tensor; // (max(dim, hidden)) a layer's input
   readonly y: Tensor; // (max(dim, hidden)) a layer's output
   readonly h: Tensor; // (dim) the final hidden state
-  readonly rstd: Tensor; // (1)
-  readonly id: Tensor; // (1) int32
-  readonly projector: Projector;
-  readonly logitsTensor: Tensor; // (vocab)
-  /** View of logitsTensor; shared wasm memory never detaches, so it stays valid as memory grows. */
-  readonly logits: Float32Array;
-  private readonly buffers = new StateBuffers();
 
   constructor(c: FlashLMMlpConfig) {
+    super(c.vocabSize, Math.max(c.dim, c.hidden));
     const b = this.buffers, width = Math.max(c.dim, c.hidden);
     this.s = b.zeros([c.dim]);
     this.e = b.zeros([c.dim]);
     this.x = b.empty([width]);
     this.y = b.empty([width]);
     this.h = b.empty([c.dim]);
-    this.rstd = b.empty([1]);
-    this.id = b.empty([1], 'i32');
-    this.projector = new Projector(b, 1, width);
-    this.logitsTensor = b.zeros([c.vocabSize]);
-    this.logits = this.logitsTensor.f32();
   }
 
-  clear(): void {
-    this.pos = 0;
-    this.s.bytes().fill(0);
-  }
-
-  dispose(): void {
-    this.buffers.dispose();
+  protected memory(): Tensor[] {
+    return [this.s];
   }
 }
 

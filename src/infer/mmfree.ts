@@ -17,8 +17,7 @@ import * as K from '../core/kernels.js';
 import { swiglu } from '../core/kernels-infer.js';
 import type { Tensor } from '../core/tensor.js';
 import { ffnHidden, type MmfreeConfig } from '../models/mmfree.js';
-import { PackedWeights, Projector, StateBuffers, StepEngine, type OutputHead, type Projection } from './engine.js';
-import type { InferenceState } from './model.js';
+import { type OutputHead, PackedWeights, type Projection, StepEngine, StepStateBase } from './engine.js';
 
 /** RMSNorm epsilon of src/nn/layers.ts (the gain norms and BitLinear's own). */
 const NORM_EPS = 1e-6;
@@ -61,8 +60,7 @@ function readWeights(w: PackedWeights<MmfreeConfig>): MmfreeWeights {
 }
 
 /** Per-sequence state: the recurrence's state of every layer and one token's scratch, allocated once. */
-export class MmfreeState implements InferenceState {
-  pos = 0;
+export class MmfreeState extends StepStateBase {
   readonly s: Tensor; // (layers, dim) the MLGRU states
   readonly x: Tensor; // (dim) residual stream
   readonly h: Tensor; // (dim) a block's normed input, then the gated state
@@ -71,15 +69,9 @@ export class MmfreeState implements InferenceState {
   readonly g: Tensor; // (dim)
   readonly hb: Tensor; // (hidden)
   readonly hb2: Tensor; // (hidden)
-  readonly rstd: Tensor; // (1)
-  readonly id: Tensor; // (1) int32
-  readonly projector: Projector;
-  readonly logitsTensor: Tensor; // (vocab)
-  /** View of logitsTensor; shared wasm memory never detaches, so it stays valid as memory grows. */
-  readonly logits: Float32Array;
-  private readonly buffers = new StateBuffers();
 
   constructor(c: MmfreeConfig) {
+    super(c.vocabSize, Math.max(c.dim, ffnHidden(c)));
     const b = this.buffers, d = c.dim, hidden = ffnHidden(c);
     this.s = b.zeros([c.layers, d]);
     this.x = b.empty([d]);
@@ -89,20 +81,10 @@ export class MmfreeState implements InferenceState {
     this.g = b.empty([d]);
     this.hb = b.empty([hidden]);
     this.hb2 = b.empty([hidden]);
-    this.rstd = b.empty([1]);
-    this.id = b.empty([1], 'i32');
-    this.projector = new Projector(b, 1, Math.max(d, hidden));
-    this.logitsTensor = b.zeros([c.vocabSize]);
-    this.logits = this.logitsTensor.f32();
   }
 
-  clear(): void {
-    this.pos = 0;
-    this.s.bytes().fill(0);
-  }
-
-  dispose(): void {
-    this.buffers.dispose();
+  protected memory(): Tensor[] {
+    return [this.s];
   }
 }
 

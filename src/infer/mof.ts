@@ -21,8 +21,7 @@ import { swiglu } from '../core/kernels-infer.js';
 import type { Tensor } from '../core/tensor.js';
 import { ffnHidden, gruWidth, type MofConfig } from '../models/mof.js';
 import { sinusoidalEncoding } from '../nn/linear-attention.js';
-import { PackedWeights, Projector, StateBuffers, StepEngine, type OutputHead, type Projection } from './engine.js';
-import type { InferenceState } from './model.js';
+import { type OutputHead, PackedWeights, type Projection, StepEngine, StepStateBase } from './engine.js';
 
 /** Epsilons of src/nn/layers.ts: LayerNorm's, and BitLinear's input RMSNorm's. */
 const LAYER_NORM_EPS = 1e-5;
@@ -98,8 +97,7 @@ function readWeights(w: PackedWeights<MofConfig>): MofWeights {
 }
 
 /** Per-sequence state: every layer's recurrent memories and one token's scratch, allocated once. */
-export class MofState implements InferenceState {
-  pos = 0;
+export class MofState extends StepStateBase {
   readonly gruState: Tensor; // (layers, gruWidth) the GRU expert's minGRU
   readonly routerState: Tensor; // (layers, routerDim) the router's minGRU
   readonly S: Tensor; // (layers, heads, hd, hd) Σ φ(k) vᵀ
@@ -124,16 +122,9 @@ export class MofState implements InferenceState {
   readonly den: Tensor; // (1) φ(q)ᵀ z
   readonly hb: Tensor; // (hidden)
   readonly hb2: Tensor; // (hidden)
-  readonly mean: Tensor; // (1) a norm's saved statistics, unused at inference
-  readonly rstd: Tensor; // (1)
-  readonly id: Tensor; // (1) int32
-  readonly projector: Projector;
-  readonly logitsTensor: Tensor; // (vocab)
-  /** View of logitsTensor; shared wasm memory never detaches, so it stays valid as memory grows. */
-  readonly logits: Float32Array;
-  private readonly buffers = new StateBuffers();
 
   constructor(c: MofConfig) {
+    super(c.vocabSize, Math.max(c.dim, gruWidth(c), ffnHidden(c), c.routerDim));
     const b = this.buffers, d = c.dim, width = gruWidth(c), hidden = ffnHidden(c), hd = d / c.heads;
     this.gruState = b.zeros([c.layers, width]);
     this.routerState = b.zeros([c.layers, c.routerDim]);
@@ -149,21 +140,10 @@ export class MofState implements InferenceState {
     this.den = b.empty([1]);
     this.hb = b.empty([hidden]);
     this.hb2 = b.empty([hidden]);
-    this.mean = b.empty([1]);
-    this.rstd = b.empty([1]);
-    this.id = b.empty([1], 'i32');
-    this.projector = new Projector(b, 1, Math.max(d, width, hidden, c.routerDim));
-    this.logitsTensor = b.zeros([c.vocabSize]);
-    this.logits = this.logitsTensor.f32();
   }
 
-  clear(): void {
-    this.pos = 0;
-    for (const t of [this.gruState, this.routerState, this.S, this.z, this.thoughtSum]) t.bytes().fill(0);
-  }
-
-  dispose(): void {
-    this.buffers.dispose();
+  protected memory(): Tensor[] {
+    return [this.gruState, this.routerState, this.S, this.z, this.thoughtSum];
   }
 }
 

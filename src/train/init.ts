@@ -14,6 +14,12 @@ import { createModel, type DistributiveOmit, type LanguageModel, type ModelConfi
 
 type ModelFields = DistributiveOmit<ModelConfig, 'vocabSize'>;
 
+/**
+ * Model fields a fine-tuning run may set differently from its base: how it trains (dropout, what
+ * is frozen), not what the weights are.
+ */
+const TRAINING_CHOICES = new Set(['dropout', 'frozenEmbeddings', 'frozenLayers']);
+
 /** The model config a fine-tuning run takes from its base checkpoint. */
 export function baseModelConfig(meta: CheckpointMeta): ModelConfig {
   return (meta.config as { model: ModelConfig }).model;
@@ -22,8 +28,9 @@ export function baseModelConfig(meta: CheckpointMeta): ModelConfig {
 /**
  * Check that a base checkpoint can start a run on `data`, before anything is written: the data's
  * tokenizer is the base's (or the base's plus the chat tokens), a growing vocabulary has a head
- * that can grow, and `asked` (the model fields of the run's config) matches the base but for
- * dropout. Returns the run's model fields.
+ * that can grow, and `asked` (the model fields of the run's config) matches the base but for the
+ * training choices that leave the weights' shapes alone (TRAINING_CHOICES). Returns the run's
+ * model fields.
  */
 export function checkInitCheckpoint(path: string, meta: CheckpointMeta, data: DatasetMeta, dataDir: string, asked: ModelFields | null): ModelFields {
   const base = baseModelConfig(meta);
@@ -40,9 +47,8 @@ export function checkInitCheckpoint(path: string, meta: CheckpointMeta, data: Da
   }
   const { vocabSize: _, ...fields } = base;
   if (asked) {
-    // Dropout is a training setting, not part of the weights: a fine-tuning run may change it.
     const differ = [...new Set([...Object.keys(fields), ...Object.keys(asked)])]
-      .filter((k) => k !== 'dropout' && JSON.stringify((fields as Record<string, unknown>)[k]) !== JSON.stringify((asked as Record<string, unknown>)[k]));
+      .filter((k) => !TRAINING_CHOICES.has(k) && JSON.stringify((fields as Record<string, unknown>)[k]) !== JSON.stringify((asked as Record<string, unknown>)[k]));
     if (differ.length > 0) {
       const show = (c: object, k: string): string => JSON.stringify((c as Record<string, unknown>)[k]);
       throw new TernlmError(`${path} holds a model whose ${differ.map((k) => `${k} is ${show(fields, k)} (the config says ${show(asked, k)})`).join(', ')} — leave out --config and model.* settings to take the checkpoint's model`);

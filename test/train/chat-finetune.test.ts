@@ -16,6 +16,7 @@ import { scope } from '../../src/core/tensor.js';
 import { readMeta } from '../../src/data/meta.js';
 import { tokenizerFromJSON } from '../../src/data/tokenizer.js';
 import { readCheckpointMeta } from '../../src/io/checkpoint.js';
+import { openSafetensors } from '../../src/io/safetensors.js';
 import { createModel, MODEL_FAMILIES, withVocabulary, type LanguageModel, type ModelConfig } from '../../src/models/index.js';
 import { TRAIN_DEFAULTS, withOverrides, type TrainConfig } from '../../src/train/config.js';
 import { splitBatch } from '../../src/train/evaluate.js';
@@ -160,6 +161,25 @@ describe('ternlm prepare --chat, train --init, chat', () => {
     assert.equal(second.finalTrainLoss, straight.finalTrainLoss);
     assert.equal(second.lastEval?.loss, straight.lastEval?.loss);
     assertSameTensors(straight.checkpoint, second.checkpoint);
+  });
+
+  it('may freeze what the base trained (a training choice, not a change of shape): frozen rows stay as the base left them', async () => {
+    const out = join(root, 'ft-frozen');
+    const r = await ternlm(['train', '--init', baseCkpt, '--data', chatData, '--out', out, '--steps', '5', '--threads', '1', '--set', 'model.frozenEmbeddings=true']);
+    assert.equal(r.code, 0, r.stderr);
+    const a = openSafetensors(baseCkpt), b = openSafetensors(join(out, 'ckpt.safetensors'));
+    try {
+      const before = a.read('param.embed.weight').data, after = b.read('param.embed.weight').data; // bytes
+      // The base's 300 rows are unchanged; the 4 chat rows start at the mean of those.
+      assert.deepEqual(after.subarray(0, before.length), before);
+      assert.equal(after.length, (before.length / 300) * 304);
+    } finally {
+      a.close();
+      b.close();
+    }
+    const refused = await ternlm(['train', '--init', baseCkpt, '--data', chatData, '--out', join(root, 'ft-dim'), '--steps', '5', '--set', 'model.dim=64']);
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /dim is \d+ \(the config says 64\)/);
   });
 
   it('refuses bad input in one line and writes nothing', async () => {
