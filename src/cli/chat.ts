@@ -60,7 +60,7 @@ export async function run(args: string[]): Promise<void> {
   rl.on('SIGINT', onInterrupt); // Ctrl-C typed on a terminal
   process.on('SIGINT', onInterrupt); // a signal (input from a pipe)
 
-  console.error(`chat with ${values.model} (${model.family}, context ${model.contextLength} tokens${chat.templated ? ', chat template' : ''}) — /help for commands`);
+  console.error(`chat with ${values.model} (${model.family}, ${Number.isFinite(model.contextLength) ? `context ${model.contextLength} tokens` : 'no context limit'}${chat.templated ? ', chat template' : ''}) — /help for commands`);
   const prompt = (): void => {
     if (interactive) rl.prompt();
   };
