@@ -16,7 +16,7 @@ const HELP = `usage: ternlm tokenizer <train|encode|decode> [options]
   ternlm tokenizer train --input <paths>... --out tok.json [--vocab 4096] [--lowercase]
                          [--max-bytes N] [--text-field text] [--split-han]
       Learn a byte-level BPE (GPT-2 pre-tokenization, <|endoftext|> as the last id) from
-      .txt/.jsonl/.parquet files or directories; --max-bytes stops reading after N bytes.
+      .txt/.jsonl/.parquet files or directories; --max-bytes stops after N bytes of text.
       --split-han makes every Han character a pre-token of its own (a character-level
       vocabulary for Chinese, and a word table that does not grow with the corpus).
 
@@ -68,11 +68,13 @@ async function train(args: string[]): Promise<void> {
   const started = performance.now();
   const bar = new cliProgress.SingleBar({ stream: process.stderr, format: 'count words |{bar}| {percentage}% | {value}/{total} MB | ETA {eta_formatted}', hideCursor: true }, cliProgress.Presets.shades_classic);
   bar.start(Math.ceil(totalBytes / 1e6), 0);
-  let bytes = 0;
+  let bytesRead = 0; // of the files, read ahead in chunks (the progress bar)
+  let bytes = 0; // of the text counted (what --max-bytes limits)
   outer: for (const file of files) {
-    for await (const piece of readDocuments(file, { separator: { kind: 'auto' }, textField: values['text-field']!, onBytes: (n) => bar.update(Math.floor((bytes += n) / 1e6)) })) {
+    for await (const piece of readDocuments(file, { separator: { kind: 'auto' }, textField: values['text-field']!, onBytes: (n) => bar.update(Math.floor(Math.min(bytesRead += n, totalBytes) / 1e6)) })) {
       if (piece.docStart) counter.flush();
       counter.add(piece.text);
+      bytes += Buffer.byteLength(piece.text, 'utf8');
       if (bytes >= maxBytes) break outer;
     }
   }
