@@ -17,10 +17,7 @@ import { ropeRotate, swiglu } from '../core/kernels-infer.js';
 import type { Tensor } from '../core/tensor.js';
 import { ffnHidden, type BitNetConfig } from '../models/bitnet.js';
 import { ropeTable } from '../ops/index.js';
-import { PackedWeights, TransformerEngine, type OutputHead, type Projection, type TransformerState } from './engine.js';
-
-/** RMSNorm epsilon of src/nn/layers.ts (the gain norms and BitLinear's own). */
-const NORM_EPS = 1e-6;
+import { type OutputHead, PackedWeights, type Projection, RMS_NORM_EPS, TransformerEngine, type TransformerState } from './engine.js';
 
 /** One block's weights: pointers into the heap (norm gains: dim floats). */
 interface Layer {
@@ -86,7 +83,7 @@ export class BitNetInference extends TransformerEngine<BitNetConfig> {
   protected forward(s: TransformerState, rows: number): void {
     const c = this.modelConfig, d = c.dim, hidden = ffnHidden(c), hs = d / c.heads, kvDim = c.kvHeads * hs, w = this.w, pos = s.pos;
     const x = s.x.ptr, xb = s.xb.ptr, q = s.q.ptr, hb = s.hb.ptr, hb2 = s.hb2.ptr, project = s.projector;
-    const rmsNorm = (from: number, gain: number, to: number, width: number) => rmsNormForward(from, gain, to, s.rstd.ptr, rows, width, NORM_EPS);
+    const rmsNorm = (from: number, gain: number, to: number, width: number) => rmsNormForward(from, gain, to, s.rstd.ptr, rows, width, RMS_NORM_EPS);
 
     embeddingForward(w.embedding.ptr, s.ids.ptr, x, rows, d);
     for (let l = 0; l < c.layers; l++) {
@@ -126,7 +123,7 @@ export class BitNetInference extends TransformerEngine<BitNetConfig> {
 
   protected classify(s: TransformerState, row: number): void {
     const d = this.modelConfig.dim;
-    rmsNormForward(s.x.ptr + row * d * 4, this.w.normOut, s.h.ptr, s.rstd.ptr, 1, d, NORM_EPS);
+    rmsNormForward(s.x.ptr + row * d * 4, this.w.normOut, s.h.ptr, s.rstd.ptr, 1, d, RMS_NORM_EPS);
     this.w.head.logits(s.h, s.logitsTensor);
   }
 }

@@ -15,26 +15,16 @@
 import * as K from '../core/kernels.js';
 import type { Tensor } from '../core/tensor.js';
 import { cpuflowBitOptions, type CpuflowConfig } from '../models/cpuflow.js';
-import { type OutputHead, PackedWeights, type Projection, StepEngine, StepStateBase } from './engine.js';
-
-/** Epsilons of src/nn/layers.ts: LayerNorm's, and the RMSNorm of BitLinear's input. */
-const LAYER_NORM_EPS = 1e-5;
-const INPUT_NORM_EPS = 1e-6;
-
-/** A LayerNorm's gain and bias: pointers to dim floats each. */
-interface Norm {
-  weight: number;
-  bias: number;
-}
+import { LAYER_NORM_EPS, type LayerNormWeights, type OutputHead, PackedWeights, type Projection, RMS_NORM_EPS, StepEngine, StepStateBase } from './engine.js';
 
 interface Layer {
-  mixerNorm: Norm;
+  mixerNorm: LayerNormWeights;
   query: Projection; // (stateDim, dim)
   key: Projection; // (stateDim, dim)
   value: Projection; // (stateDim, dim)
   mix: Projection; // (stateDim, stateDim)
   out: Projection; // (dim, stateDim)
-  ffnNorm: Norm;
+  ffnNorm: LayerNormWeights;
   up: Projection; // (ffnHidden, dim)
   down: Projection; // (dim, ffnHidden)
 }
@@ -43,13 +33,13 @@ interface CpuflowWeights {
   embedding: Tensor; // (vocab, dim)
   steps: Tensor; // (contextLength, dim)
   layers: Layer[];
-  normOut: Norm;
+  normOut: LayerNormWeights;
   head: OutputHead;
 }
 
 function readWeights(w: PackedWeights<CpuflowConfig>): CpuflowWeights {
   const c = w.config, d = c.dim, k = c.stateDim, hidden = c.ffnHidden;
-  const norm = (name: string): Norm => ({ weight: w.float(`${name}.weight`, [d]).ptr, bias: w.float(`${name}.bias`, [d]).ptr });
+  const norm = (name: string): LayerNormWeights => w.layerNorm(name, d);
   const embedding = w.float('embed.weight', [c.vocabSize, d]);
   const layers: Layer[] = [];
   for (let l = 0; l < c.layers; l++) {
@@ -129,9 +119,9 @@ export class CpuflowInference extends StepEngine<CpuflowConfig, CpuflowState> {
     const c = this.modelConfig, d = c.dim, k = c.stateDim, hidden = c.ffnHidden, w = this.w, project = s.projector;
     const x = s.x.ptr, h = s.h.ptr, q = s.q.ptr, kp = s.k.ptr, v = s.v.ptr, sp = s.s.ptr, ratio = s.ratio.ptr, hb = s.hb.ptr;
     const inputNorm = cpuflowBitOptions(c).inputNorm;
-    const layerNorm = (from: number, n: Norm, to: number) => K.layerNormForward(from, n.weight, n.bias, to, s.mean.ptr, s.rstd.ptr, 1, d, LAYER_NORM_EPS);
+    const layerNorm = (from: number, n: LayerNormWeights, to: number) => K.layerNormForward(from, n.weight, n.bias, to, s.mean.ptr, s.rstd.ptr, 1, d, LAYER_NORM_EPS);
     const normInput = (at: number, width: number) => {
-      if (inputNorm) K.rmsNormForward(at, 0, at, s.rstd.ptr, 1, width, INPUT_NORM_EPS);
+      if (inputNorm) K.rmsNormForward(at, 0, at, s.rstd.ptr, 1, width, RMS_NORM_EPS);
     };
 
     s.id.typed()[0] = token;

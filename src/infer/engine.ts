@@ -163,6 +163,16 @@ type ConfigOf<F extends ModelFamily> = Extract<ModelConfig, { family: F }>;
  * The tensors of an exported file in the heap, read by name as an engine builds itself. close()
  * when everything is read; dispose() frees the tensors with the engine.
  */
+/** Epsilons of src/nn/layers.ts: LayerNorm's, and RMSNorm's (gain norms and BitLinear's input norm). */
+export const LAYER_NORM_EPS = 1e-5;
+export const RMS_NORM_EPS = 1e-6;
+
+/** A LayerNorm's gain and bias: pointers to dim floats each. */
+export interface LayerNormWeights {
+  weight: number;
+  bias: number;
+}
+
 export class PackedWeights<C extends ModelConfig = ModelConfig> {
   private file: SafetensorsFile | null;
   private readonly tensors: Tensor[] = [];
@@ -194,6 +204,11 @@ export class PackedWeights<C extends ModelConfig = ModelConfig> {
     } finally {
       this.close();
     }
+  }
+
+  /** A LayerNorm's gain and bias (`<name>.weight`, `<name>.bias`, dim floats each). */
+  layerNorm(name: string, dim: number): LayerNormWeights {
+    return { weight: this.float(`${name}.weight`, [dim]).ptr, bias: this.float(`${name}.bias`, [dim]).ptr };
   }
 
   /** A float tensor (f16 in the file is widened to f32), checked against `shape` when given. */

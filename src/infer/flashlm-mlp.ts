@@ -12,10 +12,7 @@
 import * as K from '../core/kernels.js';
 import type { Tensor } from '../core/tensor.js';
 import { mlpShapes, type FlashLMMlpConfig } from '../models/flashlm-mlp.js';
-import { type OutputHead, PackedWeights, type Projection, StepEngine, StepStateBase } from './engine.js';
-
-/** RMSNorm epsilon of src/nn/layers.ts (the output norm and BitLinear's own). */
-const NORM_EPS = 1e-6;
+import { type OutputHead, PackedWeights, type Projection, RMS_NORM_EPS, StepEngine, StepStateBase } from './engine.js';
 
 interface FlashLMMlpWeights {
   embedding: Tensor; // (vocab, dim)
@@ -97,10 +94,10 @@ export class FlashLMMlpInference extends StepEngine<FlashLMMlpConfig, FlashLMMlp
     K.binaryForward('mul', s.s.ptr, w.gain, d, x, d);
     K.binaryForward('add', x, s.e.ptr, d, x, d);
     mlpShapes(c).forEach(([inF, outF], i) => {
-      K.rmsNormForward(x, 0, x, s.rstd.ptr, 1, inF, NORM_EPS);
+      K.rmsNormForward(x, 0, x, s.rstd.ptr, 1, inF, RMS_NORM_EPS);
       s.projector.run(w.mlp[i], x, y, 1, false);
       if (i < c.layers - 1) K.unaryForward('relu', y, x, outF);
-      else K.rmsNormForward(y, w.normOut, s.h.ptr, s.rstd.ptr, 1, outF, NORM_EPS);
+      else K.rmsNormForward(y, w.normOut, s.h.ptr, s.rstd.ptr, 1, outF, RMS_NORM_EPS);
     });
     w.head.logits(s.h, s.logitsTensor);
   }

@@ -12,26 +12,17 @@ import { TernlmError } from '../core/errors.js';
 import { binaryForward, embeddingForward, layerNormForward, unaryForward } from '../core/kernels.js';
 import type { Tensor } from '../core/tensor.js';
 import type { GPT2Config } from '../models/gpt2.js';
-import {
-  PackedWeights, TransformerEngine, addBias, projectionRows, type OutputHead, type Projection, type TransformerState,
-} from './engine.js';
+import { addBias, LAYER_NORM_EPS, type LayerNormWeights, type OutputHead, PackedWeights, type Projection, projectionRows, TransformerEngine, type TransformerState } from './engine.js';
 
 /** LayerNorm epsilon of src/nn/layers.ts. */
-const NORM_EPS = 1e-5;
-
-/** A LayerNorm's gain and bias (dim floats each). */
-interface Norm {
-  w: number;
-  b: number;
-}
 
 /** One block's weights: pointers into the heap (biases: as many floats as their projection's rows). */
 interface Layer {
-  ln1: Norm;
+  ln1: LayerNormWeights;
   q: Projection; k: Projection; v: Projection; // (dim, dim) each: rows of the fused qkv weight
   qBias: number; kBias: number; vBias: number;
   proj: Projection; projBias: number; // (dim, dim)
-  ln2: Norm;
+  ln2: LayerNormWeights;
   fc: Projection; fcBias: number; // (4 dim, dim)
   fcProj: Projection; fcProjBias: number; // (dim, 4 dim)
 }
@@ -40,14 +31,14 @@ interface GPT2Weights {
   wte: Tensor; // (vocab, dim)
   wpe: Tensor; // (contextLength, dim)
   layers: Layer[];
-  lnOut: Norm;
+  lnOut: LayerNormWeights;
   head: OutputHead;
 }
 
 function readWeights(w: PackedWeights<GPT2Config>): GPT2Weights {
   const c = w.config, d = c.dim;
   if (d % c.heads !== 0) throw new TernlmError(`${w.path}: dim ${d} is not a multiple of heads ${c.heads}`);
-  const norm = (name: string): Norm => ({ w: w.float(`${name}.weight`, [d]).ptr, b: w.float(`${name}.bias`, [d]).ptr });
+  const norm = (name: string): LayerNormWeights => w.layerNorm(name, d);
   const wte = w.float('embed.weight', [c.vocabSize, d]);
   const wpe = w.float('pos_embed.weight', [c.contextLength, d]);
   const layers: Layer[] = [];
@@ -84,7 +75,7 @@ export class GPT2Inference extends TransformerEngine<GPT2Config> {
   protected forward(s: TransformerState, rows: number): void {
     const c = this.modelConfig, d = c.dim, w = this.w, pos = s.pos;
     const x = s.x.ptr, xb = s.xb.ptr, q = s.q.ptr, hb = s.hb.ptr, project = s.projector;
-    const layerNorm = (n: Norm) => layerNormForward(x, n.w, n.b, xb, s.mean.ptr, s.rstd.ptr, rows, d, NORM_EPS);
+    const layerNorm = (n: LayerNormWeights) => layerNormForward(x, n.weight, n.bias, xb, s.mean.ptr, s.rstd.ptr, rows, d, LAYER_NORM_EPS);
 
     embeddingForward(w.wte.ptr, s.ids.ptr, x, rows, d);
     binaryForward('add', x, w.wpe.ptr + pos * d * 4, rows * d, x, rows * d);
@@ -115,7 +106,7 @@ export class GPT2Inference extends TransformerEngine<GPT2Config> {
 
   protected classify(s: TransformerState, row: number): void {
     const d = this.modelConfig.dim, n = this.w.lnOut;
-    layerNormForward(s.x.ptr + row * d * 4, n.w, n.b, s.h.ptr, s.mean.ptr, s.rstd.ptr, 1, d, NORM_EPS);
+    layerNormForward(s.x.ptr + row * d * 4, n.weight, n.bias, s.h.ptr, s.mean.ptr, s.rstd.ptr, 1, d, LAYER_NORM_EPS);
     this.w.head.logits(s.h, s.logitsTensor);
   }
 }

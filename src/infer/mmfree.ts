@@ -17,10 +17,7 @@ import * as K from '../core/kernels.js';
 import { swiglu } from '../core/kernels-infer.js';
 import type { Tensor } from '../core/tensor.js';
 import { ffnHidden, type MmfreeConfig } from '../models/mmfree.js';
-import { type OutputHead, PackedWeights, type Projection, StepEngine, StepStateBase } from './engine.js';
-
-/** RMSNorm epsilon of src/nn/layers.ts (the gain norms and BitLinear's own). */
-const NORM_EPS = 1e-6;
+import { type OutputHead, PackedWeights, type Projection, RMS_NORM_EPS, StepEngine, StepStateBase } from './engine.js';
 
 /** One block's weights: pointers into the heap (norm gains: dim floats). */
 interface Layer {
@@ -110,7 +107,7 @@ export class MmfreeInference extends StepEngine<MmfreeConfig, MmfreeState> {
   protected advance(s: MmfreeState, token: number): void {
     const c = this.modelConfig, d = c.dim, hidden = ffnHidden(c), w = this.w, project = s.projector;
     const x = s.x.ptr, h = s.h.ptr, f = s.f.ptr, cand = s.c.ptr, g = s.g.ptr, hb = s.hb.ptr, hb2 = s.hb2.ptr;
-    const rmsNorm = (from: number, gain: number, to: number, width: number) => K.rmsNormForward(from, gain, to, s.rstd.ptr, 1, width, NORM_EPS);
+    const rmsNorm = (from: number, gain: number, to: number, width: number) => K.rmsNormForward(from, gain, to, s.rstd.ptr, 1, width, RMS_NORM_EPS);
 
     s.id.typed()[0] = token;
     K.embeddingForward(w.embedding.ptr, s.id.ptr, x, 1, d);
@@ -145,7 +142,7 @@ export class MmfreeInference extends StepEngine<MmfreeConfig, MmfreeState> {
   }
 
   protected classify(s: MmfreeState): void {
-    K.rmsNormForward(s.x.ptr, this.w.normOut, s.h.ptr, s.rstd.ptr, 1, this.modelConfig.dim, NORM_EPS);
+    K.rmsNormForward(s.x.ptr, this.w.normOut, s.h.ptr, s.rstd.ptr, 1, this.modelConfig.dim, RMS_NORM_EPS);
     this.w.head.logits(s.h, s.logitsTensor);
   }
 }

@@ -21,17 +21,7 @@ import { swiglu } from '../core/kernels-infer.js';
 import type { Tensor } from '../core/tensor.js';
 import { ffnHidden, gruWidth, type MofConfig } from '../models/mof.js';
 import { sinusoidalEncoding } from '../nn/linear-attention.js';
-import { type OutputHead, PackedWeights, type Projection, StepEngine, StepStateBase } from './engine.js';
-
-/** Epsilons of src/nn/layers.ts: LayerNorm's, and BitLinear's input RMSNorm's. */
-const LAYER_NORM_EPS = 1e-5;
-const RMS_NORM_EPS = 1e-6;
-
-/** A LayerNorm's gain and bias: pointers to dim floats each. */
-interface Norm {
-  w: number;
-  b: number;
-}
+import { LAYER_NORM_EPS, type LayerNormWeights, type OutputHead, PackedWeights, type Projection, RMS_NORM_EPS, StepEngine, StepStateBase } from './engine.js';
 
 /** A minGRU's gate and candidate projections. */
 interface MinGRU {
@@ -42,21 +32,21 @@ interface MinGRU {
 /** One block's weights (pointers into the heap, and its two learned scalars). */
 interface Layer {
   embeddingWeight: number; // β; 0 without embeddingMix
-  gruNorm: Norm;
+  gruNorm: LayerNormWeights;
   gru: MinGRU; // (gruWidth, dim)
   gruOut: Projection; // (dim, gruWidth)
-  norm: Norm;
+  norm: LayerNormWeights;
   q: Projection; // (dim, dim)
   k: Projection;
   v: Projection;
   o: Projection;
   thought: Projection; // (dim, dim)
   thoughtWeight: number; // α
-  ffnNorm: Norm;
+  ffnNorm: LayerNormWeights;
   gate: Projection; // (hidden, dim)
   up: Projection; // (hidden, dim)
   down: Projection; // (dim, hidden)
-  routerNorm: Norm;
+  routerNorm: LayerNormWeights;
   router: MinGRU; // (routerDim, dim)
   routerOut: Projection; // (2, routerDim)
 }
@@ -64,13 +54,13 @@ interface Layer {
 interface MofWeights {
   embedding: Tensor; // (vocab, dim)
   layers: Layer[];
-  normOut: Norm;
+  normOut: LayerNormWeights;
   head: OutputHead;
 }
 
 function readWeights(w: PackedWeights<MofConfig>): MofWeights {
   const c = w.config, d = c.dim, width = gruWidth(c), hidden = ffnHidden(c), r = c.routerDim;
-  const norm = (name: string): Norm => ({ w: w.float(`${name}.weight`, [d]).ptr, b: w.float(`${name}.bias`, [d]).ptr });
+  const norm = (name: string): LayerNormWeights => w.layerNorm(name, d);
   const scalar = (name: string): number => w.float(name, [1]).f32()[0];
   const embedding = w.float('embed.weight', [c.vocabSize, d]);
   const layers: Layer[] = [];
@@ -170,7 +160,7 @@ export class MofInference extends StepEngine<MofConfig, MofState> {
   protected advance(s: MofState, token: number): void {
     const c = this.modelConfig, d = c.dim, w = this.w, project = s.projector;
     const x = s.x.ptr, n = s.n.ptr, h = s.h.ptr, att = s.att.ptr, a = s.a.ptr, g = s.g.ptr;
-    const layerNorm = (from: number, norm: Norm, to: number) => K.layerNormForward(from, norm.w, norm.b, to, s.mean.ptr, s.rstd.ptr, 1, d, LAYER_NORM_EPS);
+    const layerNorm = (from: number, norm: LayerNormWeights, to: number) => K.layerNormForward(from, norm.weight, norm.bias, to, s.mean.ptr, s.rstd.ptr, 1, d, LAYER_NORM_EPS);
     const rmsNorm = (from: number, to: number, width: number) => K.rmsNormForward(from, 0, to, s.rstd.ptr, 1, width, RMS_NORM_EPS);
     /** One minGRU step on the normed input h: state = c + f (state - c), then out = R . norm(state). */
     const minGRU = (gru: MinGRU, state: number, f: number, cand: number, width: number, out: Projection, to: number) => {
@@ -253,7 +243,7 @@ export class MofInference extends StepEngine<MofConfig, MofState> {
 
   protected classify(s: MofState): void {
     const norm = this.w.normOut;
-    K.layerNormForward(s.x.ptr, norm.w, norm.b, s.h.ptr, s.mean.ptr, s.rstd.ptr, 1, this.modelConfig.dim, LAYER_NORM_EPS);
+    K.layerNormForward(s.x.ptr, norm.weight, norm.bias, s.h.ptr, s.mean.ptr, s.rstd.ptr, 1, this.modelConfig.dim, LAYER_NORM_EPS);
     this.w.head.logits(s.h, s.logitsTensor);
   }
 }
