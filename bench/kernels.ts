@@ -17,6 +17,8 @@ Measures, best of --reps runs (default 5), on 1 thread and on all --threads (def
             the whole BitLinear forward: quantize activations, ternarize+pack, unpack, product)
   attention B=16 T=256 heads=4 hd=64, forward + backward (ms): the fused kernels
             (ops.causalAttention) and bmm + causal softmax + bmm with the head transposes
+  dispatch  µs per kernel call of almost no work: on 1 thread (the call itself) and split over
+            all threads (the call, waking the workers, waiting for the last one)
 and the estimated 128-bit SIMD ceiling of this host.`;
 
 /** Causal attention composed of unfused ops: x (B, T, heads*hd) -> (B, heads, T, hd) and back. */
@@ -110,6 +112,20 @@ export async function run(args: string[]): Promise<void> {
     for (const t of [q, k, v, g]) t.dispose();
   }
 
+  {
+    // What a kernel call costs before any work: a tiny job on 1 thread (the call), and on all
+    // threads (the call, waking the workers and waiting for the last one).
+    const y = Tensor.empty([16 * r.threads]);
+    const calls = 2000;
+    for (const t of threadCounts) {
+      const s = r.pool.withThreads(t, () => bestOf(reps, () => {
+        for (let i = 0; i < calls; i++) K.dispatchProbe(y.ptr);
+      }));
+      record('dispatch_overhead_us_per_kernel', t, (1e6 * s) / calls);
+    }
+    y.dispose();
+  }
+
   const ceiling = simdCeiling();
   const report = {
     backend: r.backend,
@@ -120,7 +136,7 @@ export async function run(args: string[]): Promise<void> {
     reported_clock_ghz: ceiling.reportedGHz,
     simd128_f32_ceiling_gflops_per_core: Number(ceiling.gflopsPerCore.toFixed(1)),
     reps,
-    results: Object.fromEntries(Object.entries(results).map(([k, v]) => [k, Object.fromEntries(Object.entries(v).map(([t, g]) => [t, Number(g.toFixed(1))]))])),
+    results: Object.fromEntries(Object.entries(results).map(([k, v]) => [k, Object.fromEntries(Object.entries(v).map(([t, g]) => [t, Number(g.toFixed(2))]))])),
   };
   if (values.json) {
     console.log(JSON.stringify(report));

@@ -191,6 +191,14 @@ export function fill(y: number, n: number, v: number): void {
 }
 
 /**
+ * A job of almost no work split over every thread the pool may use (16 floats each): its time is
+ * what one parallel dispatch costs (`bench kernels`). `y`: room for 16 floats per pool thread.
+ */
+export function dispatchProbe(y: number): void {
+  run('fill_f32', [y, 0], 16 * rt().threads, 16, 16);
+}
+
+/**
  * Rows of n2 contiguous floats: row (i0, i1) for i0 < n0, i1 < n1 goes from src + i0*s0 + i1*s1
  * to dst + i0*d0 + i1*d1 (strides in floats), added when accumulating.
  */
