@@ -80,3 +80,16 @@ export async function workerContext<T>(): Promise<{ init: T; post(msg: unknown):
   const init = await new Promise<T>((resolve) => scope.addEventListener('message', (e) => resolve(e.data as T), { once: true }));
   return { init, post: (msg) => scope.postMessage(msg) };
 }
+
+/** The native kernels addon (native/, built by `npm ci` where a C compiler exists), or null. */
+export async function loadNativeAddon(): Promise<unknown | null> {
+  if (!isNode) return null;
+  const { createRequire } = await import('node:module');
+  const require = createRequire(import.meta.url);
+  try {
+    // dist/src/core/platform.js -> native/build/Release/ternlm.node at the package root
+    return require('../../../native/build/Release/ternlm.node') as unknown;
+  } catch {
+    return null;
+  }
+}

@@ -6,6 +6,7 @@
 // wakes the main thread. Workers spin briefly before sleeping, so back-to-back kernels do not
 // pay a wake-up each.
 import { canBlock, startWorker, type HostWorker } from './platform.js';
+import { kernelTable, nativeAddon, type Backend, type NativeAddon } from './native.js';
 import { instantiate, KERNEL_NAMES, kernelNames, type KernelName } from './wasm.js';
 
 // Control words (Int32Array indices).
@@ -56,12 +57,12 @@ export class ThreadPool {
   private workerError: string | null = null;
 
   /** Start the pool and wait until every worker has instantiated the kernels. */
-  static async create(module: WebAssembly.Module, memory: WebAssembly.Memory, threads: number): Promise<ThreadPool> {
-    const pool = new ThreadPool(module, memory, threads);
+  static async create(module: WebAssembly.Module, memory: WebAssembly.Memory, threads: number, backend: Backend = 'wasm'): Promise<ThreadPool> {
+    const pool = new ThreadPool(module, memory, threads, await nativeAddon(backend, memory));
     const url = new URL('./worker.js', import.meta.url);
     await Promise.all(Array.from({ length: pool.threads - 1 }, async (_, i) => {
       const tid = i + 1;
-      const w = await startWorker(url, { module, memory, sab: pool.ctrl.buffer, tid });
+      const w = await startWorker(url, { module, memory, sab: pool.ctrl.buffer, tid, backend });
       pool.workers.push(w);
       await new Promise<void>((resolve, reject) => {
         w.onError((e) => {
@@ -80,13 +81,13 @@ export class ThreadPool {
     return pool;
   }
 
-  private constructor(module: WebAssembly.Module, memory: WebAssembly.Memory, threads: number) {
+  private constructor(module: WebAssembly.Module, memory: WebAssembly.Memory, threads: number, addon: NativeAddon | null) {
     this.threads = Math.max(1, Math.floor(threads));
     const names = kernelNames(module);
     const missing = KERNEL_NAMES.filter((n) => !names.includes(n));
     if (missing.length > 0) throw new Error(`the kernel build lacks ${missing.join(', ')} — rebuild it with \`npm run build\``);
     const exports = instantiate(module, memory);
-    this.fns = names.map((n) => exports[n] as KernelFn);
+    this.fns = kernelTable(names, names.map((n) => exports[n] as KernelFn), addon);
     names.forEach((n, i) => this.ids.set(n as KernelName, i));
     const sab = new SharedArrayBuffer(CTRL_WORDS * 4 + MAX_ARGS * 8);
     this.ctrl = new Int32Array(sab, 0, CTRL_WORDS);

@@ -1,7 +1,8 @@
 // The process-wide compute runtime: one shared memory, its allocator, and one thread pool.
 import { TernlmError } from './errors.js';
 import { Heap } from './heap.js';
-import { hardwareThreads } from './platform.js';
+import { nativeAvailable, type Backend } from './native.js';
+import { hardwareThreads, isNode } from './platform.js';
 import { ThreadPool, type PoolControls } from './pool.js';
 import { createMemory, loadKernelModule, type KernelBuild } from './wasm.js';
 
@@ -10,10 +11,17 @@ export interface RuntimeOptions {
   threads?: number;
   /** Force a kernel build (default: relaxed where supported). */
   build?: KernelBuild;
+  /**
+   * The kernels' backend: native C where built (Node only), else wasm. Default: the environment
+   * variable TERNLM_BACKEND (wasm | native), else native when available.
+   */
+  backend?: Backend;
 }
 
 export interface Runtime {
-  readonly backend: 'wasm';
+  /** native: the addon's kernels where it has them, wasm for the rest; wasm: wasm only. */
+  readonly backend: Backend;
+  /** The wasm build (every kernel the native backend does not have runs in it). */
   readonly build: KernelBuild;
   readonly threads: number;
   readonly memory: WebAssembly.Memory;
@@ -50,16 +58,26 @@ export async function initRuntime(opts: RuntimeOptions = {}): Promise<Runtime> {
       if (!Number.isInteger(threads) || threads < 1 || threads > limit) {
         throw new TernlmError(`threads must be an integer from 1 to ${limit} (4 × this machine's cores, and never more than 256), got ${threads}`);
       }
+      const backend = await chooseBackend(opts.backend);
       const { build, module } = await loadKernelModule(opts.build);
       const memory = createMemory();
       const heap = new Heap(memory);
-      const pool = await ThreadPool.create(module, memory, threads);
-      current = { backend: 'wasm', build, threads, memory, heap, pool };
+      const pool = await ThreadPool.create(module, memory, threads, backend);
+      current = { backend, build, threads, memory, heap, pool };
       currentPool = pool;
       return current;
     })();
   }
   return starting;
+}
+
+/** The backend asked for (option, else TERNLM_BACKEND), or native where it is built. */
+async function chooseBackend(asked: Backend | undefined): Promise<Backend> {
+  const fromEnv = isNode ? process.env.TERNLM_BACKEND : undefined;
+  const want = asked ?? (fromEnv === '' ? undefined : fromEnv);
+  if (want !== undefined && want !== 'wasm' && want !== 'native') throw new TernlmError(`TERNLM_BACKEND must be wasm or native, got '${want}'`);
+  if (want) return want;
+  return (await nativeAvailable()) ? 'native' : 'wasm';
 }
 
 /** The running runtime; throws if initRuntime has not been awaited. */

@@ -1,5 +1,6 @@
 // A pool worker: instantiates the kernels on the shared memory and runs its slice of each job.
 import { workerContext } from './platform.js';
+import { kernelTable, nativeAddon, type Backend } from './native.js';
 import { instantiate, kernelNames } from './wasm.js';
 import {
   CTRL_ACTIVE, CTRL_ALIGN, CTRL_ERROR, CTRL_GENERATION, CTRL_KERNEL, CTRL_NARGS, CTRL_PENDING,
@@ -11,12 +12,14 @@ const { init, post } = await workerContext<{
   memory: WebAssembly.Memory;
   sab: SharedArrayBuffer;
   tid: number;
+  backend: Backend;
 }>();
-const { module, memory, sab, tid } = init;
+const { module, memory, sab, tid, backend } = init;
 const ctrl = new Int32Array(sab, 0, CTRL_WORDS);
 const argv = new Float64Array(sab, CTRL_WORDS * 4, MAX_ARGS);
 const exports = instantiate(module, memory);
-const fns = kernelNames(module).map((n) => exports[n] as (...a: number[]) => void);
+const names = kernelNames(module);
+const fns = kernelTable(names, names.map((n) => exports[n] as (...a: number[]) => void), await nativeAddon(backend, memory));
 
 // Generation 0 is the state before any job: a job posted while this worker was starting is run.
 let seen = 0;
