@@ -39,6 +39,8 @@ export interface CaseResult {
 export interface ThreadResult {
   threads: number;
   build: string;
+  /** What ran the kernels (Runtime.kernels). */
+  kernels: string;
   cases: Record<string, CaseResult>;
   memory: { heapPeakBytes: number; wasmMemoryBytes: number; maxRssBytes: number };
 }
@@ -103,6 +105,7 @@ async function measure(model: InferenceModel, tok: Tokenizer, reps: number, gree
     result: {
       threads: r.threads,
       build: r.build,
+      kernels: r.kernels,
       cases,
       memory: { heapPeakBytes: heap.peak, wasmMemoryBytes: heap.memoryBytes, maxRssBytes: process.resourceUsage().maxRSS * 1024 },
     },
@@ -180,7 +183,7 @@ export async function run(args: string[]): Promise<void> {
   console.log(`ternlm bench generate — ${values.model} (${model.family}, context ${model.contextLength}), Node ${process.version}, ${report.cpu}, best of ${reps}`);
   for (const n of notes) console.log(`note: ${n}`);
   for (const r of runs) {
-    console.log(`\n${r.threads} thread${r.threads > 1 ? 's' : ''} (${r.build} build)`);
+    console.log(`\n${r.threads} thread${r.threads > 1 ? 's' : ''} (${r.kernels})`);
     console.log('  case    prompt    new   first token   prefill tok/s   decode tok/s');
     for (const [name, c] of Object.entries(r.cases)) {
       console.log(`  ${name.padEnd(6)} ${String(c.promptTokens).padStart(7)} ${String(c.newTokens).padStart(6)} ${c.firstTokenMs.toFixed(2).padStart(10)} ms ${c.prefillTokensPerS.toFixed(0).padStart(15)} ${c.decodeTokensPerS.toFixed(0).padStart(14)}`);

@@ -130,6 +130,7 @@ export async function run(args: string[]): Promise<void> {
   const report = {
     backend: r.backend,
     build: r.build,
+    kernels: r.kernels,
     threads: r.threads,
     node: process.version,
     estimated_clock_ghz: Number(ceiling.clockGHz.toFixed(2)),
@@ -142,7 +143,7 @@ export async function run(args: string[]): Promise<void> {
     console.log(JSON.stringify(report));
     return;
   }
-  console.log(`ternlm bench kernels — ${r.backend} ${r.build} build, ${r.threads} threads, Node ${process.version}, best of ${reps}`);
+  console.log(`ternlm bench kernels — ${r.kernels}, ${r.threads} threads, Node ${process.version}, best of ${reps}`);
   console.log(`estimated clock ${fmt(ceiling.clockGHz, 2)} GHz (OS reports ${fmt(ceiling.reportedGHz, 2)}): 128-bit f32 FMA ceiling ${fmt(ceiling.gflopsPerCore)} GFLOP/s per core`);
   for (const [name, v] of Object.entries(results)) {
     const cols = Object.entries(v).map(([t, g]) => `${t.replace('threads_', '')} thr: ${fmt(g).padStart(6)}`).join('   ');

@@ -158,13 +158,13 @@ export async function run(args: string[]): Promise<void> {
   }
   const report = {
     config: config.name, family: mc.family, precision: modelPrecision(mc), head: mc.head.type, vocab: V, batch: B, seq_len: T,
-    parameters: model.parameterCount(), build: r.build, results,
+    parameters: model.parameterCount(), build: r.build, kernels: r.kernels, results,
   };
   if (values.json) {
     console.log(JSON.stringify(report));
     return;
   }
-  console.log(`ternlm bench train — ${config.name} (${mc.family}, ${modelPrecision(mc)}, ${mc.head.type} head), ${report.parameters.toLocaleString('en-US')} parameters, vocab ${V}, batch ${B} x ${T}, ${r.build} SIMD`);
+  console.log(`ternlm bench train — ${config.name} (${mc.family}, ${modelPrecision(mc)}, ${mc.head.type} head), ${report.parameters.toLocaleString('en-US')} parameters, vocab ${V}, batch ${B} x ${T}, ${r.kernels}`);
   for (const res of results) {
     const share = Object.entries(res.share as Record<string, number>).map(([k, v]) => `${k} ${fmt(v * 100, 0)}%`).join(', ');
     console.log(`  ${res.threads} thread(s): ${String(res.tokens_per_second).padStart(6)} tok/s, ${res.step_ms} ms/step, model ${res.model_gflops} GFLOP/s, GEMM ${res.gemm_gflops} GFLOP/s, MFU ${fmt((res.mfu as number) * 100)}%`);

@@ -55,6 +55,8 @@ export class ThreadPool {
   private readonly fns: KernelFn[];
   private readonly ids = new Map<KernelName, number>();
   private workerError: string | null = null;
+  /** The native addon's instruction set when the native backend runs, else null. */
+  readonly nativeIsa: string | null;
 
   /** Start the pool and wait until every worker has instantiated the kernels. */
   static async create(module: WebAssembly.Module, memory: WebAssembly.Memory, threads: number, backend: Backend = 'wasm'): Promise<ThreadPool> {
@@ -88,6 +90,7 @@ export class ThreadPool {
     if (missing.length > 0) throw new Error(`the kernel build lacks ${missing.join(', ')} — rebuild it with \`npm run build\``);
     const exports = instantiate(module, memory);
     this.fns = kernelTable(names, names.map((n) => exports[n] as KernelFn), addon);
+    this.nativeIsa = addon?.isa ?? null;
     names.forEach((n, i) => this.ids.set(n as KernelName, i));
     const sab = new SharedArrayBuffer(CTRL_WORDS * 4 + MAX_ARGS * 8);
     this.ctrl = new Int32Array(sab, 0, CTRL_WORDS);

@@ -23,6 +23,8 @@ export interface Runtime {
   readonly backend: Backend;
   /** The wasm build (every kernel the native backend does not have runs in it). */
   readonly build: KernelBuild;
+  /** What runs the kernels, for one line of a command's output: "native kernels (avx512) + wasm relaxed SIMD". */
+  readonly kernels: string;
   readonly threads: number;
   readonly memory: WebAssembly.Memory;
   readonly heap: Heap;
@@ -63,7 +65,8 @@ export async function initRuntime(opts: RuntimeOptions = {}): Promise<Runtime> {
       const memory = createMemory();
       const heap = new Heap(memory);
       const pool = await ThreadPool.create(module, memory, threads, backend);
-      current = { backend, build, threads, memory, heap, pool };
+      const kernels = `${pool.nativeIsa ? `native kernels (${pool.nativeIsa}) + ` : ''}wasm ${build} SIMD`;
+      current = { backend, build, kernels, threads, memory, heap, pool };
       currentPool = pool;
       return current;
     })();

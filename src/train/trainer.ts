@@ -175,7 +175,7 @@ function trainInRun(
     if (c.initEmbeddings !== 'random') initializeEmbeddings(model, c.initEmbeddings, o.dataDir, msg);
   }
   run.writeConfig({ ...c, model: modelConfig });
-  msg(`training ${c.name} (${modelConfig.family}, ${modelPrecision(modelConfig)}) on ${o.dataDir} with ${rt().threads} threads, ${rt().build} SIMD → ${o.outDir}` +
+  msg(`training ${c.name} (${modelConfig.family}, ${modelPrecision(modelConfig)}) on ${o.dataDir} with ${rt().threads} threads, ${rt().kernels} → ${o.outDir}` +
     (plan.totalSteps !== null ? `, ${plan.totalSteps.toLocaleString('en-US')} steps` : ''));
 
   // What every save writes besides the progress: worked out once, not at each save.
