@@ -1,24 +1,15 @@
 // Bindings of the weighted running mean kernels (assembly/cumulative_mean.ts): forward and
 // backward over whole sequences, split over (batch row, block of 16 channels) tasks so that the
 // threads share the work even at batch 1. Arguments go in the kernel's order (see kernels.ts).
-import { ELEMENTWISE_MIN } from './pool.js';
+import { sequenceTasks } from './pool.js';
 import { kernelPool } from './runtime.js';
-
-/** Channels per task (CB in assembly/cumulative_mean.ts). */
-const CHANNEL_BLOCK = 16;
-
-/** Tasks of B sequences of width C, and tasks per thread so that a thread gets ELEMENTWISE_MIN elements. */
-function split(B: number, T: number, C: number): [number, number] {
-  const perTask = T * Math.min(C, CHANNEL_BLOCK);
-  return [B * Math.ceil(C / CHANNEL_BLOCK), Math.max(1, Math.ceil(ELEMENTWISE_MIN / Math.max(1, perTask)))];
-}
 
 /**
  * m (B, T, C) = (sum_{s <= t} w_s v_s) / (sum_{s <= t} w_s + eps) over w, v (B, T, C); den (B, T, C)
  * receives the denominators (the backward pass reads them).
  */
 export function cumulativeMeanForward(w: number, v: number, m: number, den: number, B: number, T: number, C: number, eps: number): void {
-  const [tasks, minChunk] = split(B, T, C);
+  const [tasks, minChunk] = sequenceTasks(B, T, C);
   kernelPool().run('cumulative_mean_forward', [w, v, m, den, T, C, eps], tasks, 1, minChunk);
 }
 
@@ -30,7 +21,7 @@ export function cumulativeMeanBackward(
   w: number, v: number, m: number, den: number, g: number, dw: number, dv: number, B: number, T: number, C: number,
   accumulateDw: boolean, accumulateDv: boolean,
 ): void {
-  const [tasks, minChunk] = split(B, T, C);
+  const [tasks, minChunk] = sequenceTasks(B, T, C);
   const flags = (accumulateDw ? 1 : 0) | (accumulateDv ? 2 : 0);
   kernelPool().run('cumulative_mean_backward', [w, v, m, den, g, dw, dv, T, C, flags], tasks, 1, minChunk);
 }

@@ -1,21 +1,12 @@
 // Bindings of the gated linear recurrence kernels (assembly/recurrence.ts): forward and backward
 // over whole sequences, split over (batch, block of 16 channels) tasks so that the threads share
 // the work even at batch 1. Arguments go in the kernel's order (see kernels.ts).
-import { ELEMENTWISE_MIN } from './pool.js';
+import { sequenceTasks } from './pool.js';
 import { kernelPool } from './runtime.js';
-
-/** Channels per task (CB in assembly/recurrence.ts). */
-const CHANNEL_BLOCK = 16;
-
-/** Tasks of B sequences of width C, and tasks per thread so that a thread gets ELEMENTWISE_MIN elements. */
-function split(B: number, T: number, C: number): [number, number] {
-  const perTask = T * Math.min(C, CHANNEL_BLOCK);
-  return [B * Math.ceil(C / CHANNEL_BLOCK), Math.max(1, Math.ceil(ELEMENTWISE_MIN / Math.max(1, perTask)))];
-}
 
 /** h (B, T, C) = the recurrence h_t = f_t * h_{t-1} + (1 - f_t) * c_t over f, c (B, T, C), h_{-1} = 0. */
 export function recurrenceForward(f: number, c: number, h: number, B: number, T: number, C: number): void {
-  const [tasks, minChunk] = split(B, T, C);
+  const [tasks, minChunk] = sequenceTasks(B, T, C);
   kernelPool().run('recurrence_forward', [f, c, h, T, C], tasks, 1, minChunk);
 }
 
@@ -27,7 +18,7 @@ export function recurrenceBackward(
   f: number, c: number, h: number, g: number, df: number, dc: number, B: number, T: number, C: number,
   accumulateDf: boolean, accumulateDc: boolean,
 ): void {
-  const [tasks, minChunk] = split(B, T, C);
+  const [tasks, minChunk] = sequenceTasks(B, T, C);
   const flags = (accumulateDf ? 1 : 0) | (accumulateDc ? 2 : 0);
   kernelPool().run('recurrence_backward', [f, c, h, g, df, dc, T, C, flags], tasks, 1, minChunk);
 }

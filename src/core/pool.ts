@@ -41,6 +41,19 @@ export const ELEMENTWISE_MIN = 1 << 14;
 /** Multiply-adds per thread. */
 export const FLOP_MIN = 1 << 17;
 
+/** Channels per task of the sequence kernels (CB / CUMSUM_BLOCK in assembly/ recurrence, cumsum, cumulative_mean). */
+const CHANNEL_BLOCK = 16;
+
+/**
+ * How the sequence kernels split B sequences of width C and length T: one task per (batch row,
+ * block of 16 channels), so threads share the work even at batch 1; returns [tasks, tasks per
+ * thread at least] so that a thread gets ELEMENTWISE_MIN elements.
+ */
+export function sequenceTasks(B: number, T: number, C: number): [number, number] {
+  const perTask = T * Math.min(C, CHANNEL_BLOCK);
+  return [B * Math.ceil(C / CHANNEL_BLOCK), Math.max(1, Math.ceil(ELEMENTWISE_MIN / Math.max(1, perTask)))];
+}
+
 /**
  * The pool is reached only by the kernel bindings of src/core (kernels*.ts, through
  * `kernelPool()`); the rest of the code sees this much of it on `rt().pool`.
