@@ -143,8 +143,8 @@ function trainInRun(
   // Frequency-based heads build their tree/clusters from the training tokens' counts; a resumed
   // run takes the counts saved in its checkpoint so that it rebuilds exactly the same head.
   // A fine-tuning run keeps its base's counts, so that the head's structure matches its weights.
-  const baseCounts = o.initCheckpoint !== undefined ? readCheckpointMeta(o.initCheckpoint).tokenCounts : null;
-  const counts = modelConfig.head.type === 'softmax' ? null : (ck?.meta.tokenCounts ?? baseCounts ?? countTokens(o.dataDir, meta.vocabSize));
+  const baseMeta = o.initCheckpoint !== undefined ? readCheckpointMeta(o.initCheckpoint) : null;
+  const counts = modelConfig.head.type === 'softmax' ? null : (ck?.meta.tokenCounts ?? baseMeta?.tokenCounts ?? countTokens(o.dataDir, meta.vocabSize));
   const model = createModel(modelConfig, new Rng(c.seed), counts ?? undefined);
   const objective = new TrainingObjective(model, c.fsp, c.seed);
   // The objective's parameters (the FSP projection) train, save and restore with the model's.
@@ -168,9 +168,9 @@ function trainInRun(
       loadLlmcInto(model, o.initFrom);
       msg(`weights: ${o.initFrom} (llm.c GPT-2 checkpoint)`);
     }
-    if (o.initCheckpoint !== undefined) {
+    if (o.initCheckpoint !== undefined && baseMeta) {
       loadBaseWeights(model, o.initCheckpoint);
-      msg(`weights: ${o.initCheckpoint} (base model${modelConfig.vocabSize > baseModelConfig(readCheckpointMeta(o.initCheckpoint)).vocabSize ? ', vocabulary grown by the chat tokens' : ''})`);
+      msg(`weights: ${o.initCheckpoint} (base model${modelConfig.vocabSize > baseModelConfig(baseMeta).vocabSize ? ', vocabulary grown by the chat tokens' : ''})`);
     }
     if (c.initEmbeddings !== 'random') initializeEmbeddings(model, c.initEmbeddings, o.dataDir, msg);
   }
