@@ -1,4 +1,4 @@
-// What the engines on exported files (flashlm.ts, gpt2.ts, bitnet.ts, mmfree.ts) share: the file's weights
+// What the engines on exported files (flashlm, gpt2, bitnet, mmfree, cpuflow, flashlm-mlp, mof) share: the file's weights
 // in the wasm heap, the projection y = W x of one or more rows as training computes it, the
 // output head, the KV cache, and the memory of a state.
 import { noGrad } from '../core/autograd.js';
@@ -461,8 +461,9 @@ export abstract class StepStateBase implements StepState {
 
 /**
  * An engine whose state is a fixed-size memory (a recurrence), so that it has no context limit
- * (unless the family sets one: CPUFlow's position table) and takes a prompt one token at a time: each family writes `advance` (one token through every
- * layer) and `classify` (the logits after the last token advanced).
+ * (unless the family sets one: CPUFlow's position table) and takes a prompt one token at a time:
+ * each family writes `advance` (one token through every layer) and `classify` (the logits after
+ * the last token advanced).
  */
 export abstract class StepEngine<C extends ModelConfig, S extends StepState> implements InferenceModel<S> {
   abstract readonly family: string;
