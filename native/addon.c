@@ -1,6 +1,8 @@
-// N-API glue: `setMemory(view)` records the shared memory's base address; `kernels` holds one
-// JavaScript function per native kernel, taking the wasm kernel's numeric arguments plus the
-// pool's (start, end, tid); `calls(name)` counts each thread's calls of a kernel (tests).
+// N-API glue. `setMemory(view)` records the shared memory's base address; `kernels` holds one
+// JavaScript function per native kernel, taking the wasm kernel's numeric arguments (plus the
+// pool's start, end, tid); `arity` the wasm parameter count of each; `calls(name)` counts each
+// thread's calls of a kernel (tests); `isa()` names the instruction set in use and
+// `setIsa(isa, vnni)` lowers it (tests, TERNLM_NATIVE_ISA).
 #include <node_api.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -8,20 +10,41 @@
 
 #define MAX_THREADS 256
 #define MAX_ARGS 40
+#define MAX_KERNELS 256
 
-typedef void (*kernel4)(double, double, double, double);
+static const KernelEntry* const tables[] = {
+  basic_kernels,
+};
 
 typedef struct {
-  const char* name;
-  int arity; /* numeric arguments, start and end included; tid is dropped */
-  void* fn;
+  const KernelEntry* entry;
   atomic_long calls[MAX_THREADS];
 } Kernel;
 
-static Kernel kernels[] = {
-  {"fill_f32", 4, (void*)fill_f32, {0}},
-};
-#define KERNEL_COUNT (sizeof(kernels) / sizeof(kernels[0]))
+static Kernel kernels[MAX_KERNELS];
+static int kernel_count = 0;
+static int best_isa = ISA_SCALAR, best_vnni = 0;
+
+/** Fill the flat kernel list and detect the CPU once per process (module init runs per thread). */
+static void init_once(void) {
+  static atomic_int done = 0;
+  if (atomic_exchange(&done, 1)) return;
+  for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++) {
+    for (const KernelEntry* e = tables[t]; e->name && kernel_count < MAX_KERNELS; e++) kernels[kernel_count++].entry = e;
+  }
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq")) {
+    best_isa = ISA_AVX512;
+    best_vnni = __builtin_cpu_supports("avx512vnni");
+  } else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    best_isa = ISA_AVX2;
+    best_vnni = __builtin_cpu_supports("avxvnni");
+  }
+#endif
+  ternlm_isa = best_isa;
+  ternlm_vnni = best_vnni;
+}
 
 static napi_value throw_error(napi_env env, const char* msg) {
   napi_throw_error(env, NULL, msg);
@@ -33,16 +56,17 @@ static napi_value call_kernel(napi_env env, napi_callback_info info) {
   napi_value argv[MAX_ARGS];
   Kernel* k;
   napi_get_cb_info(env, info, &argc, argv, NULL, (void**)&k);
-  if ((int)argc != k->arity + 1) return throw_error(env, "native kernel: wrong number of arguments");
-  double a[MAX_ARGS];
+  const int nargs = k->entry->nargs;
+  if ((int)argc != nargs && (int)argc != nargs + 1) return throw_error(env, "native kernel: wrong number of arguments");
+  double a[MAX_ARGS + 1];
   for (size_t i = 0; i < argc; i++) napi_get_value_double(env, argv[i], &a[i]);
-  int tid = (int)a[argc - 1];
-  if (tid >= 0 && tid < MAX_THREADS) atomic_fetch_add(&k->calls[tid], 1);
-  switch (k->arity) {
-    case 4: ((kernel4)k->fn)(a[0], a[1], a[2], a[3]); break;
-    default: return throw_error(env, "native kernel: unsupported arity");
+  if ((int)argc == nargs + 1) {
+    int tid = (int)a[argc - 1];
+    if (tid >= 0 && tid < MAX_THREADS) atomic_fetch_add_explicit(&k->calls[tid], 1, memory_order_relaxed);
   }
-  return NULL;
+  napi_value out;
+  napi_create_double(env, k->entry->fn(a, (int)argc), &out);
+  return out;
 }
 
 static napi_value set_memory(napi_env env, napi_callback_info info) {
@@ -60,52 +84,89 @@ static napi_value set_memory(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+static Kernel* find_kernel(napi_env env, napi_value name_value) {
+  char name[64];
+  size_t len;
+  if (napi_get_value_string_utf8(env, name_value, name, sizeof name, &len) != napi_ok) return NULL;
+  for (int i = 0; i < kernel_count; i++) {
+    if (strcmp(kernels[i].entry->name, name) == 0) return &kernels[i];
+  }
+  return NULL;
+}
+
 static napi_value calls(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
-  char name[64];
-  size_t len;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc != 1 || napi_get_value_string_utf8(env, argv[0], name, sizeof name, &len) != napi_ok) return throw_error(env, "calls expects a kernel name");
-  for (size_t i = 0; i < KERNEL_COUNT; i++) {
-    if (strcmp(kernels[i].name, name) != 0) continue;
-    napi_value out;
-    napi_create_array_with_length(env, MAX_THREADS, &out);
-    for (uint32_t t = 0; t < MAX_THREADS; t++) {
-      napi_value n;
-      napi_create_double(env, (double)atomic_load(&kernels[i].calls[t]), &n);
-      napi_set_element(env, out, t, n);
-    }
-    return out;
-  }
-  return throw_error(env, "calls: no such native kernel");
-}
-
-/** The instruction sets this CPU has that the kernels may use. */
-static napi_value isa(napi_env env) {
-  const char* best = "scalar";
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")) best = "avx512";
-  else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) best = "avx2";
-#endif
+  Kernel* k = argc == 1 ? find_kernel(env, argv[0]) : NULL;
+  if (!k) return throw_error(env, "calls: no such native kernel");
   napi_value out;
-  napi_create_string_utf8(env, best, NAPI_AUTO_LENGTH, &out);
+  napi_create_array_with_length(env, MAX_THREADS, &out);
+  for (uint32_t t = 0; t < MAX_THREADS; t++) {
+    napi_value n;
+    napi_create_double(env, (double)atomic_load(&k->calls[t]), &n);
+    napi_set_element(env, out, t, n);
+  }
   return out;
 }
 
+static const char* isa_name(int isa) {
+  return isa == ISA_AVX512 ? "avx512" : isa == ISA_AVX2 ? "avx2" : "scalar";
+}
+
+/** isa(): the instruction set in use, e.g. "avx512 vnni". */
+static napi_value isa(napi_env env, napi_callback_info info) {
+  (void)info;
+  char text[32];
+  strcpy(text, isa_name(ternlm_isa));
+  if (ternlm_vnni) strcat(text, " vnni");
+  napi_value out;
+  napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &out);
+  return out;
+}
+
+/** setIsa(name, vnni): use a lower instruction set than the best (for every thread of the process). */
+static napi_value set_isa(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  char name[16];
+  size_t len;
+  bool vnni = false;
+  if (argc < 1 || napi_get_value_string_utf8(env, argv[0], name, sizeof name, &len) != napi_ok) return throw_error(env, "setIsa expects avx512, avx2 or scalar");
+  if (argc > 1) napi_get_value_bool(env, argv[1], &vnni);
+  int want = strcmp(name, "avx512") == 0 ? ISA_AVX512 : strcmp(name, "avx2") == 0 ? ISA_AVX2 : strcmp(name, "scalar") == 0 ? ISA_SCALAR : -1;
+  if (want < 0) return throw_error(env, "the native instruction set must be avx512, avx2 or scalar");
+  if (want > best_isa) return throw_error(env, "this CPU lacks that instruction set");
+  ternlm_isa = want;
+  /* VNNI belongs to the set it came with: AVX-512 VNNI is not usable under avx2, AVX-VNNI may be. */
+  ternlm_vnni = vnni && best_vnni && want != ISA_SCALAR && (want == best_isa || want == ISA_AVX2) ? 1 : 0;
+#if defined(__x86_64__) || defined(__i386__)
+  if (ternlm_vnni && want == ISA_AVX2) ternlm_vnni = __builtin_cpu_supports("avxvnni");
+#endif
+  return NULL;
+}
+
 NAPI_MODULE_INIT() {
-  napi_value table, fn;
+  init_once();
+  napi_value table, arity, fn, n;
   napi_create_object(env, &table);
-  for (size_t i = 0; i < KERNEL_COUNT; i++) {
-    napi_create_function(env, kernels[i].name, NAPI_AUTO_LENGTH, call_kernel, &kernels[i], &fn);
-    napi_set_named_property(env, table, kernels[i].name, fn);
+  napi_create_object(env, &arity);
+  for (int i = 0; i < kernel_count; i++) {
+    napi_create_function(env, kernels[i].entry->name, NAPI_AUTO_LENGTH, call_kernel, &kernels[i], &fn);
+    napi_set_named_property(env, table, kernels[i].entry->name, fn);
+    napi_create_int32(env, kernels[i].entry->nargs, &n);
+    napi_set_named_property(env, arity, kernels[i].entry->name, n);
   }
   napi_set_named_property(env, exports, "kernels", table);
+  napi_set_named_property(env, exports, "arity", arity);
   napi_create_function(env, "setMemory", NAPI_AUTO_LENGTH, set_memory, NULL, &fn);
   napi_set_named_property(env, exports, "setMemory", fn);
   napi_create_function(env, "calls", NAPI_AUTO_LENGTH, calls, NULL, &fn);
   napi_set_named_property(env, exports, "calls", fn);
-  napi_set_named_property(env, exports, "isa", isa(env));
+  napi_create_function(env, "isa", NAPI_AUTO_LENGTH, isa, NULL, &fn);
+  napi_set_named_property(env, exports, "isa", fn);
+  napi_create_function(env, "setIsa", NAPI_AUTO_LENGTH, set_isa, NULL, &fn);
+  napi_set_named_property(env, exports, "setIsa", fn);
   return exports;
 }

@@ -2,7 +2,8 @@
 // wasm kernels, working on the same shared memory (a pointer is a byte offset into it). Each
 // thread of the pool builds its kernel table from the wasm exports and puts the addon's function
 // in place of every kernel the addon has; nothing outside src/core knows which one ran.
-import { loadNativeAddon } from './platform.js';
+import { TernlmError } from './errors.js';
+import { isNode, loadNativeAddon } from './platform.js';
 
 export type Backend = 'wasm' | 'native';
 type KernelFn = (...args: number[]) => void;
@@ -12,10 +13,32 @@ export interface NativeAddon {
   kernels: Record<string, KernelFn>;
   /** Record the base address of the shared memory (stable for its lifetime). */
   setMemory(view: Uint8Array): void;
+  /** The wasm kernel's parameter count of each native kernel (start, end, tid where it declares them). */
+  arity: Record<string, number>;
   /** Calls of a kernel by each thread id so far (tests). */
   calls(name: string): number[];
-  /** The widest instruction set of this CPU the kernels use: avx512, avx2 or scalar. */
-  isa: string;
+  /** The instruction set the kernels use: avx512, avx2 or scalar, then " vnni" where the int8 dot products run. */
+  isa(): string;
+  /** Use a lower instruction set than this CPU's best, in every thread (throws if the CPU lacks it). */
+  setIsa(isa: NativeIsa, vnni: boolean): void;
+}
+
+export type NativeIsa = 'avx512' | 'avx2' | 'scalar';
+
+/**
+ * TERNLM_NATIVE_ISA (avx512 | avx512-novnni | avx2 | avx2-novnni | scalar) lowers the native
+ * kernels' instruction set, to test or measure the narrower paths on a wider CPU.
+ */
+function applyIsaFromEnv(addon: NativeAddon): void {
+  const want = isNode ? process.env.TERNLM_NATIVE_ISA : undefined;
+  if (!want) return;
+  const m = /^(avx512|avx2|scalar)(-novnni)?$/.exec(want);
+  if (!m) throw new TernlmError(`TERNLM_NATIVE_ISA must be avx512, avx512-novnni, avx2, avx2-novnni or scalar, got '${want}'`);
+  try {
+    addon.setIsa(m[1] as NativeIsa, !m[2]);
+  } catch {
+    throw new TernlmError(`TERNLM_NATIVE_ISA=${want}: this CPU lacks ${m[1]}; unset it to use the best this CPU has`);
+  }
 }
 
 /** The addon for `backend`, bound to `memory`; null for wasm. Throws when native is asked and missing. */
@@ -24,6 +47,7 @@ export async function nativeAddon(backend: Backend, memory: WebAssembly.Memory):
   const addon = (await loadNativeAddon()) as NativeAddon | null;
   if (!addon) throw new Error('the native kernels are not built — run `npm run build:native` (needs a C compiler and Node\'s headers), or use the wasm backend');
   addon.setMemory(new Uint8Array(memory.buffer));
+  applyIsaFromEnv(addon);
   return addon;
 }
 

@@ -103,7 +103,7 @@ export class ThreadPool {
     if (missing.length > 0) throw new Error(`the kernel build lacks ${missing.join(', ')} — rebuild it with \`npm run build\``);
     const exports = instantiate(module, memory);
     this.fns = kernelTable(names, names.map((n) => exports[n] as KernelFn), addon);
-    this.nativeIsa = addon?.isa ?? null;
+    this.nativeIsa = addon?.isa() ?? null;
     names.forEach((n, i) => this.ids.set(n as KernelName, i));
     const sab = new SharedArrayBuffer(CTRL_WORDS * 4 + MAX_ARGS * 8);
     this.ctrl = new Int32Array(sab, 0, CTRL_WORDS);

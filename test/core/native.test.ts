@@ -20,7 +20,7 @@ describe('native backend', { skip: available ? false : "the native kernels are n
 
   it('runs its kernels on every thread, on the memory the wasm kernels read', () => {
     assert.equal(rt().backend, 'native');
-    assert.match(addon.isa, /^(avx512|avx2|scalar)$/);
+    assert.match(addon.isa(), /^(avx512|avx2|scalar)( vnni)?$/);
     const n = 1 << 16; // 32K floats per thread: the pool splits the fill over both threads
     const t = Tensor.empty([n]);
     const callsBefore = addon.calls('fill_f32');
