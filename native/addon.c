@@ -14,6 +14,10 @@
 
 static const KernelEntry* const tables[] = {
   basic_kernels,
+  gemm_kernels,
+  ternary_kernels,
+  attention_kernels,
+  ops_kernels,
 };
 
 typedef struct {

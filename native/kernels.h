@@ -29,7 +29,7 @@ typedef struct {
 } KernelEntry;
 
 /** Each kernel file exports one table, ended by an entry whose name is NULL; addon.c lists them. */
-extern const KernelEntry basic_kernels[];
+extern const KernelEntry basic_kernels[], gemm_kernels[], ternary_kernels[], attention_kernels[], ops_kernels[];
 
 // Argument readers: a byte offset into the shared memory as a typed pointer, an integer, a float.
 #define PTR_F32(x) ((float*)(ternlm_base + (uintptr_t)(x)))
