@@ -4,7 +4,7 @@ import cliProgress from 'cli-progress';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { TernlmError } from '../core/errors.js';
-import { initRuntime } from '../core/runtime.js';
+import { initRuntime, rt } from '../core/runtime.js';
 import { parseSeparator } from '../data/corpus.js';
 import { expandInputs } from '../data/inputs.js';
 import { datasetTokenizerFingerprint, readMeta, tokenizerFingerprint } from '../data/meta.js';
@@ -127,7 +127,7 @@ export async function run(args: string[]): Promise<void> {
   if (values.json) {
     console.log(JSON.stringify(summary));
   } else {
-    console.log(`${values.model} (${m.scorer.description}), ${task}, context ${head.contextLength}, stride ${head.stride}`);
+    console.log(`${values.model} (${m.scorer.description}), ${task}, context ${head.contextLength}, stride ${head.stride}; ${rt().kernels}`);
     for (const l of lines) console.log(l);
     if (values.out !== undefined) console.log(`per-item results: ${values.out}`);
   }

@@ -1,6 +1,6 @@
 // ternlm generate: continue a prompt with a model, streaming text to stdout.
 import { TernlmError } from '../core/errors.js';
-import { initRuntime } from '../core/runtime.js';
+import { initRuntime, rt } from '../core/runtime.js';
 import { checkPromptFits, generate, promptIds } from '../infer/generate.js';
 import { loadInferenceModel, resolveTokenizer } from '../infer/load.js';
 import type { InferenceModel } from '../infer/model.js';
@@ -96,6 +96,6 @@ export async function run(args: string[]): Promise<void> {
   const perSecond = n > 1 ? ((n - 1) / r.decodeMs) * 1000 : 0;
   const why = { stop: 'end of text', length: 'max tokens', context: 'context full', aborted: 'stopped' }[r.stopReason];
   console.error(
-    `${n} tokens (${why}) at ${perSecond.toFixed(1)} tokens/s; prompt ${r.promptTokens} tokens, first token after ${r.firstTokenMs.toFixed(1)} ms`,
+    `${n} tokens (${why}) at ${perSecond.toFixed(1)} tokens/s; prompt ${r.promptTokens} tokens, first token after ${r.firstTokenMs.toFixed(1)} ms; ${rt().kernels}, ${rt().threads} thread${rt().threads > 1 ? 's' : ''}`,
   );
 }

@@ -26,7 +26,9 @@ function usage(): string {
   lines.push(
     '',
     'global options (before or after the command):',
-    '  --debug    show the stack trace of an unexpected error (also TERNLM_DEBUG=1)',
+    '  --debug              show the stack trace of an unexpected error (also TERNLM_DEBUG=1)',
+    '  --backend <name>     the kernels: native (C, built at install where a compiler exists;',
+    '                       the default when built) or wasm (also TERNLM_BACKEND=...)',
     '',
     'Run `ternlm <command> --help` for the options of a command.',
   );
@@ -53,12 +55,25 @@ async function main(argv: string[]): Promise<void> {
   await mod.run(rest);
 }
 
-/** `--debug` anywhere before a `--` turns on stack traces; it is removed before the command parses its flags. */
-function takeDebugFlag(argv: string[]): { args: string[]; debug: boolean } {
+/**
+ * The global flags, anywhere before a `--`, removed before the command parses its own:
+ * `--debug` turns on stack traces; `--backend <wasm|native>` (or `--backend=...`) sets
+ * TERNLM_BACKEND, which the compute runtime (and any child process) reads.
+ */
+function takeGlobalFlags(argv: string[]): { args: string[]; debug: boolean } {
   const end = argv.includes('--') ? argv.indexOf('--') : argv.length;
-  const before = argv.slice(0, end);
-  const args = [...before.filter((a) => a !== '--debug'), ...argv.slice(end)];
-  return { args, debug: args.length < argv.length || process.env.TERNLM_DEBUG === '1' };
+  const kept: string[] = [];
+  let debug = process.env.TERNLM_DEBUG === '1';
+  for (let i = 0; i < end; i++) {
+    const a = argv[i];
+    if (a === '--debug') debug = true;
+    else if (a === '--backend' || a.startsWith('--backend=')) {
+      const value = a === '--backend' ? argv[++i] : a.slice('--backend='.length);
+      if (value !== 'wasm' && value !== 'native') throw new TernlmError(`--backend must be wasm or native, got '${value ?? ''}'`);
+      process.env.TERNLM_BACKEND = value;
+    } else kept.push(a);
+  }
+  return { args: [...kept, ...argv.slice(end)], debug };
 }
 
 /**
@@ -77,7 +92,7 @@ function report(err: unknown, debug: boolean): void {
   if (debug) console.error(err);
 }
 
-const { args, debug } = takeDebugFlag(process.argv.slice(2));
+let debug = process.env.TERNLM_DEBUG === '1';
 const fail = (err: unknown): void => {
   report(err, debug);
   process.exit(1);
@@ -85,4 +100,10 @@ const fail = (err: unknown): void => {
 // Errors thrown outside the command's promise chain (event handlers, timers) end the same way.
 process.on('uncaughtException', fail);
 process.on('unhandledRejection', fail);
-main(args).then(() => process.exit(process.exitCode ?? 0), fail);
+try {
+  const flags = takeGlobalFlags(process.argv.slice(2));
+  debug = flags.debug;
+  main(flags.args).then(() => process.exit(process.exitCode ?? 0), fail);
+} catch (err) {
+  fail(err);
+}

@@ -45,7 +45,7 @@ function applyIsaFromEnv(addon: NativeAddon): void {
 export async function nativeAddon(backend: Backend, memory: WebAssembly.Memory): Promise<NativeAddon | null> {
   if (backend === 'wasm') return null;
   const addon = (await loadNativeAddon()) as NativeAddon | null;
-  if (!addon) throw new Error('the native kernels are not built — run `npm run build:native` (needs a C compiler and Node\'s headers), or use the wasm backend');
+  if (!addon) throw new TernlmError('the native kernels are not built — run `npm run build:native` (needs a C compiler and Node\'s headers), or use the wasm backend');
   addon.setMemory(new Uint8Array(memory.buffer));
   applyIsaFromEnv(addon);
   return addon;
