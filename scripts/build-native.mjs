@@ -1,9 +1,12 @@
 // Build the native kernels (native/, C via N-API) with node-gyp, offline, against the Node headers
 // npm is set to use. Optional: without a C compiler or Node's headers the build is skipped with
 // one line and the wasm kernels run (`ternlm` says which backend it uses).
+// `--install` (npm's install step): a prebuilt binary for this platform shipped in the package
+// (native/prebuilds/, see scripts/prebuild.mjs) is used as it is, without compiling.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -22,6 +25,25 @@ function nodeDir() {
   return existsSync(join(prefix, 'include', 'node', 'node_api.h')) ? prefix : null;
 }
 
+/** The prebuilt binary node-gyp-build would load for this platform, or null. */
+function prebuilt() {
+  try {
+    const nodeGypBuild = createRequire(import.meta.url)('node-gyp-build');
+    const file = nodeGypBuild.path(join(root, 'native'));
+    createRequire(import.meta.url)(file);
+    return file.includes('prebuilds') ? file : null;
+  } catch {
+    return null;
+  }
+}
+
+if (process.argv.includes('--install') && process.env.TERNLM_BACKEND !== 'wasm') {
+  const file = prebuilt();
+  if (file) {
+    console.error(`ternlm: using the prebuilt native kernels (${file.slice(root.length + 1)})`);
+    process.exit(0);
+  }
+}
 const gyp = nodeGyp(), dir = nodeDir();
 const skip = (why) => {
   console.error(`ternlm: native kernels not built (${why}); the wasm kernels will run`);

@@ -81,14 +81,21 @@ export async function workerContext<T>(): Promise<{ init: T; post(msg: unknown):
   return { init, post: (msg) => scope.postMessage(msg) };
 }
 
-/** The native kernels addon (native/, built by `npm ci` where a C compiler exists), or null. */
-export async function loadNativeAddon(): Promise<unknown | null> {
+/**
+ * The native kernels addon, or null: node-gyp-build loads `nativeDir`/build/Release/ternlm.node
+ * (built by `npm ci` where a C compiler exists), else the package's prebuilt binary for this
+ * platform (`nativeDir`/prebuilds/<platform>-<arch>/). `nativeDir`: the package's native/ folder.
+ */
+export async function loadNativeAddon(nativeDir?: string): Promise<unknown | null> {
   if (!isNode) return null;
   const { createRequire } = await import('node:module');
+  const { fileURLToPath } = await import('node:url');
   const require = createRequire(import.meta.url);
+  // dist/src/core/platform.js -> native/ at the package root
+  const dir = nativeDir ?? fileURLToPath(new URL('../../../native/', import.meta.url));
   try {
-    // dist/src/core/platform.js -> native/build/Release/ternlm.node at the package root
-    return require('../../../native/build/Release/ternlm.node') as unknown;
+    const load = require('node-gyp-build') as (dir: string) => unknown;
+    return load(dir);
   } catch {
     return null;
   }
