@@ -17,6 +17,9 @@ Measures, best of --reps runs (default 5), on 1 thread and on all --threads (def
             the whole BitLinear forward: quantize activations, ternarize+pack, unpack, product)
   attention B=16 T=256 heads=4 hd=64, forward + backward (ms): the fused kernels
             (ops.causalAttention) and bmm + causal softmax + bmm with the head transposes
+  ops       the training step's other kernels on 4096 rows of 256 (ms per call): gelu forward +
+            backward, rmsnorm and layernorm forward + backward (with weight gradients),
+            dropout, col_sum (a bias gradient), AdamW over 4M parameters
   dispatch  µs per kernel call of almost no work: on 1 thread (the call itself) and split over
             all threads (the call, waking the workers, waiting for the last one)
 and the estimated 128-bit SIMD ceiling of this host.`;
@@ -110,6 +113,26 @@ export async function run(args: string[]): Promise<void> {
       });
     }
     for (const t of [q, k, v, g]) t.dispose();
+  }
+
+  {
+    // The elementwise, norm, reduction and optimizer kernels at a training step's shapes.
+    const [rows, D] = [4096, 256], n = rows * D;
+    const [x, y, dy, dx] = [0, 1, 2, 3].map(() => randomTensor([rows, D], rng));
+    const wt = randomTensor([D], rng), dwdb = Tensor.zeros([2 * D]), mean = Tensor.empty([rows]), rstd = Tensor.empty([rows]);
+    const m = Tensor.zeros([4 * n]), v = Tensor.zeros([4 * n]), p = randomTensor([4 * n], rng), g = randomTensor([4 * n], rng);
+    const kernels: [string, () => void][] = [
+      ['gelu_fwdbwd', () => { K.unaryForward('gelu', x.ptr, y.ptr, n); K.unaryBackward('gelu', x.ptr, y.ptr, dy.ptr, dx.ptr, n, false); }],
+      ['rmsnorm_fwdbwd', () => { K.rmsNormForward(x.ptr, wt.ptr, y.ptr, rstd.ptr, rows, D, 1e-5); K.rmsNormBackward(x.ptr, wt.ptr, rstd.ptr, dy.ptr, dx.ptr, dwdb.ptr, rows, D, false, false); }],
+      ['layernorm_fwdbwd', () => { K.layerNormForward(x.ptr, wt.ptr, wt.ptr, y.ptr, mean.ptr, rstd.ptr, rows, D, 1e-5); K.layerNormBackward(x.ptr, wt.ptr, mean.ptr, rstd.ptr, dy.ptr, dx.ptr, dwdb.ptr, rows, D, false, false); }],
+      ['dropout', () => K.dropout(x.ptr, y.ptr, n, 0.1, 7, false)],
+      ['col_sum', () => K.colSum(dy.ptr, rows, D, 1, dwdb.ptr, false)],
+      ['adamw_4M', () => K.adamwUpdate(p.ptr, g.ptr, m.ptr, v.ptr, 4 * n, { lr: 1e-3, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, step: 1 })],
+    ];
+    for (const t of threadCounts) {
+      for (const [name, fn] of kernels) record(`ops_${name}_${rows}x${D}_ms`, t, 1000 * r.pool.withThreads(t, () => bestOf(reps, fn)));
+    }
+    for (const t of [x, y, dy, dx, wt, dwdb, mean, rstd, m, v, p, g]) t.dispose();
   }
 
   {

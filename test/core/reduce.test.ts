@@ -26,7 +26,7 @@ describe('reductions', () => {
     });
   }
 
-  for (const [rows, cols] of [[1, 1], [5, 3], [33, 17], [300, 70]]) {
+  for (const [rows, cols] of [[1, 1], [5, 3], [33, 17], [300, 70], [7, 133], [40, 260]]) {
     it(`column and row sums of ${rows} x ${cols}, scaled and accumulating`, () => {
       const rng = new Rng(rows * 100 + cols);
       const v = randArray(rows * cols, rng), c0 = randArray(cols, rng), r0 = randArray(rows, rng);
@@ -37,6 +37,8 @@ describe('reductions', () => {
       const rowRef = Array.from(r0, (c, r) => { let s = 0; for (let j = 0; j < cols; j++) s += v[r * cols + j]; return c + 2 * s; });
       assertClose(cs.f32(), colRef, 1e-5, 'column sums');
       assertClose(rs.f32(), rowRef, 1e-5, 'row sums');
+      K.colSum(x.ptr, rows, cols, -1, cs.ptr, false);
+      assertClose(cs.f32(), colRef.map((c, j) => -(c - c0[j]) / 0.5), 1e-5, 'column sums written');
     });
   }
 });
