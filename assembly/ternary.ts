@@ -85,18 +85,44 @@ export function ternary_unpack_f32(packed: usize, alpha: f32, out: usize, K: i32
   }
 }
 
-/** Unpack rows [start, end) to int16 weights (N x Kp), the operand of ternary_matmul_i16. */
-export function ternary_unpack_i16(packed: usize, out: usize, Kp: i32, start: i32, end: i32): void {
-  for (let n = start; n < end; n++) {
-    const src = packed + <usize>n * <usize>(Kp >> 2);
-    const row = out + <usize>n * <usize>Kp * 2;
+/**
+ * Unpack panels [start, end) to int16 weights in the operand layout of ternary_matmul_i16:
+ * columns (weight rows) in panels of 4, panel p holding columns 4p..4p+3 (columns >= N are 0);
+ * in a panel, each pair of k (2i, 2i+1) is 8 int16 [w(4p, 2i), w(4p, 2i+1), w(4p+1, 2i), ...,
+ * w(4p+3, 2i+1)], so a panel is Kp / 2 vectors of 16 bytes and out holds ceil(N / 4) * 4 * Kp int16.
+ */
+export function ternary_unpack_i16(packed: usize, out: usize, N: i32, Kp: i32, start: i32, end: i32): void {
+  const rowBytes = <usize>(Kp >> 2);
+  for (let p = start; p < end; p++) {
+    const n = p * 4;
+    const src = packed + <usize>n * rowBytes;
+    const dst = out + <usize>p * <usize>Kp * 8;
     for (let g = 0; g < Kp; g += 64) {
-      const v = v128.load(src + <usize>(g >> 2));
-      const p = row + <usize>g * 2;
+      const off = <usize>(g >> 2);
+      const v0 = v128.load(src + off);
+      const v1 = n + 1 < N ? v128.load(src + rowBytes + off) : i8x16.splat(0x55);
+      const v2 = n + 2 < N ? v128.load(src + 2 * rowBytes + off) : i8x16.splat(0x55);
+      const v3 = n + 3 < N ? v128.load(src + 3 * rowBytes + off) : i8x16.splat(0x55);
       for (let j = 0; j < 4; j++) {
-        const w8 = group16(v, j);
-        v128.store(p + <usize>j * 32, i16x8.extend_low_i8x16_s(w8));
-        v128.store(p + <usize>j * 32, i16x8.extend_high_i8x16_s(w8), 16);
+        // 16 weights (k = g + 16j ..) of each column, then a transpose of their 8 k-pairs
+        const c0 = group16(v0, j), c1 = group16(v1, j), c2 = group16(v2, j), c3 = group16(v3, j);
+        const t01lo = v128.shuffle<u8>(c0, c1, 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23);
+        const t01hi = v128.shuffle<u8>(c0, c1, 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31);
+        const t23lo = v128.shuffle<u8>(c2, c3, 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23);
+        const t23hi = v128.shuffle<u8>(c2, c3, 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31);
+        const d = dst + <usize>(g + 16 * j) * 8;
+        let u = v128.shuffle<u8>(t01lo, t23lo, 0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
+        v128.store(d, i16x8.extend_low_i8x16_s(u));
+        v128.store(d, i16x8.extend_high_i8x16_s(u), 16);
+        u = v128.shuffle<u8>(t01lo, t23lo, 8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
+        v128.store(d, i16x8.extend_low_i8x16_s(u), 32);
+        v128.store(d, i16x8.extend_high_i8x16_s(u), 48);
+        u = v128.shuffle<u8>(t01hi, t23hi, 0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
+        v128.store(d, i16x8.extend_low_i8x16_s(u), 64);
+        v128.store(d, i16x8.extend_high_i8x16_s(u), 80);
+        u = v128.shuffle<u8>(t01hi, t23hi, 8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
+        v128.store(d, i16x8.extend_low_i8x16_s(u), 96);
+        v128.store(d, i16x8.extend_high_i8x16_s(u), 112);
       }
     }
   }
@@ -152,11 +178,43 @@ export function dequantize_rows_i8(q: usize, Kp: i32, scale: usize, x: usize, K:
   store<f32>(dst, v);
 }
 
+/** y[0..cols) (+)= f32(acc lane i) * s for the first cols (1..4) of 4 column sums. */
+// @ts-ignore: decorator
+@inline function store4(acc: v128, s: f32, dst: usize, cols: i32, accumulate: bool): void {
+  if (cols >= 4) {
+    let v = f32x4.mul(f32x4.convert_i32x4_s(acc), f32x4.splat(s));
+    if (accumulate) v = f32x4.add(v, v128.load(dst));
+    v128.store(dst, v);
+    return;
+  }
+  let v = <f32>i32x4.extract_lane(acc, 0) * s;
+  if (accumulate) v += load<f32>(dst);
+  store<f32>(dst, v);
+  if (cols > 1) {
+    v = <f32>i32x4.extract_lane(acc, 1) * s;
+    if (accumulate) v += load<f32>(dst, 4);
+    store<f32>(dst, v, 4);
+  }
+  if (cols > 2) {
+    v = <f32>i32x4.extract_lane(acc, 2) * s;
+    if (accumulate) v += load<f32>(dst, 8);
+    store<f32>(dst, v, 8);
+  }
+}
+
+// @ts-ignore: decorator
+@inline function dot2(acc: v128, x: usize, w: v128): v128 {
+  return i32x4.add(acc, i32x4.dot_i16x8_s(v128.load32_splat(x), w));
+}
+
 const TM: i32 = 32; // rows of activations per block: 32 x Kp int16 stays in L1 for Kp <= 256
 
 /**
  * Y[m, n] (+)= scale[m] * alpha * sum_k q[m, k] * w[n, k] for rows [start, end) of Y (ldy).
- * q: int16 M x Kp (quantize_rows_i8), w: int16 N x Kp (ternary_unpack_i16). 4x2 register block.
+ * q: int16 M x Kp (quantize_rows_i8), Kp even; w: int16 panels of 4 columns (ternary_unpack_i16).
+ * 4 rows x 8 columns register block: per k-pair, a broadcast pair of a row's activations
+ * against a panel's 4 interleaved weight pairs (i32x4.dot_i16x8_s) adds to 4 columns' sums,
+ * so no horizontal sum is ever needed.
  */
 export function ternary_matmul_i16(
   q: usize, scale: usize, w: usize, alpha: f32, y: usize, ldy: i32, M: i32, N: i32, Kp: i32,
@@ -164,11 +222,13 @@ export function ternary_matmul_i16(
 ): void {
   const acc = accumulate != 0;
   const rowBytes = <usize>Kp * 2;
+  const panelBytes = <usize>Kp * 8;
+  const rs = <usize>ldy * 4;
   for (let m0 = start; m0 < end; m0 += TM) {
     const m1 = min(end, m0 + TM);
-    for (let n = 0; n < N; n += 2) {
-      const w0 = w + <usize>n * rowBytes;
-      const w1 = n + 1 < N ? w0 + rowBytes : w0;
+    for (let n = 0; n < N; n += 8) {
+      const w0 = w + <usize>(n >> 2) * panelBytes;
+      const w1 = n + 4 < N ? w0 + panelBytes : w0;
       for (let m = m0; m < m1; m += 4) {
         const x0 = q + <usize>m * rowBytes;
         const x1 = m + 1 < m1 ? x0 + rowBytes : x0;
@@ -176,42 +236,37 @@ export function ternary_matmul_i16(
         const x3 = m + 3 < m1 ? x0 + 3 * rowBytes : x0;
         let a00 = i32x4.splat(0), a01 = i32x4.splat(0), a10 = i32x4.splat(0), a11 = i32x4.splat(0);
         let a20 = i32x4.splat(0), a21 = i32x4.splat(0), a30 = i32x4.splat(0), a31 = i32x4.splat(0);
-        for (let k: usize = 0; k < rowBytes; k += 16) {
-          const v0 = v128.load(w0 + k);
-          const v1 = v128.load(w1 + k);
-          let x = v128.load(x0 + k);
-          a00 = dot8(a00, x, v0);
-          a01 = dot8(a01, x, v1);
-          x = v128.load(x1 + k);
-          a10 = dot8(a10, x, v0);
-          a11 = dot8(a11, x, v1);
-          x = v128.load(x2 + k);
-          a20 = dot8(a20, x, v0);
-          a21 = dot8(a21, x, v1);
-          x = v128.load(x3 + k);
-          a30 = dot8(a30, x, v0);
-          a31 = dot8(a31, x, v1);
+        for (let k: usize = 0; k < rowBytes; k += 4) {
+          const v0 = v128.load(w0 + k * 4);
+          const v1 = v128.load(w1 + k * 4);
+          a00 = dot2(a00, x0 + k, v0);
+          a01 = dot2(a01, x0 + k, v1);
+          a10 = dot2(a10, x1 + k, v0);
+          a11 = dot2(a11, x1 + k, v1);
+          a20 = dot2(a20, x2 + k, v0);
+          a21 = dot2(a21, x2 + k, v1);
+          a30 = dot2(a30, x3 + k, v0);
+          a31 = dot2(a31, x3 + k, v1);
         }
-        const two = n + 1 < N;
-        const d0 = y + (<usize>m * <usize>ldy + <usize>n) * 4;
-        const rs = <usize>ldy * 4;
+        const c0 = min(4, N - n), c1 = min(4, N - n - 4);
+        const d = y + (<usize>m * <usize>ldy + <usize>n) * 4;
         let s = load<f32>(scale + <usize>m * 4) * alpha;
-        finish(a00, s, d0, acc);
-        if (two) finish(a01, s, d0 + 4, acc);
+        store4(a00, s, d, c0, acc);
+        if (c1 > 0) store4(a01, s, d + 16, c1, acc);
         if (m + 1 < m1) {
           s = load<f32>(scale + <usize>(m + 1) * 4) * alpha;
-          finish(a10, s, d0 + rs, acc);
-          if (two) finish(a11, s, d0 + rs + 4, acc);
+          store4(a10, s, d + rs, c0, acc);
+          if (c1 > 0) store4(a11, s, d + rs + 16, c1, acc);
         }
         if (m + 2 < m1) {
           s = load<f32>(scale + <usize>(m + 2) * 4) * alpha;
-          finish(a20, s, d0 + 2 * rs, acc);
-          if (two) finish(a21, s, d0 + 2 * rs + 4, acc);
+          store4(a20, s, d + 2 * rs, c0, acc);
+          if (c1 > 0) store4(a21, s, d + 2 * rs + 16, c1, acc);
         }
         if (m + 3 < m1) {
           s = load<f32>(scale + <usize>(m + 3) * 4) * alpha;
-          finish(a30, s, d0 + 3 * rs, acc);
-          if (two) finish(a31, s, d0 + 3 * rs + 4, acc);
+          store4(a30, s, d + 3 * rs, c0, acc);
+          if (c1 > 0) store4(a31, s, d + 3 * rs + 16, c1, acc);
         }
       }
     }

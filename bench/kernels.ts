@@ -73,7 +73,7 @@ export async function run(args: string[]): Promise<void> {
   const Kp = K.ternaryPaddedK(Kd);
   const x = randomTensor([M, Kd], rng), w = randomTensor([N, Kd], rng);
   const q = Tensor.empty([M, Kp], 'i16'), sc = Tensor.empty([M]);
-  const packed = Tensor.empty([N * Kp / 4], 'u8'), w16 = Tensor.empty([N, Kp], 'i16'), y = Tensor.empty([M, N]);
+  const packed = Tensor.empty([N * Kp / 4], 'u8'), w16 = Tensor.empty([K.ternaryUnpackedI16Size(N, Kp)], 'i16'), y = Tensor.empty([M, N]);
   const alpha = K.reduce('sumabs', w.ptr, w.size) / w.size;
   K.quantizeRowsI8(x.ptr, M, Kd, q.ptr, Kp, sc.ptr);
   K.ternaryPack(w.ptr, alpha, packed.ptr, N, Kd);

@@ -45,7 +45,7 @@ export function ternaryLinear(x: Tensor, W: Tensor, opts: TernaryLinearOptions):
   if (opts.quantizeActivations) {
     const Kp = K.ternaryPaddedK(Kd);
     const { packed } = packTernary(W, alpha);
-    const w16 = Tensor.empty([N, Kp], 'i16');
+    const w16 = Tensor.empty([K.ternaryUnpackedI16Size(N, Kp)], 'i16');
     const q = Tensor.empty([M, Kp], 'i16');
     const s = Tensor.empty([M]);
     K.ternaryUnpackI16(packed.ptr, w16.ptr, N, Kp);

@@ -48,10 +48,16 @@ describe('ternary kernels', () => {
       const f = Tensor.empty([N, Kd]);
       K.ternaryUnpackF32(packed.ptr, alpha, f.ptr, N, Kd);
       assert.deepEqual(Array.from(f.f32()), Array.from(t, (v) => Math.fround(v * alpha)));
-      const w16 = Tensor.empty([N, Kp], 'i16');
+      const w16 = Tensor.empty([K.ternaryUnpackedI16Size(N, Kp)], 'i16');
+      w16.typed().fill(99);
       K.ternaryUnpackI16(packed.ptr, w16.ptr, N, Kp);
       const got = w16.typed();
-      for (let n = 0; n < N; n++) for (let k = 0; k < Kp; k++) assert.equal(got[n * Kp + k], k < Kd ? t[n * Kd + k] : 0);
+      // panels of 4 columns, each k-pair 8 int16; columns past N and k past K are 0
+      const Np = Math.ceil(N / 4) * 4;
+      for (let n = 0; n < Np; n++) for (let k = 0; k < Kp; k++) {
+        const i = (n >> 2) * 4 * Kp + (k >> 1) * 8 + (n & 3) * 2 + (k & 1);
+        assert.equal(got[i], n < N && k < Kd ? t[n * Kd + k] : 0, `n=${n} k=${k}`);
+      }
       // 2 bits per weight: the packed size is exactly N * Kp / 4 bytes.
       assert.equal(packed.size, (N * Kp) / 4);
       const ternF = Tensor.empty([N, Kd]);
@@ -62,11 +68,13 @@ describe('ternary kernels', () => {
     });
   }
 
-  for (const [M, N, Kd] of [[1, 1, 1], [1, 7, 100], [5, 3, 64], [6, 9, 130], [37, 21, 256]]) {
+  // M, N not multiples of the register blocks, K not a multiple of 64, 1 row, enough rows or
+  // columns to split over both threads; ldy > N with the columns past N left untouched.
+  for (const [M, N, Kd] of [[1, 1, 1], [1, 7, 100], [5, 3, 64], [6, 9, 130], [37, 21, 256], [13, 70, 200], [50, 13, 320], [1, 1100, 128], [70, 65, 64]]) {
     it(`int8 x ternary matmul M=${M} N=${N} K=${Kd}`, () => {
       const rng = new Rng(M * 7 + N + Kd);
       const X = randArray(M * Kd, rng), W = randArray(N * Kd, rng);
-      const alpha = 0.7;
+      const alpha = Math.fround(0.7);
       const Kp = K.ternaryPaddedK(Kd);
       const x = Tensor.from(X), w = Tensor.from(W);
       const q = Tensor.empty([M, Kp], 'i16'), s = Tensor.empty([M]);
@@ -77,27 +85,49 @@ describe('ternary kernels', () => {
       for (let m = 0; m < M; m++) for (let k = 0; k < Kp; k++) assert.equal(qv[m * Kp + k], k < Kd ? ref.q[m * Kd + k] : 0);
       const packed = Tensor.empty([N * Kp / 4], 'u8');
       K.ternaryPack(w.ptr, alpha, packed.ptr, N, Kd);
-      const w16 = Tensor.empty([N, Kp], 'i16');
+      const w16 = Tensor.empty([K.ternaryUnpackedI16Size(N, Kp)], 'i16');
       K.ternaryUnpackI16(packed.ptr, w16.ptr, N, Kp);
       const t = refTernarize(W, alpha);
-      const expect = new Float64Array(M * N);
+      // exact integer sums; the output is f32(sum) * f32(scale * alpha), (+ y) with accumulate
+      const sums = new Float64Array(M * N);
       for (let m = 0; m < M; m++) for (let n = 0; n < N; n++) {
         let acc = 0;
         for (let k = 0; k < Kd; k++) acc += ref.q[m * Kd + k] * t[n * Kd + k];
-        expect[m * N + n] = acc * ref.s[m] * alpha;
+        sums[m * N + n] = acc;
       }
-      const y = Tensor.empty([M, N]);
-      K.ternaryMatmulI16(q.ptr, s.ptr, w16.ptr, alpha, y.ptr, N, M, N, Kp, false);
-      assertClose(y.f32(), expect, 1e-5, 'matmul');
-      const y2 = Tensor.empty([M, N]);
-      K.ternaryMatvecPacked(q.ptr, s.ptr, packed.ptr, alpha, y2.ptr, N, M, N, Kp, false);
-      assertClose(y2.f32(), expect, 1e-5, 'matvec from packed');
-      // accumulate adds onto what is there
-      K.ternaryMatvecPacked(q.ptr, s.ptr, packed.ptr, alpha, y2.ptr, N, M, N, Kp, true);
-      assertClose(y2.f32(), Array.from(expect, (v) => 2 * v), 1e-5, 'accumulate');
+      const ldy = N + 3;
+      const y0 = randArray(M * ldy, rng);
+      const expect = (accumulate: boolean) => Array.from(y0, (v, i) => {
+        const m = Math.floor(i / ldy), n = i % ldy;
+        if (n >= N) return v;
+        const p = Math.fround(Math.fround(sums[m * N + n]) * Math.fround(s.f32()[m] * alpha));
+        return accumulate ? Math.fround(p + v) : p;
+      });
+      for (const accumulate of [false, true]) {
+        const y = Tensor.from(y0);
+        K.ternaryMatmulI16(q.ptr, s.ptr, w16.ptr, alpha, y.ptr, ldy, M, N, Kp, accumulate);
+        assert.deepEqual(Array.from(y.f32()), expect(accumulate), `matmul accumulate=${accumulate}`);
+        const y2 = Tensor.from(y0);
+        K.ternaryMatvecPacked(q.ptr, s.ptr, packed.ptr, alpha, y2.ptr, ldy, M, N, Kp, accumulate);
+        assert.deepEqual(Array.from(y2.f32()), expect(accumulate), `matvec from packed accumulate=${accumulate}`);
+      }
       const dq = Tensor.empty([M, Kd]);
       K.dequantizeRowsI8(q.ptr, Kp, s.ptr, dq.ptr, M, Kd);
       assertClose(dq.f32(), Array.from(ref.q, (v, i) => v * ref.s[Math.floor(i / Kd)]), 1e-6, 'dequantize');
+    });
+  }
+
+  // quantize_rows_i8 with a row length that is not a multiple of 64 (int8Linear, packed exports)
+  for (const [M, Kd, Kp] of [[3, 13, 16], [9, 100, 100], [2, 7, 7]]) {
+    it(`quantize rows M=${M} K=${Kd} Kp=${Kp}`, () => {
+      const X = randArray(M * Kd, new Rng(Kd), 3);
+      const x = Tensor.from(X);
+      const q = Tensor.empty([M, Kp], 'i16'), s = Tensor.empty([M]);
+      K.quantizeRowsI8(x.ptr, M, Kd, q.ptr, Kp, s.ptr);
+      const ref = refQuantize(X, M, Kd);
+      assertClose(s.f32(), ref.s, 0, 'scales');
+      const qv = q.typed();
+      for (let m = 0; m < M; m++) for (let k = 0; k < Kp; k++) assert.equal(qv[m * Kp + k], k < Kd ? ref.q[m * Kd + k] : 0);
     });
   }
 });
