@@ -194,25 +194,25 @@ static inline TARGET_AVX2 void store8(__m256i acc, int32_t sum, float s, float* 
   }
 }
 
+// The tiles keep their accumulators in named variables (an array indexed after the loop would
+// live in memory) and hand them to the stores through an array once the sums are done.
+#define ROW_QUAD(r) ({ int32_t quad_; memcpy(&quad_, x + (size_t)(r) * Kp + k, 4); quad_; })
+
 /** 6 rows x 64 columns, AVX-512 VNNI: per k-quad, 4 weight vectors x 6 broadcast activation quads. */
 static TARGET_AVX512_VNNI void tile_avx512_vnni(const int8_t* x, const uint8_t* c, int Kp, Tile t) {
-  __m512i acc[6][4];
-  for (int r = 0; r < 6; r++)
-    for (int v = 0; v < 4; v++) acc[r][v] = _mm512_setzero_si512();
+#define DECL(r) __m512i r##0 = _mm512_setzero_si512(), r##1 = r##0, r##2 = r##0, r##3 = r##0;
+  DECL(a) DECL(b) DECL(d) DECL(e) DECL(f) DECL(g)
+#undef DECL
   for (int k = 0; k < Kp; k += 4, c += 256) {
     const __m512i w0 = _mm512_load_si512(c), w1 = _mm512_load_si512(c + 64);
     const __m512i w2 = _mm512_load_si512(c + 128), w3 = _mm512_load_si512(c + 192);
-#pragma GCC unroll 6
-    for (int r = 0; r < 6; r++) {
-      int32_t quad;
-      memcpy(&quad, x + (size_t)r * Kp + k, 4);
-      const __m512i b = _mm512_set1_epi32(quad);
-      acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], w0, b);
-      acc[r][1] = _mm512_dpbusd_epi32(acc[r][1], w1, b);
-      acc[r][2] = _mm512_dpbusd_epi32(acc[r][2], w2, b);
-      acc[r][3] = _mm512_dpbusd_epi32(acc[r][3], w3, b);
-    }
+#define ROW(r, i) { const __m512i x_ = _mm512_set1_epi32(ROW_QUAD(i)); \
+    r##0 = _mm512_dpbusd_epi32(r##0, w0, x_); r##1 = _mm512_dpbusd_epi32(r##1, w1, x_); \
+    r##2 = _mm512_dpbusd_epi32(r##2, w2, x_); r##3 = _mm512_dpbusd_epi32(r##3, w3, x_); }
+    ROW(a, 0) ROW(b, 1) ROW(d, 2) ROW(e, 3) ROW(f, 4) ROW(g, 5)
+#undef ROW
   }
+  const __m512i acc[6][4] = {{a0, a1, a2, a3}, {b0, b1, b2, b3}, {d0, d1, d2, d3}, {e0, e1, e2, e3}, {f0, f1, f2, f3}, {g0, g1, g2, g3}};
   for (int r = 0; r < t.rows; r++)
     for (int v = 0; v < 4 && 16 * v < t.cols; v++)
       store16(acc[r][v], t.sums[r], t.s[r], t.y + r * t.ldy + 16 * v, t.cols - 16 * v, t.accumulate);
@@ -221,23 +221,19 @@ static TARGET_AVX512_VNNI void tile_avx512_vnni(const int8_t* x, const uint8_t* 
 /** 4 rows x 64 columns, AVX-512 without VNNI: vpmaddubsw pairs, vpmaddwd by 1 to quads. */
 static TARGET_AVX512 void tile_avx512(const int8_t* x, const uint8_t* c, int Kp, Tile t) {
   const __m512i ones = _mm512_set1_epi16(1);
-  __m512i acc[4][4];
-  for (int r = 0; r < 4; r++)
-    for (int v = 0; v < 4; v++) acc[r][v] = _mm512_setzero_si512();
+#define DECL(r) __m512i r##0 = _mm512_setzero_si512(), r##1 = r##0, r##2 = r##0, r##3 = r##0;
+  DECL(a) DECL(b) DECL(d) DECL(e)
+#undef DECL
   for (int k = 0; k < Kp; k += 4, c += 256) {
     const __m512i w0 = _mm512_load_si512(c), w1 = _mm512_load_si512(c + 64);
     const __m512i w2 = _mm512_load_si512(c + 128), w3 = _mm512_load_si512(c + 192);
-#pragma GCC unroll 4
-    for (int r = 0; r < 4; r++) {
-      int32_t quad;
-      memcpy(&quad, x + (size_t)r * Kp + k, 4);
-      const __m512i b = _mm512_set1_epi32(quad);
-      acc[r][0] = _mm512_add_epi32(acc[r][0], _mm512_madd_epi16(_mm512_maddubs_epi16(w0, b), ones));
-      acc[r][1] = _mm512_add_epi32(acc[r][1], _mm512_madd_epi16(_mm512_maddubs_epi16(w1, b), ones));
-      acc[r][2] = _mm512_add_epi32(acc[r][2], _mm512_madd_epi16(_mm512_maddubs_epi16(w2, b), ones));
-      acc[r][3] = _mm512_add_epi32(acc[r][3], _mm512_madd_epi16(_mm512_maddubs_epi16(w3, b), ones));
-    }
+#define DOT(acc, w) acc = _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(w, x_), ones))
+#define ROW(r, i) { const __m512i x_ = _mm512_set1_epi32(ROW_QUAD(i)); DOT(r##0, w0); DOT(r##1, w1); DOT(r##2, w2); DOT(r##3, w3); }
+    ROW(a, 0) ROW(b, 1) ROW(d, 2) ROW(e, 3)
+#undef ROW
+#undef DOT
   }
+  const __m512i acc[4][4] = {{a0, a1, a2, a3}, {b0, b1, b2, b3}, {d0, d1, d2, d3}, {e0, e1, e2, e3}};
   for (int r = 0; r < t.rows; r++)
     for (int v = 0; v < 4 && 16 * v < t.cols; v++)
       store16(acc[r][v], t.sums[r], t.s[r], t.y + r * t.ldy + 16 * v, t.cols - 16 * v, t.accumulate);
@@ -245,19 +241,17 @@ static TARGET_AVX512 void tile_avx512(const int8_t* x, const uint8_t* c, int Kp,
 
 /** 6 rows x 16 columns, AVX-VNNI (256-bit vpdpbusd). */
 static TARGET_AVX_VNNI void tile_avx2_vnni(const int8_t* x, const uint8_t* c, int Kp, Tile t) {
-  __m256i acc[6][2];
-  for (int r = 0; r < 6; r++) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
+#define DECL(r) __m256i r##0 = _mm256_setzero_si256(), r##1 = r##0;
+  DECL(a) DECL(b) DECL(d) DECL(e) DECL(f) DECL(g)
+#undef DECL
   for (int k = 0; k < Kp; k += 4, c += 64) {
     const __m256i w0 = _mm256_load_si256((const __m256i*)c), w1 = _mm256_load_si256((const __m256i*)(c + 32));
-#pragma GCC unroll 6
-    for (int r = 0; r < 6; r++) {
-      int32_t quad;
-      memcpy(&quad, x + (size_t)r * Kp + k, 4);
-      const __m256i b = _mm256_set1_epi32(quad);
-      acc[r][0] = _mm256_dpbusd_avx_epi32(acc[r][0], w0, b);
-      acc[r][1] = _mm256_dpbusd_avx_epi32(acc[r][1], w1, b);
-    }
+#define ROW(r, i) { const __m256i x_ = _mm256_set1_epi32(ROW_QUAD(i)); \
+    r##0 = _mm256_dpbusd_avx_epi32(r##0, w0, x_); r##1 = _mm256_dpbusd_avx_epi32(r##1, w1, x_); }
+    ROW(a, 0) ROW(b, 1) ROW(d, 2) ROW(e, 3) ROW(f, 4) ROW(g, 5)
+#undef ROW
   }
+  const __m256i acc[6][2] = {{a0, a1}, {b0, b1}, {d0, d1}, {e0, e1}, {f0, f1}, {g0, g1}};
   for (int r = 0; r < t.rows; r++)
     for (int v = 0; v < 2 && 8 * v < t.cols; v++)
       store8(acc[r][v], t.sums[r], t.s[r], t.y + r * t.ldy + 8 * v, t.cols - 8 * v, t.accumulate);
@@ -266,23 +260,23 @@ static TARGET_AVX_VNNI void tile_avx2_vnni(const int8_t* x, const uint8_t* c, in
 /** 4 rows x 16 columns, AVX2 without VNNI. */
 static TARGET_AVX2 void tile_avx2(const int8_t* x, const uint8_t* c, int Kp, Tile t) {
   const __m256i ones = _mm256_set1_epi16(1);
-  __m256i acc[4][2];
-  for (int r = 0; r < 4; r++) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
+#define DECL(r) __m256i r##0 = _mm256_setzero_si256(), r##1 = r##0;
+  DECL(a) DECL(b) DECL(d) DECL(e)
+#undef DECL
   for (int k = 0; k < Kp; k += 4, c += 64) {
     const __m256i w0 = _mm256_load_si256((const __m256i*)c), w1 = _mm256_load_si256((const __m256i*)(c + 32));
-#pragma GCC unroll 4
-    for (int r = 0; r < 4; r++) {
-      int32_t quad;
-      memcpy(&quad, x + (size_t)r * Kp + k, 4);
-      const __m256i b = _mm256_set1_epi32(quad);
-      acc[r][0] = _mm256_add_epi32(acc[r][0], _mm256_madd_epi16(_mm256_maddubs_epi16(w0, b), ones));
-      acc[r][1] = _mm256_add_epi32(acc[r][1], _mm256_madd_epi16(_mm256_maddubs_epi16(w1, b), ones));
-    }
+#define DOT(acc, w) acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(w, x_), ones))
+#define ROW(r, i) { const __m256i x_ = _mm256_set1_epi32(ROW_QUAD(i)); DOT(r##0, w0); DOT(r##1, w1); }
+    ROW(a, 0) ROW(b, 1) ROW(d, 2) ROW(e, 3)
+#undef ROW
+#undef DOT
   }
+  const __m256i acc[4][2] = {{a0, a1}, {b0, b1}, {d0, d1}, {e0, e1}};
   for (int r = 0; r < t.rows; r++)
     for (int v = 0; v < 2 && 8 * v < t.cols; v++)
       store8(acc[r][v], t.sums[r], t.s[r], t.y + r * t.ldy + 8 * v, t.cols - 8 * v, t.accumulate);
 }
+#undef ROW_QUAD
 
 typedef void (*TileFn)(const int8_t* x, const uint8_t* c, int Kp, Tile t);
 
