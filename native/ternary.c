@@ -343,8 +343,155 @@ static double ternary_matmul_i16(const double* a, int n) {
   return 0;
 }
 
+// ---------------------------------------------------------------- ternary_matvec_packed
+//
+// Straight from the 2-bit weights (layout in assembly/ternary.ts: a 64-weight group is 16 bytes,
+// bits 2j..2j+1 of byte b the code of weight 16j + b): shifting the group's 4 copies by 0, 2, 4
+// and 6 and masking gives the 64 codes in k order. Activations are made int8 rows with their sums
+// once per call (per thread); rows go 4 at a time so each group is decoded once for 4 rows.
+
+/** y (+)= f32(sum - rowsum) * s, as the wasm kernel's finish. */
+static inline void finish_one(int32_t sum, int32_t rowsum, float s, float* y, int accumulate) {
+  float v = (float)(sum - rowsum) * s;
+  if (accumulate) v += *y;
+  *y = v;
+}
+
+#if defined(__x86_64__)
+/** q rows (M x Kp int16) to int8 rows in dst and their sums (Kp a multiple of 16). */
+static TARGET_AVX2 void rows_to_i8(const int16_t* q, int M, int Kp, int8_t* dst, int32_t* sums) {
+  const __m128i ones = _mm_set1_epi16(1);
+  for (int m = 0; m < M; m++) {
+    const int16_t* s = q + (size_t)m * Kp;
+    __m128i acc = _mm_setzero_si128();
+    for (int k = 0; k < Kp; k += 16) {
+      const __m128i lo = _mm_loadu_si128((const __m128i*)(s + k));
+      const __m128i hi = _mm_loadu_si128((const __m128i*)(s + k + 8));
+      acc = _mm_add_epi32(acc, _mm_add_epi32(_mm_madd_epi16(lo, ones), _mm_madd_epi16(hi, ones)));
+      _mm_storeu_si128((__m128i*)(dst + (size_t)m * Kp + k), _mm_packs_epi16(lo, hi));
+    }
+    acc = _mm_add_epi32(acc, _mm_shuffle_epi32(acc, 0x4e));
+    acc = _mm_add_epi32(acc, _mm_shuffle_epi32(acc, 0xb1));
+    sums[m] = _mm_cvtsi128_si32(acc);
+  }
+}
+
+/** Column n's code sums against rows x[r] (r < 4, rows past M repeat row 0), AVX-512 (VNNI or not). */
+#define MATVEC_512(NAME, TARGET, DOT)                                                                   \
+  static TARGET void NAME(const uint8_t* src, const int8_t* x, int rows, int Kp, int32_t out[4]) {     \
+    const __m512i shifts = _mm512_set_epi32(6, 6, 6, 6, 4, 4, 4, 4, 2, 2, 2, 2, 0, 0, 0, 0);            \
+    const __m512i three = _mm512_set1_epi8(3), ones = _mm512_set1_epi16(1);                             \
+    (void)ones;                                                                                         \
+    const int8_t* x1 = rows > 1 ? x + Kp : x;                                                           \
+    const int8_t* x2 = rows > 2 ? x + 2 * (size_t)Kp : x;                                               \
+    const int8_t* x3 = rows > 3 ? x + 3 * (size_t)Kp : x;                                               \
+    __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;                                     \
+    for (int g = 0; g < Kp; g += 64) {                                                                  \
+      const __m512i v = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i*)(src + g / 4)));        \
+      const __m512i c = _mm512_and_si512(_mm512_srlv_epi32(v, shifts), three);                          \
+      a0 = DOT(a0, c, _mm512_loadu_si512(x + g));                                                       \
+      a1 = DOT(a1, c, _mm512_loadu_si512(x1 + g));                                                      \
+      a2 = DOT(a2, c, _mm512_loadu_si512(x2 + g));                                                      \
+      a3 = DOT(a3, c, _mm512_loadu_si512(x3 + g));                                                      \
+    }                                                                                                   \
+    out[0] = _mm512_reduce_add_epi32(a0);                                                               \
+    out[1] = _mm512_reduce_add_epi32(a1);                                                               \
+    out[2] = _mm512_reduce_add_epi32(a2);                                                               \
+    out[3] = _mm512_reduce_add_epi32(a3);                                                               \
+  }
+#define DOT_VNNI512(acc, c, x) _mm512_dpbusd_epi32(acc, c, x)
+#define DOT_512(acc, c, x) _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(c, x), ones))
+MATVEC_512(matvec_avx512_vnni, TARGET_AVX512_VNNI, DOT_VNNI512)
+MATVEC_512(matvec_avx512, TARGET_AVX512, DOT_512)
+
+/** The same with 256-bit vectors: codes of k 0..31 and 32..63 of a group (AVX-VNNI or AVX2). */
+static inline TARGET_AVX2 int32_t hsum_epi32_256(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+  return _mm_cvtsi128_si32(s);
+}
+#define MATVEC_256(NAME, TARGET, DOT)                                                                   \
+  static TARGET void NAME(const uint8_t* src, const int8_t* x, int rows, int Kp, int32_t out[4]) {     \
+    const __m256i lo = _mm256_set_epi32(2, 2, 2, 2, 0, 0, 0, 0), hi = _mm256_set_epi32(6, 6, 6, 6, 4, 4, 4, 4); \
+    const __m256i three = _mm256_set1_epi8(3), ones = _mm256_set1_epi16(1);                             \
+    (void)ones;                                                                                         \
+    const int8_t* x1 = rows > 1 ? x + Kp : x;                                                           \
+    const int8_t* x2 = rows > 2 ? x + 2 * (size_t)Kp : x;                                               \
+    const int8_t* x3 = rows > 3 ? x + 3 * (size_t)Kp : x;                                               \
+    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;                                     \
+    for (int g = 0; g < Kp; g += 64) {                                                                  \
+      const __m256i v = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i*)(src + g / 4)));   \
+      const __m256i c0 = _mm256_and_si256(_mm256_srlv_epi32(v, lo), three);                             \
+      const __m256i c1 = _mm256_and_si256(_mm256_srlv_epi32(v, hi), three);                             \
+      a0 = DOT(DOT(a0, c0, _mm256_loadu_si256((const __m256i*)(x + g))), c1, _mm256_loadu_si256((const __m256i*)(x + g + 32)));    \
+      a1 = DOT(DOT(a1, c0, _mm256_loadu_si256((const __m256i*)(x1 + g))), c1, _mm256_loadu_si256((const __m256i*)(x1 + g + 32)));  \
+      a2 = DOT(DOT(a2, c0, _mm256_loadu_si256((const __m256i*)(x2 + g))), c1, _mm256_loadu_si256((const __m256i*)(x2 + g + 32)));  \
+      a3 = DOT(DOT(a3, c0, _mm256_loadu_si256((const __m256i*)(x3 + g))), c1, _mm256_loadu_si256((const __m256i*)(x3 + g + 32)));  \
+    }                                                                                                   \
+    out[0] = hsum_epi32_256(a0);                                                                        \
+    out[1] = hsum_epi32_256(a1);                                                                        \
+    out[2] = hsum_epi32_256(a2);                                                                        \
+    out[3] = hsum_epi32_256(a3);                                                                        \
+  }
+#define DOT_VNNI256(acc, c, x) _mm256_dpbusd_avx_epi32(acc, c, x)
+#define DOT_256(acc, c, x) _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(c, x), ones))
+MATVEC_256(matvec_avx2_vnni, TARGET_AVX_VNNI, DOT_VNNI256)
+MATVEC_256(matvec_avx2, TARGET_AVX2, DOT_256)
+#undef MATVEC_512
+#undef MATVEC_256
+
+typedef void (*MatvecFn)(const uint8_t* src, const int8_t* x, int rows, int Kp, int32_t out[4]);
+#endif
+
+/** ternary_matvec_packed(q, scale, packed, alpha, y, ldy, M, Kp, accumulate, start, end): columns [start, end). */
+static double ternary_matvec_packed(const double* a, int n) {
+  (void)n;
+  const int16_t* q = PTR_I16(a[0]);
+  const float* scale = PTR_F32(a[1]);
+  const uint8_t* packed = PTR_U8(a[2]);
+  const float alpha = (float)a[3];
+  float* y = PTR_F32(a[4]);
+  const int64_t ldy = I64(a[5]);
+  const int M = I32(a[6]), Kp = I32(a[7]), accumulate = I32(a[8]) != 0;
+  const int64_t start = I64(a[9]), end = I64(a[10]);
+#if defined(__x86_64__)
+  MatvecFn fn = 0;
+  if (ternlm_isa == ISA_AVX512) fn = ternlm_vnni ? matvec_avx512_vnni : matvec_avx512;
+  else if (ternlm_isa == ISA_AVX2) fn = ternlm_vnni ? matvec_avx2_vnni : matvec_avx2;
+  if (fn) {
+    uint8_t* mem = get_scratch((size_t)M * Kp + (size_t)M * 4);
+    int8_t* x = (int8_t*)mem;
+    int32_t* sums = (int32_t*)(mem + (size_t)M * Kp);
+    rows_to_i8(q, M, Kp, x, sums);
+    for (int64_t col = start; col < end; col++) {
+      const uint8_t* src = packed + col * (Kp / 4);
+      for (int m0 = 0; m0 < M; m0 += 4) {
+        const int rows = M - m0 < 4 ? M - m0 : 4;
+        int32_t out[4];
+        fn(src, x + (size_t)m0 * Kp, rows, Kp, out);
+        for (int r = 0; r < rows; r++)
+          finish_one(out[r], sums[m0 + r], scale[m0 + r] * alpha, y + (m0 + r) * ldy + col, accumulate);
+      }
+    }
+    return 0;
+  }
+#endif
+  for (int64_t col = start; col < end; col++) {
+    const uint8_t* src = packed + col * (Kp / 4);
+    for (int m = 0; m < M; m++) {
+      const int16_t* x = q + (size_t)m * Kp;
+      int32_t sum = 0;
+      for (int k = 0; k < Kp; k++) sum += x[k] * (((src[(k / 64) * 16 + k % 16] >> (2 * ((k % 64) / 16))) & 3) - 1);
+      finish_one(sum, 0, scale[m] * alpha, y + m * ldy + col, accumulate);
+    }
+  }
+  return 0;
+}
+
 const KernelEntry ternary_kernels[] = {
   {"quantize_rows_i8", 7, quantize_rows_i8},
   {"ternary_matmul_i16", 12, ternary_matmul_i16},
+  {"ternary_matvec_packed", 11, ternary_matvec_packed},
   {0, 0, 0},
 };
