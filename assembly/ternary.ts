@@ -86,17 +86,19 @@ export function ternary_unpack_f32(packed: usize, alpha: f32, out: usize, K: i32
 }
 
 /**
- * Unpack panels [start, end) to int16 weights in the operand layout of ternary_matmul_i16:
- * columns (weight rows) in panels of 4, panel p holding columns 4p..4p+3 (columns >= N are 0);
- * in a panel, each pair of k (2i, 2i+1) is 8 int16 [w(4p, 2i), w(4p, 2i+1), w(4p+1, 2i), ...,
- * w(4p+3, 2i+1)], so a panel is Kp / 2 vectors of 16 bytes and out holds ceil(N / 4) * 4 * Kp int16.
+ * Unpack panels [start, end) to u8 weight codes c = w + 1 (0, 1, 2) in the operand layout of
+ * ternary_matmul_i16: columns (weight rows) in panels of 4, panel p holding columns 4p..4p+3
+ * (columns >= N are code 1, weight 0); in a panel, each k-quad (4i..4i+3) is 16 bytes
+ * [c(4p, 4i..4i+3), c(4p+1, 4i..4i+3), c(4p+2, ...), c(4p+3, ...)], so a panel is 4 * Kp bytes
+ * and out holds ceil(N / 4) * 4 * Kp bytes.
  */
-export function ternary_unpack_i16(packed: usize, out: usize, N: i32, Kp: i32, start: i32, end: i32): void {
+export function ternary_unpack_codes(packed: usize, out: usize, N: i32, Kp: i32, start: i32, end: i32): void {
   const rowBytes = <usize>(Kp >> 2);
+  const three = i8x16.splat(3);
   for (let p = start; p < end; p++) {
     const n = p * 4;
     const src = packed + <usize>n * rowBytes;
-    const dst = out + <usize>p * <usize>Kp * 8;
+    const dst = out + <usize>p * <usize>Kp * 4;
     for (let g = 0; g < Kp; g += 64) {
       const off = <usize>(g >> 2);
       const v0 = v128.load(src + off);
@@ -104,25 +106,18 @@ export function ternary_unpack_i16(packed: usize, out: usize, N: i32, Kp: i32, s
       const v2 = n + 2 < N ? v128.load(src + 2 * rowBytes + off) : i8x16.splat(0x55);
       const v3 = n + 3 < N ? v128.load(src + 3 * rowBytes + off) : i8x16.splat(0x55);
       for (let j = 0; j < 4; j++) {
-        // 16 weights (k = g + 16j ..) of each column, then a transpose of their 8 k-pairs
-        const c0 = group16(v0, j), c1 = group16(v1, j), c2 = group16(v2, j), c3 = group16(v3, j);
-        const t01lo = v128.shuffle<u8>(c0, c1, 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23);
-        const t01hi = v128.shuffle<u8>(c0, c1, 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31);
-        const t23lo = v128.shuffle<u8>(c2, c3, 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23);
-        const t23hi = v128.shuffle<u8>(c2, c3, 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31);
-        const d = dst + <usize>(g + 16 * j) * 8;
-        let u = v128.shuffle<u8>(t01lo, t23lo, 0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
-        v128.store(d, i16x8.extend_low_i8x16_s(u));
-        v128.store(d, i16x8.extend_high_i8x16_s(u), 16);
-        u = v128.shuffle<u8>(t01lo, t23lo, 8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
-        v128.store(d, i16x8.extend_low_i8x16_s(u), 32);
-        v128.store(d, i16x8.extend_high_i8x16_s(u), 48);
-        u = v128.shuffle<u8>(t01hi, t23hi, 0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
-        v128.store(d, i16x8.extend_low_i8x16_s(u), 64);
-        v128.store(d, i16x8.extend_high_i8x16_s(u), 80);
-        u = v128.shuffle<u8>(t01hi, t23hi, 8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
-        v128.store(d, i16x8.extend_low_i8x16_s(u), 96);
-        v128.store(d, i16x8.extend_high_i8x16_s(u), 112);
+        // codes of k = g + 16j .. + 15 of each column, then a transpose of their 4 k-quads
+        const c0 = v128.and(i8x16.shr_u(v0, j * 2), three), c1 = v128.and(i8x16.shr_u(v1, j * 2), three);
+        const c2 = v128.and(i8x16.shr_u(v2, j * 2), three), c3 = v128.and(i8x16.shr_u(v3, j * 2), three);
+        const t01lo = v128.shuffle<u8>(c0, c1, 0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
+        const t01hi = v128.shuffle<u8>(c0, c1, 8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
+        const t23lo = v128.shuffle<u8>(c2, c3, 0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
+        const t23hi = v128.shuffle<u8>(c2, c3, 8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
+        const d = dst + <usize>(g + 16 * j) * 4;
+        v128.store(d, v128.shuffle<u8>(t01lo, t23lo, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23));
+        v128.store(d, v128.shuffle<u8>(t01lo, t23lo, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31), 16);
+        v128.store(d, v128.shuffle<u8>(t01hi, t23hi, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23), 32);
+        v128.store(d, v128.shuffle<u8>(t01hi, t23hi, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31), 48);
       }
     }
   }
@@ -202,19 +197,61 @@ export function dequantize_rows_i8(q: usize, Kp: i32, scale: usize, x: usize, K:
   }
 }
 
+/** Sum of a row of int16 (length Kp, a multiple of 8). */
 // @ts-ignore: decorator
-@inline function dot2(acc: v128, x: usize, w: v128): v128 {
-  return i32x4.add(acc, i32x4.dot_i16x8_s(v128.load32_splat(x), w));
+@inline function rowSum(x: usize, rowBytes: usize): i32 {
+  let s = i32x4.splat(0);
+  for (let k: usize = 0; k < rowBytes; k += 16) s = i32x4.add(s, i32x4.extadd_pairwise_i16x8_s(v128.load(x + k)));
+  return i32x4.extract_lane(s, 0) + i32x4.extract_lane(s, 1) + i32x4.extract_lane(s, 2) + i32x4.extract_lane(s, 3);
 }
 
-const TM: i32 = 32; // rows of activations per block: 32 x Kp int16 stays in L1 for Kp <= 256
+/** 4 int16 activations at x as int8, repeated in the 4 lanes of 4 bytes. */
+// @ts-ignore: decorator
+@inline function quad(x: usize): v128 {
+  const v = v128.load64_splat(x);
+  return i8x16.narrow_i16x8_s(v, v);
+}
 
 /**
- * Y[m, n] (+)= scale[m] * alpha * sum_k q[m, k] * w[n, k] for rows [start, end) of Y (ldy).
- * q: int16 M x Kp (quantize_rows_i8), Kp even; w: int16 panels of 4 columns (ternary_unpack_i16).
- * 4 rows x 8 columns register block: per k-pair, a broadcast pair of a row's activations
- * against a panel's 4 interleaved weight pairs (i32x4.dot_i16x8_s) adds to 4 columns' sums,
- * so no horizontal sum is ever needed.
+ * Relaxed build: h + [col 0 k0-1, col 0 k2-3, col 1 k0-1, ..., col 3 k2-3] of one k-quad, the
+ * int8 activations x against a panel's codes w (i16x8.relaxed_dot_i8x16_i7x16_s: the codes are
+ * 0..2, so the result is exact, |pair| <= 508, and CHUNK bytes of a panel (64 quads) stay within
+ * int16 before i32x4.extadd_pairwise_i16x8_s widens them to the 4 columns' sums).
+ */
+// @ts-ignore: decorator
+@inline function pairDot(h: v128, x: v128, w: v128): v128 {
+  return i16x8.add(h, i16x8.relaxed_dot_i8x16_i7x16_s(x, w));
+}
+const CHUNK: usize = 64 * 16;
+
+/** Baseline build: acc + i32x4.dot_i16x8_s(x, w), lanes [col a k0-1, col a k2-3, col b k0-1, col b k2-3]. */
+// @ts-ignore: decorator
+@inline function quadDot(acc: v128, x: v128, w: v128): v128 {
+  return i32x4.add(acc, i32x4.dot_i16x8_s(x, w));
+}
+
+/** [a0 + a1, a2 + a3, b0 + b1, b2 + b3]: the 4 columns' sums of a baseline-build lo/hi pair. */
+// @ts-ignore: decorator
+@inline function quadSums(lo: v128, hi: v128): v128 {
+  return i32x4.add(v128.shuffle<i32>(lo, hi, 0, 2, 4, 6), v128.shuffle<i32>(lo, hi, 1, 3, 5, 7));
+}
+
+/** Row m of a tile: f32(sums - rowsum) * scale[m] * alpha (+ y) for its first c0 (1..4) and next c1 (<= 4) columns. */
+// @ts-ignore: decorator
+@inline function store2(lo: v128, hi: v128, sum: i32, scale: usize, alpha: f32, m: i32, dst: usize, c0: i32, c1: i32, accumulate: bool): void {
+  const s = load<f32>(scale + <usize>m * 4) * alpha;
+  const rs = i32x4.splat(sum);
+  store4(i32x4.sub(lo, rs), s, dst, c0, accumulate);
+  if (c1 > 0) store4(i32x4.sub(hi, rs), s, dst + 16, c1, accumulate);
+}
+
+/**
+ * Y[m, n] (+)= scale[m] * alpha * sum_k q[m, k] * t[n, k] for rows [start, end) of Y (ldy).
+ * q: int16 M x Kp (quantize_rows_i8), Kp a multiple of 64; w: u8 codes t + 1 in panels of 4
+ * columns (ternary_unpack_codes). sum_k q c = sum_k q t + sum_k q, so each row's sum is
+ * subtracted. 4 rows x 8 columns (2 panels) register block, no horizontal sum in the inner loop.
+ * Relaxed build: one i8 dot product of 4 activations x 4 codes per lane; baseline build: int16
+ * dot products of pairs (weights widened, so 16 accumulators of half sums: 2 rows x 8 columns).
  */
 export function ternary_matmul_i16(
   q: usize, scale: usize, w: usize, alpha: f32, y: usize, ldy: i32, M: i32, N: i32, Kp: i32,
@@ -222,52 +259,86 @@ export function ternary_matmul_i16(
 ): void {
   const acc = accumulate != 0;
   const rowBytes = <usize>Kp * 2;
-  const panelBytes = <usize>Kp * 8;
+  const panelBytes = <usize>Kp * 4;
   const rs = <usize>ldy * 4;
-  for (let m0 = start; m0 < end; m0 += TM) {
-    const m1 = min(end, m0 + TM);
-    for (let n = 0; n < N; n += 8) {
-      const w0 = w + <usize>(n >> 2) * panelBytes;
-      const w1 = n + 4 < N ? w0 + panelBytes : w0;
-      for (let m = m0; m < m1; m += 4) {
-        const x0 = q + <usize>m * rowBytes;
-        const x1 = m + 1 < m1 ? x0 + rowBytes : x0;
-        const x2 = m + 2 < m1 ? x0 + 2 * rowBytes : x0;
-        const x3 = m + 3 < m1 ? x0 + 3 * rowBytes : x0;
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    for (let m = start; m < end; m += 4) {
+      const x0 = q + <usize>m * rowBytes;
+      const x1 = m + 1 < end ? x0 + rowBytes : x0;
+      const x2 = m + 2 < end ? x0 + 2 * rowBytes : x0;
+      const x3 = m + 3 < end ? x0 + 3 * rowBytes : x0;
+      const s0 = rowSum(x0, rowBytes), s1 = rowSum(x1, rowBytes), s2 = rowSum(x2, rowBytes), s3 = rowSum(x3, rowBytes);
+      for (let n = 0; n < N; n += 8) {
+        const w0 = w + <usize>(n >> 2) * panelBytes;
+        const w1 = n + 4 < N ? w0 + panelBytes : w0;
         let a00 = i32x4.splat(0), a01 = i32x4.splat(0), a10 = i32x4.splat(0), a11 = i32x4.splat(0);
         let a20 = i32x4.splat(0), a21 = i32x4.splat(0), a30 = i32x4.splat(0), a31 = i32x4.splat(0);
-        for (let k: usize = 0; k < rowBytes; k += 4) {
-          const v0 = v128.load(w0 + k * 4);
-          const v1 = v128.load(w1 + k * 4);
-          a00 = dot2(a00, x0 + k, v0);
-          a01 = dot2(a01, x0 + k, v1);
-          a10 = dot2(a10, x1 + k, v0);
-          a11 = dot2(a11, x1 + k, v1);
-          a20 = dot2(a20, x2 + k, v0);
-          a21 = dot2(a21, x2 + k, v1);
-          a30 = dot2(a30, x3 + k, v0);
-          a31 = dot2(a31, x3 + k, v1);
+        for (let k0: usize = 0; k0 < panelBytes; k0 += CHUNK) {
+          const k1 = min(panelBytes, k0 + CHUNK);
+          let h00 = i16x8.splat(0), h01 = i16x8.splat(0), h10 = i16x8.splat(0), h11 = i16x8.splat(0);
+          let h20 = i16x8.splat(0), h21 = i16x8.splat(0), h30 = i16x8.splat(0), h31 = i16x8.splat(0);
+          for (let k = k0; k < k1; k += 16) {
+            const v0 = v128.load(w0 + k);
+            const v1 = v128.load(w1 + k);
+            let x = quad(x0 + (k >> 1));
+            h00 = pairDot(h00, x, v0);
+            h01 = pairDot(h01, x, v1);
+            x = quad(x1 + (k >> 1));
+            h10 = pairDot(h10, x, v0);
+            h11 = pairDot(h11, x, v1);
+            x = quad(x2 + (k >> 1));
+            h20 = pairDot(h20, x, v0);
+            h21 = pairDot(h21, x, v1);
+            x = quad(x3 + (k >> 1));
+            h30 = pairDot(h30, x, v0);
+            h31 = pairDot(h31, x, v1);
+          }
+          a00 = i32x4.add(a00, i32x4.extadd_pairwise_i16x8_s(h00));
+          a01 = i32x4.add(a01, i32x4.extadd_pairwise_i16x8_s(h01));
+          a10 = i32x4.add(a10, i32x4.extadd_pairwise_i16x8_s(h10));
+          a11 = i32x4.add(a11, i32x4.extadd_pairwise_i16x8_s(h11));
+          a20 = i32x4.add(a20, i32x4.extadd_pairwise_i16x8_s(h20));
+          a21 = i32x4.add(a21, i32x4.extadd_pairwise_i16x8_s(h21));
+          a30 = i32x4.add(a30, i32x4.extadd_pairwise_i16x8_s(h30));
+          a31 = i32x4.add(a31, i32x4.extadd_pairwise_i16x8_s(h31));
         }
         const c0 = min(4, N - n), c1 = min(4, N - n - 4);
         const d = y + (<usize>m * <usize>ldy + <usize>n) * 4;
-        let s = load<f32>(scale + <usize>m * 4) * alpha;
-        store4(a00, s, d, c0, acc);
-        if (c1 > 0) store4(a01, s, d + 16, c1, acc);
-        if (m + 1 < m1) {
-          s = load<f32>(scale + <usize>(m + 1) * 4) * alpha;
-          store4(a10, s, d + rs, c0, acc);
-          if (c1 > 0) store4(a11, s, d + rs + 16, c1, acc);
+        store2(a00, a01, s0, scale, alpha, m, d, c0, c1, acc);
+        if (m + 1 < end) store2(a10, a11, s1, scale, alpha, m + 1, d + rs, c0, c1, acc);
+        if (m + 2 < end) store2(a20, a21, s2, scale, alpha, m + 2, d + 2 * rs, c0, c1, acc);
+        if (m + 3 < end) store2(a30, a31, s3, scale, alpha, m + 3, d + 3 * rs, c0, c1, acc);
+      }
+    }
+  } else {
+    for (let m = start; m < end; m += 2) {
+      const x0 = q + <usize>m * rowBytes;
+      const x1 = m + 1 < end ? x0 + rowBytes : x0;
+      const s0 = rowSum(x0, rowBytes), s1 = rowSum(x1, rowBytes);
+      for (let n = 0; n < N; n += 8) {
+        const w0 = w + <usize>(n >> 2) * panelBytes;
+        const w1 = n + 4 < N ? w0 + panelBytes : w0;
+        let l00 = i32x4.splat(0), h00 = i32x4.splat(0), l01 = i32x4.splat(0), h01 = i32x4.splat(0);
+        let l10 = i32x4.splat(0), h10 = i32x4.splat(0), l11 = i32x4.splat(0), h11 = i32x4.splat(0);
+        for (let k: usize = 0; k < panelBytes; k += 16) {
+          const b0 = v128.load(w0 + k), b1 = v128.load(w1 + k);
+          const v0 = i16x8.extend_low_i8x16_u(b0), u0 = i16x8.extend_high_i8x16_u(b0);
+          const v1 = i16x8.extend_low_i8x16_u(b1), u1 = i16x8.extend_high_i8x16_u(b1);
+          let x = v128.load64_splat(x0 + (k >> 1));
+          l00 = quadDot(l00, x, v0);
+          h00 = quadDot(h00, x, u0);
+          l01 = quadDot(l01, x, v1);
+          h01 = quadDot(h01, x, u1);
+          x = v128.load64_splat(x1 + (k >> 1));
+          l10 = quadDot(l10, x, v0);
+          h10 = quadDot(h10, x, u0);
+          l11 = quadDot(l11, x, v1);
+          h11 = quadDot(h11, x, u1);
         }
-        if (m + 2 < m1) {
-          s = load<f32>(scale + <usize>(m + 2) * 4) * alpha;
-          store4(a20, s, d + 2 * rs, c0, acc);
-          if (c1 > 0) store4(a21, s, d + 2 * rs + 16, c1, acc);
-        }
-        if (m + 3 < m1) {
-          s = load<f32>(scale + <usize>(m + 3) * 4) * alpha;
-          store4(a30, s, d + 3 * rs, c0, acc);
-          if (c1 > 0) store4(a31, s, d + 3 * rs + 16, c1, acc);
-        }
+        const c0 = min(4, N - n), c1 = min(4, N - n - 4);
+        const d = y + (<usize>m * <usize>ldy + <usize>n) * 4;
+        store2(quadSums(l00, h00), quadSums(l01, h01), s0, scale, alpha, m, d, c0, c1, acc);
+        if (m + 1 < end) store2(quadSums(l10, h10), quadSums(l11, h11), s1, scale, alpha, m + 1, d + rs, c0, c1, acc);
       }
     }
   }

@@ -107,32 +107,23 @@ static double quantize_rows_i8(const double* a, int n) {
 // ---------------------------------------------------------------- ternary_matmul_i16
 #if defined(__x86_64__)
 //
-// The wasm operand layouts: q int16 M x Kp; w int16 in panels of 4 columns, each k-pair of a
-// panel 8 int16 [w(4p, 2i), w(4p, 2i+1), w(4p+1, 2i), ...] (ternary_unpack_i16). Kp is a
-// multiple of 64. Each thread repacks, per call, all weights into u8 codes in panels of PW
-// columns (64 for AVX-512, 16 for AVX2; columns past N are code 0), each k-quad of a panel PW * 4
-// bytes [c(n, 4i..4i+3) for the panel's n in order], and TM rows of activations at a time into
-// int8 rows (padded with zero rows to a multiple of TM) with their sums.
+// The wasm operand layouts: q int16 M x Kp; w u8 codes t + 1 in panels of 4 columns, each k-quad
+// of a panel 16 bytes [c(4p, 4i..4i+3), c(4p+1, 4i..4i+3), ...] (ternary_unpack_codes). Kp is a
+// multiple of 64. Each thread copies, per call, all codes into panels of PW columns (64 for
+// AVX-512, 16 for AVX2; columns past the 4-column panels are code 0), each k-quad of a panel
+// PW * 4 bytes, and TM rows of activations at a time into int8 rows (padded with zero rows to a
+// multiple of TM) with their sums.
 
 enum { TM = 48 }; /* rows of activations per block: a multiple of every MR below */
 
-/** codes (Np x Kp bytes, panels of PW columns) from the int16 panels of N columns. */
-static TARGET_AVX2 void repack_codes(const int16_t* w, int N, int Kp, int PW, uint8_t* codes) {
+/** codes (Np x Kp bytes, panels of PW columns) from the 4-column panels of N columns. */
+static TARGET_AVX2 void repack_codes(const uint8_t* w, int N, int Kp, int PW, uint8_t* codes) {
   const int P4 = (N + 3) / 4, Np = (N + PW - 1) / PW * PW;
-  const __m128i one = _mm_set1_epi8(1);
   for (int p = 0; p < Np / 4; p++) {
     uint8_t* dst = codes + (size_t)(p * 4 / PW) * PW * Kp + (p * 4 % PW) * 4;
-    const int16_t* src = w + (size_t)p * 4 * Kp;
-    for (int i = 0; i < Kp / 4; i++) {
-      __m128i c = _mm_setzero_si128();
-      if (p < P4) {
-        // k-pairs 2i and 2i+1 of the 4 columns -> each column's 4 weights, then + 1
-        const __m128i a = _mm_loadu_si128((const __m128i*)(src + 16 * i));
-        const __m128i b = _mm_loadu_si128((const __m128i*)(src + 16 * i + 8));
-        c = _mm_add_epi8(_mm_packs_epi16(_mm_unpacklo_epi32(a, b), _mm_unpackhi_epi32(a, b)), one);
-      }
-      _mm_storeu_si128((__m128i*)(dst + (size_t)i * PW * 4), c);
-    }
+    const uint8_t* src = w + (size_t)p * 4 * Kp;
+    for (int i = 0; i < Kp / 4; i++)
+      _mm_storeu_si128((__m128i*)(dst + (size_t)i * PW * 4), p < P4 ? _mm_loadu_si128((const __m128i*)(src + 16 * i)) : _mm_setzero_si128());
   }
 }
 
@@ -281,7 +272,7 @@ static TARGET_AVX2 void tile_avx2(const int8_t* x, const uint8_t* c, int Kp, Til
 typedef void (*TileFn)(const int8_t* x, const uint8_t* c, int Kp, Tile t);
 
 /** Rows [start, end) of the product on x86: repack, then TM-row blocks x PW-column panels x MR-row tiles. */
-static void matmul_x86(const int16_t* q, const float* scale, const int16_t* w, float alpha, float* y, int64_t ldy,
+static void matmul_x86(const int16_t* q, const float* scale, const uint8_t* w, float alpha, float* y, int64_t ldy,
                        int N, int Kp, int accumulate, int64_t start, int64_t end, TileFn tile, int PW, int MR) {
   const int Np = (N + PW - 1) / PW * PW;
   uint8_t* mem = get_scratch((size_t)Np * Kp + (size_t)TM * Kp + TM * 8);
@@ -306,15 +297,15 @@ static void matmul_x86(const int16_t* q, const float* scale, const int16_t* w, f
 #endif
 
 /** The product in plain C, straight from the wasm layouts. */
-static void matmul_scalar(const int16_t* q, const float* scale, const int16_t* w, float alpha, float* y, int64_t ldy,
+static void matmul_scalar(const int16_t* q, const float* scale, const uint8_t* w, float alpha, float* y, int64_t ldy,
                           int N, int Kp, int accumulate, int64_t start, int64_t end) {
   for (int64_t m = start; m < end; m++) {
     const int16_t* x = q + m * Kp;
     const float s = scale[m] * alpha;
     for (int n = 0; n < N; n++) {
-      const int16_t* p = w + (size_t)(n / 4) * 4 * Kp + (n % 4) * 2;
+      const uint8_t* c = w + (size_t)(n / 4) * 4 * Kp + (n % 4) * 4;
       int32_t sum = 0;
-      for (int i = 0; i < Kp / 2; i++) sum += x[2 * i] * p[8 * i] + x[2 * i + 1] * p[8 * i + 1];
+      for (int k = 0; k < Kp; k++) sum += x[k] * (c[(k / 4) * 16 + k % 4] - 1);
       float v = (float)sum * s;
       if (accumulate) v += y[m * ldy + n];
       y[m * ldy + n] = v;
@@ -327,7 +318,7 @@ static double ternary_matmul_i16(const double* a, int n) {
   (void)n;
   const int16_t* q = PTR_I16(a[0]);
   const float* scale = PTR_F32(a[1]);
-  const int16_t* w = PTR_I16(a[2]);
+  const uint8_t* w = PTR_U8(a[2]);
   const float alpha = (float)a[3];
   float* y = PTR_F32(a[4]);
   const int64_t ldy = I64(a[5]);
