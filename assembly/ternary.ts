@@ -124,6 +124,29 @@ export function ternary_unpack_codes(packed: usize, out: usize, N: i32, Kp: i32,
 }
 
 /**
+ * Whole f32 lanes within +-128 to i32: the relaxed build's truncation is exact there (one
+ * instruction on x86, where the saturating one takes several).
+ */
+// @ts-ignore: decorator
+@inline function truncSmall(v: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    return i32x4.relaxed_trunc_f32x4_s(v);
+  } else {
+    return i32x4.trunc_sat_f32x4_s(v);
+  }
+}
+
+/** max(m, |v|) per lane (m >= 0): the relaxed build's max, exact for numbers (minps/maxps on x86). */
+// @ts-ignore: decorator
+@inline function maxAbs(m: v128, v: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    return f32x4.relaxed_max(m, f32x4.abs(v));
+  } else {
+    return f32x4.max(m, f32x4.abs(v));
+  }
+}
+
+/**
  * 8-bit per-row absmax quantization of rows [start, end) of x (M x K, f32):
  * q = round(x * 127 / absmax) stored as int16 (M x Kp, zero padded), scale[m] = absmax / 127.
  */
@@ -132,7 +155,7 @@ export function quantize_rows_i8(x: usize, K: i32, q: usize, Kp: i32, scale: usi
     const row = x + <usize>m * <usize>K * 4;
     let mx = f32x4.splat(0);
     let k = 0;
-    for (; k + 4 <= K; k += 4) mx = f32x4.max(mx, f32x4.abs(v128.load(row + <usize>k * 4)));
+    for (; k + 4 <= K; k += 4) mx = maxAbs(mx, v128.load(row + <usize>k * 4));
     let absmax = max(max(f32x4.extract_lane(mx, 0), f32x4.extract_lane(mx, 1)), max(f32x4.extract_lane(mx, 2), f32x4.extract_lane(mx, 3)));
     for (; k < K; k++) absmax = max(absmax, Mathf.abs(load<f32>(row + <usize>k * 4)));
     const s: f32 = absmax > 0 ? absmax / 127 : 1;
@@ -142,8 +165,8 @@ export function quantize_rows_i8(x: usize, K: i32, q: usize, Kp: i32, scale: usi
     k = 0;
     for (; k + 8 <= K; k += 8) {
       const p = row + <usize>k * 4;
-      const a = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p), inv)));
-      const b = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p, 16), inv)));
+      const a = truncSmall(f32x4.nearest(f32x4.mul(v128.load(p), inv)));
+      const b = truncSmall(f32x4.nearest(f32x4.mul(v128.load(p, 16), inv)));
       v128.store(dst + <usize>k * 2, i16x8.narrow_i32x4_s(a, b));
     }
     for (; k < K; k++) store<i16>(dst + <usize>k * 2, <i16>(<i32>nearest<f32>(load<f32>(row + <usize>k * 4) / s)));
