@@ -1,5 +1,6 @@
-// Ternary weights {-1, 0, +1}: AbsMean ternarization, 2-bit packing, and integer matmuls in
-// which a weight only ever selects +x, -x or nothing (i32x4.dot_i16x8_s against {-1, 0, 1}).
+// Ternary weights {-1, 0, +1}: AbsMean ternarization, 2-bit packing, and integer matmuls of
+// 8-bit activations by the weights (ternary_matmul_i16 by their codes t + 1, then minus each
+// row's activation sum; ternary_matvec_packed straight from the 2-bit codes).
 //
 // Packed layout: each weight row is padded to Kp (a multiple of 64) and stored as Kp/4 bytes,
 // in groups of 16 bytes holding 64 weights. In a group, bits 2j..2j+1 of byte b hold the code
@@ -272,9 +273,10 @@ const CHUNK: usize = 64 * 16;
  * Y[m, n] (+)= scale[m] * alpha * sum_k q[m, k] * t[n, k] for rows [start, end) of Y (ldy).
  * q: int16 M x Kp (quantize_rows_i8), Kp a multiple of 64; w: u8 codes t + 1 in panels of 4
  * columns (ternary_unpack_codes). sum_k q c = sum_k q t + sum_k q, so each row's sum is
- * subtracted. 4 rows x 8 columns (2 panels) register block, no horizontal sum in the inner loop.
- * Relaxed build: one i8 dot product of 4 activations x 4 codes per lane; baseline build: int16
- * dot products of pairs (weights widened, so 16 accumulators of half sums: 2 rows x 8 columns).
+ * subtracted. Register blocks of 8 columns (2 panels), no horizontal sum in the inner loop.
+ * Relaxed build: 4 rows a block, i8 dot products of 4 activations x 4 codes, pairs summed in
+ * int16 lanes a chunk at a time; baseline build: 2 rows a block (the widened codes put each
+ * column's k-pairs in 2 lanes, so 16 accumulators of half sums fill the registers).
  */
 export function ternary_matmul_i16(
   q: usize, scale: usize, w: usize, alpha: f32, y: usize, ldy: i32, M: i32, N: i32, Kp: i32,
