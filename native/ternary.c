@@ -296,19 +296,25 @@ static void matmul_x86(const int16_t* q, const float* scale, const uint8_t* w, f
 }
 #endif
 
-/** The product in plain C, straight from the wasm layouts. */
+/** The product in plain C, straight from the wasm layouts: a row against one 4-column panel at a time. */
 static void matmul_scalar(const int16_t* q, const float* scale, const uint8_t* w, float alpha, float* y, int64_t ldy,
                           int N, int Kp, int accumulate, int64_t start, int64_t end) {
   for (int64_t m = start; m < end; m++) {
     const int16_t* x = q + m * Kp;
     const float s = scale[m] * alpha;
-    for (int n = 0; n < N; n++) {
-      const uint8_t* c = w + (size_t)(n / 4) * 4 * Kp + (n % 4) * 4;
-      int32_t sum = 0;
-      for (int k = 0; k < Kp; k++) sum += x[k] * (c[(k / 4) * 16 + k % 4] - 1);
-      float v = (float)sum * s;
-      if (accumulate) v += y[m * ldy + n];
-      y[m * ldy + n] = v;
+    int32_t rowsum = 0;
+    for (int k = 0; k < Kp; k++) rowsum += x[k];
+    for (int n0 = 0; n0 < N; n0 += 4) {
+      const uint8_t* c = w + (size_t)n0 * Kp;
+      int32_t sum[4] = {0, 0, 0, 0};
+      for (int k = 0; k < Kp; k += 4, c += 16)
+        for (int j = 0; j < 4; j++)
+          sum[j] += x[k] * c[4 * j] + x[k + 1] * c[4 * j + 1] + x[k + 2] * c[4 * j + 2] + x[k + 3] * c[4 * j + 3];
+      for (int j = 0; j < 4 && n0 + j < N; j++) {
+        float v = (float)(sum[j] - rowsum) * s;
+        if (accumulate) v += y[m * ldy + n0 + j];
+        y[m * ldy + n0 + j] = v;
+      }
     }
   }
 }
