@@ -1,5 +1,6 @@
-// Ternary weights {-1, 0, +1}: AbsMean ternarization, 2-bit packing, and integer matmuls in
-// which a weight only ever selects +x, -x or nothing (i32x4.dot_i16x8_s against {-1, 0, 1}).
+// Ternary weights {-1, 0, +1}: AbsMean ternarization, 2-bit packing, and integer matmuls of
+// 8-bit activations by the weights (ternary_matmul_i16 by their codes t + 1, then minus each
+// row's activation sum; ternary_matvec_packed straight from the 2-bit codes).
 //
 // Packed layout: each weight row is padded to Kp (a multiple of 64) and stored as Kp/4 bytes,
 // in groups of 16 bytes holding 64 weights. In a group, bits 2j..2j+1 of byte b hold the code
@@ -85,20 +86,64 @@ export function ternary_unpack_f32(packed: usize, alpha: f32, out: usize, K: i32
   }
 }
 
-/** Unpack rows [start, end) to int16 weights (N x Kp), the operand of ternary_matmul_i16. */
-export function ternary_unpack_i16(packed: usize, out: usize, Kp: i32, start: i32, end: i32): void {
-  for (let n = start; n < end; n++) {
-    const src = packed + <usize>n * <usize>(Kp >> 2);
-    const row = out + <usize>n * <usize>Kp * 2;
+/**
+ * Unpack panels [start, end) to u8 weight codes c = w + 1 (0, 1, 2) in the operand layout of
+ * ternary_matmul_i16: columns (weight rows) in panels of 4, panel p holding columns 4p..4p+3
+ * (columns >= N are code 1, weight 0); in a panel, each k-quad (4i..4i+3) is 16 bytes
+ * [c(4p, 4i..4i+3), c(4p+1, 4i..4i+3), c(4p+2, ...), c(4p+3, ...)], so a panel is 4 * Kp bytes
+ * and out holds ceil(N / 4) * 4 * Kp bytes.
+ */
+export function ternary_unpack_codes(packed: usize, out: usize, N: i32, Kp: i32, start: i32, end: i32): void {
+  const rowBytes = <usize>(Kp >> 2);
+  const three = i8x16.splat(3);
+  for (let p = start; p < end; p++) {
+    const n = p * 4;
+    const src = packed + <usize>n * rowBytes;
+    const dst = out + <usize>p * <usize>Kp * 4;
     for (let g = 0; g < Kp; g += 64) {
-      const v = v128.load(src + <usize>(g >> 2));
-      const p = row + <usize>g * 2;
+      const off = <usize>(g >> 2);
+      const v0 = v128.load(src + off);
+      const v1 = n + 1 < N ? v128.load(src + rowBytes + off) : i8x16.splat(0x55);
+      const v2 = n + 2 < N ? v128.load(src + 2 * rowBytes + off) : i8x16.splat(0x55);
+      const v3 = n + 3 < N ? v128.load(src + 3 * rowBytes + off) : i8x16.splat(0x55);
       for (let j = 0; j < 4; j++) {
-        const w8 = group16(v, j);
-        v128.store(p + <usize>j * 32, i16x8.extend_low_i8x16_s(w8));
-        v128.store(p + <usize>j * 32, i16x8.extend_high_i8x16_s(w8), 16);
+        // codes of k = g + 16j .. + 15 of each column, then a transpose of their 4 k-quads
+        const c0 = v128.and(i8x16.shr_u(v0, j * 2), three), c1 = v128.and(i8x16.shr_u(v1, j * 2), three);
+        const c2 = v128.and(i8x16.shr_u(v2, j * 2), three), c3 = v128.and(i8x16.shr_u(v3, j * 2), three);
+        const t01lo = v128.shuffle<u8>(c0, c1, 0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
+        const t01hi = v128.shuffle<u8>(c0, c1, 8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
+        const t23lo = v128.shuffle<u8>(c2, c3, 0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
+        const t23hi = v128.shuffle<u8>(c2, c3, 8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
+        const d = dst + <usize>(g + 16 * j) * 4;
+        v128.store(d, v128.shuffle<u8>(t01lo, t23lo, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23));
+        v128.store(d, v128.shuffle<u8>(t01lo, t23lo, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31), 16);
+        v128.store(d, v128.shuffle<u8>(t01hi, t23hi, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23), 32);
+        v128.store(d, v128.shuffle<u8>(t01hi, t23hi, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31), 48);
       }
     }
+  }
+}
+
+/**
+ * Whole f32 lanes within +-128 to i32: the relaxed build's truncation is exact there (one
+ * instruction on x86, where the saturating one takes several).
+ */
+// @ts-ignore: decorator
+@inline function truncSmall(v: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    return i32x4.relaxed_trunc_f32x4_s(v);
+  } else {
+    return i32x4.trunc_sat_f32x4_s(v);
+  }
+}
+
+/** max(m, |v|) per lane (m >= 0): the relaxed build's max, exact for numbers (minps/maxps on x86). */
+// @ts-ignore: decorator
+@inline function maxAbs(m: v128, v: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    return f32x4.relaxed_max(m, f32x4.abs(v));
+  } else {
+    return f32x4.max(m, f32x4.abs(v));
   }
 }
 
@@ -111,7 +156,7 @@ export function quantize_rows_i8(x: usize, K: i32, q: usize, Kp: i32, scale: usi
     const row = x + <usize>m * <usize>K * 4;
     let mx = f32x4.splat(0);
     let k = 0;
-    for (; k + 4 <= K; k += 4) mx = f32x4.max(mx, f32x4.abs(v128.load(row + <usize>k * 4)));
+    for (; k + 4 <= K; k += 4) mx = maxAbs(mx, v128.load(row + <usize>k * 4));
     let absmax = max(max(f32x4.extract_lane(mx, 0), f32x4.extract_lane(mx, 1)), max(f32x4.extract_lane(mx, 2), f32x4.extract_lane(mx, 3)));
     for (; k < K; k++) absmax = max(absmax, Mathf.abs(load<f32>(row + <usize>k * 4)));
     const s: f32 = absmax > 0 ? absmax / 127 : 1;
@@ -121,8 +166,8 @@ export function quantize_rows_i8(x: usize, K: i32, q: usize, Kp: i32, scale: usi
     k = 0;
     for (; k + 8 <= K; k += 8) {
       const p = row + <usize>k * 4;
-      const a = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p), inv)));
-      const b = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p, 16), inv)));
+      const a = truncSmall(f32x4.nearest(f32x4.mul(v128.load(p), inv)));
+      const b = truncSmall(f32x4.nearest(f32x4.mul(v128.load(p, 16), inv)));
       v128.store(dst + <usize>k * 2, i16x8.narrow_i32x4_s(a, b));
     }
     for (; k < K; k++) store<i16>(dst + <usize>k * 2, <i16>(<i32>nearest<f32>(load<f32>(row + <usize>k * 4) / s)));
@@ -152,11 +197,86 @@ export function dequantize_rows_i8(q: usize, Kp: i32, scale: usize, x: usize, K:
   store<f32>(dst, v);
 }
 
-const TM: i32 = 32; // rows of activations per block: 32 x Kp int16 stays in L1 for Kp <= 256
+/** y[0..cols) (+)= f32(acc lane i) * s for the first cols (1..4) of 4 column sums. */
+// @ts-ignore: decorator
+@inline function store4(acc: v128, s: f32, dst: usize, cols: i32, accumulate: bool): void {
+  if (cols >= 4) {
+    let v = f32x4.mul(f32x4.convert_i32x4_s(acc), f32x4.splat(s));
+    if (accumulate) v = f32x4.add(v, v128.load(dst));
+    v128.store(dst, v);
+    return;
+  }
+  let v = <f32>i32x4.extract_lane(acc, 0) * s;
+  if (accumulate) v += load<f32>(dst);
+  store<f32>(dst, v);
+  if (cols > 1) {
+    v = <f32>i32x4.extract_lane(acc, 1) * s;
+    if (accumulate) v += load<f32>(dst, 4);
+    store<f32>(dst, v, 4);
+  }
+  if (cols > 2) {
+    v = <f32>i32x4.extract_lane(acc, 2) * s;
+    if (accumulate) v += load<f32>(dst, 8);
+    store<f32>(dst, v, 8);
+  }
+}
+
+/** Sum of a row of int16 (length Kp, a multiple of 8). */
+// @ts-ignore: decorator
+@inline function rowSum(x: usize, rowBytes: usize): i32 {
+  let s = i32x4.splat(0);
+  for (let k: usize = 0; k < rowBytes; k += 16) s = i32x4.add(s, i32x4.extadd_pairwise_i16x8_s(v128.load(x + k)));
+  return i32x4.extract_lane(s, 0) + i32x4.extract_lane(s, 1) + i32x4.extract_lane(s, 2) + i32x4.extract_lane(s, 3);
+}
+
+/** 4 int16 activations at x as int8, repeated in the 4 lanes of 4 bytes. */
+// @ts-ignore: decorator
+@inline function quad(x: usize): v128 {
+  const v = v128.load64_splat(x);
+  return i8x16.narrow_i16x8_s(v, v);
+}
 
 /**
- * Y[m, n] (+)= scale[m] * alpha * sum_k q[m, k] * w[n, k] for rows [start, end) of Y (ldy).
- * q: int16 M x Kp (quantize_rows_i8), w: int16 N x Kp (ternary_unpack_i16). 4x2 register block.
+ * Relaxed build: h + [col 0 k0-1, col 0 k2-3, col 1 k0-1, ..., col 3 k2-3] of one k-quad, the
+ * int8 activations x against a panel's codes w (i16x8.relaxed_dot_i8x16_i7x16_s: the codes are
+ * 0..2, so the result is exact, |pair| <= 508, and CHUNK bytes of a panel (64 quads) stay within
+ * int16 before i32x4.extadd_pairwise_i16x8_s widens them to the 4 columns' sums).
+ */
+// @ts-ignore: decorator
+@inline function pairDot(h: v128, x: v128, w: v128): v128 {
+  return i16x8.add(h, i16x8.relaxed_dot_i8x16_i7x16_s(x, w));
+}
+const CHUNK: usize = 64 * 16;
+
+/** Baseline build: acc + i32x4.dot_i16x8_s(x, w), lanes [col a k0-1, col a k2-3, col b k0-1, col b k2-3]. */
+// @ts-ignore: decorator
+@inline function quadDot(acc: v128, x: v128, w: v128): v128 {
+  return i32x4.add(acc, i32x4.dot_i16x8_s(x, w));
+}
+
+/** [a0 + a1, a2 + a3, b0 + b1, b2 + b3]: the 4 columns' sums of a baseline-build lo/hi pair. */
+// @ts-ignore: decorator
+@inline function quadSums(lo: v128, hi: v128): v128 {
+  return i32x4.add(v128.shuffle<i32>(lo, hi, 0, 2, 4, 6), v128.shuffle<i32>(lo, hi, 1, 3, 5, 7));
+}
+
+/** Row m of a tile: f32(sums - rowsum) * scale[m] * alpha (+ y) for its first c0 (1..4) and next c1 (<= 4) columns. */
+// @ts-ignore: decorator
+@inline function store2(lo: v128, hi: v128, sum: i32, scale: usize, alpha: f32, m: i32, dst: usize, c0: i32, c1: i32, accumulate: bool): void {
+  const s = load<f32>(scale + <usize>m * 4) * alpha;
+  const rs = i32x4.splat(sum);
+  store4(i32x4.sub(lo, rs), s, dst, c0, accumulate);
+  if (c1 > 0) store4(i32x4.sub(hi, rs), s, dst + 16, c1, accumulate);
+}
+
+/**
+ * Y[m, n] (+)= scale[m] * alpha * sum_k q[m, k] * t[n, k] for rows [start, end) of Y (ldy).
+ * q: int16 M x Kp (quantize_rows_i8), Kp a multiple of 64; w: u8 codes t + 1 in panels of 4
+ * columns (ternary_unpack_codes). sum_k q c = sum_k q t + sum_k q, so each row's sum is
+ * subtracted. Register blocks of 8 columns (2 panels), no horizontal sum in the inner loop.
+ * Relaxed build: 4 rows a block, i8 dot products of 4 activations x 4 codes, pairs summed in
+ * int16 lanes a chunk at a time; baseline build: 2 rows a block (the widened codes put each
+ * column's k-pairs in 2 lanes, so 16 accumulators of half sums fill the registers).
  */
 export function ternary_matmul_i16(
   q: usize, scale: usize, w: usize, alpha: f32, y: usize, ldy: i32, M: i32, N: i32, Kp: i32,
@@ -164,55 +284,86 @@ export function ternary_matmul_i16(
 ): void {
   const acc = accumulate != 0;
   const rowBytes = <usize>Kp * 2;
-  for (let m0 = start; m0 < end; m0 += TM) {
-    const m1 = min(end, m0 + TM);
-    for (let n = 0; n < N; n += 2) {
-      const w0 = w + <usize>n * rowBytes;
-      const w1 = n + 1 < N ? w0 + rowBytes : w0;
-      for (let m = m0; m < m1; m += 4) {
-        const x0 = q + <usize>m * rowBytes;
-        const x1 = m + 1 < m1 ? x0 + rowBytes : x0;
-        const x2 = m + 2 < m1 ? x0 + 2 * rowBytes : x0;
-        const x3 = m + 3 < m1 ? x0 + 3 * rowBytes : x0;
+  const panelBytes = <usize>Kp * 4;
+  const rs = <usize>ldy * 4;
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    for (let m = start; m < end; m += 4) {
+      const x0 = q + <usize>m * rowBytes;
+      const x1 = m + 1 < end ? x0 + rowBytes : x0;
+      const x2 = m + 2 < end ? x0 + 2 * rowBytes : x0;
+      const x3 = m + 3 < end ? x0 + 3 * rowBytes : x0;
+      const s0 = rowSum(x0, rowBytes), s1 = rowSum(x1, rowBytes), s2 = rowSum(x2, rowBytes), s3 = rowSum(x3, rowBytes);
+      for (let n = 0; n < N; n += 8) {
+        const w0 = w + <usize>(n >> 2) * panelBytes;
+        const w1 = n + 4 < N ? w0 + panelBytes : w0;
         let a00 = i32x4.splat(0), a01 = i32x4.splat(0), a10 = i32x4.splat(0), a11 = i32x4.splat(0);
         let a20 = i32x4.splat(0), a21 = i32x4.splat(0), a30 = i32x4.splat(0), a31 = i32x4.splat(0);
-        for (let k: usize = 0; k < rowBytes; k += 16) {
-          const v0 = v128.load(w0 + k);
-          const v1 = v128.load(w1 + k);
-          let x = v128.load(x0 + k);
-          a00 = dot8(a00, x, v0);
-          a01 = dot8(a01, x, v1);
-          x = v128.load(x1 + k);
-          a10 = dot8(a10, x, v0);
-          a11 = dot8(a11, x, v1);
-          x = v128.load(x2 + k);
-          a20 = dot8(a20, x, v0);
-          a21 = dot8(a21, x, v1);
-          x = v128.load(x3 + k);
-          a30 = dot8(a30, x, v0);
-          a31 = dot8(a31, x, v1);
+        for (let k0: usize = 0; k0 < panelBytes; k0 += CHUNK) {
+          const k1 = min(panelBytes, k0 + CHUNK);
+          let h00 = i16x8.splat(0), h01 = i16x8.splat(0), h10 = i16x8.splat(0), h11 = i16x8.splat(0);
+          let h20 = i16x8.splat(0), h21 = i16x8.splat(0), h30 = i16x8.splat(0), h31 = i16x8.splat(0);
+          for (let k = k0; k < k1; k += 16) {
+            const v0 = v128.load(w0 + k);
+            const v1 = v128.load(w1 + k);
+            let x = quad(x0 + (k >> 1));
+            h00 = pairDot(h00, x, v0);
+            h01 = pairDot(h01, x, v1);
+            x = quad(x1 + (k >> 1));
+            h10 = pairDot(h10, x, v0);
+            h11 = pairDot(h11, x, v1);
+            x = quad(x2 + (k >> 1));
+            h20 = pairDot(h20, x, v0);
+            h21 = pairDot(h21, x, v1);
+            x = quad(x3 + (k >> 1));
+            h30 = pairDot(h30, x, v0);
+            h31 = pairDot(h31, x, v1);
+          }
+          a00 = i32x4.add(a00, i32x4.extadd_pairwise_i16x8_s(h00));
+          a01 = i32x4.add(a01, i32x4.extadd_pairwise_i16x8_s(h01));
+          a10 = i32x4.add(a10, i32x4.extadd_pairwise_i16x8_s(h10));
+          a11 = i32x4.add(a11, i32x4.extadd_pairwise_i16x8_s(h11));
+          a20 = i32x4.add(a20, i32x4.extadd_pairwise_i16x8_s(h20));
+          a21 = i32x4.add(a21, i32x4.extadd_pairwise_i16x8_s(h21));
+          a30 = i32x4.add(a30, i32x4.extadd_pairwise_i16x8_s(h30));
+          a31 = i32x4.add(a31, i32x4.extadd_pairwise_i16x8_s(h31));
         }
-        const two = n + 1 < N;
-        const d0 = y + (<usize>m * <usize>ldy + <usize>n) * 4;
-        const rs = <usize>ldy * 4;
-        let s = load<f32>(scale + <usize>m * 4) * alpha;
-        finish(a00, s, d0, acc);
-        if (two) finish(a01, s, d0 + 4, acc);
-        if (m + 1 < m1) {
-          s = load<f32>(scale + <usize>(m + 1) * 4) * alpha;
-          finish(a10, s, d0 + rs, acc);
-          if (two) finish(a11, s, d0 + rs + 4, acc);
+        const c0 = min(4, N - n), c1 = min(4, N - n - 4);
+        const d = y + (<usize>m * <usize>ldy + <usize>n) * 4;
+        store2(a00, a01, s0, scale, alpha, m, d, c0, c1, acc);
+        if (m + 1 < end) store2(a10, a11, s1, scale, alpha, m + 1, d + rs, c0, c1, acc);
+        if (m + 2 < end) store2(a20, a21, s2, scale, alpha, m + 2, d + 2 * rs, c0, c1, acc);
+        if (m + 3 < end) store2(a30, a31, s3, scale, alpha, m + 3, d + 3 * rs, c0, c1, acc);
+      }
+    }
+  } else {
+    for (let m = start; m < end; m += 2) {
+      const x0 = q + <usize>m * rowBytes;
+      const x1 = m + 1 < end ? x0 + rowBytes : x0;
+      const s0 = rowSum(x0, rowBytes), s1 = rowSum(x1, rowBytes);
+      for (let n = 0; n < N; n += 8) {
+        const w0 = w + <usize>(n >> 2) * panelBytes;
+        const w1 = n + 4 < N ? w0 + panelBytes : w0;
+        let l00 = i32x4.splat(0), h00 = i32x4.splat(0), l01 = i32x4.splat(0), h01 = i32x4.splat(0);
+        let l10 = i32x4.splat(0), h10 = i32x4.splat(0), l11 = i32x4.splat(0), h11 = i32x4.splat(0);
+        for (let k: usize = 0; k < panelBytes; k += 16) {
+          const b0 = v128.load(w0 + k), b1 = v128.load(w1 + k);
+          const v0 = i16x8.extend_low_i8x16_u(b0), u0 = i16x8.extend_high_i8x16_u(b0);
+          const v1 = i16x8.extend_low_i8x16_u(b1), u1 = i16x8.extend_high_i8x16_u(b1);
+          let x = v128.load64_splat(x0 + (k >> 1));
+          l00 = quadDot(l00, x, v0);
+          h00 = quadDot(h00, x, u0);
+          l01 = quadDot(l01, x, v1);
+          h01 = quadDot(h01, x, u1);
+          x = v128.load64_splat(x1 + (k >> 1));
+          l10 = quadDot(l10, x, v0);
+          h10 = quadDot(h10, x, u0);
+          l11 = quadDot(l11, x, v1);
+          h11 = quadDot(h11, x, u1);
         }
-        if (m + 2 < m1) {
-          s = load<f32>(scale + <usize>(m + 2) * 4) * alpha;
-          finish(a20, s, d0 + 2 * rs, acc);
-          if (two) finish(a21, s, d0 + 2 * rs + 4, acc);
-        }
-        if (m + 3 < m1) {
-          s = load<f32>(scale + <usize>(m + 3) * 4) * alpha;
-          finish(a30, s, d0 + 3 * rs, acc);
-          if (two) finish(a31, s, d0 + 3 * rs + 4, acc);
-        }
+        const c0 = min(4, N - n), c1 = min(4, N - n - 4);
+        const d = y + (<usize>m * <usize>ldy + <usize>n) * 4;
+        store2(quadSums(l00, h00), quadSums(l01, h01), s0, scale, alpha, m, d, c0, c1, acc);
+        if (m + 1 < end) store2(quadSums(l10, h10), quadSums(l11, h11), s1, scale, alpha, m + 1, d + rs, c0, c1, acc);
       }
     }
   }

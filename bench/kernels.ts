@@ -76,20 +76,20 @@ export async function run(args: string[]): Promise<void> {
   const Kp = K.ternaryPaddedK(Kd);
   const x = randomTensor([M, Kd], rng), w = randomTensor([N, Kd], rng);
   const q = Tensor.empty([M, Kp], 'i16'), sc = Tensor.empty([M]);
-  const packed = Tensor.empty([N * Kp / 4], 'u8'), w16 = Tensor.empty([N, Kp], 'i16'), y = Tensor.empty([M, N]);
+  const packed = Tensor.empty([N * Kp / 4], 'u8'), codes = Tensor.empty([K.ternaryCodesBytes(N, Kp)], 'u8'), y = Tensor.empty([M, N]);
   const alpha = K.reduce('sumabs', w.ptr, w.size) / w.size;
   K.quantizeRowsI8(x.ptr, M, Kd, q.ptr, Kp, sc.ptr);
   K.ternaryPack(w.ptr, alpha, packed.ptr, N, Kd);
-  K.ternaryUnpackI16(packed.ptr, w16.ptr, N, Kp);
+  K.ternaryUnpackCodes(packed.ptr, codes.ptr, N, Kp);
   for (const t of threadCounts) {
-    const s = r.pool.withThreads(t, () => bestOf(reps, () => K.ternaryMatmulI16(q.ptr, sc.ptr, w16.ptr, alpha, y.ptr, N, M, N, Kp, false)));
+    const s = r.pool.withThreads(t, () => bestOf(reps, () => K.ternaryMatmulI16(q.ptr, sc.ptr, codes.ptr, alpha, y.ptr, N, M, N, Kp, false)));
     record(`ternary_matmul_M${M}_K${Kd}_N${N}_gops`, t, (2 * M * N * Kd) / s / 1e9);
     const s2 = r.pool.withThreads(t, () => bestOf(reps, () => {
       const al = K.reduce('sumabs', w.ptr, w.size) / w.size;
       K.quantizeRowsI8(x.ptr, M, Kd, q.ptr, Kp, sc.ptr);
       K.ternaryPack(w.ptr, al, packed.ptr, N, Kd);
-      K.ternaryUnpackI16(packed.ptr, w16.ptr, N, Kp);
-      K.ternaryMatmulI16(q.ptr, sc.ptr, w16.ptr, al, y.ptr, N, M, N, Kp, false);
+      K.ternaryUnpackCodes(packed.ptr, codes.ptr, N, Kp);
+      K.ternaryMatmulI16(q.ptr, sc.ptr, codes.ptr, al, y.ptr, N, M, N, Kp, false);
     }));
     record(`ternary_linear_forward_M${M}_K${Kd}_N${N}_gops`, t, (2 * M * N * Kd) / s2 / 1e9);
   }

@@ -94,9 +94,17 @@ export function ternaryUnpackF32(packed: number, alpha: number, out: number, N: 
   run('ternary_unpack_f32', [packed, alpha, out, K, ternaryPaddedK(K)], N, 1, Math.ceil(ELEMENTWISE_MIN / K));
 }
 
-/** out (N x Kp, int16) = unpacked ternary weights. */
-export function ternaryUnpackI16(packed: number, out: number, N: number, Kp: number): void {
-  run('ternary_unpack_i16', [packed, out, Kp], N, 1, Math.ceil(ELEMENTWISE_MIN / Kp));
+/** Bytes of N x Kp unpacked ternary weight codes: columns in panels of 4 (ceil(N / 4) * 4 * Kp). */
+export function ternaryCodesBytes(N: number, Kp: number): number {
+  return Math.ceil(N / 4) * 4 * Kp;
+}
+
+/**
+ * out (ternaryCodesBytes(N, Kp) u8) = the packed weights' codes t + 1 in the operand layout of
+ * ternaryMatmulI16: panels of 4 columns, each k-quad of a panel 16 bytes (see assembly/ternary.ts).
+ */
+export function ternaryUnpackCodes(packed: number, out: number, N: number, Kp: number): void {
+  run('ternary_unpack_codes', [packed, out, N, Kp], Math.ceil(N / 4), 1, Math.ceil(ELEMENTWISE_MIN / (4 * Kp)));
 }
 
 /** 8-bit per-row absmax quantization: q (M x Kp int16), scale (M f32) from x (M x K f32). */
@@ -109,7 +117,7 @@ export function dequantizeRowsI8(q: number, Kp: number, scale: number, x: number
   run('dequantize_rows_i8', [q, Kp, scale, x, K], M, 1, Math.ceil(ELEMENTWISE_MIN / K));
 }
 
-/** Y (M x N, ldy) (+)= scale[m] * alpha * q (M x Kp int16) . w^T (N x Kp int16). */
+/** Y (M x N, ldy) (+)= scale[m] * alpha * q (M x Kp int16) . t^T, t the ternary weights as ternaryUnpackCodes's codes w. */
 export function ternaryMatmulI16(
   q: number, scale: number, w: number, alpha: number, y: number, ldy: number,
   M: number, N: number, Kp: number, accumulate: boolean,

@@ -64,7 +64,7 @@ export const KERNEL_NAMES = [
   'two_level_log_probs', 'two_level_word_grad', 'two_level_word_loss',
   'causal_normalize_backward', 'causal_normalize_forward',
   'sum_partials', 'swiglu_forward', 'ternarize_f32', 'ternary_counts', 'ternary_matmul_i16',
-  'ternary_matvec_packed', 'ternary_pack', 'ternary_unpack_f32', 'ternary_unpack_i16', 'unary_backward',
+  'ternary_matvec_packed', 'ternary_pack', 'ternary_unpack_codes', 'ternary_unpack_f32', 'unary_backward',
   'unary_forward',
 ] as const;
 export type KernelName = (typeof KERNEL_NAMES)[number];

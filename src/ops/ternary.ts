@@ -45,18 +45,18 @@ export function ternaryLinear(x: Tensor, W: Tensor, opts: TernaryLinearOptions):
   if (opts.quantizeActivations) {
     const Kp = K.ternaryPaddedK(Kd);
     const { packed } = packTernary(W, alpha);
-    const w16 = Tensor.empty([N, Kp], 'i16');
+    const codes = Tensor.empty([K.ternaryCodesBytes(N, Kp)], 'u8');
     const q = Tensor.empty([M, Kp], 'i16');
     const s = Tensor.empty([M]);
-    K.ternaryUnpackI16(packed.ptr, w16.ptr, N, Kp);
+    K.ternaryUnpackCodes(packed.ptr, codes.ptr, N, Kp);
     K.quantizeRowsI8(x.ptr, M, Kd, q.ptr, Kp, s.ptr);
-    K.ternaryMatmulI16(q.ptr, s.ptr, w16.ptr, alpha, y.ptr, N, M, N, Kp, false);
+    K.ternaryMatmulI16(q.ptr, s.ptr, codes.ptr, alpha, y.ptr, N, M, N, Kp, false);
     if (grad && W.requiresGrad) {
       xSeen = Tensor.empty(x.shape);
       K.dequantizeRowsI8(q.ptr, Kp, s.ptr, xSeen.ptr, M, Kd);
     }
     packed.dispose();
-    w16.dispose();
+    codes.dispose();
     q.dispose();
     s.dispose();
   } else {
