@@ -16,8 +16,8 @@
 #endif
 
 #define NR 32   // columns of a packed panel of B
-#define KC 256  // depth block: a kc x 32 slice of a B panel (32 KiB) stays in L1
-#define MC 240  // rows of A packed at once (MC x KC floats = 240 KiB, in L2); a multiple of every MR
+#define KC 512  // depth block: a kc x 32 slice of a B panel (64 KiB) stays in L1 / L2
+#define MC 240  // rows of A packed at once (MC x KC floats = 480 KiB, in L2); a multiple of every MR
 #define MR_AVX512 12
 #define MR_AVX2 6
 #define MR_SCALAR 4
@@ -96,17 +96,22 @@ static double gemm_pack_b(const double* a, int n) {
  * that many rows reads no more).
  */
 static void pack_a(int mr, const float* a, int64_t sai, int64_t sak, int64_t m0, int64_t mc, int64_t k0, int64_t kc, float* pa) {
+  if (sai == 1) {
+    // A transposed: the rows of one k are contiguous; read them in order, one k at a time.
+    for (int64_t k = 0; k < kc; k++) {
+      const float* src = a + m0 + (k0 + k) * sak;
+      for (int64_t r0 = 0; r0 < mc; r0 += mr) {
+        const int64_t rows = min64(mr, mc - r0);
+        float* dst = pa + r0 * kc + k * mr;
+        for (int64_t r = 0; r < rows; r++) dst[r] = src[r0 + r];
+      }
+    }
+    return;
+  }
   for (int64_t r0 = 0; r0 < mc; r0 += mr) {
     const int64_t rows = min64(mr, mc - r0);
     float* dst = pa + r0 * kc;
     const float* src = a + (m0 + r0) * sai + k0 * sak;
-    if (sai == 1) {
-      // A transposed: the rows of one k are contiguous.
-      for (int64_t k = 0; k < kc; k++) {
-        for (int64_t r = 0; r < rows; r++) dst[k * mr + r] = src[k * sak + r];
-      }
-      continue;
-    }
     int64_t k = 0;
 #if defined(__x86_64__)
     if (sak == 1 && rows == mr && ternlm_isa != ISA_SCALAR) {
@@ -135,10 +140,10 @@ static void pack_a(int mr, const float* a, int64_t sai, int64_t sak, int64_t m0,
 static inline __attribute__((always_inline)) TARGET_AVX512 void block_avx512(
     const int rows, const float* pa, const float* pb, int64_t kc, float* c, int64_t ldc, int64_t cols, int acc) {
   __m512 c0[MR_AVX512], c1[MR_AVX512];
-  for (int r = 0; r < rows; r++) c0[r] = c1[r] = _mm512_setzero_ps();
+  _Pragma("GCC unroll 12") for (int r = 0; r < rows; r++) c0[r] = c1[r] = _mm512_setzero_ps();
   for (int64_t k = 0; k < kc; k++) {
     const __m512 b0 = _mm512_loadu_ps(pb), b1 = _mm512_loadu_ps(pb + 16);
-    for (int r = 0; r < rows; r++) {
+    _Pragma("GCC unroll 12") for (int r = 0; r < rows; r++) {
       const __m512 av = _mm512_set1_ps(pa[r]);
       c0[r] = _mm512_fmadd_ps(av, b0, c0[r]);
       c1[r] = _mm512_fmadd_ps(av, b1, c1[r]);
@@ -148,7 +153,7 @@ static inline __attribute__((always_inline)) TARGET_AVX512 void block_avx512(
   }
   const __mmask16 m0 = cols >= 16 ? 0xFFFF : (__mmask16)((1u << cols) - 1);
   const __mmask16 m1 = cols >= 32 ? 0xFFFF : cols <= 16 ? 0 : (__mmask16)((1u << (cols - 16)) - 1);
-  for (int r = 0; r < rows; r++) {
+  _Pragma("GCC unroll 12") for (int r = 0; r < rows; r++) {
     float* row = c + r * ldc;
     if (acc) {
       c0[r] = _mm512_add_ps(c0[r], _mm512_maskz_loadu_ps(m0, row));
@@ -176,10 +181,10 @@ static inline TARGET_AVX2 __m256i lanes_below(int64_t n) {
 static inline __attribute__((always_inline)) TARGET_AVX2 void block_avx2(
     const int rows, const float* pa, const float* pb, int64_t kc, float* c, int64_t ldc, int64_t cols, int acc) {
   __m256 c0[MR_AVX2], c1[MR_AVX2];
-  for (int r = 0; r < rows; r++) c0[r] = c1[r] = _mm256_setzero_ps();
+  _Pragma("GCC unroll 12") for (int r = 0; r < rows; r++) c0[r] = c1[r] = _mm256_setzero_ps();
   for (int64_t k = 0; k < kc; k++) {
     const __m256 b0 = _mm256_loadu_ps(pb), b1 = _mm256_loadu_ps(pb + 8);
-    for (int r = 0; r < rows; r++) {
+    _Pragma("GCC unroll 12") for (int r = 0; r < rows; r++) {
       const __m256 av = _mm256_broadcast_ss(pa + r);
       c0[r] = _mm256_fmadd_ps(av, b0, c0[r]);
       c1[r] = _mm256_fmadd_ps(av, b1, c1[r]);
@@ -188,7 +193,7 @@ static inline __attribute__((always_inline)) TARGET_AVX2 void block_avx2(
     pb += NR;
   }
   if (cols >= 16) {
-    for (int r = 0; r < rows; r++) {
+    _Pragma("GCC unroll 12") for (int r = 0; r < rows; r++) {
       float* row = c + r * ldc;
       if (acc) {
         c0[r] = _mm256_add_ps(c0[r], _mm256_loadu_ps(row));
@@ -200,7 +205,7 @@ static inline __attribute__((always_inline)) TARGET_AVX2 void block_avx2(
     return;
   }
   const __m256i m0 = lanes_below(cols), m1 = lanes_below(cols - 8);
-  for (int r = 0; r < rows; r++) {
+  _Pragma("GCC unroll 12") for (int r = 0; r < rows; r++) {
     float* row = c + r * ldc;
     if (acc) {
       c0[r] = _mm256_add_ps(c0[r], _mm256_maskload_ps(row, m0));
@@ -283,6 +288,15 @@ static double gemm_compute(const double* a, int n) {
         const float* pb = packed + (p * K + k0) * NR;
         const int64_t j0 = p * NR, cols = min64(NR, N - j0);
         for (int64_t r = 0; r < mc; r += mr) {
+          // Ask for the C tile of the next block while this one computes (its rows are far apart
+          // and, in a large C, in no cache): the next rows of this panel, else the first of the next.
+          const int64_t nr = r + mr < mc ? r + mr : 0, nj = r + mr < mc ? j0 : j0 + NR;
+          if (nj < N) {
+            for (int64_t i = nr; i < min64(mc, nr + mr); i++) {
+              __builtin_prefetch(C + (m0 + i) * ldc + nj, 1, 3);
+              __builtin_prefetch(C + (m0 + i) * ldc + nj + 16, 1, 3);
+            }
+          }
           block(min64(mr, mc - r), pa + r * kc, pb, kc, C + (m0 + r) * ldc + j0, ldc, cols, acc);
         }
       }
