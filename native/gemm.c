@@ -97,13 +97,23 @@ static double gemm_pack_b(const double* a, int n) {
  */
 static void pack_a(int mr, const float* a, int64_t sai, int64_t sak, int64_t m0, int64_t mc, int64_t k0, int64_t kc, float* pa) {
   if (sai == 1) {
-    // A transposed: the rows of one k are contiguous; read them in order, one k at a time.
+    // A transposed: the rows of one k are contiguous; read them in order, one k at a time, and
+    // ask for the row 8 ahead (each in another page when A is wide: no hardware prefetch).
     for (int64_t k = 0; k < kc; k++) {
       const float* src = a + m0 + (k0 + k) * sak;
+      if (k + 8 < kc) {
+        for (int64_t i = 0; i < mc; i += 16) __builtin_prefetch(src + 8 * sak + i, 0, 3);
+      }
       for (int64_t r0 = 0; r0 < mc; r0 += mr) {
         const int64_t rows = min64(mr, mc - r0);
         float* dst = pa + r0 * kc + k * mr;
-        for (int64_t r = 0; r < rows; r++) dst[r] = src[r0 + r];
+        int64_t r = 0;
+#if defined(__x86_64__)
+        if (ternlm_isa != ISA_SCALAR) {
+          for (; r + 4 <= rows; r += 4) _mm_storeu_ps(dst + r, _mm_loadu_ps(src + r0 + r));
+        }
+#endif
+        for (; r < rows; r++) dst[r] = src[r0 + r];
       }
     }
     return;
