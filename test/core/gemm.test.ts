@@ -46,8 +46,9 @@ describe('f32 GEMM', () => {
 
   it('gemmStrided reads any element strides and writes only N columns of each C row', () => {
     // A(i,k) at i*(2K+1) + 2k, B(k,j) at 3k + j*(3K+2): no unit stride, so every packing path
-    // takes its general case; C rows are ldc = N + 3 apart and the 3 extra columns stay as they were.
-    for (const [M, N, Kd] of [[1, 1, 1], [19, 37, 23], [70, 130, 45]]) {
+    // takes its general case; C rows are ldc = N + 3 apart and the 3 extra columns stay as they
+    // were (N = 57 and 20: a last native panel wider and narrower than 16 columns).
+    for (const [M, N, Kd] of [[1, 1, 1], [19, 57, 23], [70, 130, 45], [30, 20, 9]]) {
       const sai = 2 * Kd + 1, sak = 2, sbk = 3, sbj = 3 * Kd + 2, ldc = N + 3;
       const rng = new Rng(M + N + Kd);
       const A = randArray(M * sai, rng), B = randArray(N * sbj, rng), C0 = randArray(M * ldc, rng);
