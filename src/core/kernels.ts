@@ -35,7 +35,7 @@ function gemmSetupFor(): { scratch: number; panelWidth: number } {
  * C (M x N) (+)= A . B with explicit element strides: A(i,k) at a + 4*(i*sai + k*sak),
  * B(k,j) at b + 4*(k*sbk + j*sbj); C row-major with leading dimension ldc. B is packed into
  * panels of the backend's width (8 columns in wasm, 32 native), then the product is split over
- * rows of C, or over panels when C has too few rows for every thread.
+ * rows of C, or over panels when C has few rows for the threads.
  */
 export function gemmStrided(
   M: number, N: number, K: number,
@@ -54,7 +54,9 @@ export function gemmStrided(
   const packed = r.heap.alloc(panels * pw * K * 4);
   try {
     run('gemm_pack_b', [bp, sbk, sbj, K, N, packed], panels, 1, Math.ceil(ELEMENTWISE_MIN / (pw * K)));
-    const split = M < 64 * r.threads && panels >= 2 * r.threads ? 1 : 0;
+    // Rows per thread below 8 panel widths (64 in wasm, 256 native): split the columns instead,
+    // so each thread keeps its panels of B for more rows and reads only its part of B.
+    const split = M < 8 * pw * r.threads && panels >= 2 * r.threads ? 1 : 0;
     const args = [a, sai, sak, packed, c, ldc, M, N, K, b(accumulate), scratch, split];
     if (split) run('gemm_compute', args, panels, 1, Math.ceil(FLOP_MIN / (M * pw * K)));
     else run('gemm_compute', args, M, 4, Math.ceil(FLOP_MIN / (N * K)));

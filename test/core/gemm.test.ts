@@ -23,11 +23,12 @@ describe('f32 GEMM', () => {
 
   // Edges of every backend's blocking (wasm: 4 x 8 blocks, depth 512, 64 rows; native: 12 or 6 or
   // 4 rows x 32 columns, depth 512, 240 rows): 1 row or column, sizes not multiples of a block,
-  // depth past one block (600, 530), more rows per thread than one row block (517 over 2 threads),
-  // and short wide products split over panels on both threads (40 x 1000) or on one (7 x 300).
+  // depth past one block (600, 530), more rows per thread than one row block (517 rows split over
+  // 2 threads), and products split over panels on both threads (40 x 1000; native also 300 x 100,
+  // more rows than a row block) or on one (7 x 300).
   const shapes: [number, number, number][] = [
     [1, 1, 1], [1, 9, 5], [3, 1, 7], [5, 7, 3], [13, 17, 19], [33, 9, 70], [64, 65, 600], [130, 40, 33], [7, 300, 11],
-    [517, 45, 530], [40, 1000, 300], [25, 33, 16],
+    [517, 45, 530], [40, 1000, 300], [300, 100, 50], [25, 33, 16],
   ];
   for (const [M, N, Kd] of shapes) {
     for (const tA of [false, true]) for (const tB of [false, true]) for (const acc of [false, true]) {
