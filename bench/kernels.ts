@@ -15,6 +15,7 @@ Measures, best of --reps runs (default 5), on 1 thread and on all --threads (def
   f32 GEMM  M=4096 K=256 N=4096 and N=768, M=128 K=256 N=4096 (GFLOP/s, 2*M*N*K flops; the
             shapes of the numpy comparison), and two training transposes at batch*seq 2048:
             forward X.W^T (M=2048 K=256 N=768) and weight gradient dY^T.X (M=768 K=2048 N=256)
+  matvec    one-token W.x, N=4096 K=256 (a vocabulary head) and N=768 K=288 (GFLOP/s, 2*N*K)
   ternary   M=4096 K=256 N=768, int8 activations    (Gop/s, 2*M*N*K ops; kernel only, and
             the whole BitLinear forward: quantize activations, ternarize+pack, unpack, product)
   attention B=16 T=256 heads=4 hd=64, forward + backward (ms): the fused kernels
@@ -76,6 +77,18 @@ export async function run(args: string[]): Promise<void> {
       record(`${name}_gflops`, t, (2 * M * N * Kd) / s / 1e9);
     }
     a.dispose(); b.dispose(); c.dispose();
+  }
+
+  for (const [N, Kd] of [[4096, 256], [768, 288]]) {
+    const w = randomTensor([N, Kd], rng), x = randomTensor([Kd], rng), y = Tensor.empty([N]);
+    const calls = Math.ceil(1e7 / (N * Kd)); // a few ms per timing, the matrix warm in cache
+    for (const t of threadCounts) {
+      const s = r.pool.withThreads(t, () => bestOf(reps, () => {
+        for (let i = 0; i < calls; i++) K.matvec(N, Kd, w.ptr, Kd, x.ptr, y.ptr, false);
+      }));
+      record(`matvec_f32_N${N}_K${Kd}_gflops`, t, (2 * N * Kd * calls) / s / 1e9);
+    }
+    w.dispose(); x.dispose(); y.dispose();
   }
 
   const M = 4096, Kd = 256;
