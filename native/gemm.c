@@ -6,9 +6,10 @@
 // binding asks gemm_panel_width), k-major: packed[(p*K + k)*32 + jj] = B(k, 32p + jj), zero past
 // column N. gemm_compute then, per depth block of KC and block of MC rows, packs A into blocks of
 // MR rows, k-major (pa[(rb*kc + k)*MR + r]), and runs an MR x 32 register block over every
-// (row block, panel): the kc x 32 slice of the panel stays in L1 while the MC rows of A stream
-// from L2. MR is 12 on AVX-512 (24 zmm accumulators), 6 on AVX2 (the panel as two 16-column
-// halves, 12 ymm accumulators) and 4 in scalar C.
+// (row block, panel): the kc x 32 slice of the panel stays in cache while the MC rows of A
+// stream past it, and the next block's C tile is prefetched (C rows are far apart and, in a
+// large product, in no cache). MR is 12 on AVX-512 (24 zmm accumulators), 6 on AVX2 (the panel
+// as two 16-column halves, 12 ymm accumulators) and 4 in scalar C.
 #include <string.h>
 #include "kernels.h"
 #if defined(__x86_64__)
@@ -16,7 +17,7 @@
 #endif
 
 #define NR 32   // columns of a packed panel of B
-#define KC 512  // depth block: a kc x 32 slice of a B panel (64 KiB) stays in L1 / L2
+#define KC 512  // depth block: a kc x 32 slice of a B panel is 64 KiB (L1 and L2); C is re-read once per block
 #define MC 240  // rows of A packed at once (MC x KC floats = 480 KiB, in L2); a multiple of every MR
 #define MR_AVX512 12
 #define MR_AVX2 6
