@@ -244,3 +244,8 @@ export function matvec_f32(w: usize, ldw: i32, x: usize, y: usize, K: i32, accum
     store<f32>(dst, total);
   }
 }
+
+/** Columns of a packed panel of B: the unit gemm_pack_b and the panel split of gemm_compute work in. */
+export function gemm_panel_width(): i32 {
+  return 8;
+}

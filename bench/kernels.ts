@@ -12,7 +12,10 @@ import { bestOf, fmt, simdCeiling } from './util.js';
 const HELP = `usage: ternlm bench kernels [--threads N] [--reps N] [--build relaxed|baseline] [--json]
 
 Measures, best of --reps runs (default 5), on 1 thread and on all --threads (default: all cores):
-  f32 GEMM  M=4096 K=256 N=4096 and N=768            (GFLOP/s, 2*M*N*K flops)
+  f32 GEMM  M=4096 K=256 N=4096 and N=768, M=128 K=256 N=4096 (GFLOP/s, 2*M*N*K flops; the
+            shapes of the numpy comparison), and two training transposes at batch*seq 2048:
+            forward X.W^T (M=2048 K=256 N=768) and weight gradient dY^T.X (M=768 K=2048 N=256)
+  matvec    one-token W.x, N=4096 K=256 (a vocabulary head) and N=768 K=288 (GFLOP/s, 2*N*K)
   ternary   M=4096 K=256 N=768, int8 activations    (Gop/s, 2*M*N*K ops; kernel only, and
             the whole BitLinear forward: quantize activations, ternarize+pack, unpack, product)
   attention B=16 T=256 heads=4 hd=64, forward + backward (ms): the fused kernels
@@ -62,16 +65,36 @@ export async function run(args: string[]): Promise<void> {
     (results[name] ??= {})[`threads_${threads}`] = value;
   };
 
-  const M = 4096, Kd = 256;
-  for (const N of [4096, 768]) {
+  // C (M x N) = op(A) . op(B): A is M x K (K x M when transA), B is K x N (N x K when transB).
+  const gemmShapes: [string, number, number, number, boolean, boolean][] = [
+    ['gemm_f32_M4096_K256_N4096', 4096, 4096, 256, false, false],
+    ['gemm_f32_M4096_K256_N768', 4096, 768, 256, false, false],
+    ['gemm_f32_M128_K256_N4096', 128, 4096, 256, false, false],
+    ['gemm_f32_xwt_M2048_K256_N768', 2048, 768, 256, false, true],
+    ['gemm_f32_dyt_x_M768_K2048_N256', 768, 256, 2048, true, false],
+  ];
+  for (const [name, M, N, Kd, tA, tB] of gemmShapes) {
     const a = randomTensor([M, Kd], rng), b = randomTensor([Kd, N], rng), c = Tensor.empty([M, N]);
     for (const t of threadCounts) {
-      const s = r.pool.withThreads(t, () => bestOf(reps, () => K.matmul(M, N, Kd, a.ptr, false, b.ptr, false, c.ptr, false)));
-      record(`gemm_f32_M${M}_K${Kd}_N${N}_gflops`, t, (2 * M * N * Kd) / s / 1e9);
+      const s = r.pool.withThreads(t, () => bestOf(reps, () => K.matmul(M, N, Kd, a.ptr, tA, b.ptr, tB, c.ptr, false)));
+      record(`${name}_gflops`, t, (2 * M * N * Kd) / s / 1e9);
     }
     a.dispose(); b.dispose(); c.dispose();
   }
 
+  for (const [N, Kd] of [[4096, 256], [768, 288]]) {
+    const w = randomTensor([N, Kd], rng), x = randomTensor([Kd], rng), y = Tensor.empty([N]);
+    const calls = Math.ceil(1e7 / (N * Kd)); // a few ms per timing, the matrix warm in cache
+    for (const t of threadCounts) {
+      const s = r.pool.withThreads(t, () => bestOf(reps, () => {
+        for (let i = 0; i < calls; i++) K.matvec(N, Kd, w.ptr, Kd, x.ptr, y.ptr, false);
+      }));
+      record(`matvec_f32_N${N}_K${Kd}_gflops`, t, (2 * N * Kd * calls) / s / 1e9);
+    }
+    w.dispose(); x.dispose(); y.dispose();
+  }
+
+  const M = 4096, Kd = 256;
   const N = 768;
   const Kp = K.ternaryPaddedK(Kd);
   const x = randomTensor([M, Kd], rng), w = randomTensor([N, Kd], rng);

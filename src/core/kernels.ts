@@ -17,22 +17,25 @@ const b = (v: boolean): number => (v ? 1 : 0);
 
 // ---------------------------------------------------------------- f32 matrix products
 
-/** Per-thread packing scratch of gemm_compute, allocated once per runtime. */
-const gemmScratch = new WeakMap<object, number>();
+/** Per-thread packing scratch of gemm_compute and the backend's panel width, once per runtime. */
+const gemmSetup = new WeakMap<object, { scratch: number; panelWidth: number }>();
 
-function scratchFor(): number {
+function gemmSetupFor(): { scratch: number; panelWidth: number } {
   const r = rt();
-  let s = gemmScratch.get(r);
+  let s = gemmSetup.get(r);
   if (s === undefined) {
-    s = r.heap.alloc(kernelPool().call('gemm_scratch_floats', []) * 4 * r.threads);
-    gemmScratch.set(r, s);
+    const pool = kernelPool();
+    s = { scratch: r.heap.alloc(pool.call('gemm_scratch_floats', []) * 4 * r.threads), panelWidth: pool.call('gemm_panel_width', []) };
+    gemmSetup.set(r, s);
   }
   return s;
 }
 
 /**
  * C (M x N) (+)= A . B with explicit element strides: A(i,k) at a + 4*(i*sai + k*sak),
- * B(k,j) at b + 4*(k*sbk + j*sbj); C row-major with leading dimension ldc.
+ * B(k,j) at b + 4*(k*sbk + j*sbj); C row-major with leading dimension ldc. B is packed into
+ * panels of the backend's width (8 columns in wasm, 32 native), then the product is split over
+ * rows of C, or over panels when C has few rows for the threads.
  */
 export function gemmStrided(
   M: number, N: number, K: number,
@@ -46,14 +49,16 @@ export function gemmStrided(
     return;
   }
   const r = rt();
-  const scratch = scratchFor();
-  const panels = Math.ceil(N / 8);
-  const packed = r.heap.alloc(panels * 8 * K * 4);
+  const { scratch, panelWidth: pw } = gemmSetupFor();
+  const panels = Math.ceil(N / pw);
+  const packed = r.heap.alloc(panels * pw * K * 4);
   try {
-    run('gemm_pack_b', [bp, sbk, sbj, K, N, packed], panels, 1, Math.ceil(ELEMENTWISE_MIN / (8 * K)));
-    const split = M < 64 * r.threads && panels >= 2 * r.threads ? 1 : 0;
+    run('gemm_pack_b', [bp, sbk, sbj, K, N, packed], panels, 1, Math.ceil(ELEMENTWISE_MIN / (pw * K)));
+    // Rows per thread below 8 panel widths (64 in wasm, 256 native): split the columns instead,
+    // so each thread keeps its panels of B for more rows and reads only its part of B.
+    const split = M < 8 * pw * r.threads && panels >= 2 * r.threads ? 1 : 0;
     const args = [a, sai, sak, packed, c, ldc, M, N, K, b(accumulate), scratch, split];
-    if (split) run('gemm_compute', args, panels, 1, Math.ceil(FLOP_MIN / (M * 8 * K)));
+    if (split) run('gemm_compute', args, panels, 1, Math.ceil(FLOP_MIN / (M * pw * K)));
     else run('gemm_compute', args, M, 4, Math.ceil(FLOP_MIN / (N * K)));
   } finally {
     r.heap.free(packed);

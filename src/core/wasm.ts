@@ -56,7 +56,7 @@ export const KERNEL_NAMES = [
   'adamw_update', 'attention_backward', 'attention_decode', 'attention_forward', 'attention_scratch_floats',
   'binary_forward', 'clock_probe', 'col_sum', 'conv1d_backward',
   'conv1d_forward', 'conv1d_step', 'copy_rows', 'cross_entropy_forward', 'cumulative_mean_backward', 'cumulative_mean_forward', 'cumsum_backward', 'cumsum_forward', 'dequantize_rows_i8', 'dropout_f32',
-  'embedding_backward', 'embedding_forward', 'fill_f32', 'gemm_compute', 'gemm_pack_b', 'gemm_scratch_floats',
+  'embedding_backward', 'embedding_forward', 'fill_f32', 'gemm_compute', 'gemm_pack_b', 'gemm_panel_width', 'gemm_scratch_floats',
   'hsm_log_probs', 'hsm_loss', 'hsm_node_grad', 'layernorm_backward', 'layernorm_forward', 'log_softmax_forward',
   'matvec_f32', 'mul_scaled', 'multilabel_bce', 'normuon_rows', 'quantize_rows_i8', 'reduce_f32', 'rmsnorm_backward',
   'rmsnorm_forward', 'rope_forward', 'rope_rotate', 'row_sum', 'scale_f32', 'scatter_cols', 'softmax_backward', 'softmax_forward',
