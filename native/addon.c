@@ -68,8 +68,14 @@ static napi_value call_kernel(napi_env env, napi_callback_info info) {
     int tid = (int)a[argc - 1];
     if (tid >= 0 && tid < MAX_THREADS) atomic_fetch_add_explicit(&k->calls[tid], 1, memory_order_relaxed);
   }
+  const double result = k->entry->fn(a, (int)argc);
+  if (ternlm_failure) {
+    const char* failure = ternlm_failure;
+    ternlm_failure = 0;
+    return throw_error(env, failure);
+  }
   napi_value out;
-  napi_create_double(env, k->entry->fn(a, (int)argc), &out);
+  napi_create_double(env, result, &out);
   return out;
 }
 

@@ -4,6 +4,7 @@
 uint8_t* ternlm_base = 0;
 int ternlm_isa = ISA_SCALAR;
 int ternlm_vnni = 0;
+_Thread_local const char* ternlm_failure = 0;
 
 /** fill_f32(y, v, start, end): y[i] = v for i in [start, end). */
 static double fill_f32(const double* a, int n) {

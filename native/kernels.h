@@ -22,6 +22,13 @@ extern int ternlm_vnni;
 
 typedef double (*ternlm_kernel)(const double* a, int n);
 
+/**
+ * A kernel that cannot run (its C scratch could not be allocated) sets this to a message and
+ * returns; the addon then throws it as a JavaScript error, which the pool reports as the kernel's
+ * failure, instead of the process crashing.
+ */
+extern _Thread_local const char* ternlm_failure;
+
 typedef struct {
   const char* name; /* the wasm kernel's name */
   int nargs;        /* the wasm kernel's parameter count (start, end and tid included where it declares them) */

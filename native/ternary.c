@@ -17,11 +17,14 @@
 static _Thread_local uint8_t* scratch = 0;
 static _Thread_local size_t scratch_bytes = 0;
 
+/** The scratch, at least `bytes` long; NULL (with ternlm_failure set) when memory runs out. */
 static uint8_t* get_scratch(size_t bytes) {
   if (bytes > scratch_bytes) {
     free(scratch);
-    scratch_bytes = (bytes + 4095) & ~(size_t)4095;
-    scratch = aligned_alloc(64, scratch_bytes);
+    const size_t rounded = (bytes + 4095) & ~(size_t)4095;
+    scratch = aligned_alloc(64, rounded);
+    scratch_bytes = scratch ? rounded : 0;
+    if (!scratch) ternlm_failure = "out of memory for the ternary kernels' scratch";
   }
   return scratch;
 }
@@ -276,6 +279,7 @@ static void matmul_x86(const int16_t* q, const float* scale, const uint8_t* w, f
                        int N, int Kp, int accumulate, int64_t start, int64_t end, TileFn tile, int PW, int MR) {
   const int Np = (N + PW - 1) / PW * PW;
   uint8_t* mem = get_scratch((size_t)Np * Kp + (size_t)TM * Kp + TM * 8);
+  if (!mem) return;
   uint8_t* codes = mem;
   int8_t* xs = (int8_t*)(mem + (size_t)Np * Kp);
   int32_t* sums = (int32_t*)(mem + (size_t)Np * Kp + (size_t)TM * Kp);
@@ -458,6 +462,7 @@ static double ternary_matvec_packed(const double* a, int n) {
   else if (ternlm_isa == ISA_AVX2) fn = ternlm_vnni ? matvec_avx2_vnni : matvec_avx2;
   if (fn) {
     uint8_t* mem = get_scratch((size_t)M * Kp + (size_t)M * 4);
+    if (!mem) return 0;
     int8_t* x = (int8_t*)mem;
     int32_t* sums = (int32_t*)(mem + (size_t)M * Kp);
     rows_to_i8(q, M, Kp, x, sums);
