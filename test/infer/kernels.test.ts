@@ -12,7 +12,7 @@ before(async () => {
 });
 
 describe('inference kernels', () => {
-  for (const hs of [2, 4, 6, 8, 16]) {
+  for (const hs of [2, 4, 6, 8, 16, 24, 64]) {
     it(`ropeRotate turns each pair of each head (head size ${hs})`, () => {
       const rng = new Rng(hs);
       const heads = 5;
@@ -45,6 +45,9 @@ describe('inference kernels', () => {
     [4, 4, 8, 1],
     [8, 2, 6, 7],
     [6, 1, 10, 33],
+    [4, 2, 16, 9],
+    [4, 2, 24, 19],
+    [2, 1, 64, 130],
     [16, 4, 8, 700], // long enough to split heads over both threads
   ];
   for (const [nHeads, nKv, hs, T] of cases) {
