@@ -310,17 +310,21 @@ static TARGET_AVX2 float avx2_decode_scores(const float* q, const float* k, int 
 }
 
 static TARGET_AVX2 void avx2_decode_sum(const float* w, const float* v, int ld, float* out, int T, int hs, float inv) {
+  // Four sums (positions t mod 4) so that the multiply-adds do not wait on each other.
   for (int i = 0; i < hs; i += 8) {
     const __m256i k = tail8(hs - i);
-    __m256 e = _mm256_setzero_ps(), o = _mm256_setzero_ps();
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
     const float* vt = v + i;
     int t = 0;
-    for (; t + 2 <= T; t += 2, vt += 2 * (size_t)ld) {
-      e = _mm256_fmadd_ps(_mm256_set1_ps(w[t]), _mm256_maskload_ps(vt, k), e);
-      o = _mm256_fmadd_ps(_mm256_set1_ps(w[t + 1]), _mm256_maskload_ps(vt + ld, k), o);
+    for (; t + 4 <= T; t += 4, vt += 4 * (size_t)ld) {
+      s0 = _mm256_fmadd_ps(_mm256_broadcast_ss(w + t), _mm256_maskload_ps(vt, k), s0);
+      s1 = _mm256_fmadd_ps(_mm256_broadcast_ss(w + t + 1), _mm256_maskload_ps(vt + ld, k), s1);
+      s2 = _mm256_fmadd_ps(_mm256_broadcast_ss(w + t + 2), _mm256_maskload_ps(vt + 2 * (size_t)ld, k), s2);
+      s3 = _mm256_fmadd_ps(_mm256_broadcast_ss(w + t + 3), _mm256_maskload_ps(vt + 3 * (size_t)ld, k), s3);
     }
-    if (t < T) e = _mm256_fmadd_ps(_mm256_set1_ps(w[t]), _mm256_maskload_ps(vt, k), e);
-    _mm256_maskstore_ps(out + i, k, _mm256_mul_ps(_mm256_add_ps(e, o), _mm256_set1_ps(inv)));
+    for (; t < T; t++, vt += ld) s0 = _mm256_fmadd_ps(_mm256_broadcast_ss(w + t), _mm256_maskload_ps(vt, k), s0);
+    const __m256 sum = _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3));
+    _mm256_maskstore_ps(out + i, k, _mm256_mul_ps(sum, _mm256_set1_ps(inv)));
   }
 }
 
@@ -495,6 +499,8 @@ static inline TARGET_AVX512 __m256 dot16(const float* q, const float* k, int hs)
 }
 
 static TARGET_AVX512 float avx512_decode_scores(const float* q, const float* k, int ld, float* att, int T, int hs, float scale) {
+  // A head of up to 8 floats fits one 8-lane vector: the AVX2 loop, with no 16-lane sums to fold.
+  if (hs <= 8) return avx2_decode_scores(q, k, ld, att, T, hs, scale);
   const __m256 sc = _mm256_set1_ps(scale);
   __m256 mx = _mm256_set1_ps(-INFINITY);
   int t = 0;
@@ -515,17 +521,21 @@ static TARGET_AVX512 float avx512_decode_scores(const float* q, const float* k, 
 }
 
 static TARGET_AVX512 void avx512_decode_sum(const float* w, const float* v, int ld, float* out, int T, int hs, float inv) {
+  // Four sums (positions t mod 4) so that the multiply-adds do not wait on each other.
   for (int i = 0; i < hs; i += 16) {
     const __mmask16 k = tail16(imin(16, hs - i));
-    __m512 e = _mm512_setzero_ps(), o = _mm512_setzero_ps();
+    __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
     const float* vt = v + i;
     int t = 0;
-    for (; t + 2 <= T; t += 2, vt += 2 * (size_t)ld) {
-      e = _mm512_fmadd_ps(_mm512_set1_ps(w[t]), _mm512_maskz_loadu_ps(k, vt), e);
-      o = _mm512_fmadd_ps(_mm512_set1_ps(w[t + 1]), _mm512_maskz_loadu_ps(k, vt + ld), o);
+    for (; t + 4 <= T; t += 4, vt += 4 * (size_t)ld) {
+      s0 = _mm512_fmadd_ps(_mm512_set1_ps(w[t]), _mm512_maskz_loadu_ps(k, vt), s0);
+      s1 = _mm512_fmadd_ps(_mm512_set1_ps(w[t + 1]), _mm512_maskz_loadu_ps(k, vt + ld), s1);
+      s2 = _mm512_fmadd_ps(_mm512_set1_ps(w[t + 2]), _mm512_maskz_loadu_ps(k, vt + 2 * (size_t)ld), s2);
+      s3 = _mm512_fmadd_ps(_mm512_set1_ps(w[t + 3]), _mm512_maskz_loadu_ps(k, vt + 3 * (size_t)ld), s3);
     }
-    if (t < T) e = _mm512_fmadd_ps(_mm512_set1_ps(w[t]), _mm512_maskz_loadu_ps(k, vt), e);
-    _mm512_mask_storeu_ps(out + i, k, _mm512_mul_ps(_mm512_add_ps(e, o), _mm512_set1_ps(inv)));
+    for (; t < T; t++, vt += ld) s0 = _mm512_fmadd_ps(_mm512_set1_ps(w[t]), _mm512_maskz_loadu_ps(k, vt), s0);
+    const __m512 sum = _mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3));
+    _mm512_mask_storeu_ps(out + i, k, _mm512_mul_ps(sum, _mm512_set1_ps(inv)));
   }
 }
 
