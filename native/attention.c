@@ -44,6 +44,11 @@ typedef struct {
   void (*swiglu)(const float* a, const float* b, float* y, int n);
   /** One head of n floats (n even): y (+)= x * cos + swap_pairs(x) * sin * sign (y may be x). */
   void (*rope)(const float* x, const float* cos, const float* sin, float* y, int n, float sign, int accumulate);
+  /**
+   * y[c] = bias[c] (0 without bias) + sum_{i<Kw} w[i * C + c] * last[c - (Kw-1-i) * dil * C] for
+   * c < n: the causal depthwise conv's newest output (pointers already at the first channel).
+   */
+  void (*conv_step)(const float* last, const float* w, const float* bias, float* y, int64_t C, int Kw, int dil, int n);
   /** att[t] = scale * (q . k_t) for t < T, k_t = k + t * ld, of hs floats; returns the largest. */
   float (*decode_scores)(const float* q, const float* k, int ld, float* att, int T, int hs, float scale);
   /** out[i] = inv * sum_{t<T} w[t] * v_t[i] for i < hs, v_t = v + t * ld. */
@@ -108,6 +113,14 @@ static void c_rope(const float* x, const float* cos, const float* sin, float* y,
   }
 }
 
+static void c_conv_step(const float* last, const float* w, const float* bias, float* y, int64_t C, int Kw, int dil, int n) {
+  for (int c = 0; c < n; c++) {
+    float acc = bias ? bias[c] : 0;
+    for (int i = 0; i < Kw; i++) acc += w[i * C + c] * last[c - (int64_t)(Kw - 1 - i) * dil * C];
+    y[c] = acc;
+  }
+}
+
 static float c_decode_scores(const float* q, const float* k, int ld, float* att, int T, int hs, float scale) {
   float mx = -INFINITY;
   for (int t = 0; t < T; t++) {
@@ -164,7 +177,7 @@ static void c_tile_outer_add(const float* w, const float* a, int lda, int hp, in
 }
 
 static const RowOps scalar_ops = {
-  c_row_max, c_exp_sum, c_scale_add, c_dot, c_softmax_grad, c_swiglu, c_rope,
+  c_row_max, c_exp_sum, c_scale_add, c_dot, c_softmax_grad, c_swiglu, c_rope, c_conv_step,
   c_decode_scores, c_decode_sum, c_tile_scores, c_tile_weighted_sum, c_tile_outer_add,
 };
 
@@ -267,6 +280,17 @@ static TARGET_AVX2 void avx2_rope(const float* x, const float* cos, const float*
     __m256 out = _mm256_fmadd_ps(sw, _mm256_maskload_ps(sin + i, k), _mm256_mul_ps(xv, _mm256_maskload_ps(cos + i, k)));
     if (accumulate) out = _mm256_add_ps(out, _mm256_maskload_ps(y + i, k));
     _mm256_maskstore_ps(y + i, k, out);
+  }
+}
+
+static TARGET_AVX2 void avx2_conv_step(const float* last, const float* w, const float* bias, float* y, int64_t C, int Kw, int dil, int n) {
+  for (int c = 0; c < n; c += 8) {
+    const __m256i k = tail8(n - c);
+    __m256 acc = bias ? _mm256_maskload_ps(bias + c, k) : _mm256_setzero_ps();
+    for (int i = 0; i < Kw; i++) {
+      acc = _mm256_fmadd_ps(_mm256_maskload_ps(w + i * C + c, k), _mm256_maskload_ps(last + c - (int64_t)(Kw - 1 - i) * dil * C, k), acc);
+    }
+    _mm256_maskstore_ps(y + c, k, acc);
   }
 }
 
@@ -399,7 +423,7 @@ static TARGET_AVX2 void avx2_tile_outer_add(const float* w, const float* a, int 
 }
 
 static const RowOps avx2_ops = {
-  avx2_row_max, avx2_exp_sum, avx2_scale_add, avx2_dot, avx2_softmax_grad, avx2_swiglu, avx2_rope,
+  avx2_row_max, avx2_exp_sum, avx2_scale_add, avx2_dot, avx2_softmax_grad, avx2_swiglu, avx2_rope, avx2_conv_step,
   avx2_decode_scores, avx2_decode_sum, avx2_tile_scores, avx2_tile_weighted_sum, avx2_tile_outer_add,
 };
 
@@ -485,6 +509,17 @@ static TARGET_AVX512 void avx512_rope(const float* x, const float* cos, const fl
     __m512 out = _mm512_fmadd_ps(sw, _mm512_maskz_loadu_ps(k, sin + i), _mm512_mul_ps(xv, _mm512_maskz_loadu_ps(k, cos + i)));
     if (accumulate) out = _mm512_add_ps(out, _mm512_maskz_loadu_ps(k, y + i));
     _mm512_mask_storeu_ps(y + i, k, out);
+  }
+}
+
+static TARGET_AVX512 void avx512_conv_step(const float* last, const float* w, const float* bias, float* y, int64_t C, int Kw, int dil, int n) {
+  for (int c = 0; c < n; c += 16) {
+    const __mmask16 k = tail16(imin(16, n - c));
+    __m512 acc = bias ? _mm512_maskz_loadu_ps(k, bias + c) : _mm512_setzero_ps();
+    for (int i = 0; i < Kw; i++) {
+      acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, w + i * C + c), _mm512_maskz_loadu_ps(k, last + c - (int64_t)(Kw - 1 - i) * dil * C), acc);
+    }
+    _mm512_mask_storeu_ps(y + c, k, acc);
   }
 }
 
@@ -619,7 +654,7 @@ static TARGET_AVX512 void avx512_tile_outer_add(const float* w, const float* a, 
 }
 
 static const RowOps avx512_ops = {
-  avx512_row_max, avx512_exp_sum, avx512_scale_add, avx512_dot, avx512_softmax_grad, avx512_swiglu, avx512_rope,
+  avx512_row_max, avx512_exp_sum, avx512_scale_add, avx512_dot, avx512_softmax_grad, avx512_swiglu, avx512_rope, avx512_conv_step,
   avx512_decode_scores, avx512_decode_sum, avx512_tile_scores, avx512_tile_weighted_sum, avx512_tile_outer_add,
 };
 #endif
@@ -753,6 +788,21 @@ static double swiglu_forward(const double* a, int nargs) {
   (void)nargs;
   const int64_t start = I64(a[3]);
   ops()->swiglu(PTR_F32(a[0]) + start, PTR_F32(a[1]) + start, PTR_F32(a[2]) + start, (int)(I64(a[4]) - start));
+  return 0;
+}
+
+/**
+ * conv1d_step(window, w, bias, y, C, Kw, dil, start, end): the causal depthwise conv's output for
+ * the newest of the (Kw-1)*dil + 1 input rows of C channels in window (oldest first), for
+ * channels [start, end): y[c] = bias[c] + sum_i w[i, c] * window[last - (Kw-1-i)*dil, c]; bias 0 = none.
+ */
+static double conv1d_step(const double* a, int nargs) {
+  (void)nargs;
+  const int C = I32(a[4]), Kw = I32(a[5]), dil = I32(a[6]);
+  const int64_t start = I64(a[7]);
+  const float* last = PTR_F32(a[0]) + (int64_t)(Kw - 1) * dil * C;
+  const float* bias = a[2] != 0 ? PTR_F32(a[2]) + start : NULL;
+  ops()->conv_step(last + start, PTR_F32(a[1]) + start, bias, PTR_F32(a[3]) + start, C, Kw, dil, (int)(I64(a[8]) - start));
   return 0;
 }
 
@@ -1012,5 +1062,6 @@ const KernelEntry attention_kernels[] = {
   {"rope_rotate", 5, rope_rotate},
   {"attention_decode", 13, attention_decode},
   {"swiglu_forward", 5, swiglu_forward},
+  {"conv1d_step", 9, conv1d_step},
   {0, 0, 0},
 };
