@@ -1,8 +1,10 @@
-// ternlm bench kernels: GFLOP/s of the f32 GEMM and the ternary matmul, and the time of fused
-// causal attention against its unfused composition, 1 thread and all threads.
+// ternlm bench kernels: GFLOP/s of the f32 GEMM and the ternary matmul, the time of fused
+// causal attention against its unfused composition, of the head's cross-entropy and of one-token
+// attention, 1 thread and all threads.
 import { parseArgs } from 'node:util';
 import { backward } from '../src/core/autograd.js';
 import * as K from '../src/core/kernels.js';
+import { attentionDecode } from '../src/core/kernels-infer.js';
 import { Rng } from '../src/core/rng.js';
 import { initRuntime, rt } from '../src/core/runtime.js';
 import { Tensor, scope } from '../src/core/tensor.js';
@@ -23,6 +25,10 @@ Measures, best of --reps runs (default 5), on 1 thread and on all --threads (def
   ops       the training step's other kernels on 4096 rows of 256 (ms per call): gelu forward +
             backward, rmsnorm and layernorm forward + backward (with weight gradients),
             dropout, col_sum (a bias gradient), AdamW over 4M parameters
+  head      cross-entropy and its gradient over 2048 rows of 4096 logits (ms; gpt2-4m's head
+            without its product)
+  decode    one-token attention over 256 cached positions, 8 heads over 4 KV heads of 8
+            floats (µs per call; llama2.c's stories260K)
   dispatch  µs per kernel call of almost no work: on 1 thread (the call itself) and split over
             all threads (the call, waking the workers, waiting for the last one)
 and the estimated 128-bit SIMD ceiling of this host.`;
@@ -156,6 +162,32 @@ export async function run(args: string[]): Promise<void> {
       for (const [name, fn] of kernels) record(`ops_${name}_${rows}x${D}_ms`, t, 1000 * r.pool.withThreads(t, () => bestOf(reps, fn)));
     }
     for (const t of [x, y, dy, dx, wt, dwdb, mean, rstd, m, v, p, g]) t.dispose();
+  }
+
+  {
+    // The logits become their gradient after the first run; the values do not change the cost.
+    const [rows, V] = [2048, 4096];
+    const logits = randomTensor([rows, V], rng), losses = Tensor.empty([rows]);
+    const targets = Tensor.from(Array.from({ length: rows }, (_, i) => (i * 7919) % V), [rows], 'i32');
+    for (const t of threadCounts) {
+      const s = r.pool.withThreads(t, () => bestOf(reps, () => K.crossEntropyForward(logits.ptr, rows, V, targets.ptr, losses.ptr, 1 / rows)));
+      record(`cross_entropy_fwdgrad_R${rows}_V${V}_ms`, t, 1000 * s);
+    }
+    for (const t of [logits, losses, targets]) t.dispose();
+  }
+
+  {
+    const [T, heads, kvHeads, hs] = [256, 8, 4, 8];
+    const q = randomTensor([heads * hs], rng), out = Tensor.empty([heads * hs]), att = Tensor.empty([heads, T]);
+    const kc = randomTensor([T, kvHeads * hs], rng), vc = randomTensor([T, kvHeads * hs], rng);
+    const calls = 200;
+    for (const t of threadCounts) {
+      const s = r.pool.withThreads(t, () => bestOf(reps, () => {
+        for (let i = 0; i < calls; i++) attentionDecode(q.ptr, kc.ptr, vc.ptr, att.ptr, out.ptr, T, heads, kvHeads, hs, T);
+      }));
+      record(`attn_decode_T${T}_H${heads}_KV${kvHeads}_hs${hs}_us`, t, (1e6 * s) / calls);
+    }
+    for (const t of [q, out, att, kc, vc]) t.dispose();
   }
 
   {

@@ -43,13 +43,11 @@ export class LlamaState implements InferenceState {
   pos = 0;
   readonly x: Tensor; // (dim) residual stream
   readonly xb: Tensor; // (dim) normed input of a block, then attention output
-  readonly q: Tensor; // (dim)
-  readonly hb: Tensor; // (hidden)
-  readonly hb2: Tensor; // (hidden)
+  readonly qkv: Tensor; // (dim + 2 kvDim) this position's query, then its key and value
+  readonly hb: Tensor; // (2 hidden) W1 . xn then W3 . xn; silu(W1 . xn) * (W3 . xn) in the first half
   readonly att: Tensor; // (nHeads, seqLen) attention weights
   readonly rstd: Tensor; // (1) RMSNorm's saved 1/rms, unused at inference
-  readonly keyCache: Tensor; // (layers, seqLen, kvDim)
-  readonly valueCache: Tensor; // (layers, seqLen, kvDim)
+  readonly kvCache: Tensor; // (2, layers, seqLen, kvDim): the keys, then the values
   readonly logitsTensor: Tensor; // (vocab)
   /** View of logitsTensor; shared wasm memory never detaches, so it stays valid as memory grows. */
   readonly logits: Float32Array;
@@ -58,19 +56,17 @@ export class LlamaState implements InferenceState {
     const kvDim = (c.dim * c.nKvHeads) / c.nHeads;
     this.x = Tensor.empty([c.dim]);
     this.xb = Tensor.empty([c.dim]);
-    this.q = Tensor.empty([c.dim]);
-    this.hb = Tensor.empty([c.hiddenDim]);
-    this.hb2 = Tensor.empty([c.hiddenDim]);
+    this.qkv = Tensor.empty([c.dim + 2 * kvDim]);
+    this.hb = Tensor.empty([2 * c.hiddenDim]);
     this.att = Tensor.empty([c.nHeads, c.seqLen]);
     this.rstd = Tensor.empty([1]);
-    this.keyCache = Tensor.empty([c.nLayers, c.seqLen, kvDim]);
-    this.valueCache = Tensor.empty([c.nLayers, c.seqLen, kvDim]);
+    this.kvCache = Tensor.empty([2, c.nLayers, c.seqLen, kvDim]);
     this.logitsTensor = Tensor.zeros([c.vocabSize]);
     this.logits = this.logitsTensor.f32();
   }
 
   dispose(): void {
-    for (const t of [this.x, this.xb, this.q, this.hb, this.hb2, this.att, this.rstd, this.keyCache, this.valueCache, this.logitsTensor]) t.dispose();
+    for (const t of [this.x, this.xb, this.qkv, this.hb, this.att, this.rstd, this.kvCache, this.logitsTensor]) t.dispose();
   }
 }
 
@@ -86,6 +82,9 @@ export class LlamaModel implements InferenceModel<LlamaState> {
   private readonly rope: Tensor;
   /** Memory holding the weights, freed by dispose(). */
   private readonly storage: Tensor[];
+  /** Whether each layer's wq, wk, wv (and its w1, w3) lie one after the other: one product computes them all. */
+  private readonly fusedQkv: boolean;
+  private readonly fusedFfn: boolean;
 
   constructor(config: LlamaConfig, weights: LlamaWeights, storage: Tensor[]) {
     validateConfig(config);
@@ -97,6 +96,9 @@ export class LlamaModel implements InferenceModel<LlamaState> {
     this.headSize = config.dim / config.nHeads;
     this.kvDim = this.headSize * config.nKvHeads;
     this.rope = ropeTable(config.seqLen, this.headSize, config.ropeTheta);
+    const { dim, hiddenDim } = config;
+    this.fusedQkv = weights.wq.every((p, l) => weights.wk[l] === p + dim * dim * 4 && weights.wv[l] === weights.wk[l] + this.kvDim * dim * 4);
+    this.fusedFfn = weights.w1.every((p, l) => weights.w3[l] === p + hiddenDim * dim * 4);
   }
 
   newState(): LlamaState {
@@ -129,28 +131,37 @@ export class LlamaModel implements InferenceModel<LlamaState> {
       throw new TernlmError(`token id ${token} is outside the model's vocabulary [0, ${c.vocabSize})`);
     }
     if (pos >= seqLen) throw new TernlmError(`the context is full: this model holds ${seqLen} tokens`);
-    const x = s.x.ptr, xb = s.xb.ptr, q = s.q.ptr, hb = s.hb.ptr, hb2 = s.hb2.ptr, rstd = s.rstd.ptr;
+    const x = s.x.ptr, xb = s.xb.ptr, hb = s.hb.ptr, hb2 = hb + hiddenDim * 4, rstd = s.rstd.ptr;
+    const q = s.qkv.ptr, k = q + dim * 4, v = k + kvDim * 4;
     const rope = this.rope.ptr + pos * 2 * hs * 4;
+    const cacheFloats = c.nLayers * seqLen * kvDim; // from a key to its value in kvCache
 
     copyRows(w.tokenEmbedding + token * dim * 4, 0, 0, x, 0, 0, 1, 1, dim, false);
     for (let l = 0; l < c.nLayers; l++) {
-      // Attention block; this position's key and value go straight into the cache.
-      const layerCache = l * seqLen * kvDim * 4;
-      const kc = s.keyCache.ptr + layerCache, vc = s.valueCache.ptr + layerCache;
-      const k = kc + pos * kvDim * 4, v = vc + pos * kvDim * 4;
+      // Attention block: q, k, v side by side (one product when the weights are), q and k
+      // turned together, then this position's key and value copied into the caches.
+      const kc = s.kvCache.ptr + l * seqLen * kvDim * 4, vc = kc + cacheFloats * 4;
       rmsNormForward(x, w.rmsAtt[l], xb, rstd, 1, dim, c.normEps);
-      matvec(dim, dim, w.wq[l], dim, xb, q, false);
-      matvec(kvDim, dim, w.wk[l], dim, xb, k, false);
-      matvec(kvDim, dim, w.wv[l], dim, xb, v, false);
-      ropeRotate(q, rope, nHeads, hs);
-      ropeRotate(k, rope, nKvHeads, hs);
+      if (this.fusedQkv) {
+        matvec(dim + 2 * kvDim, dim, w.wq[l], dim, xb, q, false);
+      } else {
+        matvec(dim, dim, w.wq[l], dim, xb, q, false);
+        matvec(kvDim, dim, w.wk[l], dim, xb, k, false);
+        matvec(kvDim, dim, w.wv[l], dim, xb, v, false);
+      }
+      ropeRotate(q, rope, nHeads + nKvHeads, hs);
+      copyRows(k, 0, kvDim, kc + pos * kvDim * 4, 0, cacheFloats, 1, 2, kvDim, false);
       attentionDecode(q, kc, vc, s.att.ptr, xb, pos + 1, nHeads, nKvHeads, hs, seqLen);
       matvec(dim, dim, w.wo[l], dim, xb, x, true);
 
       // Feed-forward block: x += W2 . (silu(W1 . xn) * (W3 . xn)).
       rmsNormForward(x, w.rmsFfn[l], xb, rstd, 1, dim, c.normEps);
-      matvec(hiddenDim, dim, w.w1[l], dim, xb, hb, false);
-      matvec(hiddenDim, dim, w.w3[l], dim, xb, hb2, false);
+      if (this.fusedFfn) {
+        matvec(2 * hiddenDim, dim, w.w1[l], dim, xb, hb, false);
+      } else {
+        matvec(hiddenDim, dim, w.w1[l], dim, xb, hb, false);
+        matvec(hiddenDim, dim, w.w3[l], dim, xb, hb2, false);
+      }
       swiglu(hb, hb2, hb, hiddenDim);
       matvec(dim, hiddenDim, w.w2[l], hiddenDim, hb, x, true);
     }

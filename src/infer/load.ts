@@ -95,37 +95,63 @@ export function loadLlama2c(path: string): LlamaModel {
   const { sharedClassifier, ...dims } = header;
   try {
     // llama2.c's run.c fixes these two; its checkpoints do not store them.
-    return new LlamaModel({ ...dims, normEps: 1e-5, ropeTheta: 10000 }, llama2cWeightPointers(header, weights.ptr), [weights]);
+    return new LlamaModel({ ...dims, normEps: 1e-5, ropeTheta: 10000 }, llama2cLayerMajor(header, weights.f32(), weights.ptr), [weights]);
   } catch (err) {
     weights.dispose();
     throw err;
   }
 }
 
-/** Pointers of each weight in a llama2.c weight block (run.c's order, see src/io/llama2c.ts). */
-function llama2cWeightPointers(h: Llama2cHeader, base: number): LlamaWeights {
-  const kvDim = (h.dim * h.nKvHeads) / h.nHeads;
-  let off = base;
+/**
+ * Pointers of each weight in a llama2.c weight block (run.c's order, see src/io/llama2c.ts), after
+ * reordering the block in place so that each layer's wq, wk, wv are adjacent, and so are its w1
+ * and w3: run.c stores each weight for all layers together, and the engine then computes a
+ * layer's q, k, v (and its two SwiGLU inputs) with one matrix-vector product. `data` is the
+ * block's floats, at byte offset `base` of the heap.
+ */
+function llama2cLayerMajor(h: Llama2cHeader, data: Float32Array, base: number): LlamaWeights {
+  const { dim, hiddenDim: hidden, nLayers: L } = h;
+  const kvDim = (dim * h.nKvHeads) / h.nHeads;
+  let off = 0; // floats
   const take = (floats: number): number => {
-    const p = off;
-    off += floats * 4;
+    const p = base + off * 4;
+    off += floats;
     return p;
   };
   const perLayer = (floats: number): number[] => {
-    const start = take(floats * h.nLayers);
-    return Array.from({ length: h.nLayers }, (_, l) => start + l * floats * 4);
+    const start = take(floats * L);
+    return Array.from({ length: L }, (_, l) => start + l * floats * 4);
   };
-  const tokenEmbedding = take(h.vocabSize * h.dim);
-  const rmsAtt = perLayer(h.dim);
-  const wq = perLayer(h.dim * h.dim);
-  const wk = perLayer(kvDim * h.dim);
-  const wv = perLayer(kvDim * h.dim);
-  const wo = perLayer(h.dim * h.dim);
-  const rmsFfn = perLayer(h.dim);
-  const w1 = perLayer(h.hiddenDim * h.dim);
-  const w2 = perLayer(h.dim * h.hiddenDim);
-  const w3 = perLayer(h.hiddenDim * h.dim);
-  const rmsFinal = take(h.dim);
+  /** Rewrite the all-layer blocks of these per-layer sizes (from `off` on) as, per layer, one matrix of each; their pointers. */
+  const interleave = (sizes: number[]): number[][] => {
+    const total = sizes.reduce((a, b) => a + b, 0);
+    const old = data.slice(off, off + total * L);
+    const ptrs: number[][] = sizes.map(() => []);
+    for (let l = 0; l < L; l++) {
+      let from = 0, to = off + l * total;
+      sizes.forEach((n, i) => {
+        data.set(old.subarray(from + l * n, from + (l + 1) * n), to);
+        ptrs[i].push(base + to * 4);
+        from += n * L;
+        to += n;
+      });
+    }
+    off += total * L;
+    return ptrs;
+  };
+  const tokenEmbedding = take(h.vocabSize * dim);
+  const rmsAtt = perLayer(dim);
+  const [wq, wk, wv] = interleave([dim * dim, kvDim * dim, kvDim * dim]);
+  const wo = perLayer(dim * dim);
+  const rmsFfn = perLayer(dim);
+  // run.c's order is w1, w2, w3 (each for all layers): swap the w2 and w3 blocks, then interleave w1 and w3.
+  const ffn = L * hidden * dim;
+  const w2w3 = data.slice(off + ffn, off + 3 * ffn);
+  data.set(w2w3.subarray(ffn), off + ffn);
+  data.set(w2w3.subarray(0, ffn), off + 2 * ffn);
+  const [w1, w3] = interleave([hidden * dim, hidden * dim]);
+  const w2 = perLayer(dim * hidden);
+  const rmsFinal = take(dim);
   const wcls = h.sharedClassifier ? tokenEmbedding : base + llama2cBodyFloats(h) * 4;
   return { tokenEmbedding, rmsAtt, wq, wk, wv, wo, rmsFfn, w1, w2, w3, rmsFinal, wcls };
 }

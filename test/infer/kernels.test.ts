@@ -4,7 +4,7 @@ import { before, describe, it } from 'node:test';
 import { Rng } from '../../src/core/rng.js';
 import { initRuntime } from '../../src/core/runtime.js';
 import { Tensor } from '../../src/core/tensor.js';
-import { attentionDecode, ropeRotate, swiglu } from '../../src/core/kernels-infer.js';
+import { attentionDecode, conv1dStep, ropeRotate, swiglu } from '../../src/core/kernels-infer.js';
 import { assertClose, randArray } from '../helpers.js';
 
 before(async () => {
@@ -12,7 +12,7 @@ before(async () => {
 });
 
 describe('inference kernels', () => {
-  for (const hs of [2, 4, 6, 8, 16]) {
+  for (const hs of [2, 4, 6, 8, 16, 24, 64]) {
     it(`ropeRotate turns each pair of each head (head size ${hs})`, () => {
       const rng = new Rng(hs);
       const heads = 5;
@@ -45,6 +45,9 @@ describe('inference kernels', () => {
     [4, 4, 8, 1],
     [8, 2, 6, 7],
     [6, 1, 10, 33],
+    [4, 2, 16, 9],
+    [4, 2, 24, 19],
+    [2, 1, 64, 130],
     [16, 4, 8, 700], // long enough to split heads over both threads
   ];
   for (const [nHeads, nKv, hs, T] of cases) {
@@ -70,6 +73,29 @@ describe('inference kernels', () => {
       attentionDecode(qt.ptr, kt.ptr, vt.ptr, att.ptr, out.ptr, T, nHeads, nKv, hs, attStride);
       assertClose(out.f32(), want, 1e-5);
       for (const t of [qt, kt, vt, att, out]) t.dispose();
+    });
+  }
+
+  const convCases: [number, number, number, boolean][] = [
+    // channels, kernel width, dilation, bias
+    [5, 4, 1, true],
+    [37, 3, 2, false],
+    [40000, 4, 1, true], // enough channels to split over both threads
+  ];
+  for (const [C, Kw, dil, withBias] of convCases) {
+    it(`conv1dStep: ${C} channels, width ${Kw}, dilation ${dil}${withBias ? ', bias' : ''}`, () => {
+      const rng = new Rng(C + Kw);
+      const rows = (Kw - 1) * dil + 1;
+      const window = randArray(rows * C, rng), w = randArray(Kw * C, rng), bias = randArray(C, rng);
+      const want = Float64Array.from({ length: C }, (_, c) => {
+        let acc = withBias ? bias[c] : 0;
+        for (let i = 0; i < Kw; i++) acc += w[i * C + c] * window[(rows - 1 - (Kw - 1 - i) * dil) * C + c];
+        return acc;
+      });
+      const wt = Tensor.from(window), kt = Tensor.from(w), bt = Tensor.from(bias), yt = Tensor.from(randArray(C, rng));
+      conv1dStep(wt.ptr, kt.ptr, withBias ? bt.ptr : 0, yt.ptr, C, Kw, dil);
+      assertClose(yt.f32(), want, 1e-6);
+      for (const t of [wt, kt, bt, yt]) t.dispose();
     });
   }
 

@@ -7,7 +7,8 @@ import { after, before, describe, it } from 'node:test';
 import { TernlmError } from '../../src/core/errors.js';
 import { initRuntime, rt } from '../../src/core/runtime.js';
 import { Llama2cTokenizer } from '../../src/data/llama2c-tokenizer.js';
-import type { LlamaModel } from '../../src/infer/llama.js';
+import { Tensor } from '../../src/core/tensor.js';
+import { LlamaModel } from '../../src/infer/llama.js';
 import { loadInferenceModel, loadLlama2c, sniffModelFormat } from '../../src/infer/load.js';
 import { assertClose } from '../helpers.js';
 import { needsStories, STORIES260K, tempDir, TOK512, writeTinyLlama2c, type TinyShape } from './fixtures.js';
@@ -86,6 +87,31 @@ describe('stories260K: engine vs full-recompute reference', { skip: needsStories
     const got = engineGreedy(model, prompt, 40);
     assert.deepEqual(got, want, `engine: ${tok.decode(got)}\nreference: ${tok.decode(want)}`);
     assert.ok(new Set(got).size > 5, 'the continuation is not degenerate');
+  });
+
+  it('gives the same logits from weights given matrix by matrix (wq, wk, wv and w1, w3 apart)', () => {
+    const c = model.config, w = model.weights, kvDim = (c.dim * c.nKvHeads) / c.nHeads;
+    const copies: Tensor[] = [];
+    const copy = (ptr: number, floats: number): number => {
+      const t = Tensor.from(new Float32Array(rt().memory.buffer, ptr, floats));
+      copies.push(Tensor.empty([1]), t); // a gap before each copy: no two are adjacent
+      return t.ptr;
+    };
+    const apart = new LlamaModel(c, {
+      ...w,
+      wq: w.wq.map((p) => copy(p, c.dim * c.dim)),
+      wk: w.wk.map((p) => copy(p, kvDim * c.dim)),
+      wv: w.wv.map((p) => copy(p, kvDim * c.dim)),
+      w1: w.w1.map((p) => copy(p, c.hiddenDim * c.dim)),
+      w3: w.w3.map((p) => copy(p, c.hiddenDim * c.dim)),
+    }, copies);
+    try {
+      const prompt = [tok.bosId, ...tok.encode('One day, a girl')];
+      const want = engineLogits(model, prompt), got = engineLogits(apart, prompt);
+      for (let t = 0; t < prompt.length; t++) assertClose(got[t], want[t], 1e-6, `position ${t}`);
+    } finally {
+      apart.dispose();
+    }
   });
 
   it('prefill equals stepping, reset starts over, and two states do not interfere', () => {

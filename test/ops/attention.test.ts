@@ -93,7 +93,7 @@ describe('causal attention (fused)', () => {
   });
 
   for (const T of [1, 2, 7, 64, 130]) {
-    for (const hd of [4, 6, 32, 64]) {
+    for (const hd of [4, 6, 16, 24, 32, 64]) {
       for (const group of [1, 2, 4]) {
         const kvHeads = group === 4 ? 1 : 2, heads = group * kvHeads, B = (T + hd + group) % 2 === 0 ? 1 : 3;
         const s = { B, T, heads, kvHeads, hd };
