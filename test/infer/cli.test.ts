@@ -35,7 +35,7 @@ describe('ternlm generate', { skip: needsStories }, () => {
     const r = await ternlm(['generate', '--model', STORIES260K, '--prompt', 'Once upon a time', '--temperature', '0', '--max-tokens', '30', '--threads', '1']);
     assert.equal(r.code, 0, r.stderr);
     assert.ok(r.stdout.startsWith(GREEDY_START), r.stdout);
-    assert.match(r.stderr, /^30 tokens \(max tokens\) at [\d.]+ tokens\/s; prompt 5 tokens, first token after [\d.]+ ms\n$/);
+    assert.match(r.stderr, /^30 tokens \(max tokens\) at [\d.]+ tokens\/s; prompt 5 tokens, first token after [\d.]+ ms; (native kernels \((avx512|avx2|scalar)( vnni)?\) \+ )?wasm (relaxed|baseline) SIMD, 1 thread\n$/);
   });
 
   it('gives one-line errors for a missing model, no tokenizer, and bad flags', async () => {

@@ -23,6 +23,15 @@ import { logSoftmax, maxDiff } from './logprobs.js';
  */
 export const TOLERANCE = 1e-4;
 
+/**
+ * Except where that rounding moves an 8-bit activation across a rounding boundary (a value within
+ * an ulp of k + 0.5 steps): the position it happens at, and no other, then differs by up to a few
+ * hundredths. Such a flip is allowed at one position in 20 (and at least one); a real mismatch (a
+ * scale, a missed quantization, a wrong weight) shows at every position.
+ */
+export const FLIP_TOLERANCE = 0.05;
+const FLIPS_PER_POSITION = 1 / 20;
+
 /** A random model; its projection weights are scaled up so that every quantization (and any mismatch in it) shows. */
 export function makeModel(config: ModelConfig, seed: number): LanguageModel<ModelConfig> {
   const V = config.vocabSize;
@@ -54,10 +63,14 @@ export function assertEngineMatchesTraining(model: LanguageModel<ModelConfig>, e
   const reference = trainingLogProbs(model, tokens);
   const state = engine.newState();
   let worst = 0;
+  const flipped = new Set<number>();
   const check = (logits: Float32Array, t: number, how: string): void => {
     const diff = maxDiff(logSoftmax(logits), reference[t]);
     worst = Math.max(worst, diff);
-    assert.ok(diff <= TOLERANCE, `${how}, position ${t}: max |log-probability difference| ${diff} > ${TOLERANCE}`);
+    if (diff > TOLERANCE) flipped.add(t);
+    assert.ok(diff <= FLIP_TOLERANCE, `${how}, position ${t}: max |log-probability difference| ${diff} > ${FLIP_TOLERANCE}`);
+    assert.ok(flipped.size <= Math.max(1, Math.floor(tokens.length * FLIPS_PER_POSITION)),
+      `${how}, position ${t}: differences above ${TOLERANCE} at positions ${[...flipped].join(', ')} — more than rounding flips explain`);
   };
   for (let t = 0; t < tokens.length; t++) check(engine.step(state, tokens[t]), t, 'step');
   engine.reset(state);
