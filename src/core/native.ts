@@ -13,6 +13,12 @@ export interface NativeAddon {
   kernels: Record<string, KernelFn>;
   /** Record the base address of the shared memory (stable for its lifetime). */
   setMemory(view: Uint8Array): void;
+  /** The native kernels' names; a kernel's index for runBound is its position here. */
+  names: string[];
+  /** Record the pool's shared argument block (the Float64Array the main thread writes a job's arguments to). */
+  bindArgs(args: Float64Array): void;
+  /** Run native kernel `index` on the first `nargs` bound arguments and (start, end, tid): the pool's fast path. */
+  runBound(index: number, nargs: number, start: number, end: number, tid: number): void;
   /** The wasm kernel's parameter count of each native kernel (start, end, tid where it declares them). */
   arity: Record<string, number>;
   /** Calls of a kernel by each thread id so far (tests). */
@@ -59,4 +65,9 @@ export async function nativeAvailable(): Promise<boolean> {
 /** A thread's kernel table: `wasm[i]` for kernel `names[i]`, or the addon's kernel of that name. */
 export function kernelTable(names: readonly string[], wasm: readonly KernelFn[], addon: NativeAddon | null): KernelFn[] {
   return names.map((n, i) => addon?.kernels[n] ?? wasm[i]);
+}
+
+/** For each of `names`, the addon's index of the kernel of that name (for runBound), or -1 where wasm runs it. */
+export function nativeIndexes(names: readonly string[], addon: NativeAddon | null): Int32Array {
+  return Int32Array.from(names, (n) => (addon ? addon.names.indexOf(n) : -1));
 }

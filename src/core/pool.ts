@@ -6,7 +6,7 @@
 // wakes the main thread. Workers spin briefly before sleeping, so back-to-back kernels do not
 // pay a wake-up each.
 import { canBlock, startWorker, type HostWorker } from './platform.js';
-import { kernelTable, nativeAddon, type Backend, type NativeAddon } from './native.js';
+import { kernelTable, nativeAddon, nativeIndexes, type Backend, type NativeAddon } from './native.js';
 import { instantiate, KERNEL_NAMES, kernelNames, type KernelName } from './wasm.js';
 
 // Control words (Int32Array indices).
@@ -66,6 +66,9 @@ export class ThreadPool {
   private readonly args: Float64Array;
   private readonly workers: HostWorker[] = [];
   private readonly fns: KernelFn[];
+  /** The addon's index of each kernel id, -1 where wasm runs it; and the addon (native backend). */
+  private readonly native: Int32Array;
+  private readonly addon: NativeAddon | null;
   private readonly ids = new Map<KernelName, number>();
   private workerError: string | null = null;
   /** The native addon's instruction set when the native backend runs, else null. */
@@ -104,10 +107,13 @@ export class ThreadPool {
     const exports = instantiate(module, memory);
     this.fns = kernelTable(names, names.map((n) => exports[n] as KernelFn), addon);
     this.nativeIsa = addon?.isa() ?? null;
+    this.native = nativeIndexes(names, addon);
+    this.addon = addon;
     names.forEach((n, i) => this.ids.set(n as KernelName, i));
     const sab = new SharedArrayBuffer(CTRL_WORDS * 4 + MAX_ARGS * 8);
     this.ctrl = new Int32Array(sab, 0, CTRL_WORDS);
     this.args = new Float64Array(sab, CTRL_WORDS * 4, MAX_ARGS);
+    addon?.bindArgs(this.args);
   }
 
   /** Threads a job may use (benchmarks lower it to measure fewer threads in one process). */
@@ -138,13 +144,16 @@ export class ThreadPool {
     const id = this.ids.get(kernel)!;
     if (total <= 0) return;
     const fn = this.fns[id];
+    const nativeIndex = this.native[id];
     const active = Math.max(1, Math.min(this.threads, this.limit, Math.ceil(total / Math.max(minChunk, align))));
+    // Every thread reads a job's arguments from the shared block (the native kernels straight from it).
+    for (let i = 0; i < args.length; i++) this.args[i] = args[i];
     if (active === 1) {
-      fn(...args, 0, total, 0);
+      if (nativeIndex >= 0) this.addon!.runBound(nativeIndex, args.length, 0, total, 0);
+      else fn(...args, 0, total, 0);
       return;
     }
     const ctrl = this.ctrl;
-    for (let i = 0; i < args.length; i++) this.args[i] = args[i];
     ctrl[CTRL_KERNEL] = id;
     ctrl[CTRL_NARGS] = args.length;
     ctrl[CTRL_TOTAL] = total;
@@ -154,7 +163,8 @@ export class ThreadPool {
     Atomics.add(ctrl, CTRL_GENERATION, 1);
     Atomics.notify(ctrl, CTRL_GENERATION);
     const [s, e] = sliceOf(total, align, active, 0);
-    fn(...args, s, e, 0);
+    if (nativeIndex >= 0) this.addon!.runBound(nativeIndex, args.length, s, e, 0);
+    else fn(...args, s, e, 0);
     // Wait for the workers: spin a little (they are usually nearly done), then sleep.
     let spins = 0;
     for (;;) {

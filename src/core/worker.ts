@@ -1,6 +1,6 @@
 // A pool worker: instantiates the kernels on the shared memory and runs its slice of each job.
 import { workerContext } from './platform.js';
-import { kernelTable, nativeAddon, type Backend } from './native.js';
+import { kernelTable, nativeAddon, nativeIndexes, type Backend } from './native.js';
 import { instantiate, kernelNames } from './wasm.js';
 import {
   CTRL_ACTIVE, CTRL_ALIGN, CTRL_ERROR, CTRL_GENERATION, CTRL_KERNEL, CTRL_NARGS, CTRL_PENDING,
@@ -19,7 +19,9 @@ const ctrl = new Int32Array(sab, 0, CTRL_WORDS);
 const argv = new Float64Array(sab, CTRL_WORDS * 4, MAX_ARGS);
 const exports = instantiate(module, memory);
 const names = kernelNames(module);
-const fns = kernelTable(names, names.map((n) => exports[n] as (...a: number[]) => void), await nativeAddon(backend, memory));
+const addon = await nativeAddon(backend, memory);
+const fns = kernelTable(names, names.map((n) => exports[n] as (...a: number[]) => void), addon);
+const native = nativeIndexes(names, addon);
 
 // Generation 0 is the state before any job: a job posted while this worker was starting is run.
 let seen = 0;
@@ -35,9 +37,12 @@ for (;;) {
   const active = ctrl[CTRL_ACTIVE];
   if (tid < active) {
     try {
-      const args = Array.from(argv.subarray(0, ctrl[CTRL_NARGS]));
       const [s, e] = sliceOf(ctrl[CTRL_TOTAL], ctrl[CTRL_ALIGN], active, tid);
-      if (e > s) fns[id](...args, s, e, tid);
+      if (e > s) {
+        // A native kernel reads the job's arguments from the shared block itself.
+        if (native[id] >= 0) addon!.runBound(native[id], ctrl[CTRL_NARGS], s, e, tid);
+        else fns[id](...Array.from(argv.subarray(0, ctrl[CTRL_NARGS])), s, e, tid);
+      }
     } catch (err) {
       Atomics.store(ctrl, CTRL_ERROR, 1);
       post({ error: String(err) });
