@@ -13,7 +13,7 @@ import { bestOf, fmt, simdCeiling } from './util.js';
 
 const HELP = `usage: ternlm bench kernels [--threads N] [--reps N] [--build relaxed|baseline] [--json]
 
-Measures, best of --reps runs (default 5), on 1 thread and on all --threads (default: all cores):
+Measures, best of --reps runs (default 20: on a shared VM the best of few runs swings by up to 1.5x), on 1 thread and on all --threads (default: all cores):
   f32 GEMM  M=4096 K=256 N=4096 and N=768, M=128 K=256 N=4096 (GFLOP/s, 2*M*N*K flops; the
             shapes of the numpy comparison), and two training transposes at batch*seq 2048:
             forward X.W^T (M=2048 K=256 N=768) and weight gradient dY^T.X (M=768 K=2048 N=256)
@@ -52,7 +52,7 @@ export async function run(args: string[]): Promise<void> {
   const { values } = parseArgs({
     args,
     options: {
-      threads: { type: 'string' }, reps: { type: 'string', default: '5' }, build: { type: 'string' },
+      threads: { type: 'string' }, reps: { type: 'string', default: '20' }, build: { type: 'string' },
       json: { type: 'boolean', default: false }, help: { type: 'boolean', default: false },
     },
   });

@@ -38,4 +38,17 @@ describe('native backend', { skip: available ? false : "the native kernels are n
     assert.ok(t.f32().every((v) => v === -1));
     t.dispose();
   });
+
+  it("runs a kernel on the pool's shared arguments (the fast path) and refuses a bad call", () => {
+    assert.deepEqual([...addon.names].sort(), Object.keys(addon.kernels).sort());
+    const n = 64;
+    const t = Tensor.empty([n]);
+    const before = addon.calls('fill_f32')[0];
+    K.fill(t.ptr, n, 2.25); // one thread's worth: the main thread calls runBound
+    assert.equal(addon.calls('fill_f32')[0] - before, 1);
+    assert.ok(t.f32().every((v) => v === 2.25));
+    t.dispose();
+    assert.throws(() => addon.runBound(-1, 0, 0, 0, 0), /bad kernel index/);
+    assert.throws(() => addon.runBound(addon.names.indexOf('fill_f32'), 5, 0, 0, 0), /wrong number of arguments/);
+  });
 });
