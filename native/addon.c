@@ -63,6 +63,25 @@ static napi_value throw_error(napi_env env, const char* msg) {
   return NULL;
 }
 
+/**
+ * The one typed-array argument of a call: its type, element count, first element and byte offset
+ * into its buffer; 0 when the call has no such argument.
+ */
+static int typed_array_arg(napi_env env, napi_callback_info info, napi_typedarray_type* type, size_t* length, void** data, size_t* offset) {
+  size_t argc = 1;
+  napi_value argv[1], buffer;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  return argc == 1 && napi_get_typedarray_info(env, argv[0], type, length, data, &buffer, offset) == napi_ok;
+}
+
+/** Throw a kernel's failure (see ternlm_failure) if it set one; NULL either way. */
+static napi_value throw_failure(napi_env env) {
+  if (!ternlm_failure) return NULL;
+  const char* failure = ternlm_failure;
+  ternlm_failure = 0;
+  return throw_error(env, failure);
+}
+
 static napi_value call_kernel(napi_env env, napi_callback_info info) {
   size_t argc = MAX_ARGS;
   napi_value argv[MAX_ARGS];
@@ -77,25 +96,17 @@ static napi_value call_kernel(napi_env env, napi_callback_info info) {
     if (tid >= 0 && tid < MAX_THREADS) atomic_fetch_add_explicit(&k->calls[tid], 1, memory_order_relaxed);
   }
   const double result = k->entry->fn(a, (int)argc);
-  if (ternlm_failure) {
-    const char* failure = ternlm_failure;
-    ternlm_failure = 0;
-    return throw_error(env, failure);
-  }
+  if (ternlm_failure) return throw_failure(env);
   napi_value out;
   napi_create_double(env, result, &out);
   return out;
 }
 
 static napi_value bind_args(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   napi_typedarray_type type;
   size_t length, offset;
   void* data;
-  napi_value buffer;
-  if (argc != 1 || napi_get_typedarray_info(env, argv[0], &type, &length, &data, &buffer, &offset) != napi_ok || type != napi_float64_array) {
+  if (!typed_array_arg(env, info, &type, &length, &data, &offset) || type != napi_float64_array) {
     return throw_error(env, "bindArgs expects the pool's Float64Array of arguments");
   }
   bound_args = (const double*)data;
@@ -126,23 +137,14 @@ static napi_value run_bound(napi_env env, napi_callback_info info) {
   a[nargs + 2] = tid;
   if (tid >= 0 && tid < MAX_THREADS) atomic_fetch_add_explicit(&k->calls[tid], 1, memory_order_relaxed);
   k->entry->fn(a, nargs + 3);
-  if (ternlm_failure) {
-    const char* failure = ternlm_failure;
-    ternlm_failure = 0;
-    return throw_error(env, failure);
-  }
-  return NULL;
+  return throw_failure(env);
 }
 
 static napi_value set_memory(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   napi_typedarray_type type;
   size_t length, offset;
   void* data;
-  napi_value buffer;
-  if (argc != 1 || napi_get_typedarray_info(env, argv[0], &type, &length, &data, &buffer, &offset) != napi_ok) {
+  if (!typed_array_arg(env, info, &type, &length, &data, &offset)) {
     return throw_error(env, "setMemory expects a Uint8Array over the wasm memory");
   }
   ternlm_base = (uint8_t*)data - offset;

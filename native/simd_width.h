@@ -1,0 +1,155 @@
+// One vector vocabulary over two widths, for kernels written once and compiled for each.
+//
+// A kernel file writes its vector code in a body file (`xxx_simd.inc`) with the macros below,
+// then includes the body once per width:
+//
+//   #define SIMD_WIDTH 8
+//   #include "simd_width.h"      // (it undefines SIMD_WIDTH when done)
+//   #include "xxx_simd.inc"      // defines e.g. V(dot) = dot_avx2, with TARGET_W = AVX2 + FMA
+//   #define SIMD_WIDTH 16
+//   #include "simd_width.h"
+//   #include "xxx_simd.inc"      // the same code as dot_avx512, AVX-512 F/BW/VL/DQ
+//
+// This header has no include guard on purpose: each inclusion redefines the macros for the
+// width SIMD_WIDTH names. Tails use masks: VMASK_TAIL(k) selects the first k lanes (0 <= k < W).
+#if defined(__x86_64__)
+#include <immintrin.h>
+#include "kernels.h"
+
+#undef W
+#undef V
+#undef TARGET_W
+#undef VF
+#undef VI
+#undef VMASK
+#undef VZERO
+#undef VSET1
+#undef VLOAD
+#undef VSTORE
+#undef VADD
+#undef VSUB
+#undef VMUL
+#undef VDIV
+#undef VMAX
+#undef VMIN
+#undef VFMA
+#undef VFNMA
+#undef VABS
+#undef VROUND
+#undef VSCALE2
+#undef VGT
+#undef VSELECT
+#undef VMASK_TAIL
+#undef VLOAD_TAIL
+#undef VSTORE_TAIL
+#undef VHSUM
+#undef VHMAX
+
+#if SIMD_WIDTH == 8
+/** Lanes of a float vector. */
+#define W 8
+/** The name of this width's copy of a function: V(dot) -> dot_avx2. */
+#define V(name) name##_avx2
+#define TARGET_W TARGET_AVX2
+#define VF __m256
+#define VI __m256i
+/** A lane mask (compare results, tails). */
+#define VMASK __m256
+#define VZERO() _mm256_setzero_ps()
+#define VSET1(x) _mm256_set1_ps(x)
+#define VLOAD(p) _mm256_loadu_ps(p)
+#define VSTORE(p, v) _mm256_storeu_ps(p, v)
+#define VADD(a, b) _mm256_add_ps(a, b)
+#define VSUB(a, b) _mm256_sub_ps(a, b)
+#define VMUL(a, b) _mm256_mul_ps(a, b)
+#define VDIV(a, b) _mm256_div_ps(a, b)
+#define VMAX(a, b) _mm256_max_ps(a, b)
+#define VMIN(a, b) _mm256_min_ps(a, b)
+/** a * b + c */
+#define VFMA(a, b, c) _mm256_fmadd_ps(a, b, c)
+/** c - a * b */
+#define VFNMA(a, b, c) _mm256_fnmadd_ps(a, b, c)
+#define VABS(a) _mm256_andnot_ps(_mm256_set1_ps(-0.0f), a)
+/** Round to the nearest integer, ties to even. */
+#define VROUND(a) _mm256_round_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+/** p * 2^n for whole-number n within the float exponent's range. */
+#define VSCALE2(p, n) _mm256_mul_ps(p, _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23)))
+#define VGT(a, b) _mm256_cmp_ps(a, b, _CMP_GT_OQ)
+/** m ? a : b, lane by lane. */
+#define VSELECT(m, a, b) _mm256_blendv_ps(b, a, m)
+#define VMASK_TAIL(k) _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(k), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)))
+/** The first lanes of p that m selects, 0 elsewhere (nothing else is read). */
+#define VLOAD_TAIL(p, m) _mm256_maskload_ps(p, _mm256_castps_si256(m))
+#define VSTORE_TAIL(p, m, v) _mm256_maskstore_ps(p, _mm256_castps_si256(m), v)
+
+#elif SIMD_WIDTH == 16
+#define W 16
+#define V(name) name##_avx512
+#define TARGET_W TARGET_AVX512
+#define VF __m512
+#define VI __m512i
+#define VMASK __mmask16
+#define VZERO() _mm512_setzero_ps()
+#define VSET1(x) _mm512_set1_ps(x)
+#define VLOAD(p) _mm512_loadu_ps(p)
+#define VSTORE(p, v) _mm512_storeu_ps(p, v)
+#define VADD(a, b) _mm512_add_ps(a, b)
+#define VSUB(a, b) _mm512_sub_ps(a, b)
+#define VMUL(a, b) _mm512_mul_ps(a, b)
+#define VDIV(a, b) _mm512_div_ps(a, b)
+#define VMAX(a, b) _mm512_max_ps(a, b)
+#define VMIN(a, b) _mm512_min_ps(a, b)
+#define VFMA(a, b, c) _mm512_fmadd_ps(a, b, c)
+#define VFNMA(a, b, c) _mm512_fnmadd_ps(a, b, c)
+#define VABS(a) _mm512_abs_ps(a)
+#define VROUND(a) _mm512_roundscale_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+#define VSCALE2(p, n) _mm512_scalef_ps(p, n)
+#define VGT(a, b) _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ)
+#define VSELECT(m, a, b) _mm512_mask_blend_ps(m, b, a)
+#define VMASK_TAIL(k) ((__mmask16)((1u << (k)) - 1))
+#define VLOAD_TAIL(p, m) _mm512_maskz_loadu_ps(m, p)
+#define VSTORE_TAIL(p, m, v) _mm512_mask_storeu_ps(p, m, v)
+
+#else
+#error "SIMD_WIDTH must be 8 or 16"
+#endif
+
+/** Sum and largest of a vector's lanes (functions of this width, defined once per inclusion). */
+#define VHSUM(v) V(hsum)(v)
+#define VHMAX(v) V(hmax)(v)
+#if SIMD_WIDTH == 8
+static inline TARGET_W float V(hsum)(VF v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
+}
+static inline TARGET_W float V(hmax)(VF v) {
+  __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+  return _mm_cvtss_f32(_mm_max_ss(s, _mm_movehdup_ps(s)));
+}
+#else
+static inline TARGET_W float V(hsum)(VF v) { return _mm512_reduce_add_ps(v); }
+static inline TARGET_W float V(hmax)(VF v) { return _mm512_reduce_max_ps(v); }
+#endif
+
+/**
+ * e^x, relative error below 3e-7: x = n ln2 + r with |r| <= ln2 / 2, e^r by a degree-6 Taylor
+ * polynomial, times 2^n; x is clamped to [-87.3, 88.7] (no inf; tiny results stay normal).
+ */
+static inline TARGET_W VF V(vexp)(VF x) {
+  x = VMIN(VMAX(x, VSET1(-87.3f)), VSET1(88.7f));
+  const VF n = VROUND(VMUL(x, VSET1(1.44269504088896341f)));
+  VF r = VFNMA(n, VSET1(0.693359375f), x);
+  r = VFNMA(n, VSET1(-2.12194440e-4f), r);
+  VF p = VSET1(1.0f / 720);
+  p = VFMA(p, r, VSET1(1.0f / 120));
+  p = VFMA(p, r, VSET1(1.0f / 24));
+  p = VFMA(p, r, VSET1(1.0f / 6));
+  p = VFMA(p, r, VSET1(0.5f));
+  p = VFMA(p, r, VSET1(1.0f));
+  p = VFMA(p, r, VSET1(1.0f));
+  return VSCALE2(p, n);
+}
+#endif
+#undef SIMD_WIDTH
