@@ -31,7 +31,7 @@ Measures, best of --reps runs (default 20: on a shared VM the best of few runs s
             floats (µs per call; llama2.c's stories260K)
   dispatch  µs per kernel call of almost no work: on 1 thread (the call itself) and split over
             all threads (the call, waking the workers, waiting for the last one)
-and the estimated 128-bit SIMD ceiling of this host.`;
+and the estimated f32 ceiling of this host for wasm's 128-bit vectors and the native kernels' width.`;
 
 /** Causal attention composed of unfused ops: x (B, T, heads*hd) -> (B, heads, T, hd) and back. */
 function unfusedAttention(q: Tensor, k: Tensor, v: Tensor, heads: number): Tensor {
@@ -205,6 +205,10 @@ export async function run(args: string[]): Promise<void> {
   }
 
   const ceiling = simdCeiling();
+  // The native kernels' vectors are 4x (AVX-512) or 2x (AVX2) as wide as wasm's 128 bits; at two
+  // FMA a cycle that scales the ceiling (a CPU that splits 512-bit FMAs in two halves it).
+  const nativeLanes = r.nativeIsa === null ? null : r.nativeIsa.startsWith('avx512') ? 16 : r.nativeIsa.startsWith('avx2') ? 8 : 1;
+  const nativeCeiling = nativeLanes === null ? null : (ceiling.gflopsPerCore * nativeLanes) / 4;
   const report = {
     backend: r.backend,
     build: r.build,
@@ -214,6 +218,7 @@ export async function run(args: string[]): Promise<void> {
     estimated_clock_ghz: Number(ceiling.clockGHz.toFixed(2)),
     reported_clock_ghz: ceiling.reportedGHz,
     simd128_f32_ceiling_gflops_per_core: Number(ceiling.gflopsPerCore.toFixed(1)),
+    native_f32_ceiling_gflops_per_core: nativeCeiling === null ? null : Number(nativeCeiling.toFixed(1)),
     reps,
     results: Object.fromEntries(Object.entries(results).map(([k, v]) => [k, Object.fromEntries(Object.entries(v).map(([t, g]) => [t, Number(g.toFixed(2))]))])),
   };
@@ -222,7 +227,8 @@ export async function run(args: string[]): Promise<void> {
     return;
   }
   console.log(`ternlm bench kernels — ${r.kernels}, ${r.threads} threads, Node ${process.version}, best of ${reps}`);
-  console.log(`estimated clock ${fmt(ceiling.clockGHz, 2)} GHz (OS reports ${fmt(ceiling.reportedGHz, 2)}): 128-bit f32 FMA ceiling ${fmt(ceiling.gflopsPerCore)} GFLOP/s per core`);
+  const nativeLine = nativeCeiling === null ? '' : `; native ${r.nativeIsa?.split(' ')[0]} (${nativeLanes} lanes) ${fmt(nativeCeiling)}`;
+  console.log(`estimated clock ${fmt(ceiling.clockGHz, 2)} GHz (OS reports ${fmt(ceiling.reportedGHz, 2)}): f32 FMA ceiling at 2 FMA a cycle, GFLOP/s per core: wasm 128-bit ${fmt(ceiling.gflopsPerCore)}${nativeLine}`);
   for (const [name, v] of Object.entries(results)) {
     const cols = Object.entries(v).map(([t, g]) => `${t.replace('threads_', '')} thr: ${fmt(g).padStart(6)}`).join('   ');
     console.log(`  ${name.padEnd(44)} ${cols}`);

@@ -23,8 +23,10 @@ export interface Runtime {
   readonly backend: Backend;
   /** The wasm build (every kernel the native backend does not have runs in it). */
   readonly build: KernelBuild;
-  /** What runs the kernels, for one line of a command's output: "native kernels (avx512) + wasm relaxed SIMD". */
+  /** What runs the kernels, for one line of a command's output: "native kernels (avx512 vnni) + wasm relaxed SIMD". */
   readonly kernels: string;
+  /** The native kernels' instruction set ("avx512 vnni", "avx2", "scalar"), or null on wasm. */
+  readonly nativeIsa: string | null;
   readonly threads: number;
   readonly memory: WebAssembly.Memory;
   readonly heap: Heap;
@@ -66,7 +68,7 @@ export async function initRuntime(opts: RuntimeOptions = {}): Promise<Runtime> {
       const heap = new Heap(memory);
       const pool = await ThreadPool.create(module, memory, threads, backend);
       const kernels = `${pool.nativeIsa ? `native kernels (${pool.nativeIsa}) + ` : ''}wasm ${build} SIMD`;
-      current = { backend, build, kernels, threads, memory, heap, pool };
+      current = { backend, build, kernels, nativeIsa: pool.nativeIsa, threads, memory, heap, pool };
       currentPool = pool;
       return current;
     })();
