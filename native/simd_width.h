@@ -117,15 +117,25 @@
 // ---------------------------------------------------------------- additions: gemm.c, ternary.c
 #undef VMASK_UPTO
 #undef VSTORE_I16
+#undef VISET1
+#undef VISUB
+#undef VCVTI
 #if SIMD_WIDTH == 8
 /** Lanes [0, n) for any whole n (n <= 0: none, n >= W: all), unlike VMASK_TAIL's 0 <= k < W. */
 #define VMASK_UPTO(n) _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32((int)((n) < 0 ? 0 : (n) > 8 ? 8 : (n))), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)))
 /** Round v's lanes to the nearest integer (ties to even) and store them at p as W int16, saturated. */
 #define VSTORE_I16(p, v) do { const __m256i i_ = _mm256_cvtps_epi32(v); \
     _mm_storeu_si128((__m128i*)(p), _mm_packs_epi32(_mm256_castsi256_si128(i_), _mm256_extracti128_si256(i_, 1))); } while (0)
+/** int32 lanes: broadcast, a - b (wrapping), and to float (round to nearest). */
+#define VISET1(x) _mm256_set1_epi32(x)
+#define VISUB(a, b) _mm256_sub_epi32(a, b)
+#define VCVTI(a) _mm256_cvtepi32_ps(a)
 #else
 #define VMASK_UPTO(n) ((__mmask16)((n) >= 16 ? 0xFFFF : (n) <= 0 ? 0 : (1u << (n)) - 1))
 #define VSTORE_I16(p, v) _mm256_storeu_si256((__m256i*)(p), _mm512_cvtsepi32_epi16(_mm512_cvtps_epi32(v)))
+#define VISET1(x) _mm512_set1_epi32(x)
+#define VISUB(a, b) _mm512_sub_epi32(a, b)
+#define VCVTI(a) _mm512_cvtepi32_ps(a)
 #endif
 
 /** Sum and largest of a vector's lanes (functions of this width, defined once per inclusion). */

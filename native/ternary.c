@@ -29,6 +29,25 @@ static uint8_t* get_scratch(size_t bytes) {
   return scratch;
 }
 
+/** What a tile writes: rows x cols of y (ldy) from the code sums, row sums and scales. */
+typedef struct {
+  float* y;
+  int64_t ldy;
+  int rows, cols, accumulate;
+  const int32_t* sums;
+  const float* s; /* scale[m] * alpha of each row */
+} Tile;
+
+// The vector code both widths share (quantize_*, store_tile_*): ternary_simd.inc, once per width.
+#if defined(__x86_64__)
+#define SIMD_WIDTH 8
+#include "simd_width.h"
+#include "ternary_simd.inc"
+#define SIMD_WIDTH 16
+#include "simd_width.h"
+#include "ternary_simd.inc"
+#endif
+
 /**
  * quantize_rows_i8(x, K, q, Kp, scale, start, end): rows [start, end) of x (M x K, f32) to
  * q = round(x / s) as int16 (M x Kp, zero padded), s = absmax / 127 (1 for a zero row).
@@ -47,47 +66,6 @@ static void quantize_scalar(const float* row, int K, int16_t* dst, int Kp, float
   for (; k < Kp; k++) dst[k] = 0;
 }
 
-#if defined(__x86_64__)
-static TARGET_AVX512 void quantize_avx512(const float* row, int K, int16_t* dst, int Kp, float* s_out) {
-  __m512 mx = _mm512_setzero_ps();
-  int k = 0;
-  for (; k + 16 <= K; k += 16) mx = _mm512_max_ps(mx, _mm512_abs_ps(_mm512_loadu_ps(row + k)));
-  float absmax = _mm512_reduce_max_ps(mx);
-  for (; k < K; k++) absmax = fmaxf(absmax, fabsf(row[k]));
-  const float s = absmax > 0 ? absmax / 127 : 1;
-  *s_out = s;
-  const __m512 inv = _mm512_set1_ps(1 / s);
-  k = 0;
-  for (; k + 16 <= K; k += 16)
-    _mm256_storeu_si256((__m256i*)(dst + k), _mm512_cvtsepi32_epi16(_mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(row + k), inv))));
-  for (; k + 8 <= K; k += 8)
-    for (int i = 0; i < 8; i++) dst[k + i] = (int16_t)nearbyintf(row[k + i] * (1 / s));
-  for (; k < K; k++) dst[k] = (int16_t)nearbyintf(row[k] / s);
-  for (; k < Kp; k++) dst[k] = 0;
-}
-
-static TARGET_AVX2 void quantize_avx2(const float* row, int K, int16_t* dst, int Kp, float* s_out) {
-  const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
-  __m256 mx = _mm256_setzero_ps();
-  int k = 0;
-  for (; k + 8 <= K; k += 8) mx = _mm256_max_ps(mx, _mm256_and_ps(_mm256_loadu_ps(row + k), absmask));
-  __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
-  m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-  m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
-  float absmax = _mm_cvtss_f32(m4);
-  for (; k < K; k++) absmax = fmaxf(absmax, fabsf(row[k]));
-  const float s = absmax > 0 ? absmax / 127 : 1;
-  *s_out = s;
-  const __m256 inv = _mm256_set1_ps(1 / s);
-  k = 0;
-  for (; k + 8 <= K; k += 8) {
-    const __m256i v = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(row + k), inv));
-    _mm_storeu_si128((__m128i*)(dst + k), _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1)));
-  }
-  for (; k < K; k++) dst[k] = (int16_t)nearbyintf(row[k] / s);
-  for (; k < Kp; k++) dst[k] = 0;
-}
-#endif
 
 static double quantize_rows_i8(const double* a, int n) {
   (void)n;
@@ -130,9 +108,23 @@ static TARGET_AVX2 void repack_codes(const uint8_t* w, int N, int Kp, int PW, ui
   }
 }
 
+/** One row of Kp int16 (a multiple of 16) to int8 in d (saturated; q fits), returning its sum. */
+static TARGET_AVX2 int32_t row_to_i8(const int16_t* s, int Kp, int8_t* d) {
+  const __m128i ones = _mm_set1_epi16(1);
+  __m128i acc = _mm_setzero_si128();
+  for (int k = 0; k < Kp; k += 16) {
+    const __m128i lo = _mm_loadu_si128((const __m128i*)(s + k));
+    const __m128i hi = _mm_loadu_si128((const __m128i*)(s + k + 8));
+    acc = _mm_add_epi32(acc, _mm_add_epi32(_mm_madd_epi16(lo, ones), _mm_madd_epi16(hi, ones)));
+    _mm_storeu_si128((__m128i*)(d + k), _mm_packs_epi16(lo, hi));
+  }
+  acc = _mm_add_epi32(acc, _mm_shuffle_epi32(acc, 0x4e));
+  acc = _mm_add_epi32(acc, _mm_shuffle_epi32(acc, 0xb1));
+  return _mm_cvtsi128_si32(acc);
+}
+
 /** rows [m0, m0 + rows) of q to int8 (TM x Kp, zero rows past `rows`) and their sums. */
 static TARGET_AVX2 void pack_rows_i8(const int16_t* q, int64_t m0, int rows, int Kp, int8_t* dst, int32_t* sums) {
-  const __m128i ones = _mm_set1_epi16(1);
   for (int r = 0; r < TM; r++) {
     int8_t* d = dst + (size_t)r * Kp;
     if (r >= rows) {
@@ -140,53 +132,11 @@ static TARGET_AVX2 void pack_rows_i8(const int16_t* q, int64_t m0, int rows, int
       sums[r] = 0;
       continue;
     }
-    const int16_t* s = q + (m0 + r) * Kp;
-    __m128i acc = _mm_setzero_si128();
-    for (int k = 0; k < Kp; k += 16) {
-      const __m128i lo = _mm_loadu_si128((const __m128i*)(s + k));
-      const __m128i hi = _mm_loadu_si128((const __m128i*)(s + k + 8));
-      acc = _mm_add_epi32(acc, _mm_add_epi32(_mm_madd_epi16(lo, ones), _mm_madd_epi16(hi, ones)));
-      _mm_storeu_si128((__m128i*)(d + k), _mm_packs_epi16(lo, hi));
-    }
-    acc = _mm_add_epi32(acc, _mm_shuffle_epi32(acc, 0x4e));
-    acc = _mm_add_epi32(acc, _mm_shuffle_epi32(acc, 0xb1));
-    sums[r] = _mm_cvtsi128_si32(acc);
+    sums[r] = row_to_i8(q + (m0 + r) * Kp, Kp, d);
   }
 }
 
-/** What a tile writes: rows x cols of y (ldy) from the code sums, row sums and scales. */
-typedef struct {
-  float* y;
-  int64_t ldy;
-  int rows, cols, accumulate;
-  const int32_t* sums;
-  const float* s; /* scale[m] * alpha of each row */
-} Tile;
 
-/** y[0..cols) (+)= f32(acc - sum) * s for up to 16 columns (AVX-512, masked). */
-static inline TARGET_AVX512 void store16(__m512i acc, int32_t sum, float s, float* y, int cols, int accumulate) {
-  const __mmask16 mask = cols >= 16 ? 0xffff : (__mmask16)((1u << cols) - 1);
-  __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(acc, _mm512_set1_epi32(sum))), _mm512_set1_ps(s));
-  if (accumulate) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, y));
-  _mm512_mask_storeu_ps(y, mask, v);
-}
-
-/** y[0..cols) (+)= f32(acc - sum) * s for up to 8 columns (AVX2; a partial vector goes lane by lane). */
-static inline TARGET_AVX2 void store8(__m256i acc, int32_t sum, float s, float* y, int cols, int accumulate) {
-  if (cols >= 8) {
-    __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(acc, _mm256_set1_epi32(sum))), _mm256_set1_ps(s));
-    if (accumulate) v = _mm256_add_ps(v, _mm256_loadu_ps(y));
-    _mm256_storeu_ps(y, v);
-    return;
-  }
-  int32_t lane[8];
-  _mm256_storeu_si256((__m256i*)lane, acc);
-  for (int i = 0; i < cols; i++) {
-    float v = (float)(lane[i] - sum) * s;
-    if (accumulate) v += y[i];
-    y[i] = v;
-  }
-}
 
 // The tiles keep their accumulators in named variables (an array indexed after the loop would
 // live in memory) and hand them to the stores through an array once the sums are done.
@@ -207,9 +157,7 @@ static TARGET_AVX512_VNNI void tile_avx512_vnni(const int8_t* x, const uint8_t* 
 #undef ROW
   }
   const __m512i acc[6][4] = {{a0, a1, a2, a3}, {b0, b1, b2, b3}, {d0, d1, d2, d3}, {e0, e1, e2, e3}, {f0, f1, f2, f3}, {g0, g1, g2, g3}};
-  for (int r = 0; r < t.rows; r++)
-    for (int v = 0; v < 4 && 16 * v < t.cols; v++)
-      store16(acc[r][v], t.sums[r], t.s[r], t.y + r * t.ldy + 16 * v, t.cols - 16 * v, t.accumulate);
+  store_tile_avx512(&acc[0][0], 4, t);
 }
 
 /** 4 rows x 64 columns, AVX-512 without VNNI: vpmaddubsw pairs, vpmaddwd by 1 to quads. */
@@ -228,9 +176,7 @@ static TARGET_AVX512 void tile_avx512(const int8_t* x, const uint8_t* c, int Kp,
 #undef DOT
   }
   const __m512i acc[4][4] = {{a0, a1, a2, a3}, {b0, b1, b2, b3}, {d0, d1, d2, d3}, {e0, e1, e2, e3}};
-  for (int r = 0; r < t.rows; r++)
-    for (int v = 0; v < 4 && 16 * v < t.cols; v++)
-      store16(acc[r][v], t.sums[r], t.s[r], t.y + r * t.ldy + 16 * v, t.cols - 16 * v, t.accumulate);
+  store_tile_avx512(&acc[0][0], 4, t);
 }
 
 /** 6 rows x 16 columns, AVX-VNNI (256-bit vpdpbusd). */
@@ -246,9 +192,7 @@ static TARGET_AVX_VNNI void tile_avx2_vnni(const int8_t* x, const uint8_t* c, in
 #undef ROW
   }
   const __m256i acc[6][2] = {{a0, a1}, {b0, b1}, {d0, d1}, {e0, e1}, {f0, f1}, {g0, g1}};
-  for (int r = 0; r < t.rows; r++)
-    for (int v = 0; v < 2 && 8 * v < t.cols; v++)
-      store8(acc[r][v], t.sums[r], t.s[r], t.y + r * t.ldy + 8 * v, t.cols - 8 * v, t.accumulate);
+  store_tile_avx2(&acc[0][0], 2, t);
 }
 
 /** 4 rows x 16 columns, AVX2 without VNNI. */
@@ -266,9 +210,7 @@ static TARGET_AVX2 void tile_avx2(const int8_t* x, const uint8_t* c, int Kp, Til
 #undef DOT
   }
   const __m256i acc[4][2] = {{a0, a1}, {b0, b1}, {d0, d1}, {e0, e1}};
-  for (int r = 0; r < t.rows; r++)
-    for (int v = 0; v < 2 && 8 * v < t.cols; v++)
-      store8(acc[r][v], t.sums[r], t.s[r], t.y + r * t.ldy + 8 * v, t.cols - 8 * v, t.accumulate);
+  store_tile_avx2(&acc[0][0], 2, t);
 }
 #undef ROW_QUAD
 
@@ -359,24 +301,6 @@ static inline void finish_one(int32_t sum, int32_t rowsum, float s, float* y, in
 }
 
 #if defined(__x86_64__)
-/** q rows (M x Kp int16) to int8 rows in dst and their sums (Kp a multiple of 16). */
-static TARGET_AVX2 void rows_to_i8(const int16_t* q, int M, int Kp, int8_t* dst, int32_t* sums) {
-  const __m128i ones = _mm_set1_epi16(1);
-  for (int m = 0; m < M; m++) {
-    const int16_t* s = q + (size_t)m * Kp;
-    __m128i acc = _mm_setzero_si128();
-    for (int k = 0; k < Kp; k += 16) {
-      const __m128i lo = _mm_loadu_si128((const __m128i*)(s + k));
-      const __m128i hi = _mm_loadu_si128((const __m128i*)(s + k + 8));
-      acc = _mm_add_epi32(acc, _mm_add_epi32(_mm_madd_epi16(lo, ones), _mm_madd_epi16(hi, ones)));
-      _mm_storeu_si128((__m128i*)(dst + (size_t)m * Kp + k), _mm_packs_epi16(lo, hi));
-    }
-    acc = _mm_add_epi32(acc, _mm_shuffle_epi32(acc, 0x4e));
-    acc = _mm_add_epi32(acc, _mm_shuffle_epi32(acc, 0xb1));
-    sums[m] = _mm_cvtsi128_si32(acc);
-  }
-}
-
 /** Column n's code sums against rows x[r] (r < 4, rows past M repeat row 0), AVX-512 (VNNI or not). */
 #define MATVEC_512(NAME, TARGET, DOT)                                                                   \
   static TARGET void NAME(const uint8_t* src, const int8_t* x, int rows, int Kp, int32_t out[4]) {     \
@@ -465,7 +389,7 @@ static double ternary_matvec_packed(const double* a, int n) {
     if (!mem) return 0;
     int8_t* x = (int8_t*)mem;
     int32_t* sums = (int32_t*)(mem + (size_t)M * Kp);
-    rows_to_i8(q, M, Kp, x, sums);
+    for (int m = 0; m < M; m++) sums[m] = row_to_i8(q + (size_t)m * Kp, Kp, x + (size_t)m * Kp);
     for (int64_t col = start; col < end; col++) {
       const uint8_t* src = packed + col * (Kp / 4);
       for (int m0 = 0; m0 < M; m0 += 4) {
