@@ -276,10 +276,10 @@ static double matvec_f32(const double* a, int n) {
 }
 
 const KernelEntry gemm_kernels[] = {
-  {"gemm_scratch_floats", 0, gemm_scratch_floats},
-  {"gemm_panel_width", 0, gemm_panel_width},
-  {"gemm_pack_b", 8, gemm_pack_b},
-  {"gemm_compute", 15, gemm_compute},
-  {"matvec_f32", 8, matvec_f32},
+  KERNEL(gemm_scratch_floats, 0),
+  KERNEL(gemm_panel_width, 0),
+  KERNEL(gemm_pack_b, 8),
+  KERNEL(gemm_compute, 15),
+  KERNEL(matvec_f32, 8),
   {0, 0, 0},
 };

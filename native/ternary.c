@@ -38,6 +38,24 @@ typedef struct {
   const float* s; /* scale[m] * alpha of each row */
 } Tile;
 
+/**
+ * The arguments both products start with (a[0..5]): int16 activations q, their row scales, the
+ * weights (ternary_matmul_i16: unpacked codes; ternary_matvec_packed: 2-bit packed), alpha, y, ldy.
+ */
+typedef struct {
+  const int16_t* q;
+  const float* scale;
+  const uint8_t* w;
+  float alpha;
+  float* y;
+  int64_t ldy;
+} Product;
+
+static Product product_args(const double* a) {
+  const Product p = {PTR_I16(a[0]), PTR_F32(a[1]), PTR_U8(a[2]), (float)a[3], PTR_F32(a[4]), I64(a[5])};
+  return p;
+}
+
 // The vector code both widths share (quantize_*, store_tile_*): ternary_simd.inc, once per width.
 #if defined(__x86_64__)
 #define SIMD_WIDTH 8
@@ -217,8 +235,7 @@ static TARGET_AVX2 void tile_avx2(const int8_t* x, const uint8_t* c, int Kp, Til
 typedef void (*TileFn)(const int8_t* x, const uint8_t* c, int Kp, Tile t);
 
 /** Rows [start, end) of the product on x86: repack, then TM-row blocks x PW-column panels x MR-row tiles. */
-static void matmul_x86(const int16_t* q, const float* scale, const uint8_t* w, float alpha, float* y, int64_t ldy,
-                       int N, int Kp, int accumulate, int64_t start, int64_t end, TileFn tile, int PW, int MR) {
+static void matmul_x86(Product p, int N, int Kp, int accumulate, int64_t start, int64_t end, TileFn tile, int PW, int MR) {
   const int Np = (N + PW - 1) / PW * PW;
   uint8_t* mem = get_scratch((size_t)Np * Kp + (size_t)TM * Kp + TM * 8);
   if (!mem) return;
@@ -226,15 +243,15 @@ static void matmul_x86(const int16_t* q, const float* scale, const uint8_t* w, f
   int8_t* xs = (int8_t*)(mem + (size_t)Np * Kp);
   int32_t* sums = (int32_t*)(mem + (size_t)Np * Kp + (size_t)TM * Kp);
   float* s = (float*)(sums + TM);
-  repack_codes(w, N, Kp, PW, codes);
+  repack_codes(p.w, N, Kp, PW, codes);
   for (int64_t m0 = start; m0 < end; m0 += TM) {
     const int rows = (int)(end - m0 < TM ? end - m0 : TM);
-    pack_rows_i8(q, m0, rows, Kp, xs, sums);
-    for (int r = 0; r < rows; r++) s[r] = scale[m0 + r] * alpha;
+    pack_rows_i8(p.q, m0, rows, Kp, xs, sums);
+    for (int r = 0; r < rows; r++) s[r] = p.scale[m0 + r] * p.alpha;
     for (int n0 = 0; n0 < N; n0 += PW) {
       const uint8_t* panel = codes + (size_t)n0 * Kp;
       for (int r0 = 0; r0 < rows; r0 += MR) {
-        const Tile t = {y + (m0 + r0) * ldy + n0, ldy, rows - r0 < MR ? rows - r0 : MR, N - n0 < PW ? N - n0 : PW, accumulate, sums + r0, s + r0};
+        const Tile t = {p.y + (m0 + r0) * p.ldy + n0, p.ldy, rows - r0 < MR ? rows - r0 : MR, N - n0 < PW ? N - n0 : PW, accumulate, sums + r0, s + r0};
         tile(xs + (size_t)r0 * Kp, panel, Kp, t);
       }
     }
@@ -243,23 +260,22 @@ static void matmul_x86(const int16_t* q, const float* scale, const uint8_t* w, f
 #endif
 
 /** The product in plain C, straight from the wasm layouts: a row against one 4-column panel at a time. */
-static void matmul_scalar(const int16_t* q, const float* scale, const uint8_t* w, float alpha, float* y, int64_t ldy,
-                          int N, int Kp, int accumulate, int64_t start, int64_t end) {
+static void matmul_scalar(Product p, int N, int Kp, int accumulate, int64_t start, int64_t end) {
   for (int64_t m = start; m < end; m++) {
-    const int16_t* x = q + m * Kp;
-    const float s = scale[m] * alpha;
+    const int16_t* x = p.q + m * Kp;
+    const float s = p.scale[m] * p.alpha;
     int32_t rowsum = 0;
     for (int k = 0; k < Kp; k++) rowsum += x[k];
     for (int n0 = 0; n0 < N; n0 += 4) {
-      const uint8_t* c = w + (size_t)n0 * Kp;
+      const uint8_t* c = p.w + (size_t)n0 * Kp;
       int32_t sum[4] = {0, 0, 0, 0};
       for (int k = 0; k < Kp; k += 4, c += 16)
         for (int j = 0; j < 4; j++)
           sum[j] += x[k] * c[4 * j] + x[k + 1] * c[4 * j + 1] + x[k + 2] * c[4 * j + 2] + x[k + 3] * c[4 * j + 3];
       for (int j = 0; j < 4 && n0 + j < N; j++) {
         float v = (float)(sum[j] - rowsum) * s;
-        if (accumulate) v += y[m * ldy + n0 + j];
-        y[m * ldy + n0 + j] = v;
+        if (accumulate) v += p.y[m * p.ldy + n0 + j];
+        p.y[m * p.ldy + n0 + j] = v;
       }
     }
   }
@@ -268,21 +284,16 @@ static void matmul_scalar(const int16_t* q, const float* scale, const uint8_t* w
 /** ternary_matmul_i16(q, scale, w, alpha, y, ldy, M, N, Kp, accumulate, start, end): see assembly/ternary.ts. */
 static double ternary_matmul_i16(const double* a, int n) {
   (void)n;
-  const int16_t* q = PTR_I16(a[0]);
-  const float* scale = PTR_F32(a[1]);
-  const uint8_t* w = PTR_U8(a[2]);
-  const float alpha = (float)a[3];
-  float* y = PTR_F32(a[4]);
-  const int64_t ldy = I64(a[5]);
+  const Product p = product_args(a);
   const int N = I32(a[7]), Kp = I32(a[8]), accumulate = I32(a[9]) != 0;
   const int64_t start = I64(a[10]), end = I64(a[11]);
 #if defined(__x86_64__)
-  if (ternlm_isa == ISA_AVX512 && ternlm_vnni) { matmul_x86(q, scale, w, alpha, y, ldy, N, Kp, accumulate, start, end, tile_avx512_vnni, 64, 6); return 0; }
-  if (ternlm_isa == ISA_AVX512) { matmul_x86(q, scale, w, alpha, y, ldy, N, Kp, accumulate, start, end, tile_avx512, 64, 4); return 0; }
-  if (ternlm_isa == ISA_AVX2 && ternlm_vnni) { matmul_x86(q, scale, w, alpha, y, ldy, N, Kp, accumulate, start, end, tile_avx2_vnni, 16, 6); return 0; }
-  if (ternlm_isa == ISA_AVX2) { matmul_x86(q, scale, w, alpha, y, ldy, N, Kp, accumulate, start, end, tile_avx2, 16, 4); return 0; }
+  if (ternlm_isa == ISA_AVX512 && ternlm_vnni) { matmul_x86(p, N, Kp, accumulate, start, end, tile_avx512_vnni, 64, 6); return 0; }
+  if (ternlm_isa == ISA_AVX512) { matmul_x86(p, N, Kp, accumulate, start, end, tile_avx512, 64, 4); return 0; }
+  if (ternlm_isa == ISA_AVX2 && ternlm_vnni) { matmul_x86(p, N, Kp, accumulate, start, end, tile_avx2_vnni, 16, 6); return 0; }
+  if (ternlm_isa == ISA_AVX2) { matmul_x86(p, N, Kp, accumulate, start, end, tile_avx2, 16, 4); return 0; }
 #endif
-  matmul_scalar(q, scale, w, alpha, y, ldy, N, Kp, accumulate, start, end);
+  matmul_scalar(p, N, Kp, accumulate, start, end);
   return 0;
 }
 
@@ -372,12 +383,7 @@ typedef void (*MatvecFn)(const uint8_t* src, const int8_t* x, int rows, int Kp, 
 /** ternary_matvec_packed(q, scale, packed, alpha, y, ldy, M, Kp, accumulate, start, end): columns [start, end). */
 static double ternary_matvec_packed(const double* a, int n) {
   (void)n;
-  const int16_t* q = PTR_I16(a[0]);
-  const float* scale = PTR_F32(a[1]);
-  const uint8_t* packed = PTR_U8(a[2]);
-  const float alpha = (float)a[3];
-  float* y = PTR_F32(a[4]);
-  const int64_t ldy = I64(a[5]);
+  const Product p = product_args(a);
   const int M = I32(a[6]), Kp = I32(a[7]), accumulate = I32(a[8]) != 0;
   const int64_t start = I64(a[9]), end = I64(a[10]);
 #if defined(__x86_64__)
@@ -389,35 +395,35 @@ static double ternary_matvec_packed(const double* a, int n) {
     if (!mem) return 0;
     int8_t* x = (int8_t*)mem;
     int32_t* sums = (int32_t*)(mem + (size_t)M * Kp);
-    for (int m = 0; m < M; m++) sums[m] = row_to_i8(q + (size_t)m * Kp, Kp, x + (size_t)m * Kp);
+    for (int m = 0; m < M; m++) sums[m] = row_to_i8(p.q + (size_t)m * Kp, Kp, x + (size_t)m * Kp);
     for (int64_t col = start; col < end; col++) {
-      const uint8_t* src = packed + col * (Kp / 4);
+      const uint8_t* src = p.w + col * (Kp / 4);
       for (int m0 = 0; m0 < M; m0 += 4) {
         const int rows = M - m0 < 4 ? M - m0 : 4;
         int32_t out[4];
         fn(src, x + (size_t)m0 * Kp, rows, Kp, out);
         for (int r = 0; r < rows; r++)
-          finish_one(out[r], sums[m0 + r], scale[m0 + r] * alpha, y + (m0 + r) * ldy + col, accumulate);
+          finish_one(out[r], sums[m0 + r], p.scale[m0 + r] * p.alpha, p.y + (m0 + r) * p.ldy + col, accumulate);
       }
     }
     return 0;
   }
 #endif
   for (int64_t col = start; col < end; col++) {
-    const uint8_t* src = packed + col * (Kp / 4);
+    const uint8_t* src = p.w + col * (Kp / 4);
     for (int m = 0; m < M; m++) {
-      const int16_t* x = q + (size_t)m * Kp;
+      const int16_t* x = p.q + (size_t)m * Kp;
       int32_t sum = 0;
       for (int k = 0; k < Kp; k++) sum += x[k] * (((src[(k / 64) * 16 + k % 16] >> (2 * ((k % 64) / 16))) & 3) - 1);
-      finish_one(sum, 0, scale[m] * alpha, y + m * ldy + col, accumulate);
+      finish_one(sum, 0, p.scale[m] * p.alpha, p.y + m * p.ldy + col, accumulate);
     }
   }
   return 0;
 }
 
 const KernelEntry ternary_kernels[] = {
-  {"quantize_rows_i8", 7, quantize_rows_i8},
-  {"ternary_matmul_i16", 12, ternary_matmul_i16},
-  {"ternary_matvec_packed", 11, ternary_matvec_packed},
+  KERNEL(quantize_rows_i8, 7),
+  KERNEL(ternary_matmul_i16, 12),
+  KERNEL(ternary_matvec_packed, 11),
   {0, 0, 0},
 };
