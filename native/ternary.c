@@ -56,8 +56,10 @@ static Product product_args(const double* a) {
   return p;
 }
 
-// The vector code both widths share (quantize_*, store_tile_*): ternary_simd.inc, once per width.
+// The vector code both widths share (quantize_*, store_tile_*, matvec_packed*): ternary_simd.inc,
+// once per width. code_shifts: matvec_packed*'s right shift of each 32-bit lane (see there).
 #if defined(__x86_64__)
+static const int32_t code_shifts[16] = {0, 0, 0, 0, 2, 2, 2, 2, 4, 4, 4, 4, 6, 6, 6, 6};
 #define SIMD_WIDTH 8
 #include "simd_width.h"
 #include "ternary_simd.inc"
@@ -312,71 +314,6 @@ static inline void finish_one(int32_t sum, int32_t rowsum, float s, float* y, in
 }
 
 #if defined(__x86_64__)
-/** Column n's code sums against rows x[r] (r < 4, rows past M repeat row 0), AVX-512 (VNNI or not). */
-#define MATVEC_512(NAME, TARGET, DOT)                                                                   \
-  static TARGET void NAME(const uint8_t* src, const int8_t* x, int rows, int Kp, int32_t out[4]) {     \
-    const __m512i shifts = _mm512_set_epi32(6, 6, 6, 6, 4, 4, 4, 4, 2, 2, 2, 2, 0, 0, 0, 0);            \
-    const __m512i three = _mm512_set1_epi8(3), ones = _mm512_set1_epi16(1);                             \
-    (void)ones;                                                                                         \
-    const int8_t* x1 = rows > 1 ? x + Kp : x;                                                           \
-    const int8_t* x2 = rows > 2 ? x + 2 * (size_t)Kp : x;                                               \
-    const int8_t* x3 = rows > 3 ? x + 3 * (size_t)Kp : x;                                               \
-    __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;                                     \
-    for (int g = 0; g < Kp; g += 64) {                                                                  \
-      const __m512i v = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i*)(src + g / 4)));        \
-      const __m512i c = _mm512_and_si512(_mm512_srlv_epi32(v, shifts), three);                          \
-      a0 = DOT(a0, c, _mm512_loadu_si512(x + g));                                                       \
-      a1 = DOT(a1, c, _mm512_loadu_si512(x1 + g));                                                      \
-      a2 = DOT(a2, c, _mm512_loadu_si512(x2 + g));                                                      \
-      a3 = DOT(a3, c, _mm512_loadu_si512(x3 + g));                                                      \
-    }                                                                                                   \
-    out[0] = _mm512_reduce_add_epi32(a0);                                                               \
-    out[1] = _mm512_reduce_add_epi32(a1);                                                               \
-    out[2] = _mm512_reduce_add_epi32(a2);                                                               \
-    out[3] = _mm512_reduce_add_epi32(a3);                                                               \
-  }
-#define DOT_VNNI512(acc, c, x) _mm512_dpbusd_epi32(acc, c, x)
-#define DOT_512(acc, c, x) _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(c, x), ones))
-MATVEC_512(matvec_avx512_vnni, TARGET_AVX512_VNNI, DOT_VNNI512)
-MATVEC_512(matvec_avx512, TARGET_AVX512, DOT_512)
-
-/** The same with 256-bit vectors: codes of k 0..31 and 32..63 of a group (AVX-VNNI or AVX2). */
-static inline TARGET_AVX2 int32_t hsum_epi32_256(__m256i v) {
-  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
-  return _mm_cvtsi128_si32(s);
-}
-#define MATVEC_256(NAME, TARGET, DOT)                                                                   \
-  static TARGET void NAME(const uint8_t* src, const int8_t* x, int rows, int Kp, int32_t out[4]) {     \
-    const __m256i lo = _mm256_set_epi32(2, 2, 2, 2, 0, 0, 0, 0), hi = _mm256_set_epi32(6, 6, 6, 6, 4, 4, 4, 4); \
-    const __m256i three = _mm256_set1_epi8(3), ones = _mm256_set1_epi16(1);                             \
-    (void)ones;                                                                                         \
-    const int8_t* x1 = rows > 1 ? x + Kp : x;                                                           \
-    const int8_t* x2 = rows > 2 ? x + 2 * (size_t)Kp : x;                                               \
-    const int8_t* x3 = rows > 3 ? x + 3 * (size_t)Kp : x;                                               \
-    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;                                     \
-    for (int g = 0; g < Kp; g += 64) {                                                                  \
-      const __m256i v = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i*)(src + g / 4)));   \
-      const __m256i c0 = _mm256_and_si256(_mm256_srlv_epi32(v, lo), three);                             \
-      const __m256i c1 = _mm256_and_si256(_mm256_srlv_epi32(v, hi), three);                             \
-      a0 = DOT(DOT(a0, c0, _mm256_loadu_si256((const __m256i*)(x + g))), c1, _mm256_loadu_si256((const __m256i*)(x + g + 32)));    \
-      a1 = DOT(DOT(a1, c0, _mm256_loadu_si256((const __m256i*)(x1 + g))), c1, _mm256_loadu_si256((const __m256i*)(x1 + g + 32)));  \
-      a2 = DOT(DOT(a2, c0, _mm256_loadu_si256((const __m256i*)(x2 + g))), c1, _mm256_loadu_si256((const __m256i*)(x2 + g + 32)));  \
-      a3 = DOT(DOT(a3, c0, _mm256_loadu_si256((const __m256i*)(x3 + g))), c1, _mm256_loadu_si256((const __m256i*)(x3 + g + 32)));  \
-    }                                                                                                   \
-    out[0] = hsum_epi32_256(a0);                                                                        \
-    out[1] = hsum_epi32_256(a1);                                                                        \
-    out[2] = hsum_epi32_256(a2);                                                                        \
-    out[3] = hsum_epi32_256(a3);                                                                        \
-  }
-#define DOT_VNNI256(acc, c, x) _mm256_dpbusd_avx_epi32(acc, c, x)
-#define DOT_256(acc, c, x) _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(c, x), ones))
-MATVEC_256(matvec_avx2_vnni, TARGET_AVX_VNNI, DOT_VNNI256)
-MATVEC_256(matvec_avx2, TARGET_AVX2, DOT_256)
-#undef MATVEC_512
-#undef MATVEC_256
-
 typedef void (*MatvecFn)(const uint8_t* src, const int8_t* x, int rows, int Kp, int32_t out[4]);
 #endif
 
@@ -388,8 +325,8 @@ static double ternary_matvec_packed(const double* a, int n) {
   const int64_t start = I64(a[9]), end = I64(a[10]);
 #if defined(__x86_64__)
   MatvecFn fn = 0;
-  if (ternlm_isa == ISA_AVX512) fn = ternlm_vnni ? matvec_avx512_vnni : matvec_avx512;
-  else if (ternlm_isa == ISA_AVX2) fn = ternlm_vnni ? matvec_avx2_vnni : matvec_avx2;
+  if (ternlm_isa == ISA_AVX512) fn = ternlm_vnni ? matvec_packed_vnni_avx512 : matvec_packed_avx512;
+  else if (ternlm_isa == ISA_AVX2) fn = ternlm_vnni ? matvec_packed_vnni_avx2 : matvec_packed_avx2;
   if (fn) {
     uint8_t* mem = get_scratch((size_t)M * Kp + (size_t)M * 4);
     if (!mem) return 0;
