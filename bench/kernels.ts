@@ -19,7 +19,8 @@ Measures, best of --reps runs (default 20: on a shared VM the best of few runs s
             forward X.W^T (M=2048 K=256 N=768) and weight gradient dY^T.X (M=768 K=2048 N=256)
   matvec    one-token W.x, N=4096 K=256 (a vocabulary head) and N=768 K=288 (GFLOP/s, 2*N*K)
   ternary   M=4096 K=256 N=768, int8 activations    (Gop/s, 2*M*N*K ops; kernel only, and
-            the whole BitLinear forward: quantize activations, ternarize+pack, unpack, product)
+            the whole BitLinear forward: quantize activations, ternarize+pack, unpack, product),
+            and 1 and 4 rows straight from the 2-bit packed weights (one-token decoding)
   attention B=16 T=256 heads=4 hd=64, forward + backward (ms): the fused kernels
             (ops.causalAttention) and bmm + causal softmax + bmm with the head transposes
   ops       the training step's other kernels on 4096 rows of 256 (ms per call): gelu forward +
@@ -121,6 +122,16 @@ export async function run(args: string[]): Promise<void> {
       K.ternaryMatmulI16(q.ptr, sc.ptr, codes.ptr, al, y.ptr, N, M, N, Kp, false);
     }));
     record(`ternary_linear_forward_M${M}_K${Kd}_N${N}_gops`, t, (2 * M * N * Kd) / s2 / 1e9);
+  }
+  // Decoding: 1 and 4 rows straight from the 2-bit packed weights (the first rows of q).
+  for (const rows of [1, 4]) {
+    const calls = Math.ceil(1e7 / (rows * N * Kp));
+    for (const t of threadCounts) {
+      const s = r.pool.withThreads(t, () => bestOf(reps, () => {
+        for (let i = 0; i < calls; i++) K.ternaryMatvecPacked(q.ptr, sc.ptr, packed.ptr, alpha, y.ptr, N, rows, N, Kp, false);
+      }));
+      record(`ternary_matvec_packed_M${rows}_K${Kd}_N${N}_gops`, t, (2 * rows * N * Kd * calls) / s / 1e9);
+    }
   }
 
   {

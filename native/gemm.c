@@ -13,14 +13,14 @@
 #include <string.h>
 #include "kernels.h"
 #if defined(__x86_64__)
-#include "vmath.h"
+#include <immintrin.h>
 #endif
 
 #define NR 32   // columns of a packed panel of B
 #define KC 512  // depth block: a kc x 32 slice of a B panel is 64 KiB (L1 and L2); C is re-read once per block
 #define MC 240  // rows of A packed at once (MC x KC floats = 480 KiB, in L2); a multiple of every MR
-#define MR_AVX512 12
-#define MR_AVX2 6
+#define MR_avx512 12  // rows of a register block, per instruction set (V(MR) in gemm_simd.inc)
+#define MR_avx2 6
 #define MR_SCALAR 4
 
 static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
@@ -143,102 +143,17 @@ static void pack_a(int mr, const float* a, int64_t sai, int64_t sak, int64_t m0,
 }
 
 // ---------------------------------------------------------------- register blocks
-// Each computes C[rows, cols] (+)= pa (kc x rows, k-major with stride MR) . pb (kc x 32, k-major),
-// rows <= MR, cols <= 32. `rows` is a compile-time constant at every call (dispatch below), so the
-// accumulator arrays live in registers.
+// The vector register blocks (block_rows_avx512, block_rows_avx2) and matrix-vector rows
+// (matvec4_*, matvec1_*) are in gemm_simd.inc, compiled once per width. The scalar block below
+// computes the same: C[rows, cols] (+)= pa (kc x rows, k-major with stride MR) . pb (kc x 32).
 
 #if defined(__x86_64__)
-static inline __attribute__((always_inline)) TARGET_AVX512 void block_avx512(
-    const int rows, const float* pa, const float* pb, int64_t kc, float* c, int64_t ldc, int64_t cols, int acc) {
-  __m512 c0[MR_AVX512], c1[MR_AVX512];
-  _Pragma("GCC unroll 12") for (int r = 0; r < rows; r++) c0[r] = c1[r] = _mm512_setzero_ps();
-  for (int64_t k = 0; k < kc; k++) {
-    const __m512 b0 = _mm512_loadu_ps(pb), b1 = _mm512_loadu_ps(pb + 16);
-    _Pragma("GCC unroll 12") for (int r = 0; r < rows; r++) {
-      const __m512 av = _mm512_set1_ps(pa[r]);
-      c0[r] = _mm512_fmadd_ps(av, b0, c0[r]);
-      c1[r] = _mm512_fmadd_ps(av, b1, c1[r]);
-    }
-    pa += MR_AVX512;
-    pb += NR;
-  }
-  const __mmask16 m0 = cols >= 16 ? 0xFFFF : (__mmask16)((1u << cols) - 1);
-  const __mmask16 m1 = cols >= 32 ? 0xFFFF : cols <= 16 ? 0 : (__mmask16)((1u << (cols - 16)) - 1);
-  _Pragma("GCC unroll 12") for (int r = 0; r < rows; r++) {
-    float* row = c + r * ldc;
-    if (acc) {
-      c0[r] = _mm512_add_ps(c0[r], _mm512_maskz_loadu_ps(m0, row));
-      c1[r] = _mm512_add_ps(c1[r], _mm512_maskz_loadu_ps(m1, row + 16));
-    }
-    _mm512_mask_storeu_ps(row, m0, c0[r]);
-    _mm512_mask_storeu_ps(row + 16, m1, c1[r]);
-  }
-}
-
-static TARGET_AVX512 void block_avx512_rows(int64_t rows, const float* pa, const float* pb, int64_t kc, float* c, int64_t ldc, int64_t cols, int acc) {
-  switch (rows) {
-#define ROWS(R) case R: block_avx512(R, pa, pb, kc, c, ldc, cols, acc); break;
-    ROWS(1) ROWS(2) ROWS(3) ROWS(4) ROWS(5) ROWS(6) ROWS(7) ROWS(8) ROWS(9) ROWS(10) ROWS(11) ROWS(12)
-#undef ROWS
-  }
-}
-
-/** Lanes [0, n) of 8 set (n clamped to [0, 8]), for the AVX2 masked loads and stores. */
-static inline TARGET_AVX2 __m256i lanes_below(int64_t n) {
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n < 0 ? 0 : n > 8 ? 8 : n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-
-/** One 16-column half of a panel (pb points at its first column; rows still 32 floats apart). */
-static inline __attribute__((always_inline)) TARGET_AVX2 void block_avx2(
-    const int rows, const float* pa, const float* pb, int64_t kc, float* c, int64_t ldc, int64_t cols, int acc) {
-  __m256 c0[MR_AVX2], c1[MR_AVX2];
-  _Pragma("GCC unroll 12") for (int r = 0; r < rows; r++) c0[r] = c1[r] = _mm256_setzero_ps();
-  for (int64_t k = 0; k < kc; k++) {
-    const __m256 b0 = _mm256_loadu_ps(pb), b1 = _mm256_loadu_ps(pb + 8);
-    _Pragma("GCC unroll 12") for (int r = 0; r < rows; r++) {
-      const __m256 av = _mm256_broadcast_ss(pa + r);
-      c0[r] = _mm256_fmadd_ps(av, b0, c0[r]);
-      c1[r] = _mm256_fmadd_ps(av, b1, c1[r]);
-    }
-    pa += MR_AVX2;
-    pb += NR;
-  }
-  if (cols >= 16) {
-    _Pragma("GCC unroll 12") for (int r = 0; r < rows; r++) {
-      float* row = c + r * ldc;
-      if (acc) {
-        c0[r] = _mm256_add_ps(c0[r], _mm256_loadu_ps(row));
-        c1[r] = _mm256_add_ps(c1[r], _mm256_loadu_ps(row + 8));
-      }
-      _mm256_storeu_ps(row, c0[r]);
-      _mm256_storeu_ps(row + 8, c1[r]);
-    }
-    return;
-  }
-  const __m256i m0 = lanes_below(cols), m1 = lanes_below(cols - 8);
-  _Pragma("GCC unroll 12") for (int r = 0; r < rows; r++) {
-    float* row = c + r * ldc;
-    if (acc) {
-      c0[r] = _mm256_add_ps(c0[r], _mm256_maskload_ps(row, m0));
-      c1[r] = _mm256_add_ps(c1[r], _mm256_maskload_ps(row + 8, m1));
-    }
-    _mm256_maskstore_ps(row, m0, c0[r]);
-    _mm256_maskstore_ps(row + 8, m1, c1[r]);
-  }
-}
-
-static TARGET_AVX2 void block_avx2_rows(int64_t rows, const float* pa, const float* pb, int64_t kc, float* c, int64_t ldc, int64_t cols, int acc) {
-  for (int h = 0; h < 2 && cols > 16 * h; h++) {
-    const float* pbh = pb + 16 * h;
-    float* ch = c + 16 * h;
-    const int64_t colsh = cols - 16 * h;
-    switch (rows) {
-#define ROWS(R) case R: block_avx2(R, pa, pbh, kc, ch, ldc, colsh, acc); break;
-      ROWS(1) ROWS(2) ROWS(3) ROWS(4) ROWS(5) ROWS(6)
-#undef ROWS
-    }
-  }
-}
+#define SIMD_WIDTH 8
+#include "simd_width.h"
+#include "gemm_simd.inc"
+#define SIMD_WIDTH 16
+#include "simd_width.h"
+#include "gemm_simd.inc"
 #endif
 
 static void block_scalar_rows(int64_t rows, const float* pa, const float* pb, int64_t kc, float* c, int64_t ldc, int64_t cols, int acc) {
@@ -282,11 +197,11 @@ static double gemm_compute(const double* a, int n) {
   int mr = MR_SCALAR;
 #if defined(__x86_64__)
   if (ternlm_isa == ISA_AVX512) {
-    block = block_avx512_rows;
-    mr = MR_AVX512;
+    block = block_rows_avx512;
+    mr = MR_avx512;
   } else if (ternlm_isa == ISA_AVX2) {
-    block = block_avx2_rows;
-    mr = MR_AVX2;
+    block = block_rows_avx2;
+    mr = MR_avx2;
   }
 #endif
   for (int64_t k0 = 0; k0 < K; k0 += KC) {
@@ -317,102 +232,6 @@ static double gemm_compute(const double* a, int n) {
 }
 
 // ---------------------------------------------------------------- matrix-vector
-
-#if defined(__x86_64__)
-/** Rows [n0, n0+4) of W . x: four rows share each load of x; two accumulators per row. */
-static TARGET_AVX512 void matvec4_avx512(const float* w, int64_t ldw, const float* x, int64_t K, float* out) {
-  const float* r0 = w;
-  const float* r1 = w + ldw;
-  const float* r2 = w + 2 * ldw;
-  const float* r3 = w + 3 * ldw;
-  __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0, t0 = s0, t1 = s0, t2 = s0, t3 = s0;
-  int64_t k = 0;
-  for (; k + 32 <= K; k += 32) {
-    const __m512 x0 = _mm512_loadu_ps(x + k), x1 = _mm512_loadu_ps(x + k + 16);
-    s0 = _mm512_fmadd_ps(_mm512_loadu_ps(r0 + k), x0, s0);
-    s1 = _mm512_fmadd_ps(_mm512_loadu_ps(r1 + k), x0, s1);
-    s2 = _mm512_fmadd_ps(_mm512_loadu_ps(r2 + k), x0, s2);
-    s3 = _mm512_fmadd_ps(_mm512_loadu_ps(r3 + k), x0, s3);
-    t0 = _mm512_fmadd_ps(_mm512_loadu_ps(r0 + k + 16), x1, t0);
-    t1 = _mm512_fmadd_ps(_mm512_loadu_ps(r1 + k + 16), x1, t1);
-    t2 = _mm512_fmadd_ps(_mm512_loadu_ps(r2 + k + 16), x1, t2);
-    t3 = _mm512_fmadd_ps(_mm512_loadu_ps(r3 + k + 16), x1, t3);
-  }
-  for (; k < K; k += 16) {
-    const __mmask16 m = K - k >= 16 ? 0xFFFF : (__mmask16)((1u << (K - k)) - 1);
-    const __m512 x0 = _mm512_maskz_loadu_ps(m, x + k);
-    s0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, r0 + k), x0, s0);
-    s1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, r1 + k), x0, s1);
-    s2 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, r2 + k), x0, s2);
-    s3 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, r3 + k), x0, s3);
-  }
-  out[0] = _mm512_reduce_add_ps(_mm512_add_ps(s0, t0));
-  out[1] = _mm512_reduce_add_ps(_mm512_add_ps(s1, t1));
-  out[2] = _mm512_reduce_add_ps(_mm512_add_ps(s2, t2));
-  out[3] = _mm512_reduce_add_ps(_mm512_add_ps(s3, t3));
-}
-
-/** One row of W . x. */
-static TARGET_AVX512 float matvec1_avx512(const float* w, const float* x, int64_t K) {
-  __m512 s = _mm512_setzero_ps(), t = s;
-  int64_t k = 0;
-  for (; k + 32 <= K; k += 32) {
-    s = _mm512_fmadd_ps(_mm512_loadu_ps(w + k), _mm512_loadu_ps(x + k), s);
-    t = _mm512_fmadd_ps(_mm512_loadu_ps(w + k + 16), _mm512_loadu_ps(x + k + 16), t);
-  }
-  for (; k < K; k += 16) {
-    const __mmask16 m = K - k >= 16 ? 0xFFFF : (__mmask16)((1u << (K - k)) - 1);
-    s = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, w + k), _mm512_maskz_loadu_ps(m, x + k), s);
-  }
-  return _mm512_reduce_add_ps(_mm512_add_ps(s, t));
-}
-
-static TARGET_AVX2 void matvec4_avx2(const float* w, int64_t ldw, const float* x, int64_t K, float* out) {
-  const float* r0 = w;
-  const float* r1 = w + ldw;
-  const float* r2 = w + 2 * ldw;
-  const float* r3 = w + 3 * ldw;
-  __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0, t0 = s0, t1 = s0, t2 = s0, t3 = s0;
-  int64_t k = 0;
-  for (; k + 16 <= K; k += 16) {
-    const __m256 x0 = _mm256_loadu_ps(x + k), x1 = _mm256_loadu_ps(x + k + 8);
-    s0 = _mm256_fmadd_ps(_mm256_loadu_ps(r0 + k), x0, s0);
-    s1 = _mm256_fmadd_ps(_mm256_loadu_ps(r1 + k), x0, s1);
-    s2 = _mm256_fmadd_ps(_mm256_loadu_ps(r2 + k), x0, s2);
-    s3 = _mm256_fmadd_ps(_mm256_loadu_ps(r3 + k), x0, s3);
-    t0 = _mm256_fmadd_ps(_mm256_loadu_ps(r0 + k + 8), x1, t0);
-    t1 = _mm256_fmadd_ps(_mm256_loadu_ps(r1 + k + 8), x1, t1);
-    t2 = _mm256_fmadd_ps(_mm256_loadu_ps(r2 + k + 8), x1, t2);
-    t3 = _mm256_fmadd_ps(_mm256_loadu_ps(r3 + k + 8), x1, t3);
-  }
-  for (; k < K; k += 8) {
-    const __m256i m = lanes_below(K - k);
-    const __m256 x0 = _mm256_maskload_ps(x + k, m);
-    s0 = _mm256_fmadd_ps(_mm256_maskload_ps(r0 + k, m), x0, s0);
-    s1 = _mm256_fmadd_ps(_mm256_maskload_ps(r1 + k, m), x0, s1);
-    s2 = _mm256_fmadd_ps(_mm256_maskload_ps(r2 + k, m), x0, s2);
-    s3 = _mm256_fmadd_ps(_mm256_maskload_ps(r3 + k, m), x0, s3);
-  }
-  out[0] = hsum256(_mm256_add_ps(s0, t0));
-  out[1] = hsum256(_mm256_add_ps(s1, t1));
-  out[2] = hsum256(_mm256_add_ps(s2, t2));
-  out[3] = hsum256(_mm256_add_ps(s3, t3));
-}
-
-static TARGET_AVX2 float matvec1_avx2(const float* w, const float* x, int64_t K) {
-  __m256 s = _mm256_setzero_ps(), t = s;
-  int64_t k = 0;
-  for (; k + 16 <= K; k += 16) {
-    s = _mm256_fmadd_ps(_mm256_loadu_ps(w + k), _mm256_loadu_ps(x + k), s);
-    t = _mm256_fmadd_ps(_mm256_loadu_ps(w + k + 8), _mm256_loadu_ps(x + k + 8), t);
-  }
-  for (; k < K; k += 8) {
-    const __m256i m = lanes_below(K - k);
-    s = _mm256_fmadd_ps(_mm256_maskload_ps(w + k, m), _mm256_maskload_ps(x + k, m), s);
-  }
-  return hsum256(_mm256_add_ps(s, t));
-}
-#endif
 
 static float matvec1_scalar(const float* w, const float* x, int64_t K) {
   float s = 0;
@@ -457,10 +276,10 @@ static double matvec_f32(const double* a, int n) {
 }
 
 const KernelEntry gemm_kernels[] = {
-  {"gemm_scratch_floats", 0, gemm_scratch_floats},
-  {"gemm_panel_width", 0, gemm_panel_width},
-  {"gemm_pack_b", 8, gemm_pack_b},
-  {"gemm_compute", 15, gemm_compute},
-  {"matvec_f32", 8, matvec_f32},
+  KERNEL(gemm_scratch_floats, 0),
+  KERNEL(gemm_panel_width, 0),
+  KERNEL(gemm_pack_b, 8),
+  KERNEL(gemm_compute, 15),
+  KERNEL(matvec_f32, 8),
   {0, 0, 0},
 };

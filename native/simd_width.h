@@ -114,6 +114,81 @@
 #error "SIMD_WIDTH must be 8 or 16"
 #endif
 
+// ---------------------------------------------------------------- additions: gemm.c, ternary.c
+#undef VMASK_UPTO
+#undef VSTORE_I16
+#undef VISET1
+#undef VISUB
+#undef VCVTI
+#undef TARGET_W_VNNI
+#undef VIZERO
+#undef VILOAD
+#undef VIADD
+#undef VIAND
+#undef VISRLV
+#undef VISET1_8
+#undef VISET1_16
+#undef VIBCAST128
+#undef VIMADDUBS
+#undef VIMADD16
+#undef VIDPBUSD
+#undef VIHSUM
+#if SIMD_WIDTH == 8
+/** Lanes [0, n) for any whole n (n <= 0: none, n >= W: all), unlike VMASK_TAIL's 0 <= k < W. */
+#define VMASK_UPTO(n) _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32((int)((n) < 0 ? 0 : (n) > 8 ? 8 : (n))), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)))
+/** Round v's lanes to the nearest integer (ties to even) and store them at p as W int16, saturated. */
+#define VSTORE_I16(p, v) do { const __m256i i_ = _mm256_cvtps_epi32(v); \
+    _mm_storeu_si128((__m128i*)(p), _mm_packs_epi32(_mm256_castsi256_si128(i_), _mm256_extracti128_si256(i_, 1))); } while (0)
+/** int32 lanes: broadcast, a - b (wrapping), and to float (round to nearest). */
+#define VISET1(x) _mm256_set1_epi32(x)
+#define VISUB(a, b) _mm256_sub_epi32(a, b)
+#define VCVTI(a) _mm256_cvtepi32_ps(a)
+/** This width's target with the int8 dot-product instruction (AVX-VNNI; AVX-512 VNNI). */
+#define TARGET_W_VNNI TARGET_AVX_VNNI
+#define VIZERO() _mm256_setzero_si256()
+#define VILOAD(p) _mm256_loadu_si256((const __m256i*)(p))
+/** int32 lanes: a + b, a & b, a >> b lane by lane (logical). */
+#define VIADD(a, b) _mm256_add_epi32(a, b)
+#define VIAND(a, b) _mm256_and_si256(a, b)
+#define VISRLV(a, b) _mm256_srlv_epi32(a, b)
+#define VISET1_8(x) _mm256_set1_epi8(x)
+#define VISET1_16(x) _mm256_set1_epi16(x)
+/** The 16 bytes at p in every 128-bit lane. */
+#define VIBCAST128(p) _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i*)(p)))
+/** u8 a x s8 b: sums of adjacent pairs as int16 (saturating); int16 a x b: adjacent pairs as int32. */
+#define VIMADDUBS(a, b) _mm256_maddubs_epi16(a, b)
+#define VIMADD16(a, b) _mm256_madd_epi16(a, b)
+/** acc + the sums of 4 adjacent u8 a x s8 b products per int32 lane (needs TARGET_W_VNNI). */
+#define VIDPBUSD(acc, a, b) _mm256_dpbusd_avx_epi32(acc, a, b)
+/** Sum of the int32 lanes (wrapping). */
+#define VIHSUM(v) V(hsum_i32)(v)
+static inline TARGET_W int32_t V(hsum_i32)(VI v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+  return _mm_cvtsi128_si32(s);
+}
+#else
+#define VMASK_UPTO(n) ((__mmask16)((n) >= 16 ? 0xFFFF : (n) <= 0 ? 0 : (1u << (n)) - 1))
+#define VSTORE_I16(p, v) _mm256_storeu_si256((__m256i*)(p), _mm512_cvtsepi32_epi16(_mm512_cvtps_epi32(v)))
+#define VISET1(x) _mm512_set1_epi32(x)
+#define VISUB(a, b) _mm512_sub_epi32(a, b)
+#define VCVTI(a) _mm512_cvtepi32_ps(a)
+#define TARGET_W_VNNI TARGET_AVX512_VNNI
+#define VIZERO() _mm512_setzero_si512()
+#define VILOAD(p) _mm512_loadu_si512(p)
+#define VIADD(a, b) _mm512_add_epi32(a, b)
+#define VIAND(a, b) _mm512_and_si512(a, b)
+#define VISRLV(a, b) _mm512_srlv_epi32(a, b)
+#define VISET1_8(x) _mm512_set1_epi8(x)
+#define VISET1_16(x) _mm512_set1_epi16(x)
+#define VIBCAST128(p) _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i*)(p)))
+#define VIMADDUBS(a, b) _mm512_maddubs_epi16(a, b)
+#define VIMADD16(a, b) _mm512_madd_epi16(a, b)
+#define VIDPBUSD(acc, a, b) _mm512_dpbusd_epi32(acc, a, b)
+#define VIHSUM(v) _mm512_reduce_add_epi32(v)
+#endif
+
 /** Sum and largest of a vector's lanes (functions of this width, defined once per inclusion). */
 #define VHSUM(v) V(hsum)(v)
 #define VHMAX(v) V(hmax)(v)

@@ -29,6 +29,45 @@ static uint8_t* get_scratch(size_t bytes) {
   return scratch;
 }
 
+/** What a tile writes: rows x cols of y (ldy) from the code sums, row sums and scales. */
+typedef struct {
+  float* y;
+  int64_t ldy;
+  int rows, cols, accumulate;
+  const int32_t* sums;
+  const float* s; /* scale[m] * alpha of each row */
+} Tile;
+
+/**
+ * The arguments both products start with (a[0..5]): int16 activations q, their row scales, the
+ * weights (ternary_matmul_i16: unpacked codes; ternary_matvec_packed: 2-bit packed), alpha, y, ldy.
+ */
+typedef struct {
+  const int16_t* q;
+  const float* scale;
+  const uint8_t* w;
+  float alpha;
+  float* y;
+  int64_t ldy;
+} Product;
+
+static Product product_args(const double* a) {
+  const Product p = {PTR_I16(a[0]), PTR_F32(a[1]), PTR_U8(a[2]), (float)a[3], PTR_F32(a[4]), I64(a[5])};
+  return p;
+}
+
+// The vector code both widths share (quantize_*, store_tile_*, matvec_packed*): ternary_simd.inc,
+// once per width. code_shifts: matvec_packed*'s right shift of each 32-bit lane (see there).
+#if defined(__x86_64__)
+static const int32_t code_shifts[16] = {0, 0, 0, 0, 2, 2, 2, 2, 4, 4, 4, 4, 6, 6, 6, 6};
+#define SIMD_WIDTH 8
+#include "simd_width.h"
+#include "ternary_simd.inc"
+#define SIMD_WIDTH 16
+#include "simd_width.h"
+#include "ternary_simd.inc"
+#endif
+
 /**
  * quantize_rows_i8(x, K, q, Kp, scale, start, end): rows [start, end) of x (M x K, f32) to
  * q = round(x / s) as int16 (M x Kp, zero padded), s = absmax / 127 (1 for a zero row).
@@ -47,47 +86,6 @@ static void quantize_scalar(const float* row, int K, int16_t* dst, int Kp, float
   for (; k < Kp; k++) dst[k] = 0;
 }
 
-#if defined(__x86_64__)
-static TARGET_AVX512 void quantize_avx512(const float* row, int K, int16_t* dst, int Kp, float* s_out) {
-  __m512 mx = _mm512_setzero_ps();
-  int k = 0;
-  for (; k + 16 <= K; k += 16) mx = _mm512_max_ps(mx, _mm512_abs_ps(_mm512_loadu_ps(row + k)));
-  float absmax = _mm512_reduce_max_ps(mx);
-  for (; k < K; k++) absmax = fmaxf(absmax, fabsf(row[k]));
-  const float s = absmax > 0 ? absmax / 127 : 1;
-  *s_out = s;
-  const __m512 inv = _mm512_set1_ps(1 / s);
-  k = 0;
-  for (; k + 16 <= K; k += 16)
-    _mm256_storeu_si256((__m256i*)(dst + k), _mm512_cvtsepi32_epi16(_mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(row + k), inv))));
-  for (; k + 8 <= K; k += 8)
-    for (int i = 0; i < 8; i++) dst[k + i] = (int16_t)nearbyintf(row[k + i] * (1 / s));
-  for (; k < K; k++) dst[k] = (int16_t)nearbyintf(row[k] / s);
-  for (; k < Kp; k++) dst[k] = 0;
-}
-
-static TARGET_AVX2 void quantize_avx2(const float* row, int K, int16_t* dst, int Kp, float* s_out) {
-  const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
-  __m256 mx = _mm256_setzero_ps();
-  int k = 0;
-  for (; k + 8 <= K; k += 8) mx = _mm256_max_ps(mx, _mm256_and_ps(_mm256_loadu_ps(row + k), absmask));
-  __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
-  m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-  m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
-  float absmax = _mm_cvtss_f32(m4);
-  for (; k < K; k++) absmax = fmaxf(absmax, fabsf(row[k]));
-  const float s = absmax > 0 ? absmax / 127 : 1;
-  *s_out = s;
-  const __m256 inv = _mm256_set1_ps(1 / s);
-  k = 0;
-  for (; k + 8 <= K; k += 8) {
-    const __m256i v = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(row + k), inv));
-    _mm_storeu_si128((__m128i*)(dst + k), _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1)));
-  }
-  for (; k < K; k++) dst[k] = (int16_t)nearbyintf(row[k] / s);
-  for (; k < Kp; k++) dst[k] = 0;
-}
-#endif
 
 static double quantize_rows_i8(const double* a, int n) {
   (void)n;
@@ -130,9 +128,23 @@ static TARGET_AVX2 void repack_codes(const uint8_t* w, int N, int Kp, int PW, ui
   }
 }
 
+/** One row of Kp int16 (a multiple of 16) to int8 in d (saturated; q fits), returning its sum. */
+static TARGET_AVX2 int32_t row_to_i8(const int16_t* s, int Kp, int8_t* d) {
+  const __m128i ones = _mm_set1_epi16(1);
+  __m128i acc = _mm_setzero_si128();
+  for (int k = 0; k < Kp; k += 16) {
+    const __m128i lo = _mm_loadu_si128((const __m128i*)(s + k));
+    const __m128i hi = _mm_loadu_si128((const __m128i*)(s + k + 8));
+    acc = _mm_add_epi32(acc, _mm_add_epi32(_mm_madd_epi16(lo, ones), _mm_madd_epi16(hi, ones)));
+    _mm_storeu_si128((__m128i*)(d + k), _mm_packs_epi16(lo, hi));
+  }
+  acc = _mm_add_epi32(acc, _mm_shuffle_epi32(acc, 0x4e));
+  acc = _mm_add_epi32(acc, _mm_shuffle_epi32(acc, 0xb1));
+  return _mm_cvtsi128_si32(acc);
+}
+
 /** rows [m0, m0 + rows) of q to int8 (TM x Kp, zero rows past `rows`) and their sums. */
 static TARGET_AVX2 void pack_rows_i8(const int16_t* q, int64_t m0, int rows, int Kp, int8_t* dst, int32_t* sums) {
-  const __m128i ones = _mm_set1_epi16(1);
   for (int r = 0; r < TM; r++) {
     int8_t* d = dst + (size_t)r * Kp;
     if (r >= rows) {
@@ -140,53 +152,11 @@ static TARGET_AVX2 void pack_rows_i8(const int16_t* q, int64_t m0, int rows, int
       sums[r] = 0;
       continue;
     }
-    const int16_t* s = q + (m0 + r) * Kp;
-    __m128i acc = _mm_setzero_si128();
-    for (int k = 0; k < Kp; k += 16) {
-      const __m128i lo = _mm_loadu_si128((const __m128i*)(s + k));
-      const __m128i hi = _mm_loadu_si128((const __m128i*)(s + k + 8));
-      acc = _mm_add_epi32(acc, _mm_add_epi32(_mm_madd_epi16(lo, ones), _mm_madd_epi16(hi, ones)));
-      _mm_storeu_si128((__m128i*)(d + k), _mm_packs_epi16(lo, hi));
-    }
-    acc = _mm_add_epi32(acc, _mm_shuffle_epi32(acc, 0x4e));
-    acc = _mm_add_epi32(acc, _mm_shuffle_epi32(acc, 0xb1));
-    sums[r] = _mm_cvtsi128_si32(acc);
+    sums[r] = row_to_i8(q + (m0 + r) * Kp, Kp, d);
   }
 }
 
-/** What a tile writes: rows x cols of y (ldy) from the code sums, row sums and scales. */
-typedef struct {
-  float* y;
-  int64_t ldy;
-  int rows, cols, accumulate;
-  const int32_t* sums;
-  const float* s; /* scale[m] * alpha of each row */
-} Tile;
 
-/** y[0..cols) (+)= f32(acc - sum) * s for up to 16 columns (AVX-512, masked). */
-static inline TARGET_AVX512 void store16(__m512i acc, int32_t sum, float s, float* y, int cols, int accumulate) {
-  const __mmask16 mask = cols >= 16 ? 0xffff : (__mmask16)((1u << cols) - 1);
-  __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(acc, _mm512_set1_epi32(sum))), _mm512_set1_ps(s));
-  if (accumulate) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, y));
-  _mm512_mask_storeu_ps(y, mask, v);
-}
-
-/** y[0..cols) (+)= f32(acc - sum) * s for up to 8 columns (AVX2; a partial vector goes lane by lane). */
-static inline TARGET_AVX2 void store8(__m256i acc, int32_t sum, float s, float* y, int cols, int accumulate) {
-  if (cols >= 8) {
-    __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(acc, _mm256_set1_epi32(sum))), _mm256_set1_ps(s));
-    if (accumulate) v = _mm256_add_ps(v, _mm256_loadu_ps(y));
-    _mm256_storeu_ps(y, v);
-    return;
-  }
-  int32_t lane[8];
-  _mm256_storeu_si256((__m256i*)lane, acc);
-  for (int i = 0; i < cols; i++) {
-    float v = (float)(lane[i] - sum) * s;
-    if (accumulate) v += y[i];
-    y[i] = v;
-  }
-}
 
 // The tiles keep their accumulators in named variables (an array indexed after the loop would
 // live in memory) and hand them to the stores through an array once the sums are done.
@@ -207,9 +177,7 @@ static TARGET_AVX512_VNNI void tile_avx512_vnni(const int8_t* x, const uint8_t* 
 #undef ROW
   }
   const __m512i acc[6][4] = {{a0, a1, a2, a3}, {b0, b1, b2, b3}, {d0, d1, d2, d3}, {e0, e1, e2, e3}, {f0, f1, f2, f3}, {g0, g1, g2, g3}};
-  for (int r = 0; r < t.rows; r++)
-    for (int v = 0; v < 4 && 16 * v < t.cols; v++)
-      store16(acc[r][v], t.sums[r], t.s[r], t.y + r * t.ldy + 16 * v, t.cols - 16 * v, t.accumulate);
+  store_tile_avx512(&acc[0][0], 4, t);
 }
 
 /** 4 rows x 64 columns, AVX-512 without VNNI: vpmaddubsw pairs, vpmaddwd by 1 to quads. */
@@ -228,9 +196,7 @@ static TARGET_AVX512 void tile_avx512(const int8_t* x, const uint8_t* c, int Kp,
 #undef DOT
   }
   const __m512i acc[4][4] = {{a0, a1, a2, a3}, {b0, b1, b2, b3}, {d0, d1, d2, d3}, {e0, e1, e2, e3}};
-  for (int r = 0; r < t.rows; r++)
-    for (int v = 0; v < 4 && 16 * v < t.cols; v++)
-      store16(acc[r][v], t.sums[r], t.s[r], t.y + r * t.ldy + 16 * v, t.cols - 16 * v, t.accumulate);
+  store_tile_avx512(&acc[0][0], 4, t);
 }
 
 /** 6 rows x 16 columns, AVX-VNNI (256-bit vpdpbusd). */
@@ -246,9 +212,7 @@ static TARGET_AVX_VNNI void tile_avx2_vnni(const int8_t* x, const uint8_t* c, in
 #undef ROW
   }
   const __m256i acc[6][2] = {{a0, a1}, {b0, b1}, {d0, d1}, {e0, e1}, {f0, f1}, {g0, g1}};
-  for (int r = 0; r < t.rows; r++)
-    for (int v = 0; v < 2 && 8 * v < t.cols; v++)
-      store8(acc[r][v], t.sums[r], t.s[r], t.y + r * t.ldy + 8 * v, t.cols - 8 * v, t.accumulate);
+  store_tile_avx2(&acc[0][0], 2, t);
 }
 
 /** 4 rows x 16 columns, AVX2 without VNNI. */
@@ -266,17 +230,14 @@ static TARGET_AVX2 void tile_avx2(const int8_t* x, const uint8_t* c, int Kp, Til
 #undef DOT
   }
   const __m256i acc[4][2] = {{a0, a1}, {b0, b1}, {d0, d1}, {e0, e1}};
-  for (int r = 0; r < t.rows; r++)
-    for (int v = 0; v < 2 && 8 * v < t.cols; v++)
-      store8(acc[r][v], t.sums[r], t.s[r], t.y + r * t.ldy + 8 * v, t.cols - 8 * v, t.accumulate);
+  store_tile_avx2(&acc[0][0], 2, t);
 }
 #undef ROW_QUAD
 
 typedef void (*TileFn)(const int8_t* x, const uint8_t* c, int Kp, Tile t);
 
 /** Rows [start, end) of the product on x86: repack, then TM-row blocks x PW-column panels x MR-row tiles. */
-static void matmul_x86(const int16_t* q, const float* scale, const uint8_t* w, float alpha, float* y, int64_t ldy,
-                       int N, int Kp, int accumulate, int64_t start, int64_t end, TileFn tile, int PW, int MR) {
+static void matmul_x86(Product p, int N, int Kp, int accumulate, int64_t start, int64_t end, TileFn tile, int PW, int MR) {
   const int Np = (N + PW - 1) / PW * PW;
   uint8_t* mem = get_scratch((size_t)Np * Kp + (size_t)TM * Kp + TM * 8);
   if (!mem) return;
@@ -284,15 +245,15 @@ static void matmul_x86(const int16_t* q, const float* scale, const uint8_t* w, f
   int8_t* xs = (int8_t*)(mem + (size_t)Np * Kp);
   int32_t* sums = (int32_t*)(mem + (size_t)Np * Kp + (size_t)TM * Kp);
   float* s = (float*)(sums + TM);
-  repack_codes(w, N, Kp, PW, codes);
+  repack_codes(p.w, N, Kp, PW, codes);
   for (int64_t m0 = start; m0 < end; m0 += TM) {
     const int rows = (int)(end - m0 < TM ? end - m0 : TM);
-    pack_rows_i8(q, m0, rows, Kp, xs, sums);
-    for (int r = 0; r < rows; r++) s[r] = scale[m0 + r] * alpha;
+    pack_rows_i8(p.q, m0, rows, Kp, xs, sums);
+    for (int r = 0; r < rows; r++) s[r] = p.scale[m0 + r] * p.alpha;
     for (int n0 = 0; n0 < N; n0 += PW) {
       const uint8_t* panel = codes + (size_t)n0 * Kp;
       for (int r0 = 0; r0 < rows; r0 += MR) {
-        const Tile t = {y + (m0 + r0) * ldy + n0, ldy, rows - r0 < MR ? rows - r0 : MR, N - n0 < PW ? N - n0 : PW, accumulate, sums + r0, s + r0};
+        const Tile t = {p.y + (m0 + r0) * p.ldy + n0, p.ldy, rows - r0 < MR ? rows - r0 : MR, N - n0 < PW ? N - n0 : PW, accumulate, sums + r0, s + r0};
         tile(xs + (size_t)r0 * Kp, panel, Kp, t);
       }
     }
@@ -301,23 +262,22 @@ static void matmul_x86(const int16_t* q, const float* scale, const uint8_t* w, f
 #endif
 
 /** The product in plain C, straight from the wasm layouts: a row against one 4-column panel at a time. */
-static void matmul_scalar(const int16_t* q, const float* scale, const uint8_t* w, float alpha, float* y, int64_t ldy,
-                          int N, int Kp, int accumulate, int64_t start, int64_t end) {
+static void matmul_scalar(Product p, int N, int Kp, int accumulate, int64_t start, int64_t end) {
   for (int64_t m = start; m < end; m++) {
-    const int16_t* x = q + m * Kp;
-    const float s = scale[m] * alpha;
+    const int16_t* x = p.q + m * Kp;
+    const float s = p.scale[m] * p.alpha;
     int32_t rowsum = 0;
     for (int k = 0; k < Kp; k++) rowsum += x[k];
     for (int n0 = 0; n0 < N; n0 += 4) {
-      const uint8_t* c = w + (size_t)n0 * Kp;
+      const uint8_t* c = p.w + (size_t)n0 * Kp;
       int32_t sum[4] = {0, 0, 0, 0};
       for (int k = 0; k < Kp; k += 4, c += 16)
         for (int j = 0; j < 4; j++)
           sum[j] += x[k] * c[4 * j] + x[k + 1] * c[4 * j + 1] + x[k + 2] * c[4 * j + 2] + x[k + 3] * c[4 * j + 3];
       for (int j = 0; j < 4 && n0 + j < N; j++) {
         float v = (float)(sum[j] - rowsum) * s;
-        if (accumulate) v += y[m * ldy + n0 + j];
-        y[m * ldy + n0 + j] = v;
+        if (accumulate) v += p.y[m * p.ldy + n0 + j];
+        p.y[m * p.ldy + n0 + j] = v;
       }
     }
   }
@@ -326,21 +286,16 @@ static void matmul_scalar(const int16_t* q, const float* scale, const uint8_t* w
 /** ternary_matmul_i16(q, scale, w, alpha, y, ldy, M, N, Kp, accumulate, start, end): see assembly/ternary.ts. */
 static double ternary_matmul_i16(const double* a, int n) {
   (void)n;
-  const int16_t* q = PTR_I16(a[0]);
-  const float* scale = PTR_F32(a[1]);
-  const uint8_t* w = PTR_U8(a[2]);
-  const float alpha = (float)a[3];
-  float* y = PTR_F32(a[4]);
-  const int64_t ldy = I64(a[5]);
+  const Product p = product_args(a);
   const int N = I32(a[7]), Kp = I32(a[8]), accumulate = I32(a[9]) != 0;
   const int64_t start = I64(a[10]), end = I64(a[11]);
 #if defined(__x86_64__)
-  if (ternlm_isa == ISA_AVX512 && ternlm_vnni) { matmul_x86(q, scale, w, alpha, y, ldy, N, Kp, accumulate, start, end, tile_avx512_vnni, 64, 6); return 0; }
-  if (ternlm_isa == ISA_AVX512) { matmul_x86(q, scale, w, alpha, y, ldy, N, Kp, accumulate, start, end, tile_avx512, 64, 4); return 0; }
-  if (ternlm_isa == ISA_AVX2 && ternlm_vnni) { matmul_x86(q, scale, w, alpha, y, ldy, N, Kp, accumulate, start, end, tile_avx2_vnni, 16, 6); return 0; }
-  if (ternlm_isa == ISA_AVX2) { matmul_x86(q, scale, w, alpha, y, ldy, N, Kp, accumulate, start, end, tile_avx2, 16, 4); return 0; }
+  if (ternlm_isa == ISA_AVX512 && ternlm_vnni) { matmul_x86(p, N, Kp, accumulate, start, end, tile_avx512_vnni, 64, 6); return 0; }
+  if (ternlm_isa == ISA_AVX512) { matmul_x86(p, N, Kp, accumulate, start, end, tile_avx512, 64, 4); return 0; }
+  if (ternlm_isa == ISA_AVX2 && ternlm_vnni) { matmul_x86(p, N, Kp, accumulate, start, end, tile_avx2_vnni, 16, 6); return 0; }
+  if (ternlm_isa == ISA_AVX2) { matmul_x86(p, N, Kp, accumulate, start, end, tile_avx2, 16, 4); return 0; }
 #endif
-  matmul_scalar(q, scale, w, alpha, y, ldy, N, Kp, accumulate, start, end);
+  matmul_scalar(p, N, Kp, accumulate, start, end);
   return 0;
 }
 
@@ -359,141 +314,53 @@ static inline void finish_one(int32_t sum, int32_t rowsum, float s, float* y, in
 }
 
 #if defined(__x86_64__)
-/** q rows (M x Kp int16) to int8 rows in dst and their sums (Kp a multiple of 16). */
-static TARGET_AVX2 void rows_to_i8(const int16_t* q, int M, int Kp, int8_t* dst, int32_t* sums) {
-  const __m128i ones = _mm_set1_epi16(1);
-  for (int m = 0; m < M; m++) {
-    const int16_t* s = q + (size_t)m * Kp;
-    __m128i acc = _mm_setzero_si128();
-    for (int k = 0; k < Kp; k += 16) {
-      const __m128i lo = _mm_loadu_si128((const __m128i*)(s + k));
-      const __m128i hi = _mm_loadu_si128((const __m128i*)(s + k + 8));
-      acc = _mm_add_epi32(acc, _mm_add_epi32(_mm_madd_epi16(lo, ones), _mm_madd_epi16(hi, ones)));
-      _mm_storeu_si128((__m128i*)(dst + (size_t)m * Kp + k), _mm_packs_epi16(lo, hi));
-    }
-    acc = _mm_add_epi32(acc, _mm_shuffle_epi32(acc, 0x4e));
-    acc = _mm_add_epi32(acc, _mm_shuffle_epi32(acc, 0xb1));
-    sums[m] = _mm_cvtsi128_si32(acc);
-  }
-}
-
-/** Column n's code sums against rows x[r] (r < 4, rows past M repeat row 0), AVX-512 (VNNI or not). */
-#define MATVEC_512(NAME, TARGET, DOT)                                                                   \
-  static TARGET void NAME(const uint8_t* src, const int8_t* x, int rows, int Kp, int32_t out[4]) {     \
-    const __m512i shifts = _mm512_set_epi32(6, 6, 6, 6, 4, 4, 4, 4, 2, 2, 2, 2, 0, 0, 0, 0);            \
-    const __m512i three = _mm512_set1_epi8(3), ones = _mm512_set1_epi16(1);                             \
-    (void)ones;                                                                                         \
-    const int8_t* x1 = rows > 1 ? x + Kp : x;                                                           \
-    const int8_t* x2 = rows > 2 ? x + 2 * (size_t)Kp : x;                                               \
-    const int8_t* x3 = rows > 3 ? x + 3 * (size_t)Kp : x;                                               \
-    __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;                                     \
-    for (int g = 0; g < Kp; g += 64) {                                                                  \
-      const __m512i v = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i*)(src + g / 4)));        \
-      const __m512i c = _mm512_and_si512(_mm512_srlv_epi32(v, shifts), three);                          \
-      a0 = DOT(a0, c, _mm512_loadu_si512(x + g));                                                       \
-      a1 = DOT(a1, c, _mm512_loadu_si512(x1 + g));                                                      \
-      a2 = DOT(a2, c, _mm512_loadu_si512(x2 + g));                                                      \
-      a3 = DOT(a3, c, _mm512_loadu_si512(x3 + g));                                                      \
-    }                                                                                                   \
-    out[0] = _mm512_reduce_add_epi32(a0);                                                               \
-    out[1] = _mm512_reduce_add_epi32(a1);                                                               \
-    out[2] = _mm512_reduce_add_epi32(a2);                                                               \
-    out[3] = _mm512_reduce_add_epi32(a3);                                                               \
-  }
-#define DOT_VNNI512(acc, c, x) _mm512_dpbusd_epi32(acc, c, x)
-#define DOT_512(acc, c, x) _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(c, x), ones))
-MATVEC_512(matvec_avx512_vnni, TARGET_AVX512_VNNI, DOT_VNNI512)
-MATVEC_512(matvec_avx512, TARGET_AVX512, DOT_512)
-
-/** The same with 256-bit vectors: codes of k 0..31 and 32..63 of a group (AVX-VNNI or AVX2). */
-static inline TARGET_AVX2 int32_t hsum_epi32_256(__m256i v) {
-  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
-  return _mm_cvtsi128_si32(s);
-}
-#define MATVEC_256(NAME, TARGET, DOT)                                                                   \
-  static TARGET void NAME(const uint8_t* src, const int8_t* x, int rows, int Kp, int32_t out[4]) {     \
-    const __m256i lo = _mm256_set_epi32(2, 2, 2, 2, 0, 0, 0, 0), hi = _mm256_set_epi32(6, 6, 6, 6, 4, 4, 4, 4); \
-    const __m256i three = _mm256_set1_epi8(3), ones = _mm256_set1_epi16(1);                             \
-    (void)ones;                                                                                         \
-    const int8_t* x1 = rows > 1 ? x + Kp : x;                                                           \
-    const int8_t* x2 = rows > 2 ? x + 2 * (size_t)Kp : x;                                               \
-    const int8_t* x3 = rows > 3 ? x + 3 * (size_t)Kp : x;                                               \
-    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;                                     \
-    for (int g = 0; g < Kp; g += 64) {                                                                  \
-      const __m256i v = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i*)(src + g / 4)));   \
-      const __m256i c0 = _mm256_and_si256(_mm256_srlv_epi32(v, lo), three);                             \
-      const __m256i c1 = _mm256_and_si256(_mm256_srlv_epi32(v, hi), three);                             \
-      a0 = DOT(DOT(a0, c0, _mm256_loadu_si256((const __m256i*)(x + g))), c1, _mm256_loadu_si256((const __m256i*)(x + g + 32)));    \
-      a1 = DOT(DOT(a1, c0, _mm256_loadu_si256((const __m256i*)(x1 + g))), c1, _mm256_loadu_si256((const __m256i*)(x1 + g + 32)));  \
-      a2 = DOT(DOT(a2, c0, _mm256_loadu_si256((const __m256i*)(x2 + g))), c1, _mm256_loadu_si256((const __m256i*)(x2 + g + 32)));  \
-      a3 = DOT(DOT(a3, c0, _mm256_loadu_si256((const __m256i*)(x3 + g))), c1, _mm256_loadu_si256((const __m256i*)(x3 + g + 32)));  \
-    }                                                                                                   \
-    out[0] = hsum_epi32_256(a0);                                                                        \
-    out[1] = hsum_epi32_256(a1);                                                                        \
-    out[2] = hsum_epi32_256(a2);                                                                        \
-    out[3] = hsum_epi32_256(a3);                                                                        \
-  }
-#define DOT_VNNI256(acc, c, x) _mm256_dpbusd_avx_epi32(acc, c, x)
-#define DOT_256(acc, c, x) _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(c, x), ones))
-MATVEC_256(matvec_avx2_vnni, TARGET_AVX_VNNI, DOT_VNNI256)
-MATVEC_256(matvec_avx2, TARGET_AVX2, DOT_256)
-#undef MATVEC_512
-#undef MATVEC_256
-
 typedef void (*MatvecFn)(const uint8_t* src, const int8_t* x, int rows, int Kp, int32_t out[4]);
 #endif
 
 /** ternary_matvec_packed(q, scale, packed, alpha, y, ldy, M, Kp, accumulate, start, end): columns [start, end). */
 static double ternary_matvec_packed(const double* a, int n) {
   (void)n;
-  const int16_t* q = PTR_I16(a[0]);
-  const float* scale = PTR_F32(a[1]);
-  const uint8_t* packed = PTR_U8(a[2]);
-  const float alpha = (float)a[3];
-  float* y = PTR_F32(a[4]);
-  const int64_t ldy = I64(a[5]);
+  const Product p = product_args(a);
   const int M = I32(a[6]), Kp = I32(a[7]), accumulate = I32(a[8]) != 0;
   const int64_t start = I64(a[9]), end = I64(a[10]);
 #if defined(__x86_64__)
   MatvecFn fn = 0;
-  if (ternlm_isa == ISA_AVX512) fn = ternlm_vnni ? matvec_avx512_vnni : matvec_avx512;
-  else if (ternlm_isa == ISA_AVX2) fn = ternlm_vnni ? matvec_avx2_vnni : matvec_avx2;
+  if (ternlm_isa == ISA_AVX512) fn = ternlm_vnni ? matvec_packed_vnni_avx512 : matvec_packed_avx512;
+  else if (ternlm_isa == ISA_AVX2) fn = ternlm_vnni ? matvec_packed_vnni_avx2 : matvec_packed_avx2;
   if (fn) {
     uint8_t* mem = get_scratch((size_t)M * Kp + (size_t)M * 4);
     if (!mem) return 0;
     int8_t* x = (int8_t*)mem;
     int32_t* sums = (int32_t*)(mem + (size_t)M * Kp);
-    rows_to_i8(q, M, Kp, x, sums);
+    for (int m = 0; m < M; m++) sums[m] = row_to_i8(p.q + (size_t)m * Kp, Kp, x + (size_t)m * Kp);
     for (int64_t col = start; col < end; col++) {
-      const uint8_t* src = packed + col * (Kp / 4);
+      const uint8_t* src = p.w + col * (Kp / 4);
       for (int m0 = 0; m0 < M; m0 += 4) {
         const int rows = M - m0 < 4 ? M - m0 : 4;
         int32_t out[4];
         fn(src, x + (size_t)m0 * Kp, rows, Kp, out);
         for (int r = 0; r < rows; r++)
-          finish_one(out[r], sums[m0 + r], scale[m0 + r] * alpha, y + (m0 + r) * ldy + col, accumulate);
+          finish_one(out[r], sums[m0 + r], p.scale[m0 + r] * p.alpha, p.y + (m0 + r) * p.ldy + col, accumulate);
       }
     }
     return 0;
   }
 #endif
   for (int64_t col = start; col < end; col++) {
-    const uint8_t* src = packed + col * (Kp / 4);
+    const uint8_t* src = p.w + col * (Kp / 4);
     for (int m = 0; m < M; m++) {
-      const int16_t* x = q + (size_t)m * Kp;
+      const int16_t* x = p.q + (size_t)m * Kp;
       int32_t sum = 0;
       for (int k = 0; k < Kp; k++) sum += x[k] * (((src[(k / 64) * 16 + k % 16] >> (2 * ((k % 64) / 16))) & 3) - 1);
-      finish_one(sum, 0, scale[m] * alpha, y + m * ldy + col, accumulate);
+      finish_one(sum, 0, p.scale[m] * p.alpha, p.y + m * p.ldy + col, accumulate);
     }
   }
   return 0;
 }
 
 const KernelEntry ternary_kernels[] = {
-  {"quantize_rows_i8", 7, quantize_rows_i8},
-  {"ternary_matmul_i16", 12, ternary_matmul_i16},
-  {"ternary_matvec_packed", 11, ternary_matvec_packed},
+  KERNEL(quantize_rows_i8, 7),
+  KERNEL(ternary_matmul_i16, 12),
+  KERNEL(ternary_matvec_packed, 11),
   {0, 0, 0},
 };
