@@ -2,8 +2,9 @@
 // (assembly/attention.ts, softmax.ts, infer.ts).
 //
 // Each kernel is written once, on top of a small set of row and tile primitives (RowOps), of
-// which there are three builds: AVX-512 (16 lanes), AVX2 + FMA (8 lanes) and plain C. A kernel
-// picks the set for ternlm_isa when it is called.
+// which there are three builds: AVX-512 (16 lanes) and AVX2 + FMA (8 lanes), both compiled from
+// the one text attention_simd.inc, and plain C. A kernel picks the set for ternlm_isa when it is
+// called.
 //
 // Fused attention (attention_forward / attention_backward) follows the wasm kernels' plan: tiles
 // of BR query rows against blocks of up to BC keys, an online softmax in the forward pass and
@@ -14,9 +15,6 @@
 #include <math.h>
 #include <string.h>
 #include "kernels.h"
-#if defined(__x86_64__)
-#include "vmath.h"
-#endif
 
 /** Query rows per tile. */
 #define BR 4
@@ -182,488 +180,21 @@ static const RowOps scalar_ops = {
 };
 
 #if defined(__x86_64__)
-// ---------------------------------------------------------------- AVX2 + FMA (8 lanes)
+// ---------------------------------------------------------------- AVX2 + FMA (8 lanes) and AVX-512 (16 lanes)
 
-/** All-ones in lanes below k (k in 0..8): the lanes of a tail. */
-static inline TARGET_AVX2 __m256i tail8(int k) {
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32(k), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-
-static TARGET_AVX2 float avx2_row_max(const float* x, int n) {
-  __m256 m = _mm256_set1_ps(-INFINITY);
-  int i = 0;
-  for (; i + 8 <= n; i += 8) m = _mm256_max_ps(m, _mm256_loadu_ps(x + i));
-  if (i < n) m = _mm256_max_ps(m, _mm256_blendv_ps(m, _mm256_maskload_ps(x + i, tail8(n - i)), _mm256_castsi256_ps(tail8(n - i))));
-  return hmax256(m);
-}
-
-static TARGET_AVX2 float avx2_exp_sum(const float* x, float* y, int n, float m) {
-  const __m256 mv = _mm256_set1_ps(m);
-  __m256 s = _mm256_setzero_ps();
-  int i = 0;
-  for (; i + 8 <= n; i += 8) {
-    const __m256 e = exp256(_mm256_sub_ps(_mm256_loadu_ps(x + i), mv));
-    if (y) _mm256_storeu_ps(y + i, e);
-    s = _mm256_add_ps(s, e);
-  }
-  if (i < n) {
-    const __m256i k = tail8(n - i);
-    const __m256 e = _mm256_and_ps(exp256(_mm256_sub_ps(_mm256_maskload_ps(x + i, k), mv)), _mm256_castsi256_ps(k));
-    if (y) _mm256_maskstore_ps(y + i, k, e);
-    s = _mm256_add_ps(s, e);
-  }
-  return hsum256(s);
-}
-
-static TARGET_AVX2 void avx2_scale_add(const float* x, float* y, int n, float s, float c) {
-  const __m256 sv = _mm256_set1_ps(s), cv = _mm256_set1_ps(c);
-  int i = 0;
-  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(_mm256_loadu_ps(x + i), sv, cv));
-  if (i < n) {
-    const __m256i k = tail8(n - i);
-    _mm256_maskstore_ps(y + i, k, _mm256_fmadd_ps(_mm256_maskload_ps(x + i, k), sv, cv));
-  }
-}
-
-static TARGET_AVX2 float avx2_dot(const float* a, const float* b, int n) {
-  __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
-  int i = 0;
-  for (; i + 16 <= n; i += 16) {
-    s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-    s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
-  }
-  for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-  if (i < n) {
-    const __m256i k = tail8(n - i);
-    s1 = _mm256_fmadd_ps(_mm256_maskload_ps(a + i, k), _mm256_maskload_ps(b + i, k), s1);
-  }
-  return hsum256(_mm256_add_ps(s0, s1));
-}
-
-static TARGET_AVX2 void avx2_softmax_grad(const float* y, const float* dy, float* dx, int n, float s, int accumulate) {
-  const __m256 sv = _mm256_set1_ps(s);
-  int i = 0;
-  for (; i + 8 <= n; i += 8) {
-    __m256 v = _mm256_mul_ps(_mm256_loadu_ps(y + i), _mm256_sub_ps(_mm256_loadu_ps(dy + i), sv));
-    if (accumulate) v = _mm256_add_ps(v, _mm256_loadu_ps(dx + i));
-    _mm256_storeu_ps(dx + i, v);
-  }
-  if (i < n) {
-    const __m256i k = tail8(n - i);
-    __m256 v = _mm256_mul_ps(_mm256_maskload_ps(y + i, k), _mm256_sub_ps(_mm256_maskload_ps(dy + i, k), sv));
-    if (accumulate) v = _mm256_add_ps(v, _mm256_maskload_ps(dx + i, k));
-    _mm256_maskstore_ps(dx + i, k, v);
-  }
-}
-
-static inline TARGET_AVX2 __m256 swiglu8(__m256 a, __m256 b) {
-  const __m256 one = _mm256_set1_ps(1);
-  const __m256 sig = _mm256_div_ps(one, _mm256_add_ps(one, exp256(_mm256_sub_ps(_mm256_setzero_ps(), a))));
-  return _mm256_mul_ps(_mm256_mul_ps(a, sig), b);
-}
-
-static TARGET_AVX2 void avx2_swiglu(const float* a, const float* b, float* y, int n) {
-  int i = 0;
-  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, swiglu8(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i)));
-  if (i < n) {
-    const __m256i k = tail8(n - i);
-    _mm256_maskstore_ps(y + i, k, swiglu8(_mm256_maskload_ps(a + i, k), _mm256_maskload_ps(b + i, k)));
-  }
-}
-
-static TARGET_AVX2 void avx2_rope(const float* x, const float* cos, const float* sin, float* y, int n, float sign, int accumulate) {
-  const __m256 sg = _mm256_set1_ps(sign);
-  for (int i = 0; i < n; i += 8) {
-    const __m256i k = tail8(n - i);
-    const __m256 xv = _mm256_maskload_ps(x + i, k);
-    const __m256 sw = _mm256_mul_ps(_mm256_permute_ps(xv, 0xB1), sg);
-    __m256 out = _mm256_fmadd_ps(sw, _mm256_maskload_ps(sin + i, k), _mm256_mul_ps(xv, _mm256_maskload_ps(cos + i, k)));
-    if (accumulate) out = _mm256_add_ps(out, _mm256_maskload_ps(y + i, k));
-    _mm256_maskstore_ps(y + i, k, out);
-  }
-}
-
-static TARGET_AVX2 void avx2_conv_step(const float* last, const float* w, const float* bias, float* y, int64_t C, int Kw, int dil, int n) {
-  for (int c = 0; c < n; c += 8) {
-    const __m256i k = tail8(n - c);
-    __m256 acc = bias ? _mm256_maskload_ps(bias + c, k) : _mm256_setzero_ps();
-    for (int i = 0; i < Kw; i++) {
-      acc = _mm256_fmadd_ps(_mm256_maskload_ps(w + i * C + c, k), _mm256_maskload_ps(last + c - (int64_t)(Kw - 1 - i) * dil * C, k), acc);
-    }
-    _mm256_maskstore_ps(y + c, k, acc);
-  }
-}
-
-/** [sum(v0), ..., sum(v7)]: eight horizontal sums at once. */
-static inline TARGET_AVX2 __m256 hsum8x8(__m256 v0, __m256 v1, __m256 v2, __m256 v3, __m256 v4, __m256 v5, __m256 v6, __m256 v7) {
-  const __m256 a = _mm256_hadd_ps(_mm256_hadd_ps(v0, v1), _mm256_hadd_ps(v2, v3));
-  const __m256 b = _mm256_hadd_ps(_mm256_hadd_ps(v4, v5), _mm256_hadd_ps(v6, v7));
-  // a = [s0 s1 s2 s3 | s0' s1' s2' s3'] (low and high 128-bit halves' partial sums), b the same for 4..7.
-  return _mm256_add_ps(_mm256_permute2f128_ps(a, b, 0x20), _mm256_permute2f128_ps(a, b, 0x31));
-}
-
-/** q . k over hs floats as a vector of partial sums (8 lanes), hs any size. */
-static inline TARGET_AVX2 __m256 dot8(const float* q, const float* k, int hs, __m256i tail) {
-  __m256 s = _mm256_setzero_ps();
-  int i = 0;
-  for (; i + 8 <= hs; i += 8) s = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), _mm256_loadu_ps(k + i), s);
-  if (i < hs) s = _mm256_fmadd_ps(_mm256_maskload_ps(q + i, tail), _mm256_maskload_ps(k + i, tail), s);
-  return s;
-}
-
-static TARGET_AVX2 float avx2_decode_scores(const float* q, const float* k, int ld, float* att, int T, int hs, float scale) {
-  const __m256i tail = tail8(hs & 7);
-  const __m256 sc = _mm256_set1_ps(scale);
-  __m256 mx = _mm256_set1_ps(-INFINITY);
-  int t = 0;
-  for (; t + 8 <= T; t += 8) {
-    const float* kt = k + (size_t)t * ld;
-    const __m256 s = _mm256_mul_ps(sc, hsum8x8(dot8(q, kt, hs, tail), dot8(q, kt + ld, hs, tail), dot8(q, kt + 2 * ld, hs, tail),
-      dot8(q, kt + 3 * ld, hs, tail), dot8(q, kt + 4 * ld, hs, tail), dot8(q, kt + 5 * ld, hs, tail), dot8(q, kt + 6 * ld, hs, tail),
-      dot8(q, kt + 7 * ld, hs, tail)));
-    _mm256_storeu_ps(att + t, s);
-    mx = _mm256_max_ps(mx, s);
-  }
-  float m = hmax256(mx);
-  for (; t < T; t++) {
-    const float s = hsum256(dot8(q, k + (size_t)t * ld, hs, tail)) * scale;
-    att[t] = s;
-    m = s > m ? s : m;
-  }
-  return m;
-}
-
-static TARGET_AVX2 void avx2_decode_sum(const float* w, const float* v, int ld, float* out, int T, int hs, float inv) {
-  // Four sums (positions t mod 4) so that the multiply-adds do not wait on each other.
-  for (int i = 0; i < hs; i += 8) {
-    const __m256i k = tail8(hs - i);
-    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-    const float* vt = v + i;
-    int t = 0;
-    for (; t + 4 <= T; t += 4, vt += 4 * (size_t)ld) {
-      s0 = _mm256_fmadd_ps(_mm256_broadcast_ss(w + t), _mm256_maskload_ps(vt, k), s0);
-      s1 = _mm256_fmadd_ps(_mm256_broadcast_ss(w + t + 1), _mm256_maskload_ps(vt + ld, k), s1);
-      s2 = _mm256_fmadd_ps(_mm256_broadcast_ss(w + t + 2), _mm256_maskload_ps(vt + 2 * (size_t)ld, k), s2);
-      s3 = _mm256_fmadd_ps(_mm256_broadcast_ss(w + t + 3), _mm256_maskload_ps(vt + 3 * (size_t)ld, k), s3);
-    }
-    for (; t < T; t++, vt += ld) s0 = _mm256_fmadd_ps(_mm256_broadcast_ss(w + t), _mm256_maskload_ps(vt, k), s0);
-    const __m256 sum = _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3));
-    _mm256_maskstore_ps(out + i, k, _mm256_mul_ps(sum, _mm256_set1_ps(inv)));
-  }
-}
-
-static TARGET_AVX2 void avx2_tile_scores(const float* a, const float* panels, int hd, int n, float* s) {
-  for (int c = 0; c < n; c += PW) {
-    const float* p = panels + (size_t)c * hd;
-    __m256 s00 = _mm256_setzero_ps(), s01 = s00, s10 = s00, s11 = s00, s20 = s00, s21 = s00, s30 = s00, s31 = s00;
-    for (int d = 0; d < hd; d++, p += PW) {
-      const __m256 k0 = _mm256_loadu_ps(p), k1 = _mm256_loadu_ps(p + 8);
-      const float* x = a + d * BR;
-      __m256 xr = _mm256_broadcast_ss(x);
-      s00 = _mm256_fmadd_ps(xr, k0, s00); s01 = _mm256_fmadd_ps(xr, k1, s01);
-      xr = _mm256_broadcast_ss(x + 1);
-      s10 = _mm256_fmadd_ps(xr, k0, s10); s11 = _mm256_fmadd_ps(xr, k1, s11);
-      xr = _mm256_broadcast_ss(x + 2);
-      s20 = _mm256_fmadd_ps(xr, k0, s20); s21 = _mm256_fmadd_ps(xr, k1, s21);
-      xr = _mm256_broadcast_ss(x + 3);
-      s30 = _mm256_fmadd_ps(xr, k0, s30); s31 = _mm256_fmadd_ps(xr, k1, s31);
-    }
-    float* out = s + c;
-    _mm256_storeu_ps(out, s00); _mm256_storeu_ps(out + 8, s01);
-    _mm256_storeu_ps(out + BC, s10); _mm256_storeu_ps(out + BC + 8, s11);
-    _mm256_storeu_ps(out + 2 * BC, s20); _mm256_storeu_ps(out + 2 * BC + 8, s21);
-    _mm256_storeu_ps(out + 3 * BC, s30); _mm256_storeu_ps(out + 3 * BC + 8, s31);
-  }
-}
-
-static TARGET_AVX2 void avx2_tile_weighted_sum(const float* w, const float* x, int hp, int n, const float* alpha, float* acc) {
-  const __m256 al0 = _mm256_set1_ps(alpha[0]), al1 = _mm256_set1_ps(alpha[1]), al2 = _mm256_set1_ps(alpha[2]), al3 = _mm256_set1_ps(alpha[3]);
-  for (int i = 0; i < hp; i += 16) {
-    float *o0 = acc + i, *o1 = o0 + hp, *o2 = o1 + hp, *o3 = o2 + hp;
-    __m256 a00 = _mm256_mul_ps(_mm256_loadu_ps(o0), al0), a01 = _mm256_mul_ps(_mm256_loadu_ps(o0 + 8), al0);
-    __m256 a10 = _mm256_mul_ps(_mm256_loadu_ps(o1), al1), a11 = _mm256_mul_ps(_mm256_loadu_ps(o1 + 8), al1);
-    __m256 a20 = _mm256_mul_ps(_mm256_loadu_ps(o2), al2), a21 = _mm256_mul_ps(_mm256_loadu_ps(o2 + 8), al2);
-    __m256 a30 = _mm256_mul_ps(_mm256_loadu_ps(o3), al3), a31 = _mm256_mul_ps(_mm256_loadu_ps(o3 + 8), al3);
-    const float* xc = x + i;
-    for (int c = 0; c < n; c++, xc += hp) {
-      const __m256 x0 = _mm256_loadu_ps(xc), x1 = _mm256_loadu_ps(xc + 8);
-      __m256 wr = _mm256_broadcast_ss(w + c);
-      a00 = _mm256_fmadd_ps(wr, x0, a00); a01 = _mm256_fmadd_ps(wr, x1, a01);
-      wr = _mm256_broadcast_ss(w + BC + c);
-      a10 = _mm256_fmadd_ps(wr, x0, a10); a11 = _mm256_fmadd_ps(wr, x1, a11);
-      wr = _mm256_broadcast_ss(w + 2 * BC + c);
-      a20 = _mm256_fmadd_ps(wr, x0, a20); a21 = _mm256_fmadd_ps(wr, x1, a21);
-      wr = _mm256_broadcast_ss(w + 3 * BC + c);
-      a30 = _mm256_fmadd_ps(wr, x0, a30); a31 = _mm256_fmadd_ps(wr, x1, a31);
-    }
-    _mm256_storeu_ps(o0, a00); _mm256_storeu_ps(o0 + 8, a01);
-    _mm256_storeu_ps(o1, a10); _mm256_storeu_ps(o1 + 8, a11);
-    _mm256_storeu_ps(o2, a20); _mm256_storeu_ps(o2 + 8, a21);
-    _mm256_storeu_ps(o3, a30); _mm256_storeu_ps(o3 + 8, a31);
-  }
-}
-
-static TARGET_AVX2 void avx2_tile_outer_add(const float* w, const float* a, int lda, int hp, int n, float* y) {
-  for (int i = 0; i < hp; i += 16) {
-    const float *r0 = a + i, *r1 = r0 + lda, *r2 = r1 + lda, *r3 = r2 + lda;
-    const __m256 a00 = _mm256_loadu_ps(r0), a01 = _mm256_loadu_ps(r0 + 8), a10 = _mm256_loadu_ps(r1), a11 = _mm256_loadu_ps(r1 + 8);
-    const __m256 a20 = _mm256_loadu_ps(r2), a21 = _mm256_loadu_ps(r2 + 8), a30 = _mm256_loadu_ps(r3), a31 = _mm256_loadu_ps(r3 + 8);
-    float* yc = y + i;
-    for (int c = 0; c < n; c++, yc += hp) {
-      const __m256 w0 = _mm256_broadcast_ss(w + c), w1 = _mm256_broadcast_ss(w + BC + c);
-      const __m256 w2 = _mm256_broadcast_ss(w + 2 * BC + c), w3 = _mm256_broadcast_ss(w + 3 * BC + c);
-      __m256 y0 = _mm256_loadu_ps(yc), y1 = _mm256_loadu_ps(yc + 8);
-      y0 = _mm256_fmadd_ps(w0, a00, y0); y1 = _mm256_fmadd_ps(w0, a01, y1);
-      y0 = _mm256_fmadd_ps(w1, a10, y0); y1 = _mm256_fmadd_ps(w1, a11, y1);
-      y0 = _mm256_fmadd_ps(w2, a20, y0); y1 = _mm256_fmadd_ps(w2, a21, y1);
-      y0 = _mm256_fmadd_ps(w3, a30, y0); y1 = _mm256_fmadd_ps(w3, a31, y1);
-      _mm256_storeu_ps(yc, y0); _mm256_storeu_ps(yc + 8, y1);
-    }
-  }
-}
-
-static const RowOps avx2_ops = {
-  avx2_row_max, avx2_exp_sum, avx2_scale_add, avx2_dot, avx2_softmax_grad, avx2_swiglu, avx2_rope, avx2_conv_step,
-  avx2_decode_scores, avx2_decode_sum, avx2_tile_scores, avx2_tile_weighted_sum, avx2_tile_outer_add,
-};
-
-// ---------------------------------------------------------------- AVX-512 (16 lanes)
-
-/** The lanes below k (k in 0..16) of a tail. */
-static inline TARGET_AVX512 __mmask16 tail16(int k) { return (__mmask16)((1u << k) - 1); }
-
-static TARGET_AVX512 float avx512_row_max(const float* x, int n) {
-  __m512 m = _mm512_set1_ps(-INFINITY);
-  int i = 0;
-  for (; i + 16 <= n; i += 16) m = _mm512_max_ps(m, _mm512_loadu_ps(x + i));
-  if (i < n) m = _mm512_max_ps(m, _mm512_mask_loadu_ps(m, tail16(n - i), x + i));
-  return hmax512(m);
-}
-
-static TARGET_AVX512 float avx512_exp_sum(const float* x, float* y, int n, float m) {
-  const __m512 mv = _mm512_set1_ps(m);
-  __m512 s = _mm512_setzero_ps();
-  int i = 0;
-  for (; i + 16 <= n; i += 16) {
-    const __m512 e = exp512(_mm512_sub_ps(_mm512_loadu_ps(x + i), mv));
-    if (y) _mm512_storeu_ps(y + i, e);
-    s = _mm512_add_ps(s, e);
-  }
-  if (i < n) {
-    const __mmask16 k = tail16(n - i);
-    const __m512 e = _mm512_maskz_mov_ps(k, exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), mv)));
-    if (y) _mm512_mask_storeu_ps(y + i, k, e);
-    s = _mm512_add_ps(s, e);
-  }
-  return hsum512(s);
-}
-
-static TARGET_AVX512 void avx512_scale_add(const float* x, float* y, int n, float s, float c) {
-  const __m512 sv = _mm512_set1_ps(s), cv = _mm512_set1_ps(c);
-  for (int i = 0; i < n; i += 16) {
-    const __mmask16 k = tail16(imin(16, n - i));
-    _mm512_mask_storeu_ps(y + i, k, _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, x + i), sv, cv));
-  }
-}
-
-static TARGET_AVX512 float avx512_dot(const float* a, const float* b, int n) {
-  __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
-  int i = 0;
-  for (; i + 32 <= n; i += 32) {
-    s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
-    s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), s1);
-  }
-  for (; i < n; i += 16) {
-    const __mmask16 k = tail16(imin(16, n - i));
-    s0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, a + i), _mm512_maskz_loadu_ps(k, b + i), s0);
-  }
-  return hsum512(_mm512_add_ps(s0, s1));
-}
-
-static TARGET_AVX512 void avx512_softmax_grad(const float* y, const float* dy, float* dx, int n, float s, int accumulate) {
-  const __m512 sv = _mm512_set1_ps(s);
-  for (int i = 0; i < n; i += 16) {
-    const __mmask16 k = tail16(imin(16, n - i));
-    __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, y + i), _mm512_sub_ps(_mm512_maskz_loadu_ps(k, dy + i), sv));
-    if (accumulate) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(k, dx + i));
-    _mm512_mask_storeu_ps(dx + i, k, v);
-  }
-}
-
-static TARGET_AVX512 void avx512_swiglu(const float* a, const float* b, float* y, int n) {
-  const __m512 one = _mm512_set1_ps(1);
-  for (int i = 0; i < n; i += 16) {
-    const __mmask16 k = tail16(imin(16, n - i));
-    const __m512 x = _mm512_maskz_loadu_ps(k, a + i);
-    const __m512 sig = _mm512_div_ps(one, _mm512_add_ps(one, exp512(_mm512_sub_ps(_mm512_setzero_ps(), x))));
-    _mm512_mask_storeu_ps(y + i, k, _mm512_mul_ps(_mm512_mul_ps(x, sig), _mm512_maskz_loadu_ps(k, b + i)));
-  }
-}
-
-static TARGET_AVX512 void avx512_rope(const float* x, const float* cos, const float* sin, float* y, int n, float sign, int accumulate) {
-  const __m512 sg = _mm512_set1_ps(sign);
-  for (int i = 0; i < n; i += 16) {
-    const __mmask16 k = tail16(imin(16, n - i));
-    const __m512 xv = _mm512_maskz_loadu_ps(k, x + i);
-    const __m512 sw = _mm512_mul_ps(_mm512_permute_ps(xv, 0xB1), sg);
-    __m512 out = _mm512_fmadd_ps(sw, _mm512_maskz_loadu_ps(k, sin + i), _mm512_mul_ps(xv, _mm512_maskz_loadu_ps(k, cos + i)));
-    if (accumulate) out = _mm512_add_ps(out, _mm512_maskz_loadu_ps(k, y + i));
-    _mm512_mask_storeu_ps(y + i, k, out);
-  }
-}
-
-static TARGET_AVX512 void avx512_conv_step(const float* last, const float* w, const float* bias, float* y, int64_t C, int Kw, int dil, int n) {
-  for (int c = 0; c < n; c += 16) {
-    const __mmask16 k = tail16(imin(16, n - c));
-    __m512 acc = bias ? _mm512_maskz_loadu_ps(k, bias + c) : _mm512_setzero_ps();
-    for (int i = 0; i < Kw; i++) {
-      acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, w + i * C + c), _mm512_maskz_loadu_ps(k, last + c - (int64_t)(Kw - 1 - i) * dil * C), acc);
-    }
-    _mm512_mask_storeu_ps(y + c, k, acc);
-  }
-}
-
-/** q . k over hs floats as 8 lanes of partial sums: 16-lane products folded in half. */
-static inline TARGET_AVX512 __m256 dot16(const float* q, const float* k, int hs) {
-  __m512 s = _mm512_setzero_ps();
-  for (int i = 0; i < hs; i += 16) {
-    const __mmask16 m = tail16(imin(16, hs - i));
-    s = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + i), _mm512_maskz_loadu_ps(m, k + i), s);
-  }
-  return _mm256_add_ps(_mm512_castps512_ps256(s), _mm512_extractf32x8_ps(s, 1));
-}
-
-static TARGET_AVX512 float avx512_decode_scores(const float* q, const float* k, int ld, float* att, int T, int hs, float scale) {
-  // A head of up to 8 floats fits one 8-lane vector: the AVX2 loop, with no 16-lane sums to fold.
-  if (hs <= 8) return avx2_decode_scores(q, k, ld, att, T, hs, scale);
-  const __m256 sc = _mm256_set1_ps(scale);
-  __m256 mx = _mm256_set1_ps(-INFINITY);
-  int t = 0;
-  for (; t + 8 <= T; t += 8) {
-    const float* kt = k + (size_t)t * ld;
-    const __m256 s = _mm256_mul_ps(sc, hsum8x8(dot16(q, kt, hs), dot16(q, kt + ld, hs), dot16(q, kt + 2 * ld, hs), dot16(q, kt + 3 * ld, hs),
-      dot16(q, kt + 4 * ld, hs), dot16(q, kt + 5 * ld, hs), dot16(q, kt + 6 * ld, hs), dot16(q, kt + 7 * ld, hs)));
-    _mm256_storeu_ps(att + t, s);
-    mx = _mm256_max_ps(mx, s);
-  }
-  float m = hmax256(mx);
-  for (; t < T; t++) {
-    const float s = hsum256(dot16(q, k + (size_t)t * ld, hs)) * scale;
-    att[t] = s;
-    m = s > m ? s : m;
-  }
-  return m;
-}
-
-static TARGET_AVX512 void avx512_decode_sum(const float* w, const float* v, int ld, float* out, int T, int hs, float inv) {
-  // Four sums (positions t mod 4) so that the multiply-adds do not wait on each other.
-  for (int i = 0; i < hs; i += 16) {
-    const __mmask16 k = tail16(imin(16, hs - i));
-    __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-    const float* vt = v + i;
-    int t = 0;
-    for (; t + 4 <= T; t += 4, vt += 4 * (size_t)ld) {
-      s0 = _mm512_fmadd_ps(_mm512_set1_ps(w[t]), _mm512_maskz_loadu_ps(k, vt), s0);
-      s1 = _mm512_fmadd_ps(_mm512_set1_ps(w[t + 1]), _mm512_maskz_loadu_ps(k, vt + ld), s1);
-      s2 = _mm512_fmadd_ps(_mm512_set1_ps(w[t + 2]), _mm512_maskz_loadu_ps(k, vt + 2 * (size_t)ld), s2);
-      s3 = _mm512_fmadd_ps(_mm512_set1_ps(w[t + 3]), _mm512_maskz_loadu_ps(k, vt + 3 * (size_t)ld), s3);
-    }
-    for (; t < T; t++, vt += ld) s0 = _mm512_fmadd_ps(_mm512_set1_ps(w[t]), _mm512_maskz_loadu_ps(k, vt), s0);
-    const __m512 sum = _mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3));
-    _mm512_mask_storeu_ps(out + i, k, _mm512_mul_ps(sum, _mm512_set1_ps(inv)));
-  }
-}
-
-static TARGET_AVX512 void avx512_tile_scores(const float* a, const float* panels, int hd, int n, float* s) {
-  int c = 0;
-  // Two panels at a time: eight independent sums.
-  for (; c + 2 * PW <= n; c += 2 * PW) {
-    const float *p = panels + (size_t)c * hd, *p1 = p + (size_t)PW * hd;
-    __m512 s00 = _mm512_setzero_ps(), s01 = s00, s10 = s00, s11 = s00, s20 = s00, s21 = s00, s30 = s00, s31 = s00;
-    for (int d = 0; d < hd; d++, p += PW, p1 += PW) {
-      const __m512 k0 = _mm512_loadu_ps(p), k1 = _mm512_loadu_ps(p1);
-      const float* x = a + d * BR;
-      __m512 xr = _mm512_set1_ps(x[0]);
-      s00 = _mm512_fmadd_ps(xr, k0, s00); s01 = _mm512_fmadd_ps(xr, k1, s01);
-      xr = _mm512_set1_ps(x[1]);
-      s10 = _mm512_fmadd_ps(xr, k0, s10); s11 = _mm512_fmadd_ps(xr, k1, s11);
-      xr = _mm512_set1_ps(x[2]);
-      s20 = _mm512_fmadd_ps(xr, k0, s20); s21 = _mm512_fmadd_ps(xr, k1, s21);
-      xr = _mm512_set1_ps(x[3]);
-      s30 = _mm512_fmadd_ps(xr, k0, s30); s31 = _mm512_fmadd_ps(xr, k1, s31);
-    }
-    float* out = s + c;
-    _mm512_storeu_ps(out, s00); _mm512_storeu_ps(out + PW, s01);
-    _mm512_storeu_ps(out + BC, s10); _mm512_storeu_ps(out + BC + PW, s11);
-    _mm512_storeu_ps(out + 2 * BC, s20); _mm512_storeu_ps(out + 2 * BC + PW, s21);
-    _mm512_storeu_ps(out + 3 * BC, s30); _mm512_storeu_ps(out + 3 * BC + PW, s31);
-  }
-  for (; c < n; c += PW) {
-    const float* p = panels + (size_t)c * hd;
-    __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-    for (int d = 0; d < hd; d++, p += PW) {
-      const __m512 k0 = _mm512_loadu_ps(p);
-      const float* x = a + d * BR;
-      s0 = _mm512_fmadd_ps(_mm512_set1_ps(x[0]), k0, s0);
-      s1 = _mm512_fmadd_ps(_mm512_set1_ps(x[1]), k0, s1);
-      s2 = _mm512_fmadd_ps(_mm512_set1_ps(x[2]), k0, s2);
-      s3 = _mm512_fmadd_ps(_mm512_set1_ps(x[3]), k0, s3);
-    }
-    _mm512_storeu_ps(s + c, s0);
-    _mm512_storeu_ps(s + BC + c, s1);
-    _mm512_storeu_ps(s + 2 * BC + c, s2);
-    _mm512_storeu_ps(s + 3 * BC + c, s3);
-  }
-}
-
-static TARGET_AVX512 void avx512_tile_weighted_sum(const float* w, const float* x, int hp, int n, const float* alpha, float* acc) {
-  for (int i = 0; i < hp; i += PW) {
-    float *o0 = acc + i, *o1 = o0 + hp, *o2 = o1 + hp, *o3 = o2 + hp;
-    __m512 a0 = _mm512_mul_ps(_mm512_loadu_ps(o0), _mm512_set1_ps(alpha[0]));
-    __m512 a1 = _mm512_mul_ps(_mm512_loadu_ps(o1), _mm512_set1_ps(alpha[1]));
-    __m512 a2 = _mm512_mul_ps(_mm512_loadu_ps(o2), _mm512_set1_ps(alpha[2]));
-    __m512 a3 = _mm512_mul_ps(_mm512_loadu_ps(o3), _mm512_set1_ps(alpha[3]));
-    const float* xc = x + i;
-    for (int c = 0; c < n; c++, xc += hp) {
-      const __m512 x0 = _mm512_loadu_ps(xc);
-      a0 = _mm512_fmadd_ps(_mm512_set1_ps(w[c]), x0, a0);
-      a1 = _mm512_fmadd_ps(_mm512_set1_ps(w[BC + c]), x0, a1);
-      a2 = _mm512_fmadd_ps(_mm512_set1_ps(w[2 * BC + c]), x0, a2);
-      a3 = _mm512_fmadd_ps(_mm512_set1_ps(w[3 * BC + c]), x0, a3);
-    }
-    _mm512_storeu_ps(o0, a0);
-    _mm512_storeu_ps(o1, a1);
-    _mm512_storeu_ps(o2, a2);
-    _mm512_storeu_ps(o3, a3);
-  }
-}
-
-static TARGET_AVX512 void avx512_tile_outer_add(const float* w, const float* a, int lda, int hp, int n, float* y) {
-  for (int i = 0; i < hp; i += PW) {
-    const __m512 a0 = _mm512_loadu_ps(a + i), a1 = _mm512_loadu_ps(a + lda + i);
-    const __m512 a2 = _mm512_loadu_ps(a + 2 * (size_t)lda + i), a3 = _mm512_loadu_ps(a + 3 * (size_t)lda + i);
-    float* yc = y + i;
-    for (int c = 0; c < n; c++, yc += hp) {
-      __m512 y0 = _mm512_mul_ps(_mm512_set1_ps(w[c]), a0);
-      __m512 y1 = _mm512_mul_ps(_mm512_set1_ps(w[BC + c]), a1);
-      y0 = _mm512_fmadd_ps(_mm512_set1_ps(w[2 * BC + c]), a2, y0);
-      y1 = _mm512_fmadd_ps(_mm512_set1_ps(w[3 * BC + c]), a3, y1);
-      _mm512_storeu_ps(yc, _mm512_add_ps(_mm512_loadu_ps(yc), _mm512_add_ps(y0, y1)));
-    }
-  }
-}
-
-static const RowOps avx512_ops = {
-  avx512_row_max, avx512_exp_sum, avx512_scale_add, avx512_dot, avx512_softmax_grad, avx512_swiglu, avx512_rope, avx512_conv_step,
-  avx512_decode_scores, avx512_decode_sum, avx512_tile_scores, avx512_tile_weighted_sum, avx512_tile_outer_add,
-};
+#define SIMD_WIDTH 8
+#include "simd_width.h"
+#include "attention_simd.inc"
+#define SIMD_WIDTH 16
+#include "simd_width.h"
+#include "attention_simd.inc"
 #endif
 
 /** The primitives of the instruction set in use. */
 static const RowOps* ops(void) {
 #if defined(__x86_64__)
-  if (ternlm_isa == ISA_AVX512) return &avx512_ops;
-  if (ternlm_isa == ISA_AVX2) return &avx2_ops;
+  if (ternlm_isa == ISA_AVX512) return &ops_avx512;
+  if (ternlm_isa == ISA_AVX2) return &ops_avx2;
 #endif
   return &scalar_ops;
 }
@@ -1051,17 +582,17 @@ static double attention_backward(const double* a, int nargs) {
 }
 
 const KernelEntry attention_kernels[] = {
-  {"attention_scratch_floats", 3, attention_scratch_floats},
-  {"attention_forward", 15, attention_forward},
-  {"attention_backward", 20, attention_backward},
-  {"rope_forward", 10, rope_forward},
-  {"softmax_forward", 6, softmax_forward},
-  {"softmax_backward", 7, softmax_backward},
-  {"cross_entropy_forward", 7, cross_entropy_forward},
-  {"log_softmax_forward", 5, log_softmax_forward},
-  {"rope_rotate", 5, rope_rotate},
-  {"attention_decode", 13, attention_decode},
-  {"swiglu_forward", 5, swiglu_forward},
-  {"conv1d_step", 9, conv1d_step},
+  KERNEL(attention_scratch_floats, 3),
+  KERNEL(attention_forward, 15),
+  KERNEL(attention_backward, 20),
+  KERNEL(rope_forward, 10),
+  KERNEL(softmax_forward, 6),
+  KERNEL(softmax_backward, 7),
+  KERNEL(cross_entropy_forward, 7),
+  KERNEL(log_softmax_forward, 5),
+  KERNEL(rope_rotate, 5),
+  KERNEL(attention_decode, 13),
+  KERNEL(swiglu_forward, 5),
+  KERNEL(conv1d_step, 9),
   {0, 0, 0},
 };

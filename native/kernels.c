@@ -16,6 +16,6 @@ static double fill_f32(const double* a, int n) {
 }
 
 const KernelEntry basic_kernels[] = {
-  {"fill_f32", 4, fill_f32},
+  KERNEL(fill_f32, 4),
   {0, 0, 0},
 };

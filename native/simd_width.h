@@ -44,6 +44,18 @@
 #undef VSTORE_TAIL
 #undef VHSUM
 #undef VHMAX
+// Added for ops.c and attention.c:
+#undef VFMS
+#undef VSQRT
+#undef VSWAP_PAIRS
+#undef VFOLD8
+#undef VIIOTA
+#undef VIXOR
+#undef VIMULLO
+#undef VISRLI
+#undef VIGEU
+#undef VLOAD_PART
+#undef VSTORE_PART
 
 #if SIMD_WIDTH == 8
 /** Lanes of a float vector. */
@@ -81,6 +93,21 @@
 /** The first lanes of p that m selects, 0 elsewhere (nothing else is read). */
 #define VLOAD_TAIL(p, m) _mm256_maskload_ps(p, _mm256_castps_si256(m))
 #define VSTORE_TAIL(p, m, v) _mm256_maskstore_ps(p, _mm256_castps_si256(m), v)
+// Added for ops.c and attention.c:
+/** a * b - c */
+#define VFMS(a, b, c) _mm256_fmsub_ps(a, b, c)
+#define VSQRT(a) _mm256_sqrt_ps(a)
+/** Lanes swapped pairwise: [x1 x0 x3 x2 ...]. */
+#define VSWAP_PAIRS(a) _mm256_permute_ps(a, 0xB1)
+/** An __m256 whose horizontal sum is the vector's: here the vector itself. */
+#define VFOLD8(a) (a)
+/** 32-bit integer lanes: [0, 1, ..., W-1], xor, low 32 bits of the product, logical shift right (VISET1 and VIADD are below). */
+#define VIIOTA() _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)
+#define VIXOR(a, b) _mm256_xor_si256(a, b)
+#define VIMULLO(a, b) _mm256_mullo_epi32(a, b)
+#define VISRLI(a, n) _mm256_srli_epi32(a, n)
+/** The lanes where a >= b as unsigned 32-bit integers (max(a, b) == a), as a lane mask. */
+#define VIGEU(a, b) _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_max_epu32(a, b), a))
 
 #elif SIMD_WIDTH == 16
 #define W 16
@@ -109,6 +136,17 @@
 #define VMASK_TAIL(k) ((__mmask16)((1u << (k)) - 1))
 #define VLOAD_TAIL(p, m) _mm512_maskz_loadu_ps(m, p)
 #define VSTORE_TAIL(p, m, v) _mm512_mask_storeu_ps(p, m, v)
+// Added for ops.c and attention.c:
+#define VFMS(a, b, c) _mm512_fmsub_ps(a, b, c)
+#define VSQRT(a) _mm512_sqrt_ps(a)
+#define VSWAP_PAIRS(a) _mm512_permute_ps(a, 0xB1)
+/** Lanes i and i + 8 added: 8 lanes with the same horizontal sum. */
+#define VFOLD8(a) _mm256_add_ps(_mm512_castps512_ps256(a), _mm512_extractf32x8_ps(a, 1))
+#define VIIOTA() _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+#define VIXOR(a, b) _mm512_xor_si512(a, b)
+#define VIMULLO(a, b) _mm512_mullo_epi32(a, b)
+#define VISRLI(a, n) _mm512_srli_epi32(a, n)
+#define VIGEU(a, b) _mm512_cmpge_epu32_mask(a, b)
 
 #else
 #error "SIMD_WIDTH must be 8 or 16"
@@ -140,7 +178,7 @@
 #define VSTORE_I16(p, v) do { const __m256i i_ = _mm256_cvtps_epi32(v); \
     _mm_storeu_si128((__m128i*)(p), _mm_packs_epi32(_mm256_castsi256_si128(i_), _mm256_extracti128_si256(i_, 1))); } while (0)
 /** int32 lanes: broadcast, a - b (wrapping), and to float (round to nearest). */
-#define VISET1(x) _mm256_set1_epi32(x)
+#define VISET1(x) _mm256_set1_epi32((int)(x))
 #define VISUB(a, b) _mm256_sub_epi32(a, b)
 #define VCVTI(a) _mm256_cvtepi32_ps(a)
 /** This width's target with the int8 dot-product instruction (AVX-VNNI; AVX-512 VNNI). */
@@ -171,7 +209,7 @@ static inline TARGET_W int32_t V(hsum_i32)(VI v) {
 #else
 #define VMASK_UPTO(n) ((__mmask16)((n) >= 16 ? 0xFFFF : (n) <= 0 ? 0 : (1u << (n)) - 1))
 #define VSTORE_I16(p, v) _mm256_storeu_si256((__m256i*)(p), _mm512_cvtsepi32_epi16(_mm512_cvtps_epi32(v)))
-#define VISET1(x) _mm512_set1_epi32(x)
+#define VISET1(x) _mm512_set1_epi32((int)(x))
 #define VISUB(a, b) _mm512_sub_epi32(a, b)
 #define VCVTI(a) _mm512_cvtepi32_ps(a)
 #define TARGET_W_VNNI TARGET_AVX512_VNNI
@@ -188,6 +226,14 @@ static inline TARGET_W int32_t V(hsum_i32)(VI v) {
 #define VIDPBUSD(acc, a, b) _mm512_dpbusd_epi32(acc, a, b)
 #define VIHSUM(v) _mm512_reduce_add_epi32(v)
 #endif
+// Added for ops.c and attention.c:
+/**
+ * A block of W floats at p of which `left` are there: all W when left >= W (plain moves), else
+ * the first `left` (masked moves; lanes past them read as 0 and are not written). In a function
+ * inlined with left = W (the loop over whole blocks) the test and the mask fold away.
+ */
+#define VLOAD_PART(p, left) ((left) >= W ? VLOAD(p) : VLOAD_TAIL(p, VMASK_TAIL(left)))
+#define VSTORE_PART(p, left, v) ((left) >= W ? VSTORE(p, v) : VSTORE_TAIL(p, VMASK_TAIL(left), v))
 
 /** Sum and largest of a vector's lanes (functions of this width, defined once per inclusion). */
 #define VHSUM(v) V(hsum)(v)
