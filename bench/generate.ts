@@ -12,14 +12,15 @@ import { loadInferenceModel, resolveTokenizer } from '../src/infer/load.js';
 import type { InferenceModel } from '../src/infer/model.js';
 import type { Tokenizer } from '../src/data/tokenizer.js';
 
-const HELP = `usage: ternlm bench generate --model <file> [--tokenizer <file>] [--threads N] [--reps N] [--greedy] [--json]
+const HELP = `usage: ternlm bench generate --model <file> [--tokenizer <file>] [--threads N] [--reps N] [--new-tokens N] [--greedy] [--json]
 
 Generation speed, best of --reps runs (default 3) after a warm-up, sampling as llama2.c does by
 default (temperature 1, top-p 0.9, fixed seed; --greedy: the most likely token, as the PyTorch
 peer script decodes) and ignoring end-of-text so every run writes all its tokens:
-  short   1-token prompt (BOS), 128 new tokens
-  long    512-token prompt, 128 new tokens (the prompt is clipped to context - 128 when the
-          context is shorter; the report says so)
+  short   1-token prompt (BOS), --new-tokens new tokens (default 128; llama2.c's run.c -n 256
+          decodes 255 after BOS, as --new-tokens 255 does)
+  long    512-token prompt, --new-tokens new tokens (the prompt is clipped to context - that
+          when the context is shorter; the report says so)
   full    1-token prompt, new tokens until the context is full
 For each: time to first token (prefill + first sample), prefill tokens/s, decode tokens/s
 (new tokens after the first / their time). Peak memory: the wasm heap's peak allocation and
@@ -83,20 +84,20 @@ async function timeCase(model: InferenceModel, tok: Tokenizer, prompt: number[],
 }
 
 /** The three cases on this process's runtime. */
-async function measure(model: InferenceModel, tok: Tokenizer, reps: number, greedy: boolean): Promise<{ result: ThreadResult; notes: string[] }> {
+async function measure(model: InferenceModel, tok: Tokenizer, reps: number, greedy: boolean, newTokens: number): Promise<{ result: ThreadResult; notes: string[] }> {
   const C = model.contextLength;
   const notes: string[] = [];
-  if (C < NEW_TOKENS + 1) throw new TernlmError(`the model's context (${C} tokens) is shorter than the ${NEW_TOKENS + 1} the benchmark needs`);
-  const longLen = Math.min(LONG_PROMPT, C - NEW_TOKENS);
-  if (longLen < LONG_PROMPT) notes.push(`long prompt clipped to ${longLen} tokens (BOS included): the ${C}-token context must leave room for ${NEW_TOKENS} new tokens`);
+  if (C < newTokens + 1) throw new TernlmError(`the model's context (${C} tokens) is shorter than the ${newTokens + 1} the benchmark needs — lower --new-tokens`);
+  const longLen = Math.min(LONG_PROMPT, C - newTokens);
+  if (longLen < LONG_PROMPT) notes.push(`long prompt clipped to ${longLen} tokens (BOS included): the ${C}-token context must leave room for ${newTokens} new tokens`);
   const fullNew = Number.isFinite(C) ? C : 1024; // BOS at position 0, then tokens until position C is reached
   if (!Number.isFinite(C)) notes.push('the model has no context limit: "full" generates 1024 tokens');
 
   // Warm-up: let V8 optimise the JS around the kernels (sampler, generation loop, forward).
   await timeCase(model, tok, promptOf(16, model, tok), NEW_TOKENS, 3, greedy);
   const cases: Record<string, CaseResult> = {
-    short: await timeCase(model, tok, promptOf(1, model, tok), NEW_TOKENS, reps, greedy),
-    long: await timeCase(model, tok, promptOf(longLen, model, tok), NEW_TOKENS, reps, greedy),
+    short: await timeCase(model, tok, promptOf(1, model, tok), newTokens, reps, greedy),
+    long: await timeCase(model, tok, promptOf(longLen, model, tok), newTokens, reps, greedy),
     full: await timeCase(model, tok, promptOf(1, model, tok), fullNew, reps, greedy),
   };
   const r = rt();
@@ -140,7 +141,7 @@ export async function run(args: string[]): Promise<void> {
     strict: true,
     options: {
       model: { type: 'string' }, tokenizer: { type: 'string' }, threads: { type: 'string' },
-      reps: { type: 'string', default: '3' }, greedy: { type: 'boolean', default: false }, json: { type: 'boolean', default: false },
+      reps: { type: 'string', default: '3' }, 'new-tokens': { type: 'string', default: String(NEW_TOKENS) }, greedy: { type: 'boolean', default: false }, json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -151,18 +152,20 @@ export async function run(args: string[]): Promise<void> {
   if (!values.model) throw new TernlmError('--model <file> is required — see ternlm bench generate --help');
   const reps = Number(values.reps);
   if (!Number.isInteger(reps) || reps < 1) throw new TernlmError(`--reps must be a positive integer, got '${values.reps}'`);
+  const newTokens = Number(values['new-tokens']);
+  if (!Number.isInteger(newTokens) || newTokens < 2) throw new TernlmError(`--new-tokens must be an integer of at least 2, got '${values['new-tokens']}'`);
   const threads = values.threads === undefined ? availableParallelism() : Number(values.threads);
   if (!Number.isInteger(threads) || threads < 1) throw new TernlmError(`--threads must be a positive integer, got '${values.threads}'`);
 
   // The 1-thread child first, so that this process's threads do not compete with it.
   const greedy = values.greedy === true;
-  const childArgs = ['--model', values.model, '--reps', String(reps), ...(values.tokenizer ? ['--tokenizer', values.tokenizer] : []), ...(greedy ? ['--greedy'] : [])];
+  const childArgs = ['--model', values.model, '--reps', String(reps), '--new-tokens', String(newTokens), ...(values.tokenizer ? ['--tokenizer', values.tokenizer] : []), ...(greedy ? ['--greedy'] : [])];
   const single = threads > 1 ? (await measureInChild(childArgs)).runs : [];
 
   await initRuntime({ threads });
   const model = loadInferenceModel(values.model);
   const tok = resolveTokenizer(values.model, model, values.tokenizer);
-  const { result, notes } = await measure(model, tok, reps, greedy);
+  const { result, notes } = await measure(model, tok, reps, greedy, newTokens);
   const runs = [...single, result];
   const report = {
     model: values.model,
