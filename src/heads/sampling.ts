@@ -182,6 +182,11 @@ export class Sampler {
     this.mass = cum;
   }
 
+  /** a goes nearer the top than b: in a max-heap a ranks above b, in a min-heap below. */
+  private before(a: number, b: number, min: boolean): boolean {
+    return min ? this.above(b, a) : this.above(a, b);
+  }
+
   /** a ranks above b: more likely, or as likely with a lower id. */
   private above(a: number, b: number): boolean {
     const w = this.work;
@@ -194,12 +199,11 @@ export class Sampler {
    */
   private siftDown(i: number, size: number, min = false): void {
     const h = this.heap;
-    const before = (a: number, b: number): boolean => (min ? this.above(b, a) : this.above(a, b));
     for (;;) {
       const l = 2 * i + 1, r = l + 1;
       let m = i;
-      if (l < size && before(h[l], h[m])) m = l;
-      if (r < size && before(h[r], h[m])) m = r;
+      if (l < size && this.before(h[l], h[m], min)) m = l;
+      if (r < size && this.before(h[r], h[m], min)) m = r;
       if (m === i) return;
       const t = h[i];
       h[i] = h[m];
