@@ -145,9 +145,19 @@ export class ModelServer {
   /** POST /v1/completions and /v1/chat/completions: check the request, then wait for its turn. */
   private async complete(req: IncomingMessage, res: ServerResponse, kind: Kind): Promise<void> {
     const body = await readJSON(req);
-    const r = kind === 'chat' ? chatRequest(body) : completionRequest(body);
+    let r: GenerationRequest;
+    let ids: number[];
+    let stopTokens: number[] | undefined;
+    if (kind === 'chat') {
+      const chat = chatRequest(body);
+      r = chat;
+      ({ ids, stopTokens } = this.chatPrompt(chat.messages));
+    } else {
+      const completion = completionRequest(body);
+      r = completion;
+      ids = this.ids(completion.prompt);
+    }
     if (r.model !== undefined && r.model !== this.modelName) this.unknownModel(r.model);
-    const { ids, stopTokens } = kind === 'chat' ? this.chatPrompt((r as ReturnType<typeof chatRequest>).messages) : { ids: this.ids((r as ReturnType<typeof completionRequest>).prompt), stopTokens: undefined };
     const C = this.model.contextLength;
     if (ids.length > C) {
       throw new ApiError(400, `the prompt is ${ids.length} tokens but the model's context holds ${C} — shorten it`, 'invalid_request_error', kind === 'chat' ? 'messages' : 'prompt', 'context_length_exceeded');
@@ -202,7 +212,9 @@ export class ModelServer {
       kind === 'chat'
         ? { index: 0, ...(r.stream ? { delta: text === null ? {} : { content: text } } : { message: { role: 'assistant', content: text } }), logprobs: null, finish_reason: finish }
         : { index: 0, text: text ?? '', logprobs: null, finish_reason: finish };
-    const event = (data: object): void => void res.write(`data: ${JSON.stringify(data)}\n\n`);
+    const event = (data: object): void => {
+      if (!res.destroyed) res.write(`data: ${JSON.stringify(data)}\n\n`);
+    };
 
     if (r.stream) {
       res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache', Connection: 'keep-alive' });
