@@ -12,6 +12,7 @@ const COMMANDS: Record<string, { file: string; summary: string }> = {
   export: { file: 'export', summary: "pack a checkpoint into an inference file, or write a GPT-2 as llm.c's files" },
   generate: { file: 'generate', summary: 'generate text from a model' },
   chat: { file: 'chat', summary: 'interactive chat loop with a model' },
+  serve: { file: 'serve', summary: 'serve a model over HTTP with an OpenAI-compatible API' },
   report: { file: 'report', summary: 'plot training runs (loss, bits per byte, tokens/s, lr, ternary mix) to HTML, SVG or PNG' },
   bench: { file: 'bench', summary: 'benchmarks: kernels, data, train, generate, eval' },
 };

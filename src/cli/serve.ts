@@ -1,0 +1,81 @@
+// ternlm serve: an OpenAI-compatible HTTP server over one model (src/serve/server.ts).
+import { basename, extname } from 'node:path';
+import { TernlmError } from '../core/errors.js';
+import { initRuntime, rt } from '../core/runtime.js';
+import { loadInferenceModel, resolveTokenizer } from '../infer/load.js';
+import { ModelServer } from '../serve/server.js';
+import { integerFlag, parseFlags, threadsFlag } from './args.js';
+
+const HELP = `usage: ternlm serve --model <file> [options]
+
+Serve a model over HTTP with OpenAI's API: GET /health, GET /v1/models, POST /v1/completions
+and POST /v1/chat/completions (stream: true sends server-sent events). Requests take
+max_tokens (default 256), temperature (0 to 2, default 1), top_p (default 1), stop (a string
+or up to 4) and seed, and answer with usage token counts. The model's id is the file's name
+without its extension. A model with a chat template (chat fine-tuning) gets the messages in
+it; any other model continues the messages' contents, one per line. See docs/serve.md.
+
+Known limit: requests run one at a time, in arrival order (no batched decoding of concurrent
+requests yet); at most --queue wait, more get 429. Ctrl-C or SIGTERM ends open streams
+cleanly and exits.
+
+options:
+  --model <file>              an exported model (ternlm export) or a llama2.c .bin
+  --tokenizer <file|gpt2>     default: tok<vocab>.bin or tokenizer.bin beside the model
+  --host <address>            address to listen on (default 127.0.0.1; 0.0.0.0 for every
+                              interface — there is no authentication)
+  --port <n>                  port, 0 to 65535 (default 8080; 0 picks a free one)
+  --queue <n>                 most requests waiting behind the running one, 0 to 10000
+                              (default 64)
+  --threads <n>               compute threads, 1 to 4 × the cores (default: all cores)
+  -h, --help                  show this help
+
+example: ternlm serve --model stories260K.bin --port 8080
+         curl http://127.0.0.1:8080/v1/completions -H 'Content-Type: application/json' \\
+           -d '{"prompt": "Once upon a time", "max_tokens": 50}'`;
+
+export async function run(args: string[]): Promise<void> {
+  const { values } = parseFlags('serve', args, {
+    model: { type: 'string' },
+    tokenizer: { type: 'string' },
+    host: { type: 'string', default: '127.0.0.1' },
+    port: { type: 'string' },
+    queue: { type: 'string' },
+    threads: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (values.help) {
+    console.log(HELP);
+    return;
+  }
+  const port = integerFlag(values, 'port', { min: 0, max: 65535 }, 8080);
+  const queueLimit = integerFlag(values, 'queue', { min: 0, max: 10_000 }, 64);
+  const threads = threadsFlag(values);
+  if (values.host.trim() === '') throw new TernlmError('--host needs an address, e.g. 127.0.0.1 — see `ternlm serve --help`');
+  if (!values.model) throw new TernlmError('--model <file> is required — see `ternlm serve --help`');
+  await initRuntime({ threads });
+  const model = loadInferenceModel(values.model);
+  const tokenizer = resolveTokenizer(values.model, model, values.tokenizer);
+  const modelName = basename(values.model, extname(values.model));
+  const server = new ModelServer({ model, tokenizer, modelName, queueLimit, log: (line) => console.error(line) });
+  try {
+    const address = await server.listen(port, values.host);
+    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+    console.error(
+      `serving ${modelName} (${model.family}, ${Number.isFinite(model.contextLength) ? `context ${model.contextLength} tokens` : 'no context limit'}${tokenizer.chatTemplate ? ', chat template' : ''}; ${rt().kernels}) at http://${host}:${address.port}/v1 — Ctrl-C stops`,
+    );
+    await new Promise<void>((resolve) => {
+      const stop = (signal: NodeJS.Signals): void => {
+        console.error(`${signal}: ending open requests and stopping`);
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+        resolve();
+      };
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+    });
+    await server.shutdown();
+  } finally {
+    model.dispose();
+  }
+}
