@@ -7,6 +7,7 @@ const SUITES: Record<string, string> = {
   train: 'training tokens/s and model FLOP utilisation',
   generate: 'time to first token and tokens/s of generation',
   eval: 'minimal pairs scored per second (67,000 pairs, a ~4M model)',
+  serve: 'concurrent streaming clients against ternlm serve: tokens/s and time to first token',
 };
 
 const HELP = `usage: ternlm bench <suite> [options]
