@@ -4,6 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Rng } from '../../src/core/rng.js';
+import { initRuntime } from '../../src/core/runtime.js';
+import type { Tokenizer } from '../../src/data/tokenizer.js';
+import { loadInferenceModel, resolveTokenizer } from '../../src/infer/load.js';
+import type { InferenceModel } from '../../src/infer/model.js';
 
 /** ../shared/data beside the repository (compiled tests live in dist/test/infer/). */
 export const SHARED_DATA = fileURLToPath(new URL('../../../../shared/data/', import.meta.url));
@@ -16,6 +20,13 @@ export const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.ur
 export const needsStories = existsSync(STORIES260K) && existsSync(TOK512)
   ? false
   : `needs ${STORIES260K} and tok512.bin (the shared data folder beside the repository) — absent here`;
+
+/** Start the runtime on `threads` threads and load stories260K with its tokenizer (tests under needsStories). */
+export async function loadStories(threads: number): Promise<{ model: InferenceModel; tokenizer: Tokenizer }> {
+  await initRuntime({ threads });
+  const model = loadInferenceModel(STORIES260K);
+  return { model, tokenizer: resolveTokenizer(STORIES260K, model) };
+}
 
 export function tempDir(prefix = 'ternlm-infer-'): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), prefix));

@@ -3,14 +3,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { TernlmError } from '../../src/core/errors.js';
-import { initRuntime } from '../../src/core/runtime.js';
 import { Llama2cTokenizer } from '../../src/data/llama2c-tokenizer.js';
 import type { Tokenizer } from '../../src/data/tokenizer.js';
 import { generate } from '../../src/infer/generate.js';
 import type { InferenceModel } from '../../src/infer/model.js';
-import { loadInferenceModel, resolveTokenizer } from '../../src/infer/load.js';
 import { TokenTextStream } from '../../src/infer/text-stream.js';
-import { needsStories, STORIES260K, TOK512 } from './fixtures.js';
+import { loadStories, needsStories, TOK512 } from './fixtures.js';
 
 describe('TokenTextStream', { skip: needsStories }, () => {
   const tok = needsStories ? null : Llama2cTokenizer.fromFile(TOK512);
@@ -47,9 +45,7 @@ describe('generate() on stories260K', { skip: needsStories }, () => {
   let model: InferenceModel;
   let tok: Tokenizer;
   before(async () => {
-    await initRuntime({ threads: 2 });
-    model = loadInferenceModel(STORIES260K);
-    tok = resolveTokenizer(STORIES260K, model);
+    ({ model, tokenizer: tok } = await loadStories(2));
   });
   after(() => model?.dispose());
 

@@ -5,17 +5,15 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import OpenAI from 'openai';
-import { initRuntime } from '../../src/core/runtime.js';
 import { BpeTokenizer } from '../../src/data/bpe-tokenizer.js';
 import { chatTokenIds, renderConversation, withChatTokens } from '../../src/data/chat.js';
 import type { Tokenizer } from '../../src/data/tokenizer.js';
-import { loadInferenceModel, resolveTokenizer } from '../../src/infer/load.js';
 import type { InferenceModel, InferenceState } from '../../src/infer/model.js';
 import { QueueFullError, RequestQueue } from '../../src/serve/queue.js';
 import { ModelServer } from '../../src/serve/server.js';
 import { StopMatcher } from '../../src/serve/stop.js';
 import { assertRefused, ternlm } from '../cli/run-cli.js';
-import { CLI, needsStories, STORIES260K } from '../infer/fixtures.js';
+import { CLI, loadStories, needsStories, STORIES260K } from '../infer/fixtures.js';
 
 describe('RequestQueue', () => {
   it('runs jobs one at a time in arrival order and refuses beyond the limit', async () => {
@@ -131,9 +129,7 @@ describe('ternlm serve over stories260K', { skip: needsStories }, () => {
   let tokenizer: Tokenizer;
   let s: Running;
   before(async () => {
-    await initRuntime({ threads: 1 });
-    model = loadInferenceModel(STORIES260K);
-    tokenizer = resolveTokenizer(STORIES260K, model);
+    ({ model, tokenizer } = await loadStories(1));
     s = await start(model, tokenizer, 'stories260K');
   });
   after(async () => {
@@ -248,9 +244,7 @@ describe('ternlm serve: clients that leave, a full queue, shutdown', { skip: nee
   let model: InferenceModel;
   let tokenizer: Tokenizer;
   before(async () => {
-    await initRuntime({ threads: 1 });
-    model = loadInferenceModel(STORIES260K);
-    tokenizer = resolveTokenizer(STORIES260K, model);
+    ({ model, tokenizer } = await loadStories(1));
   });
   after(() => model.dispose());
   const request = { prompt: 'Once upon a time', max_tokens: 400, temperature: 1, seed: 1 };
