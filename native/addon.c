@@ -35,7 +35,18 @@ static Kernel kernels[MAX_KERNELS];
 static const double* bound_args = NULL;
 static size_t bound_count = 0;
 static int kernel_count = 0;
-static int best_isa = ISA_SCALAR, best_vnni = 0;
+static int best_isa = ISA_SCALAR;
+
+/** Whether this CPU has the int8 dot products of instruction set `isa`: AVX-512 VNNI, or AVX-VNNI with AVX2. */
+static int vnni_with(int isa) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  if (isa == ISA_AVX512) return __builtin_cpu_supports("avx512vnni") != 0;
+  if (isa == ISA_AVX2) return __builtin_cpu_supports("avxvnni") != 0;
+#endif
+  (void)isa;
+  return 0;
+}
 
 /** Fill the flat kernel list and detect the CPU once per process (module init runs per thread). */
 static void init_once(void) {
@@ -48,14 +59,17 @@ static void init_once(void) {
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq")) {
     best_isa = ISA_AVX512;
-    best_vnni = __builtin_cpu_supports("avx512vnni");
   } else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
     best_isa = ISA_AVX2;
-    best_vnni = __builtin_cpu_supports("avxvnni");
   }
 #endif
   ternlm_isa = best_isa;
-  ternlm_vnni = best_vnni;
+  ternlm_vnni = vnni_with(best_isa);
+}
+
+/** One more call of kernel k by thread tid (tests read the counts through calls()). */
+static void count_call(Kernel* k, int tid) {
+  if (tid >= 0 && tid < MAX_THREADS) atomic_fetch_add_explicit(&k->calls[tid], 1, memory_order_relaxed);
 }
 
 static napi_value throw_error(napi_env env, const char* msg) {
@@ -91,10 +105,7 @@ static napi_value call_kernel(napi_env env, napi_callback_info info) {
   if ((int)argc != nargs && (int)argc != nargs + 1) return throw_error(env, "native kernel: wrong number of arguments");
   double a[MAX_ARGS + 1];
   for (size_t i = 0; i < argc; i++) napi_get_value_double(env, argv[i], &a[i]);
-  if ((int)argc == nargs + 1) {
-    int tid = (int)a[argc - 1];
-    if (tid >= 0 && tid < MAX_THREADS) atomic_fetch_add_explicit(&k->calls[tid], 1, memory_order_relaxed);
-  }
+  if ((int)argc == nargs + 1) count_call(k, (int)a[argc - 1]);
   const double result = k->entry->fn(a, (int)argc);
   if (ternlm_failure) return throw_failure(env);
   napi_value out;
@@ -135,7 +146,7 @@ static napi_value run_bound(napi_env env, napi_callback_info info) {
   a[nargs] = start;
   a[nargs + 1] = end;
   a[nargs + 2] = tid;
-  if (tid >= 0 && tid < MAX_THREADS) atomic_fetch_add_explicit(&k->calls[tid], 1, memory_order_relaxed);
+  count_call(k, tid);
   k->entry->fn(a, nargs + 3);
   return throw_failure(env);
 }
@@ -207,11 +218,14 @@ static napi_value set_isa(napi_env env, napi_callback_info info) {
   if (want > best_isa) return throw_error(env, "this CPU lacks that instruction set");
   ternlm_isa = want;
   /* VNNI belongs to the set it came with: AVX-512 VNNI is not usable under avx2, AVX-VNNI may be. */
-  ternlm_vnni = vnni && best_vnni && want != ISA_SCALAR && (want == best_isa || want == ISA_AVX2) ? 1 : 0;
-#if defined(__x86_64__) || defined(__i386__)
-  if (ternlm_vnni && want == ISA_AVX2) ternlm_vnni = __builtin_cpu_supports("avxvnni");
-#endif
+  ternlm_vnni = vnni && vnni_with(want);
   return NULL;
+}
+
+static void export_function(napi_env env, napi_value exports, const char* name, napi_callback cb) {
+  napi_value fn;
+  napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, NULL, &fn);
+  napi_set_named_property(env, exports, name, fn);
 }
 
 NAPI_MODULE_INIT() {
@@ -231,17 +245,11 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "kernels", table);
   napi_set_named_property(env, exports, "arity", arity);
   napi_set_named_property(env, exports, "names", names);
-  napi_create_function(env, "bindArgs", NAPI_AUTO_LENGTH, bind_args, NULL, &fn);
-  napi_set_named_property(env, exports, "bindArgs", fn);
-  napi_create_function(env, "runBound", NAPI_AUTO_LENGTH, run_bound, NULL, &fn);
-  napi_set_named_property(env, exports, "runBound", fn);
-  napi_create_function(env, "setMemory", NAPI_AUTO_LENGTH, set_memory, NULL, &fn);
-  napi_set_named_property(env, exports, "setMemory", fn);
-  napi_create_function(env, "calls", NAPI_AUTO_LENGTH, calls, NULL, &fn);
-  napi_set_named_property(env, exports, "calls", fn);
-  napi_create_function(env, "isa", NAPI_AUTO_LENGTH, isa, NULL, &fn);
-  napi_set_named_property(env, exports, "isa", fn);
-  napi_create_function(env, "setIsa", NAPI_AUTO_LENGTH, set_isa, NULL, &fn);
-  napi_set_named_property(env, exports, "setIsa", fn);
+  export_function(env, exports, "bindArgs", bind_args);
+  export_function(env, exports, "runBound", run_bound);
+  export_function(env, exports, "setMemory", set_memory);
+  export_function(env, exports, "calls", calls);
+  export_function(env, exports, "isa", isa);
+  export_function(env, exports, "setIsa", set_isa);
   return exports;
 }

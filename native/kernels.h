@@ -35,9 +35,9 @@ typedef struct {
   ternlm_kernel fn;
 } KernelEntry;
 
-/** Each kernel file exports one table, ended by an entry whose name is NULL; addon.c lists them. */
 /** A table entry for the C function named as its wasm kernel: KERNEL(gemm_pack_b, 8). */
 #define KERNEL(fn, nargs) {#fn, nargs, fn}
+/** Each kernel file exports one table, ended by an entry whose name is NULL; addon.c lists them. */
 extern const KernelEntry basic_kernels[], gemm_kernels[], ternary_kernels[], attention_kernels[], ops_kernels[];
 
 // Argument readers: a byte offset into the shared memory as a typed pointer, an integer, a float.

@@ -1,7 +1,8 @@
 // The native backend: C kernels (native/) with the same names, arguments and results as the
 // wasm kernels, working on the same shared memory (a pointer is a byte offset into it). Each
-// thread of the pool builds its kernel table from the wasm exports and puts the addon's function
-// in place of every kernel the addon has; nothing outside src/core knows which one ran.
+// thread of the pool looks up, for every kernel, the addon's index of the kernel of that name
+// (nativeIndexes) and runs the addon's kernel wherever there is one, the wasm export elsewhere;
+// nothing outside src/core knows which one ran.
 import { TernlmError } from './errors.js';
 import { isNode, loadNativeAddon } from './platform.js';
 
@@ -60,11 +61,6 @@ export async function nativeAddon(backend: Backend, memory: WebAssembly.Memory):
 /** Whether the native kernels can load here (built, Node). */
 export async function nativeAvailable(): Promise<boolean> {
   return (await loadNativeAddon()) !== null;
-}
-
-/** A thread's kernel table: `wasm[i]` for kernel `names[i]`, or the addon's kernel of that name. */
-export function kernelTable(names: readonly string[], wasm: readonly KernelFn[], addon: NativeAddon | null): KernelFn[] {
-  return names.map((n, i) => addon?.kernels[n] ?? wasm[i]);
 }
 
 /** For each of `names`, the addon's index of the kernel of that name (for runBound), or -1 where wasm runs it. */

@@ -6,7 +6,7 @@
 // wakes the main thread. Workers spin briefly before sleeping, so back-to-back kernels do not
 // pay a wake-up each.
 import { canBlock, startWorker, type HostWorker } from './platform.js';
-import { kernelTable, nativeAddon, nativeIndexes, type Backend, type NativeAddon } from './native.js';
+import { nativeAddon, nativeIndexes, type Backend, type NativeAddon } from './native.js';
 import { instantiate, KERNEL_NAMES, kernelNames, type KernelName } from './wasm.js';
 
 // Control words (Int32Array indices).
@@ -65,6 +65,7 @@ export class ThreadPool {
   private readonly ctrl: Int32Array;
   private readonly args: Float64Array;
   private readonly workers: HostWorker[] = [];
+  /** The wasm kernel of each kernel id. */
   private readonly fns: KernelFn[];
   /** The addon's index of each kernel id, -1 where wasm runs it; and the addon (native backend). */
   private readonly native: Int32Array;
@@ -105,7 +106,7 @@ export class ThreadPool {
     const missing = KERNEL_NAMES.filter((n) => !names.includes(n));
     if (missing.length > 0) throw new Error(`the kernel build lacks ${missing.join(', ')} — rebuild it with \`npm run build\``);
     const exports = instantiate(module, memory);
-    this.fns = kernelTable(names, names.map((n) => exports[n] as KernelFn), addon);
+    this.fns = names.map((n) => exports[n] as KernelFn);
     this.nativeIsa = addon?.isa() ?? null;
     this.native = nativeIndexes(names, addon);
     this.addon = addon;
@@ -133,7 +134,8 @@ export class ThreadPool {
   /** Call a kernel once on this thread and return its result (for kernels that answer a number). */
   call(kernel: KernelName, args: readonly number[]): number {
     const id = this.ids.get(kernel)!;
-    return (this.fns[id] as unknown as (...a: number[]) => number)(...args);
+    const fn = this.native[id] >= 0 ? this.addon!.kernels[kernel] : this.fns[id];
+    return (fn as unknown as (...a: number[]) => number)(...args);
   }
 
   /**

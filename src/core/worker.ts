@@ -1,6 +1,6 @@
 // A pool worker: instantiates the kernels on the shared memory and runs its slice of each job.
 import { workerContext } from './platform.js';
-import { kernelTable, nativeAddon, nativeIndexes, type Backend } from './native.js';
+import { nativeAddon, nativeIndexes, type Backend } from './native.js';
 import { instantiate, kernelNames } from './wasm.js';
 import {
   CTRL_ACTIVE, CTRL_ALIGN, CTRL_ERROR, CTRL_GENERATION, CTRL_KERNEL, CTRL_NARGS, CTRL_PENDING,
@@ -20,7 +20,7 @@ const argv = new Float64Array(sab, CTRL_WORDS * 4, MAX_ARGS);
 const exports = instantiate(module, memory);
 const names = kernelNames(module);
 const addon = await nativeAddon(backend, memory);
-const fns = kernelTable(names, names.map((n) => exports[n] as (...a: number[]) => void), addon);
+const fns = names.map((n) => exports[n] as (...a: number[]) => void);
 const native = nativeIndexes(names, addon);
 
 // Generation 0 is the state before any job: a job posted while this worker was starting is run.
