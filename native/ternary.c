@@ -261,6 +261,13 @@ static void matmul_x86(Product p, int N, int Kp, int accumulate, int64_t start, 
 }
 #endif
 
+/** y (+)= f32(sum - rowsum) * s, as the wasm kernel's finish. */
+static inline void finish_one(int32_t sum, int32_t rowsum, float s, float* y, int accumulate) {
+  float v = (float)(sum - rowsum) * s;
+  if (accumulate) v += *y;
+  *y = v;
+}
+
 /** The product in plain C, straight from the wasm layouts: a row against one 4-column panel at a time. */
 static void matmul_scalar(Product p, int N, int Kp, int accumulate, int64_t start, int64_t end) {
   for (int64_t m = start; m < end; m++) {
@@ -274,11 +281,7 @@ static void matmul_scalar(Product p, int N, int Kp, int accumulate, int64_t star
       for (int k = 0; k < Kp; k += 4, c += 16)
         for (int j = 0; j < 4; j++)
           sum[j] += x[k] * c[4 * j] + x[k + 1] * c[4 * j + 1] + x[k + 2] * c[4 * j + 2] + x[k + 3] * c[4 * j + 3];
-      for (int j = 0; j < 4 && n0 + j < N; j++) {
-        float v = (float)(sum[j] - rowsum) * s;
-        if (accumulate) v += p.y[m * p.ldy + n0 + j];
-        p.y[m * p.ldy + n0 + j] = v;
-      }
+      for (int j = 0; j < 4 && n0 + j < N; j++) finish_one(sum[j], rowsum, s, p.y + m * p.ldy + n0 + j, accumulate);
     }
   }
 }
@@ -305,13 +308,6 @@ static double ternary_matmul_i16(const double* a, int n) {
 // bits 2j..2j+1 of byte b the code of weight 16j + b): shifting the group's 4 copies by 0, 2, 4
 // and 6 and masking gives the 64 codes in k order. Activations are made int8 rows with their sums
 // once per call (per thread); rows go 4 at a time so each group is decoded once for 4 rows.
-
-/** y (+)= f32(sum - rowsum) * s, as the wasm kernel's finish. */
-static inline void finish_one(int32_t sum, int32_t rowsum, float s, float* y, int accumulate) {
-  float v = (float)(sum - rowsum) * s;
-  if (accumulate) v += *y;
-  *y = v;
-}
 
 #if defined(__x86_64__)
 typedef void (*MatvecFn)(const uint8_t* src, const int8_t* x, int rows, int Kp, int32_t out[4]);

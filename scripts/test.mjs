@@ -4,6 +4,7 @@
 // scalar C) — so that every kernel is checked against its reference on every backend.
 import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 
 const KERNEL_TESTS = ['dist/test/core', 'dist/test/ops', 'dist/test/heads', 'dist/test/infer/kernels.test.js'];
 
@@ -16,9 +17,11 @@ function run(label, env, paths) {
   }
 }
 
+/** The addon the runtime would load (node-gyp-build: a local build, else a prebuilt binary), or null. */
 function nativeAddon() {
   try {
-    return createRequire(import.meta.url)('../native/build/Release/ternlm.node');
+    const nodeGypBuild = createRequire(import.meta.url)('node-gyp-build');
+    return nodeGypBuild(fileURLToPath(new URL('../native/', import.meta.url)));
   } catch {
     return null;
   }

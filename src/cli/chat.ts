@@ -2,10 +2,9 @@
 // written; at the prompt it quits. Lines may also come from a pipe (one message per line).
 import { createInterface } from 'node:readline';
 import { TernlmError } from '../core/errors.js';
-import { rt } from '../core/runtime.js';
 import { Conversation } from '../infer/conversation.js';
 import { parseFlags } from './args.js';
-import { MODEL_OPTIONS, modelFlags, openModel } from './generate.js';
+import { MODEL_OPTIONS, modelFlags, modelSummary, openModel } from './generate.js';
 
 const HELP = `usage: ternlm chat --model <file> [options]
 
@@ -61,7 +60,7 @@ export async function run(args: string[]): Promise<void> {
   rl.on('SIGINT', onInterrupt); // Ctrl-C typed on a terminal
   process.on('SIGINT', onInterrupt); // a signal (input from a pipe)
 
-  console.error(`chat with ${values.model} (${model.family}, ${Number.isFinite(model.contextLength) ? `context ${model.contextLength} tokens` : 'no context limit'}${chat.templated ? ', chat template' : ''}; ${rt().kernels}) — /help for commands`);
+  console.error(`chat with ${values.model} (${modelSummary(model, chat.templated)}) — /help for commands`);
   const prompt = (): void => {
     if (interactive) rl.prompt();
   };

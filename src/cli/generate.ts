@@ -69,6 +69,12 @@ export function modelFlags(values: ModelArgs): ModelFlags {
   };
 }
 
+/** What chat and serve say of a loaded model on their first line: family, context, template, kernels. */
+export function modelSummary(model: InferenceModel, templated: boolean): string {
+  const context = Number.isFinite(model.contextLength) ? `context ${model.contextLength} tokens` : 'no context limit';
+  return `${model.family}, ${context}${templated ? ', chat template' : ''}; ${rt().kernels}`;
+}
+
 /** Start the runtime on `threads`, then load the model and its tokenizer. */
 export async function openModel(values: ModelArgs, threads: number | undefined, command: string): Promise<{ model: InferenceModel; tokenizer: Tokenizer }> {
   if (!values.model) throw new TernlmError(`--model <file> is required — see \`ternlm ${command} --help\``);

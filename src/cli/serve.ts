@@ -1,10 +1,9 @@
 // ternlm serve: an OpenAI-compatible HTTP server over one model (src/serve/server.ts).
 import { basename, extname } from 'node:path';
 import { TernlmError } from '../core/errors.js';
-import { initRuntime, rt } from '../core/runtime.js';
-import { loadInferenceModel, resolveTokenizer } from '../infer/load.js';
 import { ModelServer } from '../serve/server.js';
 import { integerFlag, parseFlags, threadsFlag } from './args.js';
+import { modelSummary, openModel } from './generate.js';
 
 const HELP = `usage: ternlm serve --model <file> [options]
 
@@ -52,17 +51,14 @@ export async function run(args: string[]): Promise<void> {
   const queueLimit = integerFlag(values, 'queue', { min: 0, max: 10_000 }, 64);
   const threads = threadsFlag(values);
   if (values.host.trim() === '') throw new TernlmError('--host needs an address, e.g. 127.0.0.1 — see `ternlm serve --help`');
-  if (!values.model) throw new TernlmError('--model <file> is required — see `ternlm serve --help`');
-  await initRuntime({ threads });
-  const model = loadInferenceModel(values.model);
-  const tokenizer = resolveTokenizer(values.model, model, values.tokenizer);
-  const modelName = basename(values.model, extname(values.model));
+  const { model, tokenizer } = await openModel(values, threads, 'serve');
+  const modelName = basename(values.model!, extname(values.model!));
   const server = new ModelServer({ model, tokenizer, modelName, queueLimit, log: (line) => console.error(line) });
   try {
     const address = await server.listen(port, values.host);
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
     console.error(
-      `serving ${modelName} (${model.family}, ${Number.isFinite(model.contextLength) ? `context ${model.contextLength} tokens` : 'no context limit'}${tokenizer.chatTemplate ? ', chat template' : ''}; ${rt().kernels}) at http://${host}:${address.port}/v1 — Ctrl-C stops`,
+      `serving ${modelName} (${modelSummary(model, tokenizer.chatTemplate !== undefined)}) at http://${host}:${address.port}/v1 — Ctrl-C stops`,
     );
     await new Promise<void>((resolve) => {
       const stop = (signal: NodeJS.Signals): void => {

@@ -50,6 +50,12 @@ export function withChatTokens(base: Tokenizer): Tokenizer {
   return BpeTokenizer.fromJSON({ ...json, vocabSize: next, specialTokens, chatTemplate: CHAT_TEMPLATE }, 'the chat tokenizer');
 }
 
+/** Tokens that end a templated reply: <|end|>, any other chat marker (a new turn), the end of text. */
+export function replyStopIds(tokenizer: Tokenizer): number[] {
+  const ids = chatTokenIds(tokenizer);
+  return [ids.end, ids.user, ids.assistant, ids.system, tokenizer.eotId];
+}
+
 /** The ids of a tokenizer's chat markers; a tokenizer without a template is refused. */
 export function chatTokenIds(tokenizer: Tokenizer): ChatTokenIds {
   const t = tokenizer.chatTemplate;

@@ -10,7 +10,7 @@
 // rendered as in training, `<eot>[<|system|>…<|end|>]<|user|>message<|end|><|assistant|>`, the
 // reply is written after <|assistant|> and stops at <|end|>, which then closes the turn.
 import { TernlmError } from '../core/errors.js';
-import { chatTokenIds, systemTurnIds, userTurnIds } from '../data/chat.js';
+import { chatTokenIds, replyStopIds, systemTurnIds, userTurnIds } from '../data/chat.js';
 import type { Tokenizer } from '../data/tokenizer.js';
 import { generate, startTokenOf, type GenerateOptions, type GenerateResult } from './generate.js';
 import type { InferenceModel, InferenceState } from './model.js';
@@ -32,7 +32,7 @@ export class Conversation {
   private readonly start: number[];
   /** The tokenizer's chat template's <|end|> id, or null for the plain format. */
   private readonly endId: number | null;
-  /** Tokens that end a templated reply: <|end|>, any other chat marker (a new turn), the end of text. */
+  /** Tokens that end a templated reply (replyStopIds). */
   private readonly replyStops: number[] = [];
 
   constructor(
@@ -42,9 +42,8 @@ export class Conversation {
   ) {
     this.state = model.newState();
     this.start = [startTokenOf(model, tokenizer)];
-    const ids = tokenizer.chatTemplate ? chatTokenIds(tokenizer) : null;
-    this.endId = ids?.end ?? null;
-    if (ids) this.replyStops = [ids.end, ids.user, ids.assistant, ids.system, tokenizer.eotId];
+    this.endId = tokenizer.chatTemplate ? chatTokenIds(tokenizer).end : null;
+    if (this.endId !== null) this.replyStops = replyStopIds(tokenizer);
     if (opts.system !== undefined) {
       if (this.endId === null) throw new TernlmError('a system message needs a model with a chat template (one fine-tuned with ternlm train --init on ternlm prepare --chat data)');
       this.start.push(...systemTurnIds(tokenizer, opts.system));

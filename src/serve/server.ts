@@ -15,7 +15,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { TernlmError } from '../core/errors.js';
-import { chatTokenIds, renderConversation, type ChatMessage } from '../data/chat.js';
+import { chatTokenIds, renderConversation, replyStopIds, type ChatMessage } from '../data/chat.js';
 import type { Tokenizer } from '../data/tokenizer.js';
 import { generate, promptIds, startTokenOf, type GenerateResult } from '../infer/generate.js';
 import type { InferenceModel } from '../infer/model.js';
@@ -197,10 +197,9 @@ export class ModelServer {
   private chatPrompt(messages: ChatMessage[]): { ids: number[]; stopTokens: number[] | undefined } {
     const t = this.tokenizer;
     if (!t.chatTemplate) return { ids: this.ids(messages.map((m) => m.content).join('\n')), stopTokens: undefined };
-    const marks = chatTokenIds(t);
     const rendered = renderConversation(t, messages).tokens;
-    const ids = [startTokenOf(this.model, t), ...rendered.slice(1), marks.assistant];
-    return { ids: promptIds(this.model, t, ids, false), stopTokens: [marks.end, marks.user, marks.assistant, marks.system, t.eotId] };
+    const ids = [startTokenOf(this.model, t), ...rendered.slice(1), chatTokenIds(t).assistant];
+    return { ids: promptIds(this.model, t, ids, false), stopTokens: replyStopIds(t) };
   }
 
   /** Generate one reply and send it, as one JSON answer or as server-sent events. */
