@@ -71,6 +71,10 @@ export async function run(args: string[]): Promise<void> {
   const record = (name: string, threads: number, value: number) => {
     (results[name] ??= {})[`threads_${threads}`] = value;
   };
+  /** Time fn (best of reps) on each thread count and record value(seconds) under name. */
+  const measure = (name: string, fn: () => void, value: (seconds: number) => number): void => {
+    for (const t of threadCounts) record(name, t, value(r.pool.withThreads(t, () => bestOf(reps, fn))));
+  };
 
   // C (M x N) = op(A) . op(B): A is M x K (K x M when transA), B is K x N (N x K when transB).
   const gemmShapes: [string, number, number, number, boolean, boolean][] = [
@@ -82,22 +86,16 @@ export async function run(args: string[]): Promise<void> {
   ];
   for (const [name, M, N, Kd, tA, tB] of gemmShapes) {
     const a = randomTensor([M, Kd], rng), b = randomTensor([Kd, N], rng), c = Tensor.empty([M, N]);
-    for (const t of threadCounts) {
-      const s = r.pool.withThreads(t, () => bestOf(reps, () => K.matmul(M, N, Kd, a.ptr, tA, b.ptr, tB, c.ptr, false)));
-      record(`${name}_gflops`, t, (2 * M * N * Kd) / s / 1e9);
-    }
+    measure(`${name}_gflops`, () => K.matmul(M, N, Kd, a.ptr, tA, b.ptr, tB, c.ptr, false), (s) => (2 * M * N * Kd) / s / 1e9);
     a.dispose(); b.dispose(); c.dispose();
   }
 
   for (const [N, Kd] of [[4096, 256], [768, 288]]) {
     const w = randomTensor([N, Kd], rng), x = randomTensor([Kd], rng), y = Tensor.empty([N]);
     const calls = Math.ceil(1e7 / (N * Kd)); // a few ms per timing, the matrix warm in cache
-    for (const t of threadCounts) {
-      const s = r.pool.withThreads(t, () => bestOf(reps, () => {
-        for (let i = 0; i < calls; i++) K.matvec(N, Kd, w.ptr, Kd, x.ptr, y.ptr, false);
-      }));
-      record(`matvec_f32_N${N}_K${Kd}_gflops`, t, (2 * N * Kd * calls) / s / 1e9);
-    }
+    measure(`matvec_f32_N${N}_K${Kd}_gflops`, () => {
+      for (let i = 0; i < calls; i++) K.matvec(N, Kd, w.ptr, Kd, x.ptr, y.ptr, false);
+    }, (s) => (2 * N * Kd * calls) / s / 1e9);
     w.dispose(); x.dispose(); y.dispose();
   }
 
@@ -111,27 +109,20 @@ export async function run(args: string[]): Promise<void> {
   K.quantizeRowsI8(x.ptr, M, Kd, q.ptr, Kp, sc.ptr);
   K.ternaryPack(w.ptr, alpha, packed.ptr, N, Kd);
   K.ternaryUnpackCodes(packed.ptr, codes.ptr, N, Kp);
-  for (const t of threadCounts) {
-    const s = r.pool.withThreads(t, () => bestOf(reps, () => K.ternaryMatmulI16(q.ptr, sc.ptr, codes.ptr, alpha, y.ptr, N, M, N, Kp, false)));
-    record(`ternary_matmul_M${M}_K${Kd}_N${N}_gops`, t, (2 * M * N * Kd) / s / 1e9);
-    const s2 = r.pool.withThreads(t, () => bestOf(reps, () => {
-      const al = K.reduce('sumabs', w.ptr, w.size) / w.size;
-      K.quantizeRowsI8(x.ptr, M, Kd, q.ptr, Kp, sc.ptr);
-      K.ternaryPack(w.ptr, al, packed.ptr, N, Kd);
-      K.ternaryUnpackCodes(packed.ptr, codes.ptr, N, Kp);
-      K.ternaryMatmulI16(q.ptr, sc.ptr, codes.ptr, al, y.ptr, N, M, N, Kp, false);
-    }));
-    record(`ternary_linear_forward_M${M}_K${Kd}_N${N}_gops`, t, (2 * M * N * Kd) / s2 / 1e9);
-  }
+  measure(`ternary_matmul_M${M}_K${Kd}_N${N}_gops`, () => K.ternaryMatmulI16(q.ptr, sc.ptr, codes.ptr, alpha, y.ptr, N, M, N, Kp, false), (s) => (2 * M * N * Kd) / s / 1e9);
+  measure(`ternary_linear_forward_M${M}_K${Kd}_N${N}_gops`, () => {
+    const al = K.reduce('sumabs', w.ptr, w.size) / w.size;
+    K.quantizeRowsI8(x.ptr, M, Kd, q.ptr, Kp, sc.ptr);
+    K.ternaryPack(w.ptr, al, packed.ptr, N, Kd);
+    K.ternaryUnpackCodes(packed.ptr, codes.ptr, N, Kp);
+    K.ternaryMatmulI16(q.ptr, sc.ptr, codes.ptr, al, y.ptr, N, M, N, Kp, false);
+  }, (s) => (2 * M * N * Kd) / s / 1e9);
   // Decoding: 1 and 4 rows straight from the 2-bit packed weights (the first rows of q).
   for (const rows of [1, 4]) {
     const calls = Math.ceil(1e7 / (rows * N * Kp));
-    for (const t of threadCounts) {
-      const s = r.pool.withThreads(t, () => bestOf(reps, () => {
-        for (let i = 0; i < calls; i++) K.ternaryMatvecPacked(q.ptr, sc.ptr, packed.ptr, alpha, y.ptr, N, rows, N, Kp, false);
-      }));
-      record(`ternary_matvec_packed_M${rows}_K${Kd}_N${N}_gops`, t, (2 * rows * N * Kd * calls) / s / 1e9);
-    }
+    measure(`ternary_matvec_packed_M${rows}_K${Kd}_N${N}_gops`, () => {
+      for (let i = 0; i < calls; i++) K.ternaryMatvecPacked(q.ptr, sc.ptr, packed.ptr, alpha, y.ptr, N, rows, N, Kp, false);
+    }, (s) => (2 * rows * N * Kd * calls) / s / 1e9);
   }
 
   {
@@ -146,12 +137,8 @@ export async function run(args: string[]): Promise<void> {
       backward(ops.sum(ops.mul(attend(q, k, v, H), g)));
     });
     const name = `B${B}_T${T}_H${H}_hd${hd}_ms`;
-    for (const t of threadCounts) {
-      r.pool.withThreads(t, () => {
-        record(`attn_fused_fwdbwd_${name}`, t, 1000 * bestOf(reps, step((a, b, c, h) => ops.causalAttention(a, b, c, h, h))));
-        record(`attn_unfused_fwdbwd_${name}`, t, 1000 * bestOf(reps, step(unfusedAttention)));
-      });
-    }
+    measure(`attn_fused_fwdbwd_${name}`, step((a, b, c, h) => ops.causalAttention(a, b, c, h, h)), (s) => 1000 * s);
+    measure(`attn_unfused_fwdbwd_${name}`, step(unfusedAttention), (s) => 1000 * s);
     for (const t of [q, k, v, g]) t.dispose();
   }
 
@@ -169,9 +156,7 @@ export async function run(args: string[]): Promise<void> {
       ['col_sum', () => K.colSum(dy.ptr, rows, D, 1, dwdb.ptr, false)],
       ['adamw_4M', () => K.adamwUpdate(p.ptr, g.ptr, m.ptr, v.ptr, 4 * n, { lr: 1e-3, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, step: 1 })],
     ];
-    for (const t of threadCounts) {
-      for (const [name, fn] of kernels) record(`ops_${name}_${rows}x${D}_ms`, t, 1000 * r.pool.withThreads(t, () => bestOf(reps, fn)));
-    }
+    for (const [name, fn] of kernels) measure(`ops_${name}_${rows}x${D}_ms`, fn, (s) => 1000 * s);
     for (const t of [x, y, dy, dx, wt, dwdb, mean, rstd, m, v, p, g]) t.dispose();
   }
 
@@ -180,10 +165,7 @@ export async function run(args: string[]): Promise<void> {
     const [rows, V] = [2048, 4096];
     const logits = randomTensor([rows, V], rng), losses = Tensor.empty([rows]);
     const targets = Tensor.from(Array.from({ length: rows }, (_, i) => (i * 7919) % V), [rows], 'i32');
-    for (const t of threadCounts) {
-      const s = r.pool.withThreads(t, () => bestOf(reps, () => K.crossEntropyForward(logits.ptr, rows, V, targets.ptr, losses.ptr, 1 / rows)));
-      record(`cross_entropy_fwdgrad_R${rows}_V${V}_ms`, t, 1000 * s);
-    }
+    measure(`cross_entropy_fwdgrad_R${rows}_V${V}_ms`, () => K.crossEntropyForward(logits.ptr, rows, V, targets.ptr, losses.ptr, 1 / rows), (s) => 1000 * s);
     for (const t of [logits, losses, targets]) t.dispose();
   }
 
@@ -192,12 +174,9 @@ export async function run(args: string[]): Promise<void> {
     const q = randomTensor([heads * hs], rng), out = Tensor.empty([heads * hs]), att = Tensor.empty([heads, T]);
     const kc = randomTensor([T, kvHeads * hs], rng), vc = randomTensor([T, kvHeads * hs], rng);
     const calls = 200;
-    for (const t of threadCounts) {
-      const s = r.pool.withThreads(t, () => bestOf(reps, () => {
-        for (let i = 0; i < calls; i++) attentionDecode(q.ptr, kc.ptr, vc.ptr, att.ptr, out.ptr, T, heads, kvHeads, hs, T);
-      }));
-      record(`attn_decode_T${T}_H${heads}_KV${kvHeads}_hs${hs}_us`, t, (1e6 * s) / calls);
-    }
+    measure(`attn_decode_T${T}_H${heads}_KV${kvHeads}_hs${hs}_us`, () => {
+      for (let i = 0; i < calls; i++) attentionDecode(q.ptr, kc.ptr, vc.ptr, att.ptr, out.ptr, T, heads, kvHeads, hs, T);
+    }, (s) => (1e6 * s) / calls);
     for (const t of [q, out, att, kc, vc]) t.dispose();
   }
 
@@ -206,12 +185,9 @@ export async function run(args: string[]): Promise<void> {
     // threads (the call, waking the workers and waiting for the last one).
     const y = Tensor.empty([16 * r.threads]);
     const calls = 2000;
-    for (const t of threadCounts) {
-      const s = r.pool.withThreads(t, () => bestOf(reps, () => {
-        for (let i = 0; i < calls; i++) K.dispatchProbe(y.ptr);
-      }));
-      record('dispatch_overhead_us_per_kernel', t, (1e6 * s) / calls);
-    }
+    measure('dispatch_overhead_us_per_kernel', () => {
+      for (let i = 0; i < calls; i++) K.dispatchProbe(y.ptr);
+    }, (s) => (1e6 * s) / calls);
     y.dispose();
   }
 
