@@ -44,6 +44,14 @@ export interface InferenceModel<S extends InferenceState = InferenceState> {
    * Implementations may skip work whose result is not needed (the classifier of earlier tokens).
    */
   prefill(state: S, tokens: ArrayLike<number>): Float32Array;
+  /**
+   * Consume one token in each of several states (independent sequences, each at its own
+   * position) and return each state's next-token logits (its `logits` view), as `step` on each
+   * would give up to float rounding (a batch multiplies several rows at once). Optional: an
+   * engine that has it makes one pass over its weights for all the sequences, so that serving
+   * many clients costs less than stepping each; `stepAll` (infer/batch.ts) falls back to `step`.
+   */
+  stepBatch?(states: readonly S[], tokens: readonly number[]): Float32Array[];
   /** Free the weights; states must be disposed first. */
   dispose(): void;
 }
