@@ -82,6 +82,56 @@ export function assertEngineMatchesTraining(model: LanguageModel<ModelConfig>, e
   return worst;
 }
 
+/**
+ * stepBatch gives every state the logits `step` gives it alone: four sequences at different
+ * positions (prompts of 1, 3, 6 and 2 tokens) stepped together for six tokens, in a different
+ * order each time, then a batch of one. A batch holding a token outside the vocabulary (or, with
+ * a context limit under 100, a full state) is refused and moves no state. Returns the worst
+ * log-probability difference (the same flip allowance as against training).
+ */
+export function assertStepBatchMatchesStep(engine: InferenceModel, seed: number): number {
+  assert.ok(engine.stepBatch, `the ${engine.family} engine has no stepBatch`);
+  const V = engine.vocabSize;
+  const prompts = [1, 3, 6, 2].map((n, i) => randomTokens(n, V, seed + i));
+  const batched = prompts.map((p) => { const s = engine.newState(); engine.prefill(s, p); return s; });
+  const alone = prompts.map((p) => { const s = engine.newState(); engine.prefill(s, p); return s; });
+  let worst = 0, compared = 0;
+  const flipped: string[] = [];
+  try {
+    for (let t = 0; t < 7; t++) {
+      const order = t < 6 ? [0, 1, 2, 3].map((i) => (i + t) % 4) : [t % 4];
+      const tokens = order.map((i) => (seed * 31 + t * 7 + i * 13) % V);
+      const out = engine.stepBatch(order.map((i) => batched[i]), tokens);
+      assert.equal(out.length, order.length);
+      order.forEach((i, j) => {
+        const expected = logSoftmax(engine.step(alone[i], tokens[j]));
+        const diff = maxDiff(logSoftmax(out[j]), expected);
+        worst = Math.max(worst, diff);
+        compared++;
+        if (diff > TOLERANCE) flipped.push(`sequence ${i} token ${t}`);
+        assert.ok(diff <= FLIP_TOLERANCE, `stepBatch, sequence ${i}, token ${t}: max |log-probability difference| ${diff} > ${FLIP_TOLERANCE}`);
+        assert.equal(batched[i].pos, alone[i].pos, `stepBatch moved sequence ${i} to ${batched[i].pos}, step to ${alone[i].pos}`);
+      });
+    }
+    assert.ok(flipped.length <= Math.max(1, Math.floor(compared * FLIPS_PER_POSITION)), `stepBatch differs from step above ${TOLERANCE} at ${flipped.join(', ')}`);
+    const before = batched.map((s) => s.pos);
+    assert.throws(() => engine.stepBatch!(batched.slice(0, 2), [1, V]), refusal(new RegExp(`token id ${V} is outside the`)));
+    if (engine.contextLength < 100) {
+      const full = engine.newState();
+      try {
+        engine.prefill(full, randomTokens(engine.contextLength, V, seed));
+        assert.throws(() => engine.stepBatch!([batched[0], full], [1, 2]), refusal(/the context is full/));
+      } finally {
+        full.dispose();
+      }
+    }
+    assert.deepEqual(batched.map((s) => s.pos), before, 'a refused batch moves no state');
+    return worst;
+  } finally {
+    for (const s of [...batched, ...alone]) s.dispose();
+  }
+}
+
 /** Export `model` to `path` (floats in f32 unless `opts` says otherwise) and load it back as an engine. */
 export function exportedEngine(model: LanguageModel<ModelConfig>, tokenizer: Tokenizer, path: string, opts: ExportOptions = { floatDtype: 'f32' }): InferenceModel {
   exportPacked(model, tokenizer.toJSON(), path, opts);
