@@ -91,6 +91,7 @@ export function assertEngineMatchesTraining(model: LanguageModel<ModelConfig>, e
  */
 export function assertStepBatchMatchesStep(engine: InferenceModel, seed: number): number {
   assert.ok(engine.stepBatch, `the ${engine.family} engine has no stepBatch`);
+  const stepBatch = engine.stepBatch.bind(engine);
   const V = engine.vocabSize;
   const prompts = [1, 3, 6, 2].map((n, i) => randomTokens(n, V, seed + i));
   const batched = prompts.map((p) => { const s = engine.newState(); engine.prefill(s, p); return s; });
@@ -101,7 +102,7 @@ export function assertStepBatchMatchesStep(engine: InferenceModel, seed: number)
     for (let t = 0; t < 7; t++) {
       const order = t < 6 ? [0, 1, 2, 3].map((i) => (i + t) % 4) : [t % 4];
       const tokens = order.map((i) => (seed * 31 + t * 7 + i * 13) % V);
-      const out = engine.stepBatch(order.map((i) => batched[i]), tokens);
+      const out: Float32Array[] = stepBatch(order.map((i) => batched[i]), tokens);
       assert.equal(out.length, order.length);
       order.forEach((i, j) => {
         const expected = logSoftmax(engine.step(alone[i], tokens[j]));
@@ -115,12 +116,12 @@ export function assertStepBatchMatchesStep(engine: InferenceModel, seed: number)
     }
     assert.ok(flipped.length <= Math.max(1, Math.floor(compared * FLIPS_PER_POSITION)), `stepBatch differs from step above ${TOLERANCE} at ${flipped.join(', ')}`);
     const before = batched.map((s) => s.pos);
-    assert.throws(() => engine.stepBatch!(batched.slice(0, 2), [1, V]), refusal(new RegExp(`token id ${V} is outside the`)));
+    assert.throws(() => stepBatch(batched.slice(0, 2), [1, V]), refusal(new RegExp(`token id ${V} is outside the`)));
     if (engine.contextLength < 100) {
       const full = engine.newState();
       try {
         engine.prefill(full, randomTokens(engine.contextLength, V, seed));
-        assert.throws(() => engine.stepBatch!([batched[0], full], [1, 2]), refusal(/the context is full/));
+        assert.throws(() => stepBatch([batched[0], full], [1, 2]), refusal(/the context is full/));
       } finally {
         full.dispose();
       }
