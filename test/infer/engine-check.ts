@@ -142,7 +142,7 @@ export function exportedEngine(model: LanguageModel<ModelConfig>, tokenizer: Tok
 /**
  * One engine case: a random model of `config`, exported (f32) into `dir` and loaded, must come
  * back as `engineClass` with the family and context length it should have, and reproduce the
- * training forward over 40 tokens. Returns the worst difference.
+ * training forward over 40 tokens, and its stepBatch `step`. Returns the worst difference against training.
  */
 export function checkExportedEngine(
   config: ModelConfig, seed: number, dir: string, tokenizer: Tokenizer,
@@ -154,7 +154,9 @@ export function checkExportedEngine(
     assert.ok(engine instanceof expected.engineClass);
     assert.equal(engine.family, config.family);
     assert.equal(engine.contextLength, expected.contextLength);
-    return assertEngineMatchesTraining(model, engine, randomTokens(40, config.vocabSize, 100 + seed));
+    const worst = assertEngineMatchesTraining(model, engine, randomTokens(40, config.vocabSize, 100 + seed));
+    if (engine.stepBatch) assertStepBatchMatchesStep(engine, seed);
+    return worst;
   } finally {
     engine.dispose();
     model.dispose();
