@@ -142,7 +142,7 @@ export function exportedEngine(model: LanguageModel<ModelConfig>, tokenizer: Tok
 /**
  * One engine case: a random model of `config`, exported (f32) into `dir` and loaded, must come
  * back as `engineClass` with the family and context length it should have, and reproduce the
- * training forward over 40 tokens, and its stepBatch `step`. Returns the worst difference against training.
+ * training forward over 40 tokens, and its stepBatch against `step`. Returns the worst difference against training.
  */
 export function checkExportedEngine(
   config: ModelConfig, seed: number, dir: string, tokenizer: Tokenizer,
