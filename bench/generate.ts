@@ -7,12 +7,13 @@ import { parseArgs } from 'node:util';
 import { TernlmError } from '../src/core/errors.js';
 import { Rng } from '../src/core/rng.js';
 import { initRuntime, rt } from '../src/core/runtime.js';
+import { BatchDecoder } from '../src/infer/batch.js';
 import { generate } from '../src/infer/generate.js';
 import { loadInferenceModel, resolveTokenizer } from '../src/infer/load.js';
 import type { InferenceModel } from '../src/infer/model.js';
 import type { Tokenizer } from '../src/data/tokenizer.js';
 
-const HELP = `usage: ternlm bench generate --model <file> [--tokenizer <file>] [--threads N] [--reps N] [--new-tokens N] [--greedy] [--json]
+const HELP = `usage: ternlm bench generate --model <file> [--tokenizer <file>] [--threads N] [--reps N] [--new-tokens N] [--greedy] [--batch B1,B2,...] [--json]
 
 Generation speed, best of --reps runs (default 3) after a warm-up, sampling as llama2.c does by
 default (temperature 1, top-p 0.9, fixed seed; --greedy: the most likely token, as the PyTorch
@@ -24,7 +25,12 @@ peer script decodes) and ignoring end-of-text so every run writes all its tokens
   full    1-token prompt, new tokens until the context is full
 For each: time to first token (prefill + first sample), prefill tokens/s, decode tokens/s
 (new tokens after the first / their time). Peak memory: the wasm heap's peak allocation and
-the process's peak RSS. 1 thread runs in a child process; --threads (default: all cores) here.`;
+the process's peak RSS. 1 thread runs in a child process; --threads (default: all cores) here.
+
+--batch 1,4,16,32 measures batched decoding instead, as \`ternlm serve\` decodes concurrent
+requests: for each size B, B replies (16-token prompts, --new-tokens new tokens each) generated
+together by a BatchDecoder (one pass over the weights per token for all, where the engine has
+stepBatch), tokens/s of all replies together from the first prompt in to the last token out.`;
 
 const NEW_TOKENS = 128;
 const LONG_PROMPT = 512;
@@ -43,12 +49,40 @@ export interface ThreadResult {
   /** What ran the kernels (Runtime.kernels). */
   kernels: string;
   cases: Record<string, CaseResult>;
+  /** With --batch: tokens/s of B replies decoded together, per B. */
+  batches: BatchResult[];
   memory: { heapPeakBytes: number; wasmMemoryBytes: number; maxRssBytes: number };
 }
 
+export interface BatchResult {
+  replies: number;
+  newTokens: number;
+  /** New tokens of all replies / wall time from the first prompt in to the last token out. */
+  tokensPerS: number;
+}
+
+/** B replies decoded together, best of `reps`, for each B in `sizes`. */
+async function timeBatches(model: InferenceModel, tok: Tokenizer, sizes: number[], newTokens: number, reps: number, greedy: boolean): Promise<BatchResult[]> {
+  const out: BatchResult[] = [];
+  for (const B of sizes) {
+    const decoder = new BatchDecoder(model, tok, { maxBatch: B, maxWaiting: 0 });
+    let best = 0;
+    for (let rep = 0; rep < reps; rep++) {
+      const t0 = performance.now();
+      const replies = await Promise.all(Array.from({ length: B }, (_, i) =>
+        decoder.generate(promptOf(16, model, tok, 1 + i), { ...samplingOf(greedy), seed: 1 + rep * B + i, maxTokens: newTokens, stopTokens: [] })));
+      const seconds = (performance.now() - t0) / 1000;
+      if (replies.some((r) => r.tokens.length !== newTokens)) throw new Error(`a reply stopped before ${newTokens} tokens`);
+      best = Math.max(best, (B * newTokens) / seconds);
+    }
+    out.push({ replies: B, newTokens, tokensPerS: best });
+  }
+  return out;
+}
+
 /** Prompt ids for timing: BOS then fixed pseudo-random tokens (the values do not change the cost). */
-function promptOf(n: number, model: InferenceModel, tok: Tokenizer): number[] {
-  const rng = new Rng(1);
+function promptOf(n: number, model: InferenceModel, tok: Tokenizer, seed = 1): number[] {
+  const rng = new Rng(seed);
   const ids = [tok.bosId ?? tok.eotId];
   const lo = Math.min(3, tok.vocabSize - 1);
   while (ids.length < n) ids.push(lo + rng.int(Math.min(model.vocabSize, tok.vocabSize) - lo));
@@ -84,33 +118,40 @@ async function timeCase(model: InferenceModel, tok: Tokenizer, prompt: number[],
 }
 
 /** The three cases on this process's runtime. */
-async function measure(model: InferenceModel, tok: Tokenizer, reps: number, greedy: boolean, newTokens: number): Promise<{ result: ThreadResult; notes: string[] }> {
+async function measure(model: InferenceModel, tok: Tokenizer, reps: number, greedy: boolean, newTokens: number, batchSizes: number[]): Promise<{ result: ThreadResult; notes: string[] }> {
   const C = model.contextLength;
   const notes: string[] = [];
   if (C < newTokens + 1) throw new TernlmError(`the model's context (${C} tokens) is shorter than the ${newTokens + 1} the benchmark needs — lower --new-tokens`);
+  // Warm-up: let V8 optimise the JS around the kernels (sampler, generation loop, forward).
+  await timeCase(model, tok, promptOf(16, model, tok), NEW_TOKENS, 3, greedy);
+  if (batchSizes.length > 0) {
+    if (C < newTokens + 16) throw new TernlmError(`the model's context (${C} tokens) is shorter than the ${newTokens + 16} the batched benchmark needs — lower --new-tokens`);
+    await timeBatches(model, tok, batchSizes, Math.min(newTokens, 16), 1, greedy); // warm-up of the batched passes
+    return { result: threadResult({}, await timeBatches(model, tok, batchSizes, newTokens, reps, greedy)), notes };
+  }
   const longLen = Math.min(LONG_PROMPT, C - newTokens);
   if (longLen < LONG_PROMPT) notes.push(`long prompt clipped to ${longLen} tokens (BOS included): the ${C}-token context must leave room for ${newTokens} new tokens`);
   const fullNew = Number.isFinite(C) ? C : 1024; // BOS at position 0, then tokens until position C is reached
   if (!Number.isFinite(C)) notes.push('the model has no context limit: "full" generates 1024 tokens');
-
-  // Warm-up: let V8 optimise the JS around the kernels (sampler, generation loop, forward).
-  await timeCase(model, tok, promptOf(16, model, tok), NEW_TOKENS, 3, greedy);
   const cases: Record<string, CaseResult> = {
     short: await timeCase(model, tok, promptOf(1, model, tok), newTokens, reps, greedy),
     long: await timeCase(model, tok, promptOf(longLen, model, tok), newTokens, reps, greedy),
     full: await timeCase(model, tok, promptOf(1, model, tok), fullNew, reps, greedy),
   };
+  return { result: threadResult(cases, []), notes };
+}
+
+/** What this process measured, with its runtime and peak memory. */
+function threadResult(cases: Record<string, CaseResult>, batches: BatchResult[]): ThreadResult {
   const r = rt();
   const heap = r.heap.stats();
   return {
-    result: {
-      threads: r.threads,
-      build: r.build,
-      kernels: r.kernels,
-      cases,
-      memory: { heapPeakBytes: heap.peak, wasmMemoryBytes: heap.memoryBytes, maxRssBytes: process.resourceUsage().maxRSS * 1024 },
-    },
-    notes,
+    threads: r.threads,
+    build: r.build,
+    kernels: r.kernels,
+    cases,
+    batches,
+    memory: { heapPeakBytes: heap.peak, wasmMemoryBytes: heap.memoryBytes, maxRssBytes: process.resourceUsage().maxRSS * 1024 },
   };
 }
 
@@ -141,7 +182,7 @@ export async function run(args: string[]): Promise<void> {
     strict: true,
     options: {
       model: { type: 'string' }, tokenizer: { type: 'string' }, threads: { type: 'string' },
-      reps: { type: 'string', default: '3' }, 'new-tokens': { type: 'string', default: String(NEW_TOKENS) }, greedy: { type: 'boolean', default: false }, json: { type: 'boolean', default: false },
+      reps: { type: 'string', default: '3' }, 'new-tokens': { type: 'string', default: String(NEW_TOKENS) }, greedy: { type: 'boolean', default: false }, batch: { type: 'string' }, json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -157,15 +198,18 @@ export async function run(args: string[]): Promise<void> {
   const threads = values.threads === undefined ? availableParallelism() : Number(values.threads);
   if (!Number.isInteger(threads) || threads < 1) throw new TernlmError(`--threads must be a positive integer, got '${values.threads}'`);
 
+  const batchSizes = values.batch === undefined ? [] : values.batch.split(',').map(Number);
+  if (batchSizes.some((b) => !Number.isInteger(b) || b < 1 || b > 1024)) throw new TernlmError(`--batch takes sizes from 1 to 1024 separated by commas, e.g. 1,4,16,32; got '${values.batch}'`);
+
   // The 1-thread child first, so that this process's threads do not compete with it.
   const greedy = values.greedy === true;
-  const childArgs = ['--model', values.model, '--reps', String(reps), '--new-tokens', String(newTokens), ...(values.tokenizer ? ['--tokenizer', values.tokenizer] : []), ...(greedy ? ['--greedy'] : [])];
+  const childArgs = ['--model', values.model, '--reps', String(reps), '--new-tokens', String(newTokens), ...(values.tokenizer ? ['--tokenizer', values.tokenizer] : []), ...(greedy ? ['--greedy'] : []), ...(values.batch ? ['--batch', values.batch] : [])];
   const single = threads > 1 ? (await measureInChild(childArgs)).runs : [];
 
   await initRuntime({ threads });
   const model = loadInferenceModel(values.model);
   const tok = resolveTokenizer(values.model, model, values.tokenizer);
-  const { result, notes } = await measure(model, tok, reps, greedy, newTokens);
+  const { result, notes } = await measure(model, tok, reps, greedy, newTokens, batchSizes);
   const runs = [...single, result];
   const report = {
     model: values.model,
@@ -187,7 +231,15 @@ export async function run(args: string[]): Promise<void> {
   for (const n of notes) console.log(`note: ${n}`);
   for (const r of runs) {
     console.log(`\n${r.threads} thread${r.threads > 1 ? 's' : ''} (${r.kernels})`);
-    console.log('  case    prompt    new   first token   prefill tok/s   decode tok/s');
+    if (r.batches.length > 0) {
+      console.log('  replies together   new tokens each   tokens/s in all   vs 1 reply');
+      const one = r.batches.find((b) => b.replies === 1)?.tokensPerS;
+      for (const b of r.batches) {
+        console.log(`  ${String(b.replies).padStart(16)} ${String(b.newTokens).padStart(17)} ${b.tokensPerS.toFixed(0).padStart(17)} ${one ? `${(b.tokensPerS / one).toFixed(2)}×`.padStart(12) : ''}`);
+      }
+    } else {
+      console.log('  case    prompt    new   first token   prefill tok/s   decode tok/s');
+    }
     for (const [name, c] of Object.entries(r.cases)) {
       console.log(`  ${name.padEnd(6)} ${String(c.promptTokens).padStart(7)} ${String(c.newTokens).padStart(6)} ${c.firstTokenMs.toFixed(2).padStart(10)} ms ${c.prefillTokensPerS.toFixed(0).padStart(15)} ${c.decodeTokensPerS.toFixed(0).padStart(14)}`);
     }

@@ -14,9 +14,9 @@ or up to 4) and seed, and answer with usage token counts. The model's id is the 
 without its extension. A model with a chat template (chat fine-tuning) gets the messages in
 it; any other model continues the messages' contents, one per line. See docs/serve.md.
 
-Known limit: requests run one at a time, in arrival order (no batched decoding of concurrent
-requests yet); at most --queue wait, more get 429. Ctrl-C or SIGTERM ends open streams
-cleanly and exits.
+Concurrent requests are decoded together: up to --batch replies share each pass over the
+model's weights, more wait in arrival order (at most --queue; beyond that, 429). Ctrl-C or
+SIGTERM ends open streams cleanly, answers waiting requests with 503, and exits.
 
 options:
   --model <file>              an exported model (ternlm export) or a llama2.c .bin
@@ -24,7 +24,8 @@ options:
   --host <address>            address to listen on (default 127.0.0.1; 0.0.0.0 for every
                               interface — there is no authentication)
   --port <n>                  port, 0 to 65535 (default 8080; 0 picks a free one)
-  --queue <n>                 most requests waiting behind the running one, 0 to 10000
+  --batch <n>                 most replies decoded together, 1 to 1024 (default 32)
+  --queue <n>                 most requests waiting for room in the batch, 0 to 10000
                               (default 64)
   --threads <n>               compute threads, 1 to 4 × the cores (default: all cores)
   -h, --help                  show this help
@@ -39,6 +40,7 @@ export async function run(args: string[]): Promise<void> {
     tokenizer: { type: 'string' },
     host: { type: 'string', default: '127.0.0.1' },
     port: { type: 'string' },
+    batch: { type: 'string' },
     queue: { type: 'string' },
     threads: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
@@ -48,12 +50,13 @@ export async function run(args: string[]): Promise<void> {
     return;
   }
   const port = integerFlag(values, 'port', { min: 0, max: 65535 }, 8080);
+  const maxBatch = integerFlag(values, 'batch', { min: 1, max: 1024 }, 32);
   const queueLimit = integerFlag(values, 'queue', { min: 0, max: 10_000 }, 64);
   const threads = threadsFlag(values);
   if (values.host.trim() === '') throw new TernlmError('--host needs an address, e.g. 127.0.0.1 — see `ternlm serve --help`');
   const { model, tokenizer } = await openModel(values, threads, 'serve');
   const modelName = basename(values.model!, extname(values.model!));
-  const server = new ModelServer({ model, tokenizer, modelName, queueLimit, log: (line) => console.error(line) });
+  const server = new ModelServer({ model, tokenizer, modelName, maxBatch, queueLimit, log: (line) => console.error(line) });
   try {
     const address = await server.listen(port, values.host);
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;

@@ -6,11 +6,17 @@ import type { InferenceModel, InferenceState } from './model.js';
 import { Sampler, type SamplingOptions } from '../heads/sampling.js';
 import { TokenTextStream } from './text-stream.js';
 
-export interface GenerateOptions extends SamplingOptions {
+/** What one reply is generated with, alone (`generate`) or in a batch (BatchDecoder). */
+export interface ReplyOptions extends SamplingOptions {
   /** Most new tokens. Default 256. */
   maxTokens?: number;
   /** Tokens that end the reply (not emitted). Default: the tokenizer's end-of-text and BOS ids. */
   stopTokens?: readonly number[];
+  /** Stops the reply between two tokens (stopReason 'aborted'). */
+  signal?: AbortSignal;
+}
+
+export interface GenerateOptions extends ReplyOptions {
   /**
    * Start a fresh state with the document-start token (see `startTokenOf`), as the model saw at
    * the start of every training document. Default true; ignored when continuing a state.
@@ -20,8 +26,6 @@ export interface GenerateOptions extends SamplingOptions {
   state?: InferenceState;
   /** Earlier tokens of `state`, for the repetition penalty. */
   history?: readonly number[];
-  /** Stops the loop between two tokens (stopReason 'aborted'). */
-  signal?: AbortSignal;
 }
 
 export type StopReason = 'stop' | 'length' | 'context' | 'aborted';
@@ -43,8 +47,89 @@ export interface GenerateResult {
  * small model writes a whole 500-token reply in under 20 ms, so the turn comes every 2 ms: a
  * setImmediate costs a few µs, under 0.5% of the time.
  */
-const YIELD_MS = 2;
-const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+export const YIELD_MS = 2;
+export const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/**
+ * One reply being generated into `state` after its prompt `ids`: it samples each next token from
+ * the logits the model gives, streams the reply's text to `onToken` as pieces complete, and
+ * decides when the reply ends. The caller feeds the model: prefill(ids), then one step per token
+ * `next` returns. Checks its options when made (a TernlmError names a bad one).
+ */
+export class Generation {
+  readonly tokens: number[] = [];
+  text = '';
+  /** Why the reply ended; null while it goes on. */
+  stopReason: StopReason | null = null;
+  private readonly sampler: Sampler;
+  private readonly stops: Set<number>;
+  private readonly history: number[];
+  private readonly stream: TokenTextStream;
+  private readonly maxTokens: number;
+  private readonly t0 = performance.now();
+  private tFirst = this.t0;
+  private tEnd = this.t0;
+
+  constructor(
+    private readonly model: InferenceModel, tokenizer: Tokenizer, private readonly state: InferenceState, private readonly ids: readonly number[],
+    private readonly opts: ReplyOptions, private readonly onToken?: (text: string, token: number) => void, history: readonly number[] = [],
+  ) {
+    this.maxTokens = opts.maxTokens ?? 256;
+    if (!Number.isInteger(this.maxTokens) || this.maxTokens < 1) throw new TernlmError(`max tokens must be a positive integer, got ${this.maxTokens}`);
+    if (ids.length === 0) throw new TernlmError('the prompt is empty and the state holds no tokens to continue from — give a prompt or allow the BOS token');
+    checkPromptFits(model, ids.length, state.pos);
+    try {
+      this.sampler = new Sampler(Math.min(model.vocabSize, tokenizer.vocabSize), opts);
+    } catch (err) {
+      throw err instanceof RangeError ? new TernlmError(err.message) : err;
+    }
+    this.stops = new Set(opts.stopTokens ?? [tokenizer.eotId, ...(tokenizer.bosId === undefined ? [] : [tokenizer.bosId])]);
+    this.history = [...history, ...ids];
+    this.stream = new TokenTextStream(tokenizer, ids[ids.length - 1]);
+  }
+
+  /**
+   * The logits after the last token fed: sample the next token and stream it. Returns the token
+   * to feed next, or null when the reply has ended (stopReason says why).
+   */
+  next(logits: Float32Array): number | null {
+    const token = this.choose(logits);
+    if (token === null) {
+      this.tEnd = performance.now();
+      this.emit(this.stream.flush(), this.tokens[this.tokens.length - 1] ?? -1);
+    }
+    return token;
+  }
+
+  /** The reply so far, with its timings (call once `next` has returned null). */
+  result(): GenerateResult {
+    return { tokens: this.tokens, text: this.text, promptTokens: this.ids.length, stopReason: this.stopReason ?? 'aborted', firstTokenMs: this.tFirst - this.t0, decodeMs: this.tEnd - this.tFirst };
+  }
+
+  private choose(logits: Float32Array): number | null {
+    if (this.opts.signal?.aborted) return this.end('aborted');
+    const token = this.sampler.sample(logits, this.history);
+    if (this.tokens.length === 0) this.tFirst = performance.now();
+    if (this.stops.has(token)) return this.end('stop');
+    this.tokens.push(token);
+    this.history.push(token);
+    this.emit(this.stream.push(token), token);
+    if (this.tokens.length === this.maxTokens) return this.end('length');
+    if (this.state.pos >= this.model.contextLength) return this.end('context');
+    return token;
+  }
+
+  private end(reason: StopReason): null {
+    this.stopReason = reason;
+    return null;
+  }
+
+  private emit(piece: string, token: number): void {
+    if (piece.length === 0) return;
+    this.text += piece;
+    this.onToken?.(piece, token);
+  }
+}
 
 /**
  * Generate a continuation of `prompt` (text, or token ids), calling `onToken` with each piece
@@ -55,63 +140,20 @@ export async function generate(
   model: InferenceModel, tokenizer: Tokenizer, prompt: string | readonly number[], opts: GenerateOptions = {},
   onToken?: (text: string, token: number) => void,
 ): Promise<GenerateResult> {
-  const maxTokens = opts.maxTokens ?? 256;
-  if (!Number.isInteger(maxTokens) || maxTokens < 1) throw new TernlmError(`max tokens must be a positive integer, got ${maxTokens}`);
   const state = opts.state ?? model.newState();
   try {
     const ids = promptIds(model, tokenizer, prompt, state.pos === 0 && (opts.bos ?? true));
-    if (ids.length === 0) throw new TernlmError('the prompt is empty and the state holds no tokens to continue from — give a prompt or allow the BOS token');
-    checkPromptFits(model, ids.length, state.pos);
-    let sampler: Sampler;
-    try {
-      sampler = new Sampler(Math.min(model.vocabSize, tokenizer.vocabSize), opts);
-    } catch (err) {
-      throw err instanceof RangeError ? new TernlmError(err.message) : err;
-    }
-    const stops = new Set(opts.stopTokens ?? [tokenizer.eotId, ...(tokenizer.bosId === undefined ? [] : [tokenizer.bosId])]);
-    const history = [...(opts.history ?? []), ...ids];
-    const stream = new TokenTextStream(tokenizer, ids[ids.length - 1]);
-    const tokens: number[] = [];
-    let text = '';
-    const emit = (piece: string, id: number): void => {
-      if (piece.length === 0) return;
-      text += piece;
-      onToken?.(piece, id);
-    };
-
-    const t0 = performance.now();
-    let logits = model.prefill(state, ids);
-    let tFirst = t0;
-    let lastYield = t0;
-    let stopReason: StopReason = 'length';
-    for (;;) {
-      if (opts.signal?.aborted) {
-        stopReason = 'aborted';
-        break;
-      }
-      const next = sampler.sample(logits, history);
-      if (tokens.length === 0) tFirst = performance.now();
-      if (stops.has(next)) {
-        stopReason = 'stop';
-        break;
-      }
-      tokens.push(next);
-      history.push(next);
-      emit(stream.push(next), next);
-      if (tokens.length === maxTokens) break;
-      if (state.pos >= model.contextLength) {
-        stopReason = 'context';
-        break;
-      }
-      logits = model.step(state, next);
+    const reply = new Generation(model, tokenizer, state, ids, opts, onToken, opts.history);
+    let token = reply.next(model.prefill(state, ids));
+    let lastYield = performance.now();
+    while (token !== null) {
+      token = reply.next(model.step(state, token));
       if (performance.now() - lastYield > YIELD_MS) {
         await yieldToEventLoop();
         lastYield = performance.now();
       }
     }
-    const tEnd = performance.now();
-    emit(stream.flush(), tokens[tokens.length - 1] ?? -1);
-    return { tokens, text, promptTokens: ids.length, stopReason, firstTokenMs: tFirst - t0, decodeMs: tEnd - tFirst };
+    return reply.result();
   } finally {
     if (!opts.state) state.dispose();
   }

@@ -7,7 +7,7 @@
 //               x += W2 . (silu(W1 . rmsnorm(x)) * (W3 . rmsnorm(x)))
 //   logits = Wcls . rmsnorm(x)
 import { TernlmError } from '../core/errors.js';
-import { copyRows, matvec, rmsNormForward } from '../core/kernels.js';
+import { copyRows, embeddingForward, gemmStrided, matvec, rmsNormForward } from '../core/kernels.js';
 import { Tensor } from '../core/tensor.js';
 import { attentionDecode, ropeRotate, swiglu } from '../core/kernels-infer.js';
 import { ropeTable } from '../ops/index.js';
@@ -38,15 +38,9 @@ export interface LlamaWeights {
   wcls: number; // (vocab, dim): the embedding itself when shared
 }
 
-/** Activations of one sequence and its KV cache, allocated once; a step allocates nothing. */
+/** The KV cache and the logits of one sequence; a forward pass's activations live in the model (LlamaRows). */
 export class LlamaState implements InferenceState {
   pos = 0;
-  readonly x: Tensor; // (dim) residual stream
-  readonly xb: Tensor; // (dim) normed input of a block, then attention output
-  readonly qkv: Tensor; // (dim + 2 kvDim) this position's query, then its key and value
-  readonly hb: Tensor; // (2 hidden) W1 . xn then W3 . xn; silu(W1 . xn) * (W3 . xn) in the first half
-  readonly att: Tensor; // (nHeads, seqLen) attention weights
-  readonly rstd: Tensor; // (1) RMSNorm's saved 1/rms, unused at inference
   readonly kvCache: Tensor; // (2, layers, seqLen, kvDim): the keys, then the values
   readonly logitsTensor: Tensor; // (vocab)
   /** View of logitsTensor; shared wasm memory never detaches, so it stays valid as memory grows. */
@@ -54,19 +48,45 @@ export class LlamaState implements InferenceState {
 
   constructor(c: LlamaConfig) {
     const kvDim = (c.dim * c.nKvHeads) / c.nHeads;
-    this.x = Tensor.empty([c.dim]);
-    this.xb = Tensor.empty([c.dim]);
-    this.qkv = Tensor.empty([c.dim + 2 * kvDim]);
-    this.hb = Tensor.empty([2 * c.hiddenDim]);
-    this.att = Tensor.empty([c.nHeads, c.seqLen]);
-    this.rstd = Tensor.empty([1]);
     this.kvCache = Tensor.empty([2, c.nLayers, c.seqLen, kvDim]);
     this.logitsTensor = Tensor.zeros([c.vocabSize]);
     this.logits = this.logitsTensor.f32();
   }
 
   dispose(): void {
-    for (const t of [this.x, this.xb, this.qkv, this.hb, this.att, this.rstd, this.kvCache, this.logitsTensor]) t.dispose();
+    this.kvCache.dispose();
+    this.logitsTensor.dispose();
+  }
+}
+
+/**
+ * The activations of one forward pass of up to `capacity` rows: row i is one token of the i-th
+ * sequence in the pass (one row when a single sequence steps, one per sequence in a batch).
+ */
+class LlamaRows {
+  readonly ids: Tensor; // (capacity) int32 token ids
+  readonly x: Tensor; // (capacity, dim) residual stream
+  readonly xb: Tensor; // (capacity, dim) normed input of a block, then attention output
+  readonly qkv: Tensor; // (capacity, dim + 2 kvDim) each row's query, then its key and value
+  readonly hb: Tensor; // (capacity, 2 hidden) W1 . xn then W3 . xn; silu(W1 . xn) * (W3 . xn) in the first half
+  readonly att: Tensor; // (nHeads, seqLen) attention weights of the row being attended
+  readonly rstd: Tensor; // (capacity) RMSNorm's saved 1/rms, unused at inference
+  readonly logits: Tensor; // (capacity, vocab) a batch's logits, before each row goes to its state
+
+  constructor(c: LlamaConfig, readonly capacity: number) {
+    const kvDim = (c.dim * c.nKvHeads) / c.nHeads;
+    this.ids = Tensor.empty([capacity], 'i32');
+    this.x = Tensor.empty([capacity, c.dim]);
+    this.xb = Tensor.empty([capacity, c.dim]);
+    this.qkv = Tensor.empty([capacity, c.dim + 2 * kvDim]);
+    this.hb = Tensor.empty([capacity, 2 * c.hiddenDim]);
+    this.att = Tensor.empty([c.nHeads, c.seqLen]);
+    this.rstd = Tensor.empty([capacity]);
+    this.logits = Tensor.empty([capacity, c.vocabSize]);
+  }
+
+  dispose(): void {
+    for (const t of [this.ids, this.x, this.xb, this.qkv, this.hb, this.att, this.rstd, this.logits]) t.dispose();
   }
 }
 
@@ -85,6 +105,8 @@ export class LlamaModel implements InferenceModel<LlamaState> {
   /** Whether each layer's wq, wk, wv (and its w1, w3) lie one after the other: one product computes them all. */
   private readonly fusedQkv: boolean;
   private readonly fusedFfn: boolean;
+  /** Activations of a forward pass, grown (to a power of two) for the largest batch so far. */
+  private rows: LlamaRows;
 
   constructor(config: LlamaConfig, weights: LlamaWeights, storage: Tensor[]) {
     validateConfig(config);
@@ -99,6 +121,7 @@ export class LlamaModel implements InferenceModel<LlamaState> {
     const { dim, hiddenDim } = config;
     this.fusedQkv = weights.wq.every((p, l) => weights.wk[l] === p + dim * dim * 4 && weights.wv[l] === weights.wk[l] + this.kvDim * dim * 4);
     this.fusedFfn = weights.w1.every((p, l) => weights.w3[l] === p + hiddenDim * dim * 4);
+    this.rows = new LlamaRows(this.config, 1);
   }
 
   newState(): LlamaState {
@@ -110,75 +133,116 @@ export class LlamaModel implements InferenceModel<LlamaState> {
   }
 
   step(s: LlamaState, token: number): Float32Array {
-    this.forward(s, token);
-    this.classify(s);
+    this.forward([s], [token]);
+    this.classify([s]);
     return s.logits;
   }
 
   prefill(s: LlamaState, tokens: ArrayLike<number>): Float32Array {
     if (tokens.length === 0) throw new Error('prefill needs at least one token');
-    for (let i = 0; i < tokens.length - 1; i++) this.forward(s, tokens[i]);
+    for (let i = 0; i < tokens.length - 1; i++) this.forward([s], [tokens[i]]);
     return this.step(s, tokens[tokens.length - 1]);
   }
 
-  /** Run `token` through every layer at position s.pos, leaving the final residual in s.x. */
-  private forward(s: LlamaState, token: number): void {
-    const c = this.config, w = this.weights;
-    const { dim, hiddenDim, nHeads, nKvHeads, seqLen } = c;
-    const hs = this.headSize, kvDim = this.kvDim;
-    const pos = s.pos;
-    if (!(token >= 0 && token < c.vocabSize && Number.isInteger(token))) {
-      throw new TernlmError(`token id ${token} is outside the model's vocabulary [0, ${c.vocabSize})`);
+  /** One token of each sequence in one pass: the projections multiply every row at once. */
+  stepBatch(states: readonly LlamaState[], tokens: readonly number[]): Float32Array[] {
+    if (states.length !== tokens.length) throw new Error(`stepBatch: ${states.length} states but ${tokens.length} tokens`);
+    if (new Set(states).size !== states.length) throw new Error('stepBatch: a state appears twice in the batch');
+    if (states.length > this.rows.capacity) {
+      this.rows.dispose();
+      this.rows = new LlamaRows(this.config, 2 ** Math.ceil(Math.log2(states.length)));
     }
-    if (pos >= seqLen) throw new TernlmError(`the context is full: this model holds ${seqLen} tokens`);
-    const x = s.x.ptr, xb = s.xb.ptr, hb = s.hb.ptr, hb2 = hb + hiddenDim * 4, rstd = s.rstd.ptr;
-    const q = s.qkv.ptr, k = q + dim * 4, v = k + kvDim * 4;
-    const rope = this.rope.ptr + pos * 2 * hs * 4;
-    const cacheFloats = c.nLayers * seqLen * kvDim; // from a key to its value in kvCache
-
-    copyRows(w.tokenEmbedding + token * dim * 4, 0, 0, x, 0, 0, 1, 1, dim, false);
-    for (let l = 0; l < c.nLayers; l++) {
-      // Attention block: q, k, v side by side (one product when the weights are), q and k
-      // turned together, then this position's key and value copied into the caches.
-      const kc = s.kvCache.ptr + l * seqLen * kvDim * 4, vc = kc + cacheFloats * 4;
-      rmsNormForward(x, w.rmsAtt[l], xb, rstd, 1, dim, c.normEps);
-      if (this.fusedQkv) {
-        matvec(dim + 2 * kvDim, dim, w.wq[l], dim, xb, q, false);
-      } else {
-        matvec(dim, dim, w.wq[l], dim, xb, q, false);
-        matvec(kvDim, dim, w.wk[l], dim, xb, k, false);
-        matvec(kvDim, dim, w.wv[l], dim, xb, v, false);
-      }
-      ropeRotate(q, rope, nHeads + nKvHeads, hs);
-      copyRows(k, 0, kvDim, kc + pos * kvDim * 4, 0, cacheFloats, 1, 2, kvDim, false);
-      attentionDecode(q, kc, vc, s.att.ptr, xb, pos + 1, nHeads, nKvHeads, hs, seqLen);
-      matvec(dim, dim, w.wo[l], dim, xb, x, true);
-
-      // Feed-forward block: x += W2 . (silu(W1 . xn) * (W3 . xn)).
-      rmsNormForward(x, w.rmsFfn[l], xb, rstd, 1, dim, c.normEps);
-      if (this.fusedFfn) {
-        matvec(2 * hiddenDim, dim, w.w1[l], dim, xb, hb, false);
-      } else {
-        matvec(hiddenDim, dim, w.w1[l], dim, xb, hb, false);
-        matvec(hiddenDim, dim, w.w3[l], dim, xb, hb2, false);
-      }
-      swiglu(hb, hb2, hb, hiddenDim);
-      matvec(dim, hiddenDim, w.w2[l], hiddenDim, hb, x, true);
-    }
-    s.pos = pos + 1;
+    this.forward(states, tokens);
+    this.classify(states);
+    return states.map((s) => s.logits);
   }
 
-  /** s.logits = Wcls . rmsnorm(s.x). */
-  private classify(s: LlamaState): void {
-    const c = this.config, w = this.weights;
-    rmsNormForward(s.x.ptr, w.rmsFinal, s.xb.ptr, s.rstd.ptr, 1, c.dim, c.normEps);
-    matvec(c.vocabSize, c.dim, w.wcls, c.dim, s.xb.ptr, s.logitsTensor.ptr, false);
+  /**
+   * Run token i of states[i] through every layer at position states[i].pos (one row each),
+   * leaving the final residuals in rows.x. Everything is checked first: a refused pass moves no state.
+   */
+  private forward(states: readonly LlamaState[], tokens: ArrayLike<number>): void {
+    const c = this.config, w = this.weights, r = this.rows;
+    const { dim, hiddenDim, nHeads, nKvHeads, seqLen } = c;
+    const n = states.length, hs = this.headSize, kvDim = this.kvDim;
+    const ids = r.ids.typed();
+    for (let i = 0; i < n; i++) {
+      const token = tokens[i];
+      if (!(token >= 0 && token < c.vocabSize && Number.isInteger(token))) {
+        throw new TernlmError(`token id ${token} is outside the model's vocabulary [0, ${c.vocabSize})`);
+      }
+      if (states[i].pos >= seqLen) throw new TernlmError(`the context is full: this model holds ${seqLen} tokens`);
+      ids[i] = token;
+    }
+    const x = r.x.ptr, xb = r.xb.ptr, qkv = r.qkv.ptr, hb = r.hb.ptr, rstd = r.rstd.ptr;
+    const qkvWidth = dim + 2 * kvDim; // floats from one row's query to the next's
+    const cacheFloats = c.nLayers * seqLen * kvDim; // from a key to its value in kvCache
+
+    embeddingForward(w.tokenEmbedding, r.ids.ptr, x, n, dim);
+    for (let l = 0; l < c.nLayers; l++) {
+      // Attention block: q, k, v side by side in each row (one product when the weights are),
+      // q and k turned together, then the row's key and value copied into its sequence's caches.
+      rmsNormForward(x, w.rmsAtt[l], xb, rstd, n, dim, c.normEps);
+      if (this.fusedQkv) {
+        project(n, qkvWidth, dim, w.wq[l], xb, dim, qkv, qkvWidth, false);
+      } else {
+        project(n, dim, dim, w.wq[l], xb, dim, qkv, qkvWidth, false);
+        project(n, kvDim, dim, w.wk[l], xb, dim, qkv + dim * 4, qkvWidth, false);
+        project(n, kvDim, dim, w.wv[l], xb, dim, qkv + (dim + kvDim) * 4, qkvWidth, false);
+      }
+      for (let i = 0; i < n; i++) {
+        const pos = states[i].pos, q = qkv + i * qkvWidth * 4, k = q + dim * 4;
+        const kc = states[i].kvCache.ptr + l * seqLen * kvDim * 4, vc = kc + cacheFloats * 4;
+        ropeRotate(q, this.rope.ptr + pos * 2 * hs * 4, nHeads + nKvHeads, hs);
+        copyRows(k, 0, kvDim, kc + pos * kvDim * 4, 0, cacheFloats, 1, 2, kvDim, false);
+        attentionDecode(q, kc, vc, r.att.ptr, xb + i * dim * 4, pos + 1, nHeads, nKvHeads, hs, seqLen);
+      }
+      project(n, dim, dim, w.wo[l], xb, dim, x, dim, true);
+
+      // Feed-forward block: x += W2 . (silu(W1 . xn) * (W3 . xn)).
+      rmsNormForward(x, w.rmsFfn[l], xb, rstd, n, dim, c.normEps);
+      if (this.fusedFfn) {
+        project(n, 2 * hiddenDim, dim, w.w1[l], xb, dim, hb, 2 * hiddenDim, false);
+      } else {
+        project(n, hiddenDim, dim, w.w1[l], xb, dim, hb, 2 * hiddenDim, false);
+        project(n, hiddenDim, dim, w.w3[l], xb, dim, hb + hiddenDim * 4, 2 * hiddenDim, false);
+      }
+      for (let i = 0; i < n; i++) {
+        const h = hb + i * 2 * hiddenDim * 4;
+        swiglu(h, h + hiddenDim * 4, h, hiddenDim);
+      }
+      project(n, dim, hiddenDim, w.w2[l], hb, 2 * hiddenDim, x, dim, true);
+    }
+    for (const s of states) s.pos++;
+  }
+
+  /** states[i].logits = Wcls . rmsnorm(row i of rows.x). */
+  private classify(states: readonly LlamaState[]): void {
+    const c = this.config, w = this.weights, r = this.rows, n = states.length;
+    rmsNormForward(r.x.ptr, w.rmsFinal, r.xb.ptr, r.rstd.ptr, n, c.dim, c.normEps);
+    if (n === 1) {
+      matvec(c.vocabSize, c.dim, w.wcls, c.dim, r.xb.ptr, states[0].logitsTensor.ptr, false);
+      return;
+    }
+    project(n, c.vocabSize, c.dim, w.wcls, r.xb.ptr, c.dim, r.logits.ptr, c.vocabSize, false);
+    const all = r.logits.f32();
+    states.forEach((s, i) => s.logits.set(all.subarray(i * c.vocabSize, (i + 1) * c.vocabSize)));
   }
 
   dispose(): void {
     this.rope.dispose();
+    this.rows.dispose();
     for (const t of this.storage) t.dispose();
   }
+}
+
+/**
+ * y (+)= x . W^T for n rows: x rows of K floats `ldx` apart, W (N, K) row-major, y rows of N
+ * floats `ldy` apart. One row is a matrix-vector product; more are one GEMM.
+ */
+function project(n: number, N: number, K: number, w: number, x: number, ldx: number, y: number, ldy: number, accumulate: boolean): void {
+  if (n === 1) matvec(N, K, w, K, x, y, accumulate);
+  else gemmStrided(n, N, K, x, ldx, 1, w, 1, K, y, ldy, accumulate);
 }
 
 /** Shape checks every loader shares: one clear message instead of a kernel reading garbage. */

@@ -6,20 +6,20 @@
 //   POST /v1/completions         continue `prompt`
 //   POST /v1/chat/completions    reply to `messages` (the chat template, or plain text: see chatPrompt)
 //
-// Generation requests run one at a time through a bounded FIFO queue (RequestQueue): there is
-// no batched decoding of concurrent requests yet, so throughput does not grow with clients. A
-// client that disconnects aborts its generation (or leaves the queue when its turn comes).
-// `shutdown()` stops accepting, ends open streams with finish_reason "stop" and [DONE], refuses
-// the queued requests with 503, and resolves when every connection is closed.
+// Generation requests are decoded together by a BatchDecoder (src/infer/batch.ts): up to
+// `maxBatch` replies share each pass over the model's weights, and more wait in arrival order
+// (at most `queueLimit`; beyond that, 429). A client that disconnects aborts its generation (or
+// leaves the queue). `shutdown()` stops accepting, ends open streams with finish_reason "stop"
+// and [DONE], refuses the waiting requests with 503, and resolves when every connection is closed.
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { TernlmError } from '../core/errors.js';
 import { chatTokenIds, renderConversation, replyStopIds, type ChatMessage } from '../data/chat.js';
 import type { Tokenizer } from '../data/tokenizer.js';
-import { generate, promptIds, startTokenOf, type GenerateResult } from '../infer/generate.js';
+import { BatchDecoder, QueueFullError } from '../infer/batch.js';
+import { promptIds, startTokenOf } from '../infer/generate.js';
 import type { InferenceModel } from '../infer/model.js';
-import { QueueFullError, RequestQueue } from './queue.js';
 import { ApiError, chatRequest, completionRequest, type GenerationRequest } from './requests.js';
 import { StopMatcher } from './stop.js';
 
@@ -28,7 +28,9 @@ export interface ServeOptions {
   tokenizer: Tokenizer;
   /** The id clients name the model by (`model` field, /v1/models). */
   modelName: string;
-  /** Most requests waiting behind the running one; more are refused with 429. Default 64. */
+  /** Most replies decoded together (one pass over the weights per token for all). Default 32. */
+  maxBatch?: number;
+  /** Most requests waiting for room in the batch; more are refused with 429. Default 64. */
   queueLimit?: number;
   /** One line per finished generation and per server error (default: none). */
   log?: (line: string) => void;
@@ -43,14 +45,14 @@ type Kind = 'completion' | 'chat';
 type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
 
 export class ModelServer {
-  readonly queue: RequestQueue;
+  readonly decoder: BatchDecoder;
   private readonly model: InferenceModel;
   private readonly tokenizer: Tokenizer;
   private readonly modelName: string;
   private readonly log: (line: string) => void;
   private readonly http: Server;
   private readonly created = Math.floor(Date.now() / 1000);
-  /** Abort controllers of the generations running now (one at most, with the queue). */
+  /** Abort controllers of the generations in the batch now. */
   private readonly active = new Set<AbortController>();
   /** Requests being handled, and the wake-up of shutdown() waiting for them to end. */
   private inflight = 0;
@@ -62,7 +64,7 @@ export class ModelServer {
     this.model = opts.model;
     this.tokenizer = opts.tokenizer;
     this.modelName = opts.modelName;
-    this.queue = new RequestQueue(opts.queueLimit ?? 64);
+    this.decoder = new BatchDecoder(opts.model, opts.tokenizer, { maxBatch: opts.maxBatch ?? 32, maxWaiting: opts.queueLimit ?? 64 });
     this.log = opts.log ?? (() => {});
     this.http = createServer((req, res) => void this.handle(req, res));
   }
@@ -88,6 +90,7 @@ export class ModelServer {
     this.closing = true;
     const listening = new Promise<void>((resolve) => this.http.close(() => resolve()));
     for (const c of this.active) c.abort();
+    this.decoder.refuseWaiting(new ApiError(503, 'the server is shutting down', 'server_error'));
     this.closed = (async () => {
       if (this.inflight > 0) await new Promise<void>((resolve) => (this.drained = resolve));
       this.http.closeAllConnections();
@@ -131,7 +134,7 @@ export class ModelServer {
   }
 
   private health(res: ServerResponse): void {
-    sendJSON(res, 200, { status: 'ok', model: this.modelName, running: this.active.size, waiting: this.queue.pending });
+    sendJSON(res, 200, { status: 'ok', model: this.modelName, running: this.decoder.active, waiting: this.decoder.pending });
   }
 
   private modelCard(): object {
@@ -168,18 +171,11 @@ export class ModelServer {
     };
     res.on('close', onClose);
     try {
-      await this.queue.run(async () => {
-        if (controller.signal.aborted) return; // the client left while waiting
-        if (this.closing) throw new ApiError(503, 'the server is shutting down', 'server_error');
-        this.active.add(controller);
-        try {
-          await this.run(res, kind, r, ids, stopTokens, controller);
-        } finally {
-          this.active.delete(controller);
-        }
-      });
+      if (this.closing) throw new ApiError(503, 'the server is shutting down', 'server_error');
+      await this.reply(res, kind, r, ids, stopTokens, controller);
     } finally {
       res.off('close', onClose);
+      this.active.delete(controller);
     }
   }
 
@@ -202,8 +198,11 @@ export class ModelServer {
     return { ids: promptIds(this.model, t, ids, false), stopTokens: replyStopIds(t) };
   }
 
-  /** Generate one reply and send it, as one JSON answer or as server-sent events. */
-  private async run(res: ServerResponse, kind: Kind, r: GenerationRequest, ids: number[], stopTokens: number[] | undefined, controller: AbortController): Promise<void> {
+  /**
+   * Generate one reply in the batch and send it, as one JSON answer or as server-sent events
+   * (their head goes out when the reply joins the batch).
+   */
+  private async reply(res: ServerResponse, kind: Kind, r: GenerationRequest, ids: number[], stopTokens: number[] | undefined, controller: AbortController): Promise<void> {
     const id = `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${randomUUID()}`;
     const object = kind === 'chat' ? 'chat.completion' : 'text_completion';
     const head = { id, object: r.stream ? `${object}${kind === 'chat' ? '.chunk' : ''}` : object, created: Math.floor(Date.now() / 1000), model: this.modelName };
@@ -214,11 +213,12 @@ export class ModelServer {
     const event = (data: object): void => {
       if (!res.destroyed) res.write(`data: ${JSON.stringify(data)}\n\n`);
     };
-
-    if (r.stream) {
+    const start = (): void => {
+      this.active.add(controller);
+      if (!r.stream || res.destroyed) return;
       res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache', Connection: 'keep-alive' });
       if (kind === 'chat') event({ ...head, choices: [{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }] });
-    }
+    };
     const stopper = new StopMatcher(r.stop);
     let text = '';
     const send = (piece: string): void => {
@@ -227,14 +227,14 @@ export class ModelServer {
       if (r.stream) event({ ...head, choices: [choice(piece, null)] });
     };
     const t0 = performance.now();
-    const result: GenerateResult = await generate(this.model, this.tokenizer, ids, {
+    const result = await this.decoder.generate(ids, {
       temperature: r.temperature,
       topP: r.topP,
       seed: r.seed,
       maxTokens: r.maxTokens ?? DEFAULT_MAX_TOKENS,
-      bos: false,
       stopTokens,
       signal: controller.signal,
+      onStart: start,
     }, (piece) => {
       send(stopper.push(piece));
       if (stopper.done) controller.abort();

@@ -7,7 +7,7 @@ import { Rng } from '../../src/core/rng.js';
 import { initRuntime } from '../../src/core/runtime.js';
 import type { Tokenizer } from '../../src/data/tokenizer.js';
 import { loadInferenceModel, resolveTokenizer } from '../../src/infer/load.js';
-import type { InferenceModel } from '../../src/infer/model.js';
+import type { InferenceModel, InferenceState } from '../../src/infer/model.js';
 
 /** ../shared/data beside the repository (compiled tests live in dist/test/infer/). */
 export const SHARED_DATA = fileURLToPath(new URL('../../../../shared/data/', import.meta.url));
@@ -68,4 +68,33 @@ export function writeTinyLlama2c(path: string, s: TinyShape, seed = 1): void {
   if (s.unshared) rand(s.vocab * s.dim, 1);
   const header = Int32Array.of(s.dim, s.hidden, s.layers, s.heads, s.kvHeads, s.unshared ? -s.vocab : s.vocab, s.seqLen);
   writeFileSync(path, Buffer.concat([header, ...parts].map((a) => Buffer.from(a.buffer, a.byteOffset, a.byteLength))));
+}
+
+/** `model` with a record of every batch it was given, each pass `delayMs` long; without stepBatch when `batched` is false. */
+export function recordedModel(model: InferenceModel, delayMs: number, batched = true): InferenceModel & { sizes: number[] } {
+  const sizes: number[] = [];
+  const wait = (): void => {
+    const until = performance.now() + delayMs;
+    while (performance.now() < until);
+  };
+  return {
+    family: model.family, config: model.config, vocabSize: model.vocabSize, contextLength: model.contextLength, startToken: model.startToken, tokenizer: model.tokenizer,
+    sizes,
+    newState: () => model.newState(),
+    reset: (s) => model.reset(s),
+    prefill: (s, t) => model.prefill(s, t),
+    step: (s, t) => {
+      sizes.push(1);
+      wait();
+      return model.step(s, t);
+    },
+    ...(batched ? {
+      stepBatch: (states: readonly InferenceState[], tokens: readonly number[]) => {
+        sizes.push(states.length);
+        wait();
+        return model.stepBatch!(states, tokens);
+      },
+    } : {}),
+    dispose: () => {},
+  };
 }

@@ -11,6 +11,7 @@ import { Tensor } from '../../src/core/tensor.js';
 import { LlamaModel } from '../../src/infer/llama.js';
 import { loadInferenceModel, loadLlama2c, sniffModelFormat } from '../../src/infer/load.js';
 import { assertClose } from '../helpers.js';
+import { assertStepBatchMatchesStep } from './engine-check.js';
 import { needsStories, STORIES260K, tempDir, TOK512, writeTinyLlama2c, type TinyShape } from './fixtures.js';
 import { readRefModel, referenceGreedy, referenceLogits } from './reference-llama.js';
 
@@ -109,6 +110,7 @@ describe('stories260K: engine vs full-recompute reference', { skip: needsStories
       const prompt = [tok.bosId, ...tok.encode('One day, a girl')];
       const want = engineLogits(model, prompt), got = engineLogits(apart, prompt);
       for (let t = 0; t < prompt.length; t++) assertClose(got[t], want[t], 1e-6, `position ${t}`);
+      assertStepBatchMatchesStep(apart, 3);
     } finally {
       apart.dispose();
     }
@@ -146,6 +148,24 @@ describe('stories260K: engine vs full-recompute reference', { skip: needsStories
     }
   });
 
+  it('stepBatch gives each sequence the logits step gives it alone, in batches of 4 and of 40', () => {
+    assertStepBatchMatchesStep(model, 5);
+    const prompts = Array.from({ length: 40 }, (_, i) => [tok.bosId, ...tok.encode(`${'Once upon a time '.repeat(1 + (i % 3))}${i}`)]);
+    const batched = prompts.map((p) => { const s = model.newState(); model.prefill(s, p); return s; });
+    const alone = prompts.map((p) => { const s = model.newState(); model.prefill(s, p); return s; });
+    try {
+      for (let t = 0; t < 3; t++) {
+        const tokens = prompts.map((_, i) => 10 + ((i * 7 + t) % 400));
+        const out = model.stepBatch(batched, tokens);
+        out.forEach((logits, i) => assertClose(logits, model.step(alone[i], tokens[i]), TOL, `sequence ${i}, token ${t}`));
+      }
+      // A batched state goes on alone.
+      assertClose(model.step(batched[7], 3), model.step(alone[7], 3), TOL, 'a step after the batch');
+    } finally {
+      for (const s of [...batched, ...alone]) s.dispose();
+    }
+  });
+
   it('keeps memory flat: a step allocates nothing on the heap', () => {
     const s = model.newState();
     try {
@@ -180,6 +200,7 @@ describe('random tiny checkpoints of other shapes', () => {
           for (let t = 0; t < prompt.length; t++) assertClose(got[t], want[t], TOL, `position ${t}`);
           const n = shape.seqLen - prompt.length; // up to the end of the context
           assert.deepEqual(engineGreedy(model, prompt, n), referenceGreedy(ref, prompt, n));
+          assertStepBatchMatchesStep(model, shape.dim);
         } finally {
           model.dispose();
         }

@@ -1,4 +1,4 @@
-// ternlm serve: the request queue and stop strings on their own, then the server over
+// ternlm serve: stop strings on their own, then the server over
 // stories260K driven by the official openai client and raw fetch (errors, 24 concurrent
 // streams, a client that leaves, a full queue, shutdown), a chat-template model, and the CLI.
 import assert from 'node:assert/strict';
@@ -9,44 +9,10 @@ import { BpeTokenizer } from '../../src/data/bpe-tokenizer.js';
 import { chatTokenIds, renderConversation, withChatTokens } from '../../src/data/chat.js';
 import type { Tokenizer } from '../../src/data/tokenizer.js';
 import type { InferenceModel, InferenceState } from '../../src/infer/model.js';
-import { QueueFullError, RequestQueue } from '../../src/serve/queue.js';
 import { ModelServer } from '../../src/serve/server.js';
 import { StopMatcher } from '../../src/serve/stop.js';
 import { assertRefused, ternlm } from '../cli/run-cli.js';
-import { CLI, loadStories, needsStories, STORIES260K } from '../infer/fixtures.js';
-
-describe('RequestQueue', () => {
-  it('runs jobs one at a time in arrival order and refuses beyond the limit', async () => {
-    const q = new RequestQueue(2);
-    const order: string[] = [];
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    const first = q.run(async () => {
-      order.push('a start');
-      await gate;
-      order.push('a end');
-    });
-    const second = q.run(async () => void order.push('b'));
-    const third = q.run(async () => void order.push('c'));
-    assert.equal(q.pending, 2);
-    await assert.rejects(q.run(async () => {}), QueueFullError);
-    release();
-    await Promise.all([first, second, third]);
-    assert.deepEqual(order, ['a start', 'a end', 'b', 'c']);
-    assert.equal(q.pending, 0);
-    await q.run(async () => {}); // idle again: runs at once
-  });
-
-  it('passes a failing job\'s error on and goes on with the next', async () => {
-    const q = new RequestQueue(4);
-    const failing = q.run(async () => {
-      throw new Error('boom');
-    });
-    const next = q.run(async () => 7);
-    await assert.rejects(failing, /boom/);
-    assert.equal(await next, 7);
-  });
-});
+import { CLI, loadStories, needsStories, recordedModel, STORIES260K } from '../infer/fixtures.js';
 
 describe('StopMatcher', () => {
   const run = (stops: string[], pieces: string[]): { out: string[]; done: boolean } => {
@@ -66,27 +32,11 @@ describe('StopMatcher', () => {
   });
 });
 
-/** The first `ms` of every step spent waiting: a slow model, so that a test can act mid-reply. */
-function slowed(m: InferenceModel, ms: number): InferenceModel {
-  return {
-    family: m.family, config: m.config, vocabSize: m.vocabSize, contextLength: m.contextLength, startToken: m.startToken, tokenizer: m.tokenizer,
-    newState: () => m.newState(),
-    reset: (s) => m.reset(s),
-    prefill: (s, t) => m.prefill(s, t),
-    step: (s, t) => {
-      const until = performance.now() + ms;
-      while (performance.now() < until);
-      return m.step(s, t);
-    },
-    dispose: () => {},
-  };
-}
-
 interface Running { server: ModelServer; base: string; client: OpenAI; logs: string[] }
 
-async function start(model: InferenceModel, tokenizer: Tokenizer, modelName: string, queueLimit?: number): Promise<Running> {
+async function start(model: InferenceModel, tokenizer: Tokenizer, modelName: string, queueLimit?: number, maxBatch?: number): Promise<Running> {
   const logs: string[] = [];
-  const server = new ModelServer({ model, tokenizer, modelName, queueLimit, log: (l) => logs.push(l) });
+  const server = new ModelServer({ model, tokenizer, modelName, queueLimit, maxBatch, log: (l) => logs.push(l) });
   const { port } = await server.listen(0, '127.0.0.1');
   const base = `http://127.0.0.1:${port}`;
   return { server, base, client: new OpenAI({ baseURL: `${base}/v1`, apiKey: 'unused', maxRetries: 0 }), logs };
@@ -240,6 +190,26 @@ describe('ternlm serve over stories260K', { skip: needsStories }, () => {
   });
 });
 
+describe('ternlm serve: concurrent requests share decoding passes', { skip: needsStories }, () => {
+  it('decodes eight concurrent requests together, and each gets the reply it gets alone', async () => {
+    const { model, tokenizer } = await loadStories(1);
+    const recorded = recordedModel(model, 2);
+    const s = await start(recorded, tokenizer, 'stories260K');
+    try {
+      const requests = Array.from({ length: 8 }, (_, i) => ({ model: 'stories260K', prompt: 'Once upon a time', max_tokens: 30, temperature: 1, seed: i }));
+      const together = await Promise.all(requests.map((r) => s.client.completions.create(r)));
+      assert.ok(Math.max(...recorded.sizes) >= 4, `largest batch ${Math.max(...recorded.sizes)}: the requests were not decoded together`);
+      for (let i = 0; i < requests.length; i++) {
+        const alone = await s.client.completions.create(requests[i]);
+        assert.equal(together[i].choices[0].text, alone.choices[0].text, `request ${i}`);
+      }
+    } finally {
+      await s.server.shutdown();
+      model.dispose();
+    }
+  });
+});
+
 describe('ternlm serve: clients that leave, a full queue, shutdown', { skip: needsStories }, () => {
   let model: InferenceModel;
   let tokenizer: Tokenizer;
@@ -250,7 +220,7 @@ describe('ternlm serve: clients that leave, a full queue, shutdown', { skip: nee
   const request = { prompt: 'Once upon a time', max_tokens: 400, temperature: 1, seed: 1 };
 
   it('aborts the generation of a client that disconnects, then serves the next', async () => {
-    const s = await start(slowed(model, 1), tokenizer, 'slow');
+    const s = await start(recordedModel(model, 1), tokenizer, 'slow');
     try {
       const stream = await s.client.completions.create({ ...request, model: 'slow', stream: true });
       for await (const chunk of stream) {
@@ -267,15 +237,15 @@ describe('ternlm serve: clients that leave, a full queue, shutdown', { skip: nee
   });
 
   it('refuses a request beyond the queue with 429', async () => {
-    const s = await start(model, tokenizer, 'stories260K', 1);
+    const s = await start(recordedModel(model, 1), tokenizer, 'slow', 1, 1);
     try {
-      let release!: () => void;
-      const held = s.server.queue.run(() => new Promise<void>((r) => (release = r)));
+      const leave = new AbortController();
+      const running = await fetch(`${s.base}/v1/completions`, { method: 'POST', body: JSON.stringify({ ...request, stream: true }), signal: leave.signal });
       const waiting = post(s.base, '/v1/completions', { prompt: 'Once', max_tokens: 4 });
-      while (s.server.queue.pending < 1) await new Promise((r) => setTimeout(r, 5));
+      while ((await post(s.base, '/health', null, 'GET')).json.waiting < 1) await new Promise((r) => setTimeout(r, 5));
       assertError(await post(s.base, '/v1/completions', { prompt: 'Once', max_tokens: 4 }), 429, /busy: 1 requests are already waiting/);
-      release();
-      await held;
+      leave.abort();
+      await running.body?.cancel().catch(() => {});
       assert.equal((await waiting).status, 200);
     } finally {
       await s.server.shutdown();
@@ -283,7 +253,7 @@ describe('ternlm serve: clients that leave, a full queue, shutdown', { skip: nee
   });
 
   it('on shutdown ends an open stream with finish_reason and [DONE], refuses the queued request with 503', async () => {
-    const s = await start(slowed(model, 1), tokenizer, 'slow');
+    const s = await start(recordedModel(model, 1), tokenizer, 'slow', undefined, 1);
     const res = await fetch(`${s.base}/v1/completions`, { method: 'POST', body: JSON.stringify({ ...request, stream: true }) });
     let queued: Promise<{ status: number; json: Record<string, any> }> | null = null;
     let closed: Promise<void> | null = null;

@@ -1,0 +1,167 @@
+// Many replies generated together: each reply joins the running batch as soon as there is room,
+// and every decoding step feeds one token of each reply to the model in one pass
+// (InferenceModel.stepBatch), so that serving many clients costs less than serving each alone.
+//
+//   loop while replies run or wait:
+//     admit waiting replies up to maxBatch: prefill each prompt, sample its first token
+//     one step for all: logits = stepBatch(states, tokens); sample each reply's next token
+//     a reply that ends (stop token, max tokens, context, abort) leaves and frees its state
+//
+// Replies beyond maxBatch wait in arrival order; more than maxWaiting waiting are refused at once.
+import { TernlmError } from '../core/errors.js';
+import type { Tokenizer } from '../data/tokenizer.js';
+import { Generation, yieldToEventLoop, YIELD_MS, type GenerateResult, type ReplyOptions } from './generate.js';
+import type { InferenceModel, InferenceState } from './model.js';
+
+/** Thrown by `BatchDecoder.generate` when `maxWaiting` replies already wait for room in the batch. */
+export class QueueFullError extends Error {
+  constructor(limit: number) {
+    super(`the server is busy: ${limit} requests are already waiting — retry later`);
+    this.name = 'QueueFullError';
+  }
+}
+
+export interface BatchOptions {
+  /** Most replies decoded together. Default 32. */
+  maxBatch?: number;
+  /** Most replies waiting for room in the batch; more are refused with QueueFullError. Default 64. */
+  maxWaiting?: number;
+}
+
+export interface BatchReplyOptions extends ReplyOptions {
+  /** Called when the reply joins the batch, just before its prompt is read. */
+  onStart?: () => void;
+}
+
+/** One token of each state, in one pass when the model has stepBatch, else one step each. */
+export function stepAll<S extends InferenceState>(model: InferenceModel<S>, states: readonly S[], tokens: readonly number[]): Float32Array[] {
+  if (model.stepBatch) return model.stepBatch(states, tokens);
+  return states.map((s, i) => model.step(s, tokens[i]));
+}
+
+/** A reply waiting for room in the batch. */
+interface Waiting {
+  ids: readonly number[];
+  opts: BatchReplyOptions;
+  onToken?: (text: string, token: number) => void;
+  resolve: (r: GenerateResult) => void;
+  reject: (err: unknown) => void;
+}
+
+/** A reply in the batch: its state, its generation, and the token it feeds next. */
+interface Running {
+  state: InferenceState;
+  reply: Generation;
+  token: number;
+  resolve: (r: GenerateResult) => void;
+  reject: (err: unknown) => void;
+}
+
+export class BatchDecoder {
+  readonly maxBatch: number;
+  readonly maxWaiting: number;
+  private readonly waiting: Waiting[] = [];
+  private readonly running: Running[] = [];
+  private loop: Promise<void> | null = null;
+
+  constructor(private readonly model: InferenceModel, private readonly tokenizer: Tokenizer, opts: BatchOptions = {}) {
+    this.maxBatch = opts.maxBatch ?? 32;
+    this.maxWaiting = opts.maxWaiting ?? 64;
+    if (!Number.isInteger(this.maxBatch) || this.maxBatch < 1) throw new TernlmError(`the batch must hold at least one reply, got ${this.maxBatch}`);
+    if (!Number.isInteger(this.maxWaiting) || this.maxWaiting < 0) throw new TernlmError(`the waiting limit must be a non-negative integer, got ${this.maxWaiting}`);
+  }
+
+  /** Replies being decoded now. */
+  get active(): number {
+    return this.running.length;
+  }
+
+  /** Replies waiting for room in the batch (not those the next pass admits). */
+  get pending(): number {
+    return Math.max(0, this.waiting.length - (this.maxBatch - this.running.length));
+  }
+
+  /**
+   * Generate a reply to the prompt `ids` (the start token included) in the batch, calling
+   * `onToken` with each piece of text. Throws QueueFullError at once when the batch is full and
+   * maxWaiting replies wait; a reply whose signal aborts while it waits leaves the queue and
+   * resolves with no tokens.
+   */
+  generate(ids: readonly number[], opts: BatchReplyOptions = {}, onToken?: (text: string, token: number) => void): Promise<GenerateResult> {
+    if (this.pending >= this.maxWaiting && this.running.length + this.waiting.length >= this.maxBatch) throw new QueueFullError(this.maxWaiting);
+    return new Promise<GenerateResult>((resolve, reject) => {
+      const entry: Waiting = { ids, opts, onToken, resolve, reject };
+      this.waiting.push(entry);
+      opts.signal?.addEventListener('abort', () => {
+        const i = this.waiting.indexOf(entry);
+        if (i < 0) return; // already admitted: the generation sees the signal itself
+        this.waiting.splice(i, 1);
+        resolve({ tokens: [], text: '', promptTokens: ids.length, stopReason: 'aborted', firstTokenMs: 0, decodeMs: 0 });
+      }, { once: true });
+      this.loop ??= this.decode().finally(() => (this.loop = null));
+    });
+  }
+
+  /** Refuse every waiting reply with `err` (the running ones go on). */
+  refuseWaiting(err: Error): void {
+    for (const w of this.waiting.splice(0)) w.reject(err);
+  }
+
+  /** The decoding loop: runs while replies run or wait, letting the event loop in every YIELD_MS. */
+  private async decode(): Promise<void> {
+    await yieldToEventLoop(); // the caller goes on first, and replies asked for meanwhile join the first pass
+    let lastYield = performance.now();
+    while (this.running.length > 0 || this.waiting.length > 0) {
+      while (this.running.length < this.maxBatch && this.waiting.length > 0) this.admit(this.waiting.shift()!);
+      if (this.running.length > 0) {
+        try {
+          const logits = stepAll(this.model, this.running.map((r) => r.state), this.running.map((r) => r.token));
+          for (let i = this.running.length - 1; i >= 0; i--) this.advance(this.running[i], logits[i]);
+        } catch (err) {
+          // A model failure (out of memory, say) ends every running reply with it; waiting ones get their turn.
+          for (const r of this.running.splice(0)) {
+            r.state.dispose();
+            r.reject(err);
+          }
+        }
+      }
+      if (performance.now() - lastYield > YIELD_MS || this.running.length === 0) {
+        await yieldToEventLoop();
+        lastYield = performance.now();
+      }
+    }
+  }
+
+  /** Read a waiting reply's prompt and sample its first token; it joins the batch unless that already ended it. */
+  private admit(w: Waiting): void {
+    let state: InferenceState | null = null;
+    try {
+      w.opts.onStart?.();
+      state = this.model.newState();
+      const reply = new Generation(this.model, this.tokenizer, state, w.ids, w.opts, w.onToken);
+      const token = reply.next(this.model.prefill(state, w.ids));
+      const running: Running = { state, reply, token: token ?? -1, resolve: w.resolve, reject: w.reject };
+      if (token === null) this.finish(running);
+      else this.running.push(running);
+    } catch (err) {
+      state?.dispose();
+      w.reject(err);
+    }
+  }
+
+  /** Sample a running reply's next token from `logits`; it leaves the batch when it has ended. */
+  private advance(r: Running, logits: Float32Array): void {
+    const token = r.reply.next(logits);
+    if (token !== null) {
+      r.token = token;
+      return;
+    }
+    this.running.splice(this.running.indexOf(r), 1);
+    this.finish(r);
+  }
+
+  private finish(r: Running): void {
+    r.state.dispose();
+    r.resolve(r.reply.result());
+  }
+}
