@@ -62,7 +62,8 @@ export class BatchDecoder {
   readonly maxWaiting: number;
   private readonly waiting: Waiting[] = [];
   private readonly running: Running[] = [];
-  private loop: Promise<void> | null = null;
+  /** Whether the decoding loop runs (it ends when no reply runs or waits). */
+  private decoding = false;
 
   constructor(private readonly model: InferenceModel, private readonly tokenizer: Tokenizer, opts: BatchOptions = {}) {
     this.maxBatch = opts.maxBatch ?? 32;
@@ -98,7 +99,7 @@ export class BatchDecoder {
         this.waiting.splice(i, 1);
         resolve({ tokens: [], text: '', promptTokens: ids.length, stopReason: 'aborted', firstTokenMs: 0, decodeMs: 0 });
       }, { once: true });
-      this.loop ??= this.decode().finally(() => (this.loop = null));
+      if (!this.decoding) void this.decode();
     });
   }
 
@@ -109,21 +110,29 @@ export class BatchDecoder {
 
   /** The decoding loop: runs while replies run or wait, letting the event loop in every YIELD_MS. */
   private async decode(): Promise<void> {
-    await yieldToEventLoop(); // the caller goes on first, and replies asked for meanwhile join the first pass
+    this.decoding = true;
+    try {
+      await yieldToEventLoop(); // the caller goes on first, and replies asked for meanwhile join the first pass
+      await this.passes();
+    } finally {
+      this.decoding = false;
+    }
+  }
+
+  /** Admit waiting replies and run passes until none runs or waits. Every error goes to the replies it concerns. */
+  private async passes(): Promise<void> {
     let lastYield = performance.now();
     while (this.running.length > 0 || this.waiting.length > 0) {
       while (this.running.length < this.maxBatch && this.waiting.length > 0) this.admit(this.waiting.shift()!);
       if (this.running.length > 0) {
+        let logits: Float32Array[] = [];
         try {
-          const logits = stepAll(this.model, this.running.map((r) => r.state), this.running.map((r) => r.token));
-          for (let i = this.running.length - 1; i >= 0; i--) this.advance(this.running[i], logits[i]);
+          logits = stepAll(this.model, this.running.map((r) => r.state), this.running.map((r) => r.token));
         } catch (err) {
           // A model failure (out of memory, say) ends every running reply with it; waiting ones get their turn.
-          for (const r of this.running.splice(0)) {
-            r.state.dispose();
-            r.reject(err);
-          }
+          for (const r of [...this.running]) this.leave(r, err);
         }
+        for (let i = logits.length - 1; i >= 0; i--) this.advance(this.running[i], logits[i]);
       }
       if (performance.now() - lastYield > YIELD_MS || this.running.length === 0) {
         await yieldToEventLoop();
@@ -141,7 +150,7 @@ export class BatchDecoder {
       const reply = new Generation(this.model, this.tokenizer, state, w.ids, w.opts, w.onToken);
       const token = reply.next(this.model.prefill(state, w.ids));
       const running: Running = { state, reply, token: token ?? -1, resolve: w.resolve, reject: w.reject };
-      if (token === null) this.finish(running);
+      if (token === null) this.leave(running);
       else this.running.push(running);
     } catch (err) {
       state?.dispose();
@@ -149,19 +158,27 @@ export class BatchDecoder {
     }
   }
 
-  /** Sample a running reply's next token from `logits`; it leaves the batch when it has ended. */
+  /** Sample a running reply's next token from `logits`; it leaves the batch when it has ended (or failed). */
   private advance(r: Running, logits: Float32Array): void {
-    const token = r.reply.next(logits);
-    if (token !== null) {
-      r.token = token;
+    try {
+      const token = r.reply.next(logits);
+      if (token !== null) {
+        r.token = token;
+        return;
+      }
+    } catch (err) {
+      this.leave(r, err);
       return;
     }
-    this.running.splice(this.running.indexOf(r), 1);
-    this.finish(r);
+    this.leave(r);
   }
 
-  private finish(r: Running): void {
+  /** A running reply leaves the batch: its state is freed, and it resolves with its result (or rejects with `err`). */
+  private leave(r: Running, err?: unknown): void {
+    const i = this.running.indexOf(r);
+    if (i >= 0) this.running.splice(i, 1);
     r.state.dispose();
-    r.resolve(r.reply.result());
+    if (err === undefined) r.resolve(r.reply.result());
+    else r.reject(err);
   }
 }

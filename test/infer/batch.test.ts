@@ -90,6 +90,10 @@ describe('BatchDecoder on stories260K', { skip: needsStories }, () => {
     const decoder = new BatchDecoder(model, tokenizer);
     const inUse = rt().heap.stats().inUse;
     const good = decoder.generate(idsOf('Once'), { maxTokens: 30, stopTokens: [] });
+    let pieces = 0;
+    await assert.rejects(decoder.generate(idsOf('Once'), { maxTokens: 30, stopTokens: [] }, () => {
+      if (++pieces === 3) throw new Error('the client callback failed');
+    }), /the client callback failed/);
     await assert.rejects(decoder.generate(idsOf('Once'), { maxTokens: 0 }), /max tokens must be a positive integer/);
     await assert.rejects(decoder.generate(idsOf('x '.repeat(600)), {}), /context holds 512/);
     assert.equal((await good).tokens.length, 30);
