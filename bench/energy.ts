@@ -7,7 +7,7 @@
 //   intel-rapl:0:0    name "core": a part of package 0 (also "uncore", "dram"), not summed
 //   intel-rapl:1      name "package-1", or "psys" (the platform, packages included: not summed)
 //   intel-rapl-mmio:0 the same package counter again through MMIO: not summed
-// Each zone folder holds energy_uj (a counter in microjoules; root-only since Linux 5.10) and
+// Each zone folder holds energy_uj (a counter in microjoules; root-only on kernels since late 2020) and
 // max_energy_range_uj (where the counter wraps to 0).
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -64,7 +64,7 @@ export function findPackageZones(root: string, read: ReadText): { zones: RaplZon
   } catch (err) {
     // File-system errors name the file they failed on.
     const { code, path = root, message } = err as NodeJS.ErrnoException;
-    if (code === 'EACCES' || code === 'EPERM') return none(`${path} is not readable by this user (since Linux 5.10 only root may read RAPL counters: docs/energy.md says how to allow it)`);
+    if (code === 'EACCES' || code === 'EPERM') return none(`${path} is not readable by this user (kernels since late 2020 let only root read RAPL counters: docs/energy.md says how to allow it)`);
     return none(`cannot read ${path}: ${message}`);
   }
 }

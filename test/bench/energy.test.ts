@@ -92,7 +92,7 @@ describe('the RAPL reader', () => {
     const fake = fakePowercap(TWO_PACKAGES);
     const denied = new UsageMeter(fake.root, readDenying('intel-rapl:1/energy_uj'));
     assert.equal(denied.zones, null);
-    assert.match(denied.unavailable!, /\/class\/intel-rapl:1\/energy_uj is not readable by this user \(since Linux 5\.10 only root may read RAPL counters: docs\/energy\.md says how to allow it\)$/);
+    assert.match(denied.unavailable!, /\/class\/intel-rapl:1\/energy_uj is not readable by this user \(kernels since late 2020 let only root read RAPL counters: docs\/energy\.md says how to allow it\)$/);
     const before = denied.reading();
     assert.equal(denied.since(before).joules, null);
     assert.match(denied.headline(), /^energy not measured: .* Per token: CPU time only, which is not energy$/);
