@@ -7,8 +7,8 @@
 //   intel-rapl:0:0    name "core": a part of package 0 (also "uncore", "dram"), not summed
 //   intel-rapl:1      name "package-1", or "psys" (the platform, packages included: not summed)
 //   intel-rapl-mmio:0 the same package counter again through MMIO: not summed
-// Each zone folder holds energy_uj (a counter in microjoules; root-only on kernels since late 2020) and
-// max_energy_range_uj (where the counter wraps to 0).
+// Each zone folder holds energy_uj (a counter in microjoules; root-only on kernels since late
+// 2020) and max_energy_range_uj (where the counter wraps to 0).
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
