@@ -12,6 +12,7 @@ import { generate } from '../src/infer/generate.js';
 import { loadInferenceModel, resolveTokenizer } from '../src/infer/load.js';
 import type { InferenceModel } from '../src/infer/model.js';
 import type { Tokenizer } from '../src/data/tokenizer.js';
+import { formatPer1k, perToken, UsageMeter } from './energy.js';
 
 const HELP = `usage: ternlm bench generate --model <file> [--tokenizer <file>] [--threads N] [--reps N] [--new-tokens N] [--greedy] [--batch B1,B2,...] [--json]
 
@@ -30,7 +31,11 @@ the process's peak RSS. 1 thread runs in a child process; --threads (default: al
 --batch 1,4,16,32 measures batched decoding instead, as \`ternlm serve\` decodes concurrent
 requests: for each size B, B replies (16-token prompts, --new-tokens new tokens each) generated
 together by a BatchDecoder (one pass over the weights per token for all, where the engine has
-stepBatch), tokens/s of all replies together from the first prompt in to the last token out.`;
+stepBatch), tokens/s of all replies together from the first prompt in to the last token out.
+
+Cost per 1,000 new tokens, over all timed runs of a case (prefill included, warm-up excluded):
+CPU-ms of the process (all threads), and joules of the CPU packages where Linux's RAPL counters
+are readable (docs/energy.md).`;
 
 const NEW_TOKENS = 128;
 const LONG_PROMPT = 512;
@@ -41,6 +46,9 @@ export interface CaseResult {
   firstTokenMs: number;
   prefillTokensPerS: number;
   decodeTokensPerS: number;
+  /** CPU-seconds and joules (null: no readable counters) per new token, over all timed runs. */
+  cpuSecondsPerToken: number;
+  joulesPerToken: number | null;
 }
 
 export interface ThreadResult {
@@ -59,14 +67,18 @@ export interface BatchResult {
   newTokens: number;
   /** New tokens of all replies / wall time from the first prompt in to the last token out. */
   tokensPerS: number;
+  /** CPU-seconds and joules (null: no readable counters) per new token, over all timed runs. */
+  cpuSecondsPerToken: number;
+  joulesPerToken: number | null;
 }
 
 /** B replies decoded together, best of `reps`, for each B in `sizes`. */
-async function timeBatches(model: InferenceModel, tok: Tokenizer, sizes: number[], newTokens: number, reps: number, greedy: boolean): Promise<BatchResult[]> {
+async function timeBatches(meter: UsageMeter, model: InferenceModel, tok: Tokenizer, sizes: number[], newTokens: number, reps: number, greedy: boolean): Promise<BatchResult[]> {
   const out: BatchResult[] = [];
   for (const B of sizes) {
     const decoder = new BatchDecoder(model, tok, { maxBatch: B, maxWaiting: 0 });
     let best = 0;
+    const before = meter.reading();
     for (let rep = 0; rep < reps; rep++) {
       const t0 = performance.now();
       const replies = await Promise.all(Array.from({ length: B }, (_, i) =>
@@ -75,7 +87,7 @@ async function timeBatches(model: InferenceModel, tok: Tokenizer, sizes: number[
       if (replies.some((r) => r.tokens.length !== newTokens)) throw new Error(`a reply stopped before ${newTokens} tokens`);
       best = Math.max(best, (B * newTokens) / seconds);
     }
-    out.push({ replies: B, newTokens, tokensPerS: best });
+    out.push({ replies: B, newTokens, tokensPerS: best, ...perToken(meter.since(before), reps * B * newTokens) });
   }
   return out;
 }
@@ -94,12 +106,13 @@ function samplingOf(greedy: boolean): { temperature: number; topP: number } {
   return greedy ? { temperature: 0, topP: 1 } : { temperature: 1, topP: 0.9 };
 }
 
-async function timeCase(model: InferenceModel, tok: Tokenizer, prompt: number[], newTokens: number, reps: number, greedy: boolean): Promise<CaseResult> {
-  let best: CaseResult | null = null;
+async function timeCase(meter: UsageMeter, model: InferenceModel, tok: Tokenizer, prompt: number[], newTokens: number, reps: number, greedy: boolean): Promise<CaseResult> {
+  let best: Omit<CaseResult, 'cpuSecondsPerToken' | 'joulesPerToken'> | null = null;
+  const before = meter.reading();
   for (let rep = 0; rep < reps; rep++) {
     const r = await generate(model, tok, prompt, { ...samplingOf(greedy), seed: 1 + rep, maxTokens: newTokens, stopTokens: [], bos: false });
     if (r.tokens.length !== newTokens) throw new Error(`expected ${newTokens} new tokens, got ${r.tokens.length} (${r.stopReason})`);
-    const c: CaseResult = {
+    const c = {
       promptTokens: prompt.length,
       newTokens,
       firstTokenMs: r.firstTokenMs,
@@ -114,29 +127,29 @@ async function timeCase(model: InferenceModel, tok: Tokenizer, prompt: number[],
       decodeTokensPerS: Math.max(best.decodeTokensPerS, c.decodeTokensPerS),
     };
   }
-  return best!;
+  return { ...best!, ...perToken(meter.since(before), reps * newTokens) };
 }
 
 /** The three cases on this process's runtime. */
-async function measure(model: InferenceModel, tok: Tokenizer, reps: number, greedy: boolean, newTokens: number, batchSizes: number[]): Promise<{ result: ThreadResult; notes: string[] }> {
+async function measure(meter: UsageMeter, model: InferenceModel, tok: Tokenizer, reps: number, greedy: boolean, newTokens: number, batchSizes: number[]): Promise<{ result: ThreadResult; notes: string[] }> {
   const C = model.contextLength;
   const notes: string[] = [];
   if (C < newTokens + 1) throw new TernlmError(`the model's context (${C} tokens) is shorter than the ${newTokens + 1} the benchmark needs — lower --new-tokens`);
   // Warm-up: let V8 optimise the JS around the kernels (sampler, generation loop, forward).
-  await timeCase(model, tok, promptOf(16, model, tok), NEW_TOKENS, 3, greedy);
+  await timeCase(meter, model, tok, promptOf(16, model, tok), NEW_TOKENS, 3, greedy);
   if (batchSizes.length > 0) {
     if (C < newTokens + 16) throw new TernlmError(`the model's context (${C} tokens) is shorter than the ${newTokens + 16} the batched benchmark needs — lower --new-tokens`);
-    await timeBatches(model, tok, batchSizes, Math.min(newTokens, 16), 1, greedy); // warm-up of the batched passes
-    return { result: threadResult({}, await timeBatches(model, tok, batchSizes, newTokens, reps, greedy)), notes };
+    await timeBatches(meter, model, tok, batchSizes, Math.min(newTokens, 16), 1, greedy); // warm-up of the batched passes
+    return { result: threadResult({}, await timeBatches(meter, model, tok, batchSizes, newTokens, reps, greedy)), notes };
   }
   const longLen = Math.min(LONG_PROMPT, C - newTokens);
   if (longLen < LONG_PROMPT) notes.push(`long prompt clipped to ${longLen} tokens (BOS included): the ${C}-token context must leave room for ${newTokens} new tokens`);
   const fullNew = Number.isFinite(C) ? C : 1024; // BOS at position 0, then tokens until position C is reached
   if (!Number.isFinite(C)) notes.push('the model has no context limit: "full" generates 1024 tokens');
   const cases: Record<string, CaseResult> = {
-    short: await timeCase(model, tok, promptOf(1, model, tok), newTokens, reps, greedy),
-    long: await timeCase(model, tok, promptOf(longLen, model, tok), newTokens, reps, greedy),
-    full: await timeCase(model, tok, promptOf(1, model, tok), fullNew, reps, greedy),
+    short: await timeCase(meter, model, tok, promptOf(1, model, tok), newTokens, reps, greedy),
+    long: await timeCase(meter, model, tok, promptOf(longLen, model, tok), newTokens, reps, greedy),
+    full: await timeCase(meter, model, tok, promptOf(1, model, tok), fullNew, reps, greedy),
   };
   return { result: threadResult(cases, []), notes };
 }
@@ -209,7 +222,8 @@ export async function run(args: string[]): Promise<void> {
   await initRuntime({ threads });
   const model = loadInferenceModel(values.model);
   const tok = resolveTokenizer(values.model, model, values.tokenizer);
-  const { result, notes } = await measure(model, tok, reps, greedy, newTokens, batchSizes);
+  const meter = new UsageMeter();
+  const { result, notes } = await measure(meter, model, tok, reps, greedy, newTokens, batchSizes);
   const runs = [...single, result];
   const report = {
     model: values.model,
@@ -220,6 +234,7 @@ export async function run(args: string[]): Promise<void> {
     cpu: cpus()[0]?.model ?? 'unknown',
     sampling: { ...samplingOf(greedy), stopTokens: 'none' },
     reps,
+    energy: meter.describe(),
     notes,
     runs,
   };
@@ -228,20 +243,21 @@ export async function run(args: string[]): Promise<void> {
     return;
   }
   console.log(`ternlm bench generate — ${values.model} (${model.family}, context ${model.contextLength}), Node ${process.version}, ${report.cpu}, best of ${reps}`);
+  console.log(meter.headline());
   for (const n of notes) console.log(`note: ${n}`);
   for (const r of runs) {
     console.log(`\n${r.threads} thread${r.threads > 1 ? 's' : ''} (${r.kernels})`);
     if (r.batches.length > 0) {
-      console.log('  replies together   new tokens each   tokens/s in all   vs 1 reply');
+      console.log('  replies together   new tokens each   tokens/s in all   vs 1 reply   per 1,000 new tokens');
       const one = r.batches.find((b) => b.replies === 1)?.tokensPerS;
       for (const b of r.batches) {
-        console.log(`  ${String(b.replies).padStart(16)} ${String(b.newTokens).padStart(17)} ${b.tokensPerS.toFixed(0).padStart(17)} ${one ? `${(b.tokensPerS / one).toFixed(2)}×`.padStart(12) : ''}`);
+        console.log(`  ${String(b.replies).padStart(16)} ${String(b.newTokens).padStart(17)} ${b.tokensPerS.toFixed(0).padStart(17)} ${(one ? `${(b.tokensPerS / one).toFixed(2)}×` : '').padStart(12)}   ${formatPer1k(b.cpuSecondsPerToken, b.joulesPerToken)}`);
       }
     } else {
-      console.log('  case    prompt    new   first token   prefill tok/s   decode tok/s');
+      console.log('  case    prompt    new   first token   prefill tok/s   decode tok/s   per 1,000 new tokens');
     }
     for (const [name, c] of Object.entries(r.cases)) {
-      console.log(`  ${name.padEnd(6)} ${String(c.promptTokens).padStart(7)} ${String(c.newTokens).padStart(6)} ${c.firstTokenMs.toFixed(2).padStart(10)} ms ${c.prefillTokensPerS.toFixed(0).padStart(15)} ${c.decodeTokensPerS.toFixed(0).padStart(14)}`);
+      console.log(`  ${name.padEnd(6)} ${String(c.promptTokens).padStart(7)} ${String(c.newTokens).padStart(6)} ${c.firstTokenMs.toFixed(2).padStart(10)} ms ${c.prefillTokensPerS.toFixed(0).padStart(15)} ${c.decodeTokensPerS.toFixed(0).padStart(14)}   ${formatPer1k(c.cpuSecondsPerToken, c.joulesPerToken)}`);
     }
     console.log(`  memory: wasm heap peak ${mib(r.memory.heapPeakBytes)} MiB (memory ${mib(r.memory.wasmMemoryBytes)} MiB), process peak RSS ${mib(r.memory.maxRssBytes)} MiB`);
   }

@@ -15,7 +15,8 @@ import { resolveConfigPath } from '../src/cli/train.js';
 import { loadTrainConfig, parseOverrides, withOverrides } from '../src/train/config.js';
 import { clipGradNorm } from '../src/train/optim.js';
 import { createOptimizer } from '../src/train/setup.js';
-import { bestOf, fmt } from './util.js';
+import { formatPer1k, perToken, UsageMeter } from './energy.js';
+import { bestOf, bestOfRuns, fmt } from './util.js';
 
 const HELP = `usage: ternlm bench train [--config <json|name>] [--vocab V] [--head softmax|hierarchical|adaptive]
                           [--batch B] [--seq-len T] [--steps N] [--threads N] [--set k=v] [--json]
@@ -29,7 +30,9 @@ length for the hierarchical head; the head cluster plus each tail's share for th
 head, under the same Zipf-like token frequencies the benchmark draws). MFU = achieved model FLOP/s divided by the f32
 GEMM FLOP/s of the model's own feed-forward product shape, measured in the same run on the same
 threads. Also prints the share of step time per component (embedding, mixer, glu, attention, mlp,
-ffn, head, optimizer).`;
+ffn, head, optimizer), and the cost per token of the timed steps: CPU-seconds of this process
+(all threads), and joules of the CPU packages where Linux's RAPL counters are readable
+(docs/energy.md).`;
 
 /** Width of a model's feed-forward hidden layer (the benchmark's reference GEMM shape). */
 function feedForwardWidth(c: ModelConfig): number {
@@ -138,8 +141,17 @@ export async function run(args: string[]): Promise<void> {
   K.fill(w.ptr, w.size, 0.25);
   const threadCounts = r.threads > 1 ? [1, r.threads] : [1];
   const results: Record<string, unknown>[] = [];
+  const meter = new UsageMeter();
+  const steps = Number(values.steps);
   for (const t of threadCounts) {
-    const seconds = r.pool.withThreads(t, () => bestOf(Number(values.steps), step));
+    // The timed steps alone are metered, after one warm-up step.
+    const { seconds, usage } = r.pool.withThreads(t, () => {
+      step();
+      const before = meter.reading();
+      const seconds = bestOfRuns(steps, step);
+      return { seconds, usage: meter.since(before) };
+    });
+    const cost = perToken(usage, steps * B * T);
     const gemm = r.pool.withThreads(t, () => bestOf(3, () => K.matmul(M, Hd, mc.dim, a.ptr, false, w.ptr, true, y.ptr, false)));
     const gemmFlops = (2 * M * Hd * mc.dim) / gemm;
     startSectionTiming();
@@ -153,21 +165,25 @@ export async function run(args: string[]): Promise<void> {
       model_gflops: Number((flopsPerStep / seconds / 1e9).toFixed(2)),
       gemm_gflops: Number((gemmFlops / 1e9).toFixed(1)),
       mfu: Number((flopsPerStep / seconds / gemmFlops).toFixed(3)),
+      cpu_seconds_per_token: Number(cost.cpuSecondsPerToken.toPrecision(3)),
+      joules_per_token: cost.joulesPerToken === null ? null : Number(cost.joulesPerToken.toPrecision(3)),
       share: Object.fromEntries([...times].map(([k, v]) => [k, Number((v / total).toFixed(3))])),
     });
   }
   const report = {
     config: config.name, family: mc.family, precision: modelPrecision(mc), head: mc.head.type, vocab: V, batch: B, seq_len: T,
-    parameters: model.parameterCount(), build: r.build, kernels: r.kernels, results,
+    parameters: model.parameterCount(), build: r.build, kernels: r.kernels, energy: meter.describe(), results,
   };
   if (values.json) {
     console.log(JSON.stringify(report));
     return;
   }
   console.log(`ternlm bench train — ${config.name} (${mc.family}, ${modelPrecision(mc)}, ${mc.head.type} head), ${report.parameters.toLocaleString('en-US')} parameters, vocab ${V}, batch ${B} x ${T}, ${r.kernels}`);
+  console.log(`  ${meter.headline()}`);
   for (const res of results) {
     const share = Object.entries(res.share as Record<string, number>).map(([k, v]) => `${k} ${fmt(v * 100, 0)}%`).join(', ');
     console.log(`  ${res.threads} thread(s): ${String(res.tokens_per_second).padStart(6)} tok/s, ${res.step_ms} ms/step, model ${res.model_gflops} GFLOP/s, GEMM ${res.gemm_gflops} GFLOP/s, MFU ${fmt((res.mfu as number) * 100)}%`);
+    console.log(`    per 1,000 tokens: ${formatPer1k(res.cpu_seconds_per_token as number, res.joules_per_token as number | null)}`);
     console.log(`    time split: ${share}`);
   }
 }

@@ -136,8 +136,10 @@ describe('ternlm bench generate', { skip: needsStories }, () => {
     assert.deepEqual(Object.keys(run.cases), ['short', 'long', 'full']);
     assert.deepEqual([run.cases.short.promptTokens, run.cases.long.promptTokens, run.cases.full.promptTokens], [1, 384, 1]);
     assert.deepEqual([run.cases.short.newTokens, run.cases.long.newTokens, run.cases.full.newTokens], [128, 128, 512]);
-    for (const c of Object.values(run.cases) as { decodeTokensPerS: number; firstTokenMs: number }[]) {
+    for (const c of Object.values(run.cases) as { decodeTokensPerS: number; firstTokenMs: number; cpuSecondsPerToken: number; joulesPerToken: number | null }[]) {
       assert.ok(c.decodeTokensPerS > 0 && c.firstTokenMs > 0);
+      assert.ok(c.cpuSecondsPerToken > 0 && c.cpuSecondsPerToken < 1, `${c.cpuSecondsPerToken} CPU-s per token`);
+      assert.equal(c.joulesPerToken === null, report.energy.zones === null, 'joules exactly where RAPL counters were read');
     }
     assert.match(report.notes[0], /clipped to 384 tokens/);
     assert.ok(run.memory.heapPeakBytes > 1_000_000 && run.memory.maxRssBytes > run.memory.heapPeakBytes);
