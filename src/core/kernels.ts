@@ -34,8 +34,7 @@ function gemmSetupFor(): { scratch: number; panelWidth: number } {
 /**
  * C (M x N) (+)= A . B with explicit element strides: A(i,k) at a + 4*(i*sai + k*sak),
  * B(k,j) at b + 4*(k*sbk + j*sbj); C row-major with leading dimension ldc. B is packed into
- * panels of the backend's width (8 columns in wasm, 32 native), then the product is split over
- * rows of C, or over panels when C has few rows for the threads.
+ * panels of the backend's width (8 columns in wasm, 32 native), then multiplied (gemmPacked).
  */
 export function gemmStrided(
   M: number, N: number, K: number,
@@ -49,20 +48,49 @@ export function gemmStrided(
     return;
   }
   const r = rt();
-  const { scratch, panelWidth: pw } = gemmSetupFor();
-  const panels = Math.ceil(N / pw);
-  const packed = r.heap.alloc(panels * pw * K * 4);
+  const packed = r.heap.alloc(gemmPackedFloats(N, K) * 4);
   try {
-    run('gemm_pack_b', [bp, sbk, sbj, K, N, packed], panels, 1, Math.ceil(ELEMENTWISE_MIN / (pw * K)));
-    // Rows per thread below 8 panel widths (64 in wasm, 256 native): split the columns instead,
-    // so each thread keeps its panels of B for more rows and reads only its part of B.
-    const split = M < 8 * pw * r.threads && panels >= 2 * r.threads ? 1 : 0;
-    const args = [a, sai, sak, packed, c, ldc, M, N, K, b(accumulate), scratch, split];
-    if (split) run('gemm_compute', args, panels, 1, Math.ceil(FLOP_MIN / (M * pw * K)));
-    else run('gemm_compute', args, M, 4, Math.ceil(FLOP_MIN / (N * K)));
+    packGemmB(K, N, bp, sbk, sbj, packed);
+    gemmPacked(M, N, K, a, sai, sak, packed, c, ldc, accumulate);
   } finally {
     r.heap.free(packed);
   }
+}
+
+/** Floats B (K x N) takes packed into the backend's panels. */
+export function gemmPackedFloats(N: number, K: number): number {
+  const pw = gemmSetupFor().panelWidth;
+  return Math.ceil(N / pw) * pw * K;
+}
+
+/**
+ * packed (gemmPackedFloats(N, K) floats) = B (K x N), B(k,j) at b + 4*(k*sbk + j*sbj), in the
+ * panels gemmPacked reads. A matrix multiplied many times (inference weights) is packed once.
+ */
+export function packGemmB(K: number, N: number, bp: number, sbk: number, sbj: number, packed: number): void {
+  const pw = gemmSetupFor().panelWidth;
+  run('gemm_pack_b', [bp, sbk, sbj, K, N, packed], Math.ceil(N / pw), 1, Math.ceil(ELEMENTWISE_MIN / (pw * K)));
+}
+
+/**
+ * C (M x N) (+)= A . B with B packed by packGemmB; A and C as in gemmStrided (K > 0). The product
+ * is split over rows of C, or over panels when C has few rows for the threads.
+ */
+export function gemmPacked(
+  M: number, N: number, K: number,
+  a: number, sai: number, sak: number,
+  packed: number, c: number, ldc: number, accumulate: boolean,
+): void {
+  if (M === 0 || N === 0) return;
+  const r = rt();
+  const { scratch, panelWidth: pw } = gemmSetupFor();
+  const panels = Math.ceil(N / pw);
+  // Rows per thread below 8 panel widths (64 in wasm, 256 native): split the columns instead,
+  // so each thread keeps its panels of B for more rows and reads only its part of B.
+  const split = M < 8 * pw * r.threads && panels >= 2 * r.threads ? 1 : 0;
+  const args = [a, sai, sak, packed, c, ldc, M, N, K, b(accumulate), scratch, split];
+  if (split) run('gemm_compute', args, panels, 1, Math.ceil(FLOP_MIN / (M * pw * K)));
+  else run('gemm_compute', args, M, 4, Math.ceil(FLOP_MIN / (N * K)));
 }
 
 /**

@@ -7,12 +7,13 @@
 //               x += W2 . (silu(W1 . rmsnorm(x)) * (W3 . rmsnorm(x)))
 //   logits = Wcls . rmsnorm(x)
 import { TernlmError } from '../core/errors.js';
-import { copyRows, embeddingForward, gemmStrided, matvec, rmsNormForward } from '../core/kernels.js';
+import { copyRows, embeddingForward, matvec, rmsNormForward } from '../core/kernels.js';
 import { Tensor } from '../core/tensor.js';
 import { attentionDecode, ropeRotate, swiglu } from '../core/kernels-infer.js';
 import { ropeTable } from '../ops/index.js';
 import type { LlamaShape } from '../io/llama2c.js';
 import type { InferenceModel, InferenceState } from './model.js';
+import { WeightPanels } from './weight-panels.js';
 
 /** A llama2.c checkpoint's shape (src/io/llama2c.ts) and the two constants run.c fixes. */
 export interface LlamaConfig extends LlamaShape {
@@ -107,6 +108,8 @@ export class LlamaModel implements InferenceModel<LlamaState> {
   private readonly fusedFfn: boolean;
   /** Activations of a forward pass, grown (to a power of two) for the largest batch so far. */
   private rows: LlamaRows;
+  /** The weights packed for the GEMMs of a batch (made at the first batch). */
+  private readonly panels = new WeightPanels();
 
   constructor(config: LlamaConfig, weights: LlamaWeights, storage: Tensor[]) {
     validateConfig(config);
@@ -175,6 +178,7 @@ export class LlamaModel implements InferenceModel<LlamaState> {
       ids[i] = token;
     }
     const x = r.x.ptr, xb = r.xb.ptr, qkv = r.qkv.ptr, hb = r.hb.ptr, rstd = r.rstd.ptr;
+    const project = this.panels.product.bind(this.panels);
     const qkvWidth = dim + 2 * kvDim; // floats from one row's query to the next's
     const cacheFloats = c.nLayers * seqLen * kvDim; // from a key to its value in kvCache
 
@@ -224,7 +228,7 @@ export class LlamaModel implements InferenceModel<LlamaState> {
       matvec(c.vocabSize, c.dim, w.wcls, c.dim, r.xb.ptr, states[0].logitsTensor.ptr, false);
       return;
     }
-    project(n, c.vocabSize, c.dim, w.wcls, r.xb.ptr, c.dim, r.logits.ptr, c.vocabSize, false);
+    this.panels.product(n, c.vocabSize, c.dim, w.wcls, r.xb.ptr, c.dim, r.logits.ptr, c.vocabSize, false);
     const all = r.logits.f32();
     states.forEach((s, i) => s.logits.set(all.subarray(i * c.vocabSize, (i + 1) * c.vocabSize)));
   }
@@ -232,17 +236,9 @@ export class LlamaModel implements InferenceModel<LlamaState> {
   dispose(): void {
     this.rope.dispose();
     this.rows.dispose();
+    this.panels.dispose();
     for (const t of this.storage) t.dispose();
   }
-}
-
-/**
- * y (+)= x . W^T for n rows: x rows of K floats `ldx` apart, W (N, K) row-major, y rows of N
- * floats `ldy` apart. One row is a matrix-vector product; more are one GEMM.
- */
-function project(n: number, N: number, K: number, w: number, x: number, ldx: number, y: number, ldy: number, accumulate: boolean): void {
-  if (n === 1) matvec(N, K, w, K, x, y, accumulate);
-  else gemmStrided(n, N, K, x, ldx, 1, w, 1, K, y, ldy, accumulate);
 }
 
 /** Shape checks every loader shares: one clear message instead of a kernel reading garbage. */
