@@ -5,6 +5,10 @@
 //   GET  /v1/models[/<id>]       the one model, as OpenAI lists models
 //   POST /v1/completions         continue `prompt`
 //   POST /v1/chat/completions    reply to `messages` (the chat template, or plain text: see chatPrompt)
+//   GET  /                       the page that trains a model in the browser tab (page.ts)
+//
+// Without a model the page and /health still answer, /v1/models lists nothing, and generation
+// requests get an error saying how to start the server with one.
 //
 // Generation requests run one at a time through a bounded FIFO queue (RequestQueue): there is
 // no batched decoding of concurrent requests yet, so throughput does not grow with clients. A
@@ -19,20 +23,25 @@ import { chatTokenIds, renderConversation, replyStopIds, type ChatMessage } from
 import type { Tokenizer } from '../data/tokenizer.js';
 import { generate, promptIds, startTokenOf, type GenerateResult } from '../infer/generate.js';
 import type { InferenceModel } from '../infer/model.js';
+import { pageFile, sendPageFile } from './page.js';
 import { QueueFullError, RequestQueue } from './queue.js';
 import { ApiError, chatRequest, completionRequest, type GenerationRequest } from './requests.js';
 import { StopMatcher } from './stop.js';
 
-export interface ServeOptions {
+/** The model a server generates from: its engine, its tokenizer, and the id clients name it by. */
+interface ServedModel {
   model: InferenceModel;
   tokenizer: Tokenizer;
   /** The id clients name the model by (`model` field, /v1/models). */
   modelName: string;
+}
+
+export type ServeOptions = (ServedModel | { model?: undefined; tokenizer?: undefined; modelName?: undefined }) & {
   /** Most requests waiting behind the running one; more are refused with 429. Default 64. */
   queueLimit?: number;
   /** One line per finished generation and per server error (default: none). */
   log?: (line: string) => void;
-}
+};
 
 /** New tokens when a request gives no max_tokens (generation also ends at the context's end). */
 export const DEFAULT_MAX_TOKENS = 256;
@@ -44,9 +53,8 @@ type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
 
 export class ModelServer {
   readonly queue: RequestQueue;
-  private readonly model: InferenceModel;
-  private readonly tokenizer: Tokenizer;
-  private readonly modelName: string;
+  /** The model, or null: the server then only serves the page. */
+  private readonly served: ServedModel | null;
   private readonly log: (line: string) => void;
   private readonly http: Server;
   private readonly created = Math.floor(Date.now() / 1000);
@@ -59,12 +67,28 @@ export class ModelServer {
   private closed: Promise<void> | null = null;
 
   constructor(opts: ServeOptions) {
-    this.model = opts.model;
-    this.tokenizer = opts.tokenizer;
-    this.modelName = opts.modelName;
+    this.served = opts.model ? { model: opts.model, tokenizer: opts.tokenizer, modelName: opts.modelName } : null;
     this.queue = new RequestQueue(opts.queueLimit ?? 64);
     this.log = opts.log ?? (() => {});
     this.http = createServer((req, res) => void this.handle(req, res));
+  }
+
+  private get model(): InferenceModel {
+    return this.need().model;
+  }
+
+  private get tokenizer(): Tokenizer {
+    return this.need().tokenizer;
+  }
+
+  private get modelName(): string {
+    return this.need().modelName;
+  }
+
+  /** The served model, or the error that says how to start the server with one. */
+  private need(): ServedModel {
+    if (this.served) return this.served;
+    throw new ApiError(404, 'this server has no model — start it with `ternlm serve --model <file>` (a file from `ternlm export`, or one the page downloads)', 'invalid_request_error', 'model', 'model_not_found');
   }
 
   /** Start listening; resolves with the address (port 0 picks a free port). */
@@ -115,7 +139,7 @@ export class ModelServer {
     const path = new URL(req.url ?? '/', 'http://localhost').pathname.replace(/\/+$/, '') || '/';
     const routes: Record<string, Partial<Record<string, Handler>>> = {
       '/health': { GET: async (_q, res) => this.health(res) },
-      '/v1/models': { GET: async (_q, res) => sendJSON(res, 200, { object: 'list', data: [this.modelCard()] }) },
+      '/v1/models': { GET: async (_q, res) => sendJSON(res, 200, { object: 'list', data: this.served ? [this.modelCard()] : [] }) },
       '/v1/completions': { POST: (q, res) => this.complete(q, res, 'completion') },
       '/v1/chat/completions': { POST: (q, res) => this.complete(q, res, 'chat') },
     };
@@ -123,15 +147,17 @@ export class ModelServer {
       const id = decodeURIComponent(path.slice('/v1/models/'.length));
       routes[path] = { GET: async (_q, res) => (id === this.modelName ? sendJSON(res, 200, this.modelCard()) : this.unknownModel(id)) };
     }
+    const file = pageFile(path);
+    if (file) routes[path] = { GET: async (_q, res) => sendPageFile(res, file) };
     const methods = routes[path];
-    if (!methods) throw new ApiError(404, `no route ${req.method ?? ''} ${path} — this server has /health, /v1/models, /v1/completions and /v1/chat/completions`, 'invalid_request_error', null, 'not_found');
+    if (!methods) throw new ApiError(404, `no route ${req.method ?? ''} ${path} — this server has / (the training page), /health, /v1/models, /v1/completions and /v1/chat/completions`, 'invalid_request_error', null, 'not_found');
     const handler = methods[req.method ?? ''];
     if (!handler) throw new ApiError(405, `${path} takes ${Object.keys(methods).join(', ')}, not ${req.method ?? ''}`, 'invalid_request_error', null, 'method_not_allowed');
     return handler;
   }
 
   private health(res: ServerResponse): void {
-    sendJSON(res, 200, { status: 'ok', model: this.modelName, running: this.active.size, waiting: this.queue.pending });
+    sendJSON(res, 200, { status: 'ok', model: this.served?.modelName ?? null, running: this.active.size, waiting: this.queue.pending });
   }
 
   private modelCard(): object {
@@ -144,6 +170,7 @@ export class ModelServer {
 
   /** POST /v1/completions and /v1/chat/completions: check the request, then wait for its turn. */
   private async complete(req: IncomingMessage, res: ServerResponse, kind: Kind): Promise<void> {
+    this.need();
     const body = await readJSON(req);
     let r: GenerationRequest;
     let ids: number[];

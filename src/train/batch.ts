@@ -2,6 +2,8 @@
 // becomes the model's inputs and targets. Browser-safe (the page of `ternlm serve` trains from
 // tokens in memory; the trainer from shard files through data/loader.ts).
 import { noGrad } from '../core/autograd.js';
+import { TernlmError } from '../core/errors.js';
+import { Rng } from '../core/rng.js';
 import { Tensor, scope } from '../core/tensor.js';
 
 /**
@@ -11,6 +13,26 @@ import { Tensor, scope } from '../core/tensor.js';
 export interface BatchSource {
   readonly masked: boolean;
   next(B: number, T: number, out?: Int32Array, scored?: Uint8Array): Int32Array;
+}
+
+/** Windows drawn uniformly at random, seeded, from tokens in memory (BatchLoader's random mode without files). */
+export class TokenWindows implements BatchSource {
+  readonly masked = false;
+  private readonly rng: Rng;
+
+  constructor(private readonly tokens: Int32Array, seed: number) {
+    this.rng = new Rng(seed);
+  }
+
+  next(B: number, T: number, out: Int32Array = new Int32Array(B * (T + 1))): Int32Array {
+    const row = T + 1;
+    if (row > this.tokens.length) throw new TernlmError(`sequence length ${T} needs ${row} tokens but there are only ${this.tokens.length}`);
+    for (let b = 0; b < B; b++) {
+      const start = this.rng.int(this.tokens.length - T);
+      out.set(this.tokens.subarray(start, start + row), b * row);
+    }
+    return out;
+  }
 }
 
 /**
