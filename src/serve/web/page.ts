@@ -49,7 +49,7 @@ const SPEC: TopLevelSpec = {
       encoding: {
         x: { field: 'step', type: 'quantitative', title: 'step' },
         y: { field: 'loss', type: 'quantitative', title: null, scale: { zero: false } },
-        color: { field: 'series', type: 'nominal', title: null, scale: { domain: ['training', 'validation'], range: ['#1f5fbf', '#d0602a'] }, legend: { orient: 'top-right' } },
+        color: { field: 'series', type: 'nominal', title: null, scale: { domain: ['training', 'validation'], range: ['#1f5fbf', '#d0602a'] }, legend: { orient: 'top' } },
       },
     },
     {
@@ -121,7 +121,7 @@ worker.onmessage = (e: MessageEvent<FromWorker>) => {
     case 'model':
       hasModel = true;
       $('params').textContent = fmt(msg.parameters);
-      $('data').textContent = `${fmt(msg.trainTokens)} train, ${fmt(msg.valTokens)} val`;
+      $('data').textContent = `${fmt(msg.trainTokens)} / ${fmt(msg.valTokens)}`;
       $('loss-first').textContent = '–';
       clearPlot();
       break;

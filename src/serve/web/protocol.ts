@@ -23,7 +23,7 @@ export type FromWorker =
   | { type: 'status'; text: string }
   /** Bad input or a failure: one line naming it and the way out. */
   | { type: 'error'; text: string }
-  | { type: 'model'; parameters: number; vocab: number; trainTokens: number; valTokens: number; valBytes: number }
+  | { type: 'model'; parameters: number; trainTokens: number; valTokens: number }
   | { type: 'step'; step: number; planned: number; loss: number; lr: number; tokensPerSecond: number }
   /** Validation: mean loss (nats per token) and bits per UTF-8 byte of the held-out slice. */
   | { type: 'val'; step: number; loss: number; bpb: number }

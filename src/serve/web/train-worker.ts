@@ -181,7 +181,7 @@ function startRun(choice: CorpusChoice, preset: Preset, steps: number): void {
   const objective = new TrainingObjective(model, FSP_DEFAULTS, SEED);
   const optimizer = createOptimizer(preset.train, model.namedParameters());
   run = { preset, tokenizer, corpus, model, objective, optimizer, windows: new TokenWindows(corpus.train, SEED), step: 0, planned: steps, target: steps, recent: [] };
-  post({ type: 'model', parameters: model.parameterCount(), vocab: tokenizer.vocabSize, trainTokens: corpus.train.length, valTokens: corpus.val.length, valBytes: corpus.valBytes });
+  post({ type: 'model', parameters: model.parameterCount(), trainTokens: corpus.train.length, valTokens: corpus.val.length });
 }
 
 /** Train until the target step or a stop; validate every VAL_EVERY steps and at the pause. */
