@@ -37,8 +37,8 @@ const VAL_EVERY = 25;
 const SPEED_WINDOW = 10;
 const SEED = 1;
 
-const scope = globalThis as unknown as { postMessage(msg: FromWorker, transfer?: Transferable[]): void; onmessage: ((e: MessageEvent<ToWorker>) => void) | null };
-const post = (msg: FromWorker, transfer: Transferable[] = []): void => scope.postMessage(msg, transfer);
+const workerScope = globalThis as unknown as { postMessage(msg: FromWorker, transfer?: Transferable[]): void; onmessage: ((e: MessageEvent<ToWorker>) => void) | null };
+const post = (msg: FromWorker, transfer: Transferable[] = []): void => workerScope.postMessage(msg, transfer);
 
 /** Token ids of the training text and the validation slice, and the slice's UTF-8 size. */
 interface Corpus {
@@ -84,7 +84,7 @@ let busy: Promise<void> = Promise.resolve();
 const runtime = await initRuntime({ threads: Math.min(4, navigator.hardwareConcurrency || 1) });
 post({ type: 'ready', threads: runtime.threads, build: runtime.build, presets: PRESETS.map((p) => ({ id: p.id, label: p.label, parameters: parameterCount(p, PAGE_VOCAB) })) });
 
-scope.onmessage = (e) => {
+workerScope.onmessage = (e) => {
   const msg = e.data;
   if (msg.type === 'stop') {
     stopAsked = true;
