@@ -49,7 +49,7 @@ const SPEC: TopLevelSpec = {
       encoding: {
         x: { field: 'step', type: 'quantitative', title: 'step' },
         y: { field: 'loss', type: 'quantitative', title: null, scale: { zero: false } },
-        color: { field: 'series', type: 'nominal', title: null, scale: { domain: ['training', 'validation'], range: ['#1f5fbf', '#d0602a'] }, legend: { orient: 'top' } },
+        color: { field: 'series', type: 'nominal', title: null, scale: { domain: ['training', 'validation'], range: ['#1f5fbf', '#d0602a'] }, legend: { orient: 'bottom-left', fillColor: '#ffffffcc' } },
       },
     },
     {
@@ -65,6 +65,8 @@ const SPEC: TopLevelSpec = {
     },
   ],
   config: { font: 'system-ui, sans-serif', view: { stroke: '#ddd' } },
+  // Lay out again as data arrives (axis labels widen), not only at the first, empty draw.
+  autosize: { type: 'pad', resize: true },
 };
 
 const view = new View(parse(compile(SPEC).spec), { renderer: 'svg', container: '#chart', hover: false });
@@ -147,7 +149,8 @@ worker.onmessage = (e: MessageEvent<FromWorker>) => {
       break;
     case 'text-end':
       finishWriting();
-      say(`${fmt(msg.tokens)} tokens at ${fmt(msg.tokensPerSecond)} tokens/s, from the exported model.`);
+      if (msg.target === 'chat' && msg.tokens === 0) chatLog.lastElementChild!.textContent += '(it ended the text here: try a sentence it can go on with)';
+      say(`${fmt(msg.tokens)} token${msg.tokens === 1 ? '' : 's'} at ${fmt(msg.tokensPerSecond)} tokens/s, from the exported model.`);
       break;
     case 'export': {
       const url = URL.createObjectURL(new Blob([msg.data as Uint8Array<ArrayBuffer>], { type: 'application/octet-stream' }));
