@@ -18,6 +18,7 @@ import type { Tensor } from '../core/tensor.js';
 import { ffnHidden, type BitNetConfig } from '../models/bitnet.js';
 import { ropeTable } from '../ops/index.js';
 import { type OutputHead, PackedWeights, type Projection, RMS_NORM_EPS, TransformerEngine, type TransformerState } from './engine.js';
+import type { PackedSource } from './packed-format.js';
 
 /** One block's weights: pointers into the heap (norm gains: dim floats). */
 interface Layer {
@@ -69,8 +70,8 @@ export class BitNetInference extends TransformerEngine<BitNetConfig> {
   readonly config: Readonly<Record<string, number | string | boolean>>;
   private readonly w: BitNetWeights;
 
-  constructor(path: string) {
-    const weights = PackedWeights.open(path, 'bitnet', 'BitNet');
+  constructor(source: PackedSource) {
+    const weights = PackedWeights.open(source, 'bitnet', 'BitNet');
     const c = weights.config;
     super(weights, { ...c, hidden: ffnHidden(c) });
     this.w = weights.build(readWeights);

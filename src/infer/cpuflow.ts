@@ -16,6 +16,7 @@ import * as K from '../core/kernels.js';
 import type { Tensor } from '../core/tensor.js';
 import { cpuflowBitOptions, type CpuflowConfig } from '../models/cpuflow.js';
 import { LAYER_NORM_EPS, type LayerNormWeights, type OutputHead, PackedWeights, type Projection, RMS_NORM_EPS, StepEngine, StepStateBase } from './engine.js';
+import type { PackedSource } from './packed-format.js';
 
 interface Layer {
   mixerNorm: LayerNormWeights;
@@ -100,8 +101,8 @@ export class CpuflowInference extends StepEngine<CpuflowConfig, CpuflowState> {
   override readonly contextLength: number;
   private readonly w: CpuflowWeights;
 
-  constructor(path: string) {
-    super(PackedWeights.open(path, 'cpuflow', 'CPUFlow'));
+  constructor(source: PackedSource) {
+    super(PackedWeights.open(source, 'cpuflow', 'CPUFlow'));
     const c = this.modelConfig;
     this.contextLength = c.contextLength;
     this.config = {

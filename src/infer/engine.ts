@@ -7,12 +7,12 @@ import * as K from '../core/kernels.js';
 import { attentionDecode } from '../core/kernels-infer.js';
 import { Rng } from '../core/rng.js';
 import { Tensor, type DType } from '../core/tensor.js';
-import { tokenizerFromJSON, type Tokenizer } from '../data/tokenizer.js';
+import type { Tokenizer } from '../data/tokenizer.js';
 import { headFromConfig, type Head } from '../heads/index.js';
 import type { SafetensorsFile } from '../io/safetensors.js';
 import type { ModelConfig, ModelFamily } from '../models/index.js';
 import type { InferenceModel, InferenceState } from './model.js';
-import { openPacked, readInt8Weight, readPackedTrits, type PackedMeta } from './packed.js';
+import { readInt8Weight, readPackedTrits, type PackedMeta, type PackedSource } from './packed-format.js';
 
 /**
  * A projection y = W x, W (N x K) in the heap: ternary weights 2-bit packed (rows of
@@ -182,12 +182,15 @@ export class PackedWeights<C extends ModelConfig = ModelConfig> {
     this.file = file;
   }
 
-  /** Open an exported file of `family` (`what` names the family in the refusal of another one). */
-  static open<F extends ModelFamily>(path: string, family: F, what: string): PackedWeights<ConfigOf<F>> {
-    const { file, meta } = openPacked(path);
+  /**
+   * The weights of an opened export of `family` (`what` names the family in the refusal of
+   * another one); they own its file from here on (read by the engine, then closed).
+   */
+  static open<F extends ModelFamily>(source: PackedSource, family: F, what: string): PackedWeights<ConfigOf<F>> {
+    const { file, meta, tokenizer } = source;
     try {
-      if (meta.config.family !== family) throw new TernlmError(`${path} holds a ${meta.config.family} model, not a ${what}`);
-      return new PackedWeights(path, file, meta, meta.config as ConfigOf<F>, tokenizerFromJSON(meta.tokenizer, path));
+      if (meta.config.family !== family) throw new TernlmError(`${file.path} holds a ${meta.config.family} model, not a ${what}`);
+      return new PackedWeights(file.path, file, meta, meta.config as ConfigOf<F>, tokenizer);
     } catch (err) {
       file.close();
       throw err;

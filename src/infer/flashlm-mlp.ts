@@ -13,6 +13,7 @@ import * as K from '../core/kernels.js';
 import type { Tensor } from '../core/tensor.js';
 import { mlpShapes, type FlashLMMlpConfig } from '../models/flashlm-mlp.js';
 import { type OutputHead, PackedWeights, type Projection, RMS_NORM_EPS, StepEngine, StepStateBase } from './engine.js';
+import type { PackedSource } from './packed-format.js';
 
 interface FlashLMMlpWeights {
   embedding: Tensor; // (vocab, dim)
@@ -64,8 +65,8 @@ export class FlashLMMlpInference extends StepEngine<FlashLMMlpConfig, FlashLMMlp
   readonly config: Readonly<Record<string, number | string | boolean>>;
   private readonly w: FlashLMMlpWeights;
 
-  constructor(path: string) {
-    super(PackedWeights.open(path, 'flashlm-mlp', 'FlashLM-MLP'));
+  constructor(source: PackedSource) {
+    super(PackedWeights.open(source, 'flashlm-mlp', 'FlashLM-MLP'));
     const c = this.modelConfig;
     this.config = {
       dim: c.dim, layers: c.layers, hidden: c.hidden, precision: c.precision, quantizeActivations: c.quantizeActivations,

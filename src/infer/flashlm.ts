@@ -15,6 +15,7 @@ import { Tensor } from '../core/tensor.js';
 import type { Tokenizer } from '../data/tokenizer.js';
 import { gluHidden, type FlashLMConfig } from '../models/flashlm.js';
 import { PackedWeights, Projector, StateBuffers, checkToken, type OutputHead, type Projection } from './engine.js';
+import type { PackedSource } from './packed-format.js';
 import type { InferenceModel, InferenceState } from './model.js';
 
 interface Block {
@@ -114,8 +115,8 @@ export class FlashLMInference implements InferenceModel<FlashLMState> {
   private readonly weights: PackedWeights<FlashLMConfig>;
   private readonly w: FlashLMWeights;
 
-  constructor(path: string) {
-    this.weights = PackedWeights.open(path, 'flashlm', 'FlashLM');
+  constructor(source: PackedSource) {
+    this.weights = PackedWeights.open(source, 'flashlm', 'FlashLM');
     const c = this.weights.config;
     this.modelConfig = c;
     this.config = {

@@ -48,7 +48,20 @@ export interface GenerateResult {
  * setImmediate costs a few µs, under 0.5% of the time.
  */
 export const YIELD_MS = 2;
-export const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** One turn of the event loop (timers, messages, input run), in Node and in a browser. */
+export function yieldToEventLoop(): Promise<void> {
+  // A browser has no setImmediate, and its setTimeout waits 4 ms once nested: a message to itself is a turn.
+  if (typeof setImmediate === 'function') return new Promise((resolve) => setImmediate(resolve));
+  return new Promise((resolve) => {
+    const channel = new MessageChannel();
+    channel.port1.onmessage = () => {
+      channel.port1.close();
+      resolve();
+    };
+    channel.port2.postMessage(null);
+  });
+}
 
 /**
  * One reply being generated into `state` after its prompt `ids`: it samples each next token from

@@ -13,6 +13,7 @@ import { binaryForward, embeddingForward, layerNormForward, unaryForward } from 
 import type { Tensor } from '../core/tensor.js';
 import type { GPT2Config } from '../models/gpt2.js';
 import { addBias, LAYER_NORM_EPS, type LayerNormWeights, type OutputHead, PackedWeights, type Projection, projectionRows, TransformerEngine, type TransformerState } from './engine.js';
+import type { PackedSource } from './packed-format.js';
 
 /** LayerNorm epsilon of src/nn/layers.ts. */
 
@@ -64,8 +65,8 @@ export class GPT2Inference extends TransformerEngine<GPT2Config> {
   private readonly w: GPT2Weights;
 
   /** The context is the positions the learned position embedding holds. */
-  constructor(path: string) {
-    const weights = PackedWeights.open(path, 'gpt2', 'GPT-2');
+  constructor(source: PackedSource) {
+    const weights = PackedWeights.open(source, 'gpt2', 'GPT-2');
     const c = weights.config;
     super(weights, { ...c, kvHeads: c.heads, hidden: 4 * c.dim });
     this.w = weights.build(readWeights);

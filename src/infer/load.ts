@@ -3,19 +3,12 @@
 import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { TernlmError } from '../core/errors.js';
-import { MODEL_FAMILIES } from '../models/index.js';
 import { loadTokenizer, type Tokenizer } from '../data/tokenizer.js';
 import { isLlama2cVersionedExport, llama2cBodyFloats, parseLlama2cHeader, readLlama2c, type Llama2cHeader } from '../io/llama2c.js';
-import { BitNetInference } from './bitnet.js';
-import { CpuflowInference } from './cpuflow.js';
-import { FlashLMInference } from './flashlm.js';
-import { FlashLMMlpInference } from './flashlm-mlp.js';
-import { GPT2Inference } from './gpt2.js';
 import { LlamaModel, type LlamaWeights } from './llama.js';
-import { MmfreeInference } from './mmfree.js';
-import { MofInference } from './mof.js';
 import type { InferenceModel } from './model.js';
-import { openPacked } from './packed.js';
+import { exportedModel } from './exported.js';
+import { openExport } from './packed.js';
 
 /** Formats `loadInferenceModel` recognises. */
 export type ModelFormat = 'llama2c' | 'safetensors' | 'gguf';
@@ -66,27 +59,7 @@ export function loadInferenceModel(path: string): InferenceModel {
 
 /** Open a file from `ternlm export` with its family's engine. */
 export function loadExport(path: string): InferenceModel {
-  const { file, meta } = openPacked(path);
-  file.close();
-  const family = (meta.config as { family?: unknown }).family;
-  switch (family) {
-    case 'flashlm':
-      return new FlashLMInference(path);
-    case 'gpt2':
-      return new GPT2Inference(path);
-    case 'bitnet':
-      return new BitNetInference(path);
-    case 'mmfree':
-      return new MmfreeInference(path);
-    case 'flashlm-mlp':
-      return new FlashLMMlpInference(path);
-    case 'cpuflow':
-      return new CpuflowInference(path);
-    case 'mof':
-      return new MofInference(path);
-    default:
-      throw new TernlmError(`${path} holds a model of family '${String(family)}', which this version of ternlm cannot run (it runs ${MODEL_FAMILIES.join(', ')}) — update ternlm`);
-  }
+  return exportedModel(openExport(path));
 }
 
 /** Load a v0 llama2.c checkpoint as a Llama engine (its weights stay where they were read). */

@@ -18,6 +18,7 @@ import { swiglu } from '../core/kernels-infer.js';
 import type { Tensor } from '../core/tensor.js';
 import { ffnHidden, type MmfreeConfig } from '../models/mmfree.js';
 import { type OutputHead, PackedWeights, type Projection, RMS_NORM_EPS, StepEngine, StepStateBase } from './engine.js';
+import type { PackedSource } from './packed-format.js';
 
 /** One block's weights: pointers into the heap (norm gains: dim floats). */
 interface Layer {
@@ -90,8 +91,8 @@ export class MmfreeInference extends StepEngine<MmfreeConfig, MmfreeState> {
   readonly config: Readonly<Record<string, number | string | boolean>>;
   private readonly w: MmfreeWeights;
 
-  constructor(path: string) {
-    super(PackedWeights.open(path, 'mmfree', 'MatMul-free LM'));
+  constructor(source: PackedSource) {
+    super(PackedWeights.open(source, 'mmfree', 'MatMul-free LM'));
     const c = this.modelConfig;
     this.config = {
       dim: c.dim, layers: c.layers, ffnMult: c.ffnMult, ffnHidden: ffnHidden(c), precision: c.precision,

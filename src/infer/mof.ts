@@ -22,6 +22,7 @@ import type { Tensor } from '../core/tensor.js';
 import { ffnHidden, gruWidth, type MofConfig } from '../models/mof.js';
 import { sinusoidalEncoding } from '../nn/linear-attention.js';
 import { LAYER_NORM_EPS, type LayerNormWeights, type OutputHead, PackedWeights, type Projection, RMS_NORM_EPS, StepEngine, StepStateBase } from './engine.js';
+import type { PackedSource } from './packed-format.js';
 
 /** A minGRU's gate and candidate projections. */
 interface MinGRU {
@@ -142,8 +143,8 @@ export class MofInference extends StepEngine<MofConfig, MofState> {
   readonly config: Readonly<Record<string, number | string | boolean>>;
   private readonly w: MofWeights;
 
-  constructor(path: string) {
-    super(PackedWeights.open(path, 'mof', 'mixture-of-frameworks model'));
+  constructor(source: PackedSource) {
+    super(PackedWeights.open(source, 'mof', 'mixture-of-frameworks model'));
     const c = this.modelConfig;
     this.config = {
       dim: c.dim, layers: c.layers, heads: c.heads, gruWidth: gruWidth(c), ffnHidden: ffnHidden(c), routerDim: c.routerDim,

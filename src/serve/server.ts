@@ -5,6 +5,10 @@
 //   GET  /v1/models[/<id>]       the one model, as OpenAI lists models
 //   POST /v1/completions         continue `prompt`
 //   POST /v1/chat/completions    reply to `messages` (the chat template, or plain text: see chatPrompt)
+//   GET  /                       the page that trains a model in the browser tab (page.ts)
+//
+// Without a model the page and /health still answer, /v1/models lists nothing, and generation
+// requests get an error saying how to start the server with one.
 //
 // Generation requests are decoded together by a BatchDecoder (src/infer/batch.ts): up to
 // `maxBatch` replies share each pass over the model's weights, and more wait in arrival order
@@ -20,21 +24,26 @@ import type { Tokenizer } from '../data/tokenizer.js';
 import { BatchDecoder, QueueFullError } from '../infer/batch.js';
 import { promptIds, startTokenOf } from '../infer/generate.js';
 import type { InferenceModel } from '../infer/model.js';
+import { pageFile, sendPageFile } from './page.js';
 import { ApiError, chatRequest, completionRequest, type GenerationRequest } from './requests.js';
 import { StopMatcher } from './stop.js';
 
-export interface ServeOptions {
+/** The model a server generates from: its engine, its tokenizer, and the id clients name it by. */
+interface ServedModel {
   model: InferenceModel;
   tokenizer: Tokenizer;
   /** The id clients name the model by (`model` field, /v1/models). */
   modelName: string;
+}
+
+export type ServeOptions = (ServedModel | { model?: undefined; tokenizer?: undefined; modelName?: undefined }) & {
   /** Most replies decoded together (one pass over the weights per token for all). Default 32. */
   maxBatch?: number;
   /** Most requests waiting for room in the batch; more are refused with 429. Default 64. */
   queueLimit?: number;
   /** One line per finished generation and per server error (default: none). */
   log?: (line: string) => void;
-}
+};
 
 /** New tokens when a request gives no max_tokens (generation also ends at the context's end). */
 export const DEFAULT_MAX_TOKENS = 256;
@@ -45,10 +54,8 @@ type Kind = 'completion' | 'chat';
 type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
 
 export class ModelServer {
-  readonly decoder: BatchDecoder;
-  private readonly model: InferenceModel;
-  private readonly tokenizer: Tokenizer;
-  private readonly modelName: string;
+  /** The model and its batch decoder, or null: the server then only serves the page. */
+  private readonly served: (ServedModel & { decoder: BatchDecoder }) | null;
   private readonly log: (line: string) => void;
   private readonly http: Server;
   private readonly created = Math.floor(Date.now() / 1000);
@@ -61,12 +68,27 @@ export class ModelServer {
   private closed: Promise<void> | null = null;
 
   constructor(opts: ServeOptions) {
-    this.model = opts.model;
-    this.tokenizer = opts.tokenizer;
-    this.modelName = opts.modelName;
-    this.decoder = new BatchDecoder(opts.model, opts.tokenizer, { maxBatch: opts.maxBatch ?? 32, maxWaiting: opts.queueLimit ?? 64 });
+    this.served = opts.model ? { model: opts.model, tokenizer: opts.tokenizer, modelName: opts.modelName, decoder: new BatchDecoder(opts.model, opts.tokenizer, { maxBatch: opts.maxBatch ?? 32, maxWaiting: opts.queueLimit ?? 64 }) } : null;
     this.log = opts.log ?? (() => {});
     this.http = createServer((req, res) => void this.handle(req, res));
+  }
+
+  private get model(): InferenceModel {
+    return this.need().model;
+  }
+
+  private get tokenizer(): Tokenizer {
+    return this.need().tokenizer;
+  }
+
+  private get modelName(): string {
+    return this.need().modelName;
+  }
+
+  /** The served model, or the error that says how to start the server with one. */
+  private need(): ServedModel & { decoder: BatchDecoder } {
+    if (this.served) return this.served;
+    throw new ApiError(404, 'this server has no model — start it with `ternlm serve --model <file>` (a file from `ternlm export`, or one the page downloads)', 'invalid_request_error', 'model', 'model_not_found');
   }
 
   /** Start listening; resolves with the address (port 0 picks a free port). */
@@ -90,7 +112,7 @@ export class ModelServer {
     this.closing = true;
     const listening = new Promise<void>((resolve) => this.http.close(() => resolve()));
     for (const c of this.active) c.abort();
-    this.decoder.refuseWaiting(new ApiError(503, 'the server is shutting down', 'server_error'));
+    this.served?.decoder.refuseWaiting(new ApiError(503, 'the server is shutting down', 'server_error'));
     this.closed = (async () => {
       if (this.inflight > 0) await new Promise<void>((resolve) => (this.drained = resolve));
       this.http.closeAllConnections();
@@ -118,7 +140,7 @@ export class ModelServer {
     const path = new URL(req.url ?? '/', 'http://localhost').pathname.replace(/\/+$/, '') || '/';
     const routes: Record<string, Partial<Record<string, Handler>>> = {
       '/health': { GET: async (_q, res) => this.health(res) },
-      '/v1/models': { GET: async (_q, res) => sendJSON(res, 200, { object: 'list', data: [this.modelCard()] }) },
+      '/v1/models': { GET: async (_q, res) => sendJSON(res, 200, { object: 'list', data: this.served ? [this.modelCard()] : [] }) },
       '/v1/completions': { POST: (q, res) => this.complete(q, res, 'completion') },
       '/v1/chat/completions': { POST: (q, res) => this.complete(q, res, 'chat') },
     };
@@ -126,15 +148,17 @@ export class ModelServer {
       const id = decodeURIComponent(path.slice('/v1/models/'.length));
       routes[path] = { GET: async (_q, res) => (id === this.modelName ? sendJSON(res, 200, this.modelCard()) : this.unknownModel(id)) };
     }
+    const file = pageFile(path);
+    if (file) routes[path] = { GET: async (_q, res) => sendPageFile(res, file) };
     const methods = routes[path];
-    if (!methods) throw new ApiError(404, `no route ${req.method ?? ''} ${path} — this server has /health, /v1/models, /v1/completions and /v1/chat/completions`, 'invalid_request_error', null, 'not_found');
+    if (!methods) throw new ApiError(404, `no route ${req.method ?? ''} ${path} — this server has / (the training page), /health, /v1/models, /v1/completions and /v1/chat/completions`, 'invalid_request_error', null, 'not_found');
     const handler = methods[req.method ?? ''];
     if (!handler) throw new ApiError(405, `${path} takes ${Object.keys(methods).join(', ')}, not ${req.method ?? ''}`, 'invalid_request_error', null, 'method_not_allowed');
     return handler;
   }
 
   private health(res: ServerResponse): void {
-    sendJSON(res, 200, { status: 'ok', model: this.modelName, running: this.decoder.active, waiting: this.decoder.pending });
+    sendJSON(res, 200, { status: 'ok', model: this.served?.modelName ?? null, running: this.served?.decoder.active ?? 0, waiting: this.served?.decoder.pending ?? 0 });
   }
 
   private modelCard(): object {
@@ -147,6 +171,7 @@ export class ModelServer {
 
   /** POST /v1/completions and /v1/chat/completions: check the request, then wait for its turn. */
   private async complete(req: IncomingMessage, res: ServerResponse, kind: Kind): Promise<void> {
+    this.need();
     const body = await readJSON(req);
     let r: GenerationRequest;
     let ids: number[];
@@ -227,7 +252,7 @@ export class ModelServer {
       if (r.stream) event({ ...head, choices: [choice(piece, null)] });
     };
     const t0 = performance.now();
-    const result = await this.decoder.generate(ids, {
+    const result = await this.need().decoder.generate(ids, {
       temperature: r.temperature,
       topP: r.topP,
       seed: r.seed,

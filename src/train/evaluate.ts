@@ -1,16 +1,10 @@
 // The trainer's validation: the mean next-token loss of a model over the first windows of a
 // prepared split, without gradients, B rows per forward pass. (`ternlm eval` scores any model
 // file on any text with src/eval/.)
-import { noGrad } from '../core/autograd.js';
 import { TernlmError } from '../core/errors.js';
-import { Tensor, scope } from '../core/tensor.js';
 import type { BatchLoader } from '../data/loader.js';
 import { bitsPerByte } from '../data/meta.js';
-
-/** What evaluation needs of a model: the mean next-token loss of (B, T) ids against B*T targets. */
-export interface ScoredModel {
-  loss(ids: Tensor, targets: Tensor): Tensor;
-}
+import { nextBatch, rowsLoss, type ScoredModel } from './batch.js';
 
 export interface EvalResult {
   /** Mean loss in nats per token. */
@@ -19,46 +13,6 @@ export interface EvalResult {
   /** Bits per UTF-8 byte, where the text's byte count is known. */
   bpb: number | null;
   tokens: number;
-}
-
-/**
- * (B, T+1) token rows -> input ids (B, T) and next-token targets (B*T), and how many targets
- * count. With `scored` (chat data: the rows' mask, 1 = a target of the loss) every other target
- * is -1, which the heads ignore.
- */
-export function splitBatch(rows: Int32Array, B: number, T: number, scored?: Uint8Array): { ids: Tensor; targets: Tensor; counted: number } {
-  const ids = Tensor.empty([B, T], 'i32');
-  const targets = Tensor.empty([B * T], 'i32');
-  const iv = ids.typed(), tv = targets.typed();
-  let counted = B * T;
-  for (let b = 0; b < B; b++) {
-    const row = rows.subarray(b * (T + 1), (b + 1) * (T + 1));
-    iv.set(row.subarray(0, T), b * T);
-    tv.set(row.subarray(1), b * T);
-    if (scored) {
-      for (let t = 0; t < T; t++) {
-        if (scored[b * (T + 1) + t + 1] === 0) {
-          tv[b * T + t] = -1;
-          counted--;
-        }
-      }
-    }
-  }
-  return { ids, targets, counted };
-}
-
-/** A loader's next batch with its mask when the data has one (chat data). */
-export function nextBatch(loader: BatchLoader, B: number, T: number): { rows: Int32Array; scored: Uint8Array | undefined } {
-  const scored = loader.masked ? new Uint8Array(B * (T + 1)) : undefined;
-  return { rows: loader.next(B, T, undefined, scored), scored };
-}
-
-/** Total loss in nats of B rows of T+1 tokens (each row predicts its last T tokens) and the tokens it counts. */
-function rowsLoss(model: ScoredModel, rows: Int32Array, B: number, T: number, scored: Uint8Array | undefined): { nats: number; counted: number } {
-  return noGrad(() => scope(() => {
-    const { ids, targets, counted } = splitBatch(rows, B, T, scored);
-    return { nats: counted > 0 ? model.loss(ids, targets).item() * counted : 0, counted };
-  }));
 }
 
 function result(nats: number, tokens: number, bytes: number | null): EvalResult {

@@ -15,6 +15,8 @@ export interface Optimizer {
   stateTensors(): { name: string; tensor: Tensor }[];
   /** Steps taken so far (bias corrections use it); set it when resuming. */
   stepCount: number;
+  /** Free the optimizer's buffers. */
+  dispose(): void;
 }
 
 /** A zeroed f32 buffer that outlives any scope (optimizer state). */

@@ -3,9 +3,8 @@
 import { backward, zeroGrad } from '../core/autograd.js';
 import type { Tensor } from '../core/tensor.js';
 import { scope } from '../core/tensor.js';
-import type { BatchLoader } from '../data/loader.js';
 import type { LanguageModel } from '../models/language-model.js';
-import { nextBatch, splitBatch } from './evaluate.js';
+import { nextBatch, splitBatch, type BatchSource } from './batch.js';
 import type { TrainingObjective } from './fsp.js';
 import { clipGradNorm, type Optimizer } from './optim.js';
 
@@ -27,7 +26,7 @@ export interface StepLosses {
  * non-finite total leaves the gradients of that micro-batch out and is returned as it is.
  */
 export function forwardBackward(
-  model: LanguageModel, objective: TrainingObjective, loader: BatchLoader, B: number, T: number, micro: number, seed: number, step: number,
+  model: LanguageModel, objective: TrainingObjective, loader: BatchSource, B: number, T: number, micro: number, seed: number, step: number,
 ): StepLosses {
   const mean: StepLosses = { total: 0, ce: 0, fsp: null };
   for (let m = 0; m < micro; m++) {

@@ -1,6 +1,7 @@
 // The package root (`ternlm`) loads in a browser: no module reachable from the built
 // dist/src/index.js (nor the pool's worker module) imports a Node built-in or a Node-only
-// package. core/platform.js is the one exception: it reaches Node through dynamic imports behind
+// package, and neither does any module of the training page's scripts (src/serve/web/, which
+// esbuild bundles for the browser). core/platform.js is the one exception: it reaches Node through dynamic imports behind
 // its isNode checks (and loads the native kernels there with node-gyp-build). Walks the built JavaScript, where type-only imports are gone.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -11,10 +12,10 @@ import { describe, it } from 'node:test';
 import ts from 'typescript';
 
 const DIST_SRC = resolve(dirname(fileURLToPath(import.meta.url)), '../../src');
-/** The entry, and the pool's worker, which the pool starts by URL rather than by import. */
-const ROOTS = ['index.js', 'core/worker.js'];
+/** The entry, the pool's worker (which the pool starts by URL rather than by import), and the page's scripts. */
+const ROOTS = ['index.js', 'core/worker.js', 'serve/web/page.js', 'serve/web/train-worker.js'];
 /** Packages of plain JavaScript that run in browsers as they are. */
-const BROWSER_PACKAGES = new Set(['gpt-tokenizer']);
+const BROWSER_PACKAGES = new Set(['gpt-tokenizer', 'vega', 'vega-lite']);
 const HOST_MODULE = 'core/platform.js';
 /** The Node-only packages the host module loads behind its isNode checks. */
 const HOST_PACKAGES = new Set(['node-gyp-build']);

@@ -16,7 +16,7 @@ import { BatchLoader } from '../../src/data/loader.js';
 import { readMeta, tokenizerFingerprint } from '../../src/data/meta.js';
 import { prepareChat, readConversations } from '../../src/data/prepare-chat.js';
 import { tokenizerFromJSON } from '../../src/data/tokenizer.js';
-import { splitBatch } from '../../src/train/evaluate.js';
+import { splitBatch } from '../../src/train/batch.js';
 
 const root = mkdtempSync(join(tmpdir(), 'ternlm-chat-data-'));
 after(() => rmSync(root, { recursive: true, force: true }));

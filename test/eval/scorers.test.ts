@@ -16,7 +16,7 @@ import { scoreSequences, windowsOf } from '../../src/eval/sequences.js';
 import { readTextDocuments, scoreText } from '../../src/eval/text.js';
 import { FLASHLM_DEFAULTS, FlashLM, type FlashLMConfig } from '../../src/models/flashlm.js';
 import { FlashLMInference } from '../../src/infer/flashlm.js';
-import { exportPacked } from '../../src/infer/packed.js';
+import { exportPacked, openExport } from '../../src/infer/packed.js';
 import { BpeTokenizer } from '../../src/data/bpe-tokenizer.js';
 import { logSoftmax } from '../infer/logprobs.js';
 import { needsStories, tempDir, TOK512, writeTinyLlama2c } from '../infer/fixtures.js';
@@ -157,7 +157,7 @@ describe('scorers against independent log-probabilities', () => {
       const path = join(dir, `flash-${head}.safetensors`);
       exportPacked(model, tokenizer.toJSON(), path, { floatDtype: 'f32' });
       const batched = new BatchedScorer(model, 'flashlm');
-      const engine = new FlashLMInference(path);
+      const engine = new FlashLMInference(openExport(path));
       const rng = new Rng(2);
       const seqs = [2, 5, 16, 17, 40].map((n) => Int32Array.from({ length: n }, () => rng.int(tokenizer.vocabSize)));
       const got = scoreSequences(batched, seqs.map((tokens) => ({ tokens, from: 1 })), { stride: 5, tokensPerPass: 48 });

@@ -3,7 +3,7 @@
 // next-token log-probabilities, one token at a time, match the training model's forward pass
 // over the whole sequence.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -15,7 +15,7 @@ import { BpeTokenizer } from '../../src/data/bpe-tokenizer.js';
 import { TernlmError } from '../../src/core/errors.js';
 import { FlashLMInference } from '../../src/infer/flashlm.js';
 import { loadInferenceModel } from '../../src/infer/load.js';
-import { exportPacked } from '../../src/infer/packed.js';
+import { exportPacked, exportPackedBytes, openExport, openPackedBytes, type PackedSource } from '../../src/infer/packed.js';
 import { openSafetensors, writeSafetensors } from '../../src/io/safetensors.js';
 import { logSoftmax, maxDiff } from './logprobs.js';
 import { FLASHLM_DEFAULTS, FlashLM, type FlashLMConfig } from '../../src/models/flashlm.js';
@@ -60,8 +60,8 @@ function trainingLogProbs(model: FlashLM, tokens: number[]): Float32Array[] {
 }
 
 /** Decode `tokens` one at a time with the packed engine and compare with the training forward pass. */
-function assertEngineMatchesTraining(model: FlashLM, path: string, tokenSeed: number): void {
-  const engine = new FlashLMInference(path);
+function assertEngineMatchesTraining(model: FlashLM, source: PackedSource, tokenSeed: number): void {
+  const engine = new FlashLMInference(source);
   const rng = new Rng(tokenSeed);
   const tokens = Array.from({ length: 32 }, () => rng.int(V));
   const reference = trainingLogProbs(model, tokens);
@@ -102,7 +102,7 @@ describe('export reproduces the training forward pass for every precision', () =
           const model = makeModel(precision, quantizeActivations, head, modelSeed);
           const path = join(dir, `model-${modelSeed}.safetensors`);
           exportPacked(model, tokenizer.toJSON(), path, { floatDtype: 'f32' });
-          assertEngineMatchesTraining(model, path, 100 + modelSeed);
+          assertEngineMatchesTraining(model, openExport(path), 100 + modelSeed);
           model.dispose();
         });
       }
@@ -113,7 +113,7 @@ describe('export reproduces the training forward pass for every precision', () =
     const model = makeModel('ternary', false, { type: 'softmax', tied: true }, 50);
     const path = join(dir, 'base3.safetensors');
     exportPacked(model, tokenizer.toJSON(), path, { floatDtype: 'f32', packing: 'base3' });
-    assertEngineMatchesTraining(model, path, 150);
+    assertEngineMatchesTraining(model, openExport(path), 150);
     model.dispose();
   });
 
@@ -123,7 +123,7 @@ describe('export reproduces the training forward pass for every precision', () =
     const path = join(dir, 'warm-up.safetensors');
     const report = exportPacked(model, tokenizer.toJSON(), path, { floatDtype: 'f32' });
     assert.equal(report.ternaryWeights, 0);
-    assertEngineMatchesTraining(model, path, 154);
+    assertEngineMatchesTraining(model, openExport(path), 154);
     model.dispose();
   });
 
@@ -153,7 +153,7 @@ describe('export reproduces the training forward pass for every precision', () =
       delete meta.int8;
       for (const info of Object.values(meta.ternary as Record<string, { quantizeActivations?: boolean }>)) delete info.quantizeActivations;
     });
-    assertEngineMatchesTraining(ternary, old, 152);
+    assertEngineMatchesTraining(ternary, openExport(old), 152);
     ternary.dispose();
     // int8, or ternary with float activations: version 1 held plain float weights for them.
     for (const [precision, quantizeActivations] of [['int8', true], ['ternary', false]] as const) {
@@ -171,5 +171,19 @@ describe('export reproduces the training forward pass for every precision', () =
       meta.format = 'ternlm-packed-9';
     });
     assert.throws(() => loadInferenceModel(future), (e: unknown) => e instanceof TernlmError && /ternlm-packed-9.*update ternlm/.test(e.message));
+  });
+
+  it('exports to bytes in memory exactly what it writes to a file, and the engine opens those bytes', () => {
+    const model = makeModel('ternary', true, { type: 'hierarchical' }, 55);
+    const path = join(dir, 'in-memory.safetensors');
+    const written = exportPacked(model, tokenizer.toJSON(), path, { floatDtype: 'f32' });
+    const { data, report } = exportPackedBytes(model, tokenizer.toJSON(), { floatDtype: 'f32' });
+    assert.deepEqual(report, written);
+    assert.ok(Buffer.from(data).equals(readFileSync(path)), 'the bytes differ from the file');
+    const { file, meta } = openPackedBytes(data, 'model in memory');
+    assertEngineMatchesTraining(model, { file, meta, tokenizer: BpeTokenizer.fromJSON(meta.tokenizer as object) }, 155);
+    data[data.length - 1] ^= 1;
+    assert.throws(() => new FlashLMInference({ ...openPackedBytes(data, 'model in memory'), tokenizer }), /model in memory is damaged/);
+    model.dispose();
   });
 });

@@ -13,7 +13,7 @@ import { Tensor, scope } from '../../src/core/tensor.js';
 import { loadTokenizer } from '../../src/data/tokenizer.js';
 import { FlashLMInference } from '../../src/infer/flashlm.js';
 import { loadInferenceModel } from '../../src/infer/load.js';
-import { exportPacked, packBase3, unpackBase3 } from '../../src/infer/packed.js';
+import { exportPacked, openExport, packBase3, unpackBase3 } from '../../src/infer/packed.js';
 import { FLASHLM_DEFAULTS, FlashLM, type FlashLMConfig } from '../../src/models/flashlm.js';
 import type { HeadConfig } from '../../src/models/heads.js';
 import { run as tokenizerCli } from '../../src/cli/tokenizer.js';
@@ -128,7 +128,7 @@ describe('FlashLM export and incremental engine', () => {
     const cut = join(dir, 'cut.safetensors');
     copyFileSync(good, cut);
     truncateSync(cut, Math.floor(statSync(cut).size * 0.6));
-    assert.throws(() => new FlashLMInference(cut), (e: unknown) => e instanceof TernlmError && /truncated|cut off/.test(e.message));
+    assert.throws(() => new FlashLMInference(openExport(cut)), (e: unknown) => e instanceof TernlmError && /truncated|cut off/.test(e.message));
     const text = join(dir, 'notes.txt');
     writeFileSync(text, 'just some words, not a model');
     assert.throws(() => loadInferenceModel(text), (e: unknown) => e instanceof TernlmError && /not a model file/.test(e.message));

@@ -13,7 +13,7 @@ import { BpeTokenizer } from '../../src/data/bpe-tokenizer.js';
 import { BitNetInference } from '../../src/infer/bitnet.js';
 import { GPT2Inference } from '../../src/infer/gpt2.js';
 import { loadInferenceModel } from '../../src/infer/load.js';
-import { exportPacked } from '../../src/infer/packed.js';
+import { exportPacked, openExport } from '../../src/infer/packed.js';
 import { openSafetensors, writeSafetensors } from '../../src/io/safetensors.js';
 import { BITNET_DEFAULTS, type BitNetConfig } from '../../src/models/bitnet.js';
 import { GPT2_DEFAULTS, type GPT2Config } from '../../src/models/gpt2.js';
@@ -91,7 +91,7 @@ describe('GPT-2 and BitNet engines reproduce the training forward pass', () => {
     const model = makeModel(GPT2, 45);
     const path = join(dir, 'gpt2-for-bitnet.safetensors');
     exportPacked(model, tokenizer.toJSON(), path, { floatDtype: 'f32' });
-    assert.throws(() => new BitNetInference(path), (e: unknown) => e instanceof TernlmError && /holds a gpt2 model, not a BitNet/.test(e.message));
+    assert.throws(() => new BitNetInference(openExport(path)), (e: unknown) => e instanceof TernlmError && /holds a gpt2 model, not a BitNet/.test(e.message));
     const file = openSafetensors(path);
     const tensors = file.tensors.map(({ name }) => ({ name, ...file.read(name) }));
     const config = { ...(JSON.parse(file.metadata.config) as object), family: 'mamba' };

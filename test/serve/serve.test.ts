@@ -321,7 +321,7 @@ describe('ternlm serve (the command)', () => {
   it('refuses bad flags on one line', async () => {
     assertRefused(await ternlm(['serve', '--port', '70000', '--model', 'x.bin']), /^Error: --port must be an integer from 0 to 65535, got '70000'$/);
     assertRefused(await ternlm(['serve', '--queue', '-1', '--model', 'x.bin']), /^Error: --queue must be an integer from 0 to 10000, got '-1'$/);
-    assertRefused(await ternlm(['serve']), /^Error: --model <file> is required — see `ternlm serve --help`$/);
+    assertRefused(await ternlm(['serve', '--tokenizer', 'gpt2']), /^Error: --tokenizer goes with --model <file> — see `ternlm serve --help`$/);
     assertRefused(await ternlm(['serve', '--nosuch']), /^Error: unknown option --nosuch for ternlm serve — see `ternlm serve --help`$/);
     assertRefused(await ternlm(['serve', '--model', '/nonexistent/m.bin']), /model file .*m\.bin does not exist/);
   });

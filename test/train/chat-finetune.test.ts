@@ -19,7 +19,7 @@ import { readCheckpointMeta } from '../../src/io/checkpoint.js';
 import { openSafetensors } from '../../src/io/safetensors.js';
 import { createModel, MODEL_FAMILIES, withVocabulary, type LanguageModel, type ModelConfig } from '../../src/models/index.js';
 import { TRAIN_DEFAULTS, withOverrides, type TrainConfig } from '../../src/train/config.js';
-import { splitBatch } from '../../src/train/evaluate.js';
+import { splitBatch } from '../../src/train/batch.js';
 import { train } from '../../src/train/trainer.js';
 import { assertRefused, CLI, snapshotTree, ternlm } from '../cli/run-cli.js';
 import { prepareTinyDataset, TINY_MODEL } from '../cli/tiny-data.js';
