@@ -270,10 +270,13 @@ export const MODEL_FIELDS: { [F in ModelFamily]: Record<string, FieldRule> } = {
     'model.heads': integer(1, 256),
     'model.kvHeads': integer(1, 256),
     'model.ffnMult': number(0, 16, { aboveMin: true }),
+    'model.ffnHidden': { ...integer(1, 4 * MAX_DIM), optional: true },
     'model.ffn': oneOf('swiglu', 'relu2'),
     'model.ropeTheta': number(1, 1e9),
     'model.precision': oneOf('ternary', 'int8', 'fp32'),
     'model.quantizeActivations': boolean,
+    'model.inputNorm': { ...boolean, optional: true },
+    'model.normEps': { ...number(0, 1, { aboveMin: true }), optional: true },
   },
 };
 
