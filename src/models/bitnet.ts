@@ -19,6 +19,7 @@ import type { Head } from '../heads/head.js';
 import type { HeadConfig as HeadStructure } from '../heads/index.js';
 import { GroupedQueryAttention } from '../nn/attention.js';
 import { Embedding, GLU, RMSNorm, type BitLinearOptions, type Precision } from '../nn/layers.js';
+import type { PrecisionOverrides } from './precision.js';
 import { Module } from '../nn/module.js';
 import * as ops from '../ops/index.js';
 import { createHead, type HeadConfig } from './heads.js';
@@ -42,6 +43,8 @@ export interface BitNetConfig {
   /** Precision of every projection. */
   precision: Precision;
   quantizeActivations: boolean;
+  /** Precisions of chosen projections over `precision` (src/models/precision.ts). */
+  precisionOverrides?: PrecisionOverrides;
   /** BitLinear's RMSNorm of each projection's input (absent: true); false is a plain Llama. */
   inputNorm?: boolean;
   /** Epsilon of the RMSNorms of the blocks and the output (absent: 1e-6; llama2.c's: 1e-5). */
