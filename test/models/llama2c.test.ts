@@ -12,16 +12,7 @@ import { loadLlama2c } from '../../src/infer/load.js';
 import { loadLlama2cAsBitNet } from '../../src/models/llama2c.js';
 import { assertClose } from '../helpers.js';
 import { needsStories, STORIES260K, tempDir, TOK512, writeTinyLlama2c } from '../infer/fixtures.js';
-
-/** log-softmax of a row of logits, in f64. */
-function logSoftmax(logits: ArrayLike<number>): Float64Array {
-  let max = -Infinity;
-  for (let i = 0; i < logits.length; i++) max = Math.max(max, logits[i]);
-  let sum = 0;
-  for (let i = 0; i < logits.length; i++) sum += Math.exp(logits[i] - max);
-  const lse = max + Math.log(sum);
-  return Float64Array.from(logits, (v) => v - lse);
-}
+import { logSoftmax } from '../infer/logprobs.js';
 
 /** The engine's and the imported model's log-probabilities after each token of `tokens`, side by side. */
 function bothLogProbs(path: string, tokens: number[]): { engine: Float64Array[]; imported: Float32Array[] } {
