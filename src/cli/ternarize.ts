@@ -96,8 +96,9 @@ export async function run(args: string[]): Promise<void> {
 
   const float = openFloatModel(values.model, values.tokenizer);
   const config = ternarizedConfig(float.model, values.layers);
-  const trainConfig = withOverrides({ ...float.train, model: withoutVocabulary(config) }, overrides);
-  if (finetune) checkDataTokenizer(finetune.data, finetune.dataDir, float.tokenizer);
+  // The fine-tune is quantization-aware from its first step: no float warm-up (ternaryStart 0) unless --set asks.
+  const trainConfig = withOverrides({ ...float.train, ternaryStart: 0, model: withoutVocabulary(config) }, overrides);
+  if (finetune) checkDataTokenizer(finetune.data, finetune.dataDir, float, tokenizerFileOf(out));
   const docs = files.length > 0 ? (await readTextDocuments(files, separator, values.lowercase)).slice(0, limit) : null;
   if (docs) checkEncodable(docs, float.tokenizer, float.model.config.vocabSize, values.lowercase);
 
@@ -124,7 +125,7 @@ export async function run(args: string[]): Promise<void> {
   say(`checkpoint: ${out} (${(bytes / 2 ** 20).toFixed(1)} MiB, step 0)`);
   if (float.kind === 'llama2.c checkpoint') {
     // The imported model's tokenizer exists only inside the checkpoint: fine-tuning data is prepared with this file.
-    const tokenizerPath = out.replace(/\.safetensors$/, '.tokenizer.json');
+    const tokenizerPath = tokenizerFileOf(out);
     writeTextAtomic(tokenizerPath, JSON.stringify(float.tokenizer.toJSON()) + '\n');
     say(`tokenizer: ${tokenizerPath} (prepare fine-tuning data with ternlm prepare --tokenizer ${tokenizerPath})`);
   }
@@ -156,7 +157,8 @@ function finetunePlan(values: { finetune?: string; data?: string; 'finetune-out'
   if (values.data === undefined) throw new TernlmError('--finetune trains on prepared data — give --data <dir> (ternlm prepare with the model\'s tokenizer)');
   const budget = /^\d+$/.test(values.finetune)
     ? { steps: integerFlag({ finetune: values.finetune }, 'finetune', { min: 1 }) }
-    : { seconds: parseDuration(values.finetune) };
+    : /^\d+(\.\d+)?[smh]$/.test(values.finetune) ? { seconds: parseDuration(values.finetune) } : null;
+  if (!budget) throw new TernlmError(`--finetune takes a number of steps (200) or a duration (90s, 30m, 1h), got '${values.finetune}'`);
   const outDir = values['finetune-out'] ?? join(dirname(out), `${basename(out, extname(out))}-finetune`);
   if (existsSync(join(outDir, 'ckpt.safetensors')) && !values.overwrite) {
     throw new TernlmError(`${outDir} already holds a training run — add --overwrite to start it again, or choose another --finetune-out`);
@@ -211,11 +213,18 @@ function withoutVocabulary(c: ModelConfig): TrainConfig['model'] {
   return fields;
 }
 
-/** The data of a fine-tune must be tokenized by the model's tokenizer. */
-function checkDataTokenizer(data: DatasetMeta, dir: string, tokenizer: Tokenizer): void {
-  if (datasetTokenizerFingerprint(data, dir) !== tokenizerFingerprint(tokenizer.toJSON())) {
-    throw new TernlmError(`${dir} was not tokenized with the model's tokenizer — prepare it with that tokenizer (ternlm prepare --tokenizer <the model's tokenizer file>)`);
-  }
+/** Where the tokenizer of an imported llama2.c model is written beside the checkpoint `out`. */
+function tokenizerFileOf(out: string): string {
+  return out.replace(/\.safetensors$/, '.tokenizer.json');
+}
+
+/** The data of a fine-tune must be tokenized by the model's tokenizer (for an import, the one written to `tokenizerFile`). */
+function checkDataTokenizer(data: DatasetMeta, dir: string, float: FloatModel, tokenizerFile: string): void {
+  if (datasetTokenizerFingerprint(data, dir) === tokenizerFingerprint(float.tokenizer.toJSON())) return;
+  const how = float.kind === 'llama2.c checkpoint'
+    ? `run ternarize once without --finetune, prepare the data with the tokenizer it writes (ternlm prepare --tokenizer ${tokenizerFile}: BOS before each document, as llama2.c trained the model), then fine-tune with ternlm train --init or ternarize --finetune`
+    : 'prepare it with the tokenizer the model was trained with';
+  throw new TernlmError(`${dir} was not tokenized with the model's tokenizer — ${how}`);
 }
 
 /**

@@ -141,7 +141,13 @@ describe('ternlm ternarize', () => {
       saveStepZeroCheckpoint(ckpt, model, withOverrides(TRAIN_DEFAULTS, { name: 'lower', seqLen: 32, model: fields }), tok.toJSON(), null);
       model.dispose();
       await refused(['--model', ckpt, '--text', text], /text\.txt, document 1: the model's bpe tokenizer cannot encode this text — its tokens do not decode back to it \(a model trained on lowercased text: add --lowercase\)/);
-      await refused(['--model', ckpt, '--text', text, '--finetune', '2'], /--finetune trains on prepared data — give --data <dir>/);
+    });
+
+    it('a fine-tune without data, with a budget that is none, or on data of another tokenizer', async () => {
+      await refused(['--model', floatCkpt, '--text', text, '--finetune', '2'], /--finetune trains on prepared data — give --data <dir>/);
+      await refused(['--model', floatCkpt, '--text', text, '--finetune', 'soon', '--data', data], /--finetune takes a number of steps \(200\) or a duration \(90s, 30m, 1h\), got 'soon'/);
+      const other = (await prepareTinyDataset(join(root, 'other'), 12)).data;
+      await refused(['--model', floatCkpt, '--text', text, '--finetune', '2', '--data', other], /other\/data was not tokenized with the model's tokenizer — prepare it with the tokenizer the model was trained with/);
     });
   });
 });
