@@ -9,7 +9,7 @@ import { ensureDir } from '../io/fs.js';
 import { integerFlag, parseFlags, seedFlag, threadsFlag } from './args.js';
 import { initRuntime } from '../core/runtime.js';
 import { readMeta, type DatasetMeta } from '../data/meta.js';
-import { readCheckpointMeta, type CheckpointMeta } from '../io/checkpoint.js';
+import { openLatestGoodCheckpoint, readCheckpointMeta, type CheckpointMeta } from '../io/checkpoint.js';
 import { checkInitCheckpoint, checkpointTrainConfig } from '../train/init.js';
 import { tokenizerFromJSON } from '../data/tokenizer.js';
 import { readLlmcGpt2Shape } from '../io/llmc.js';
@@ -111,10 +111,15 @@ function openInit(path: string, values: { data?: string; 'init-from'?: string })
   return { meta, config: checkpointTrainConfig(meta), data: readMeta(values.data) };
 }
 
-/** The training config stored in the checkpoint of the run in `outDir`, or null when it holds none. */
+/**
+ * The training config stored in the checkpoint the run in `outDir` resumes from (the previous
+ * one when the latest is damaged; the trainer warns about that), or null when it holds none.
+ */
 function resumedConfig(outDir: string): TrainConfig | null {
-  const path = join(outDir, 'ckpt.safetensors');
-  return existsSync(path) ? checkpointTrainConfig(readCheckpointMeta(path)) : null;
+  const ck = openLatestGoodCheckpoint(join(outDir, 'ckpt.safetensors'), () => {});
+  if (!ck) return null;
+  ck.close();
+  return checkpointTrainConfig(ck.meta);
 }
 
 export async function run(args: string[]): Promise<void> {
