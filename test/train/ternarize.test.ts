@@ -10,15 +10,18 @@ import { before, describe, it } from 'node:test';
 import { TernlmError } from '../../src/core/errors.js';
 import { Rng } from '../../src/core/rng.js';
 import { initRuntime } from '../../src/core/runtime.js';
+import { BpeTokenizer } from '../../src/data/bpe-tokenizer.js';
 import { Gpt2Tokenizer } from '../../src/data/gpt2-tokenizer.js';
-import { loadTrainedModel } from '../../src/infer/packed.js';
+import { loadInferenceModel } from '../../src/infer/load.js';
+import { exportPacked, loadTrainedModel } from '../../src/infer/packed.js';
 import { BITNET_DEFAULTS, type BitNetConfig } from '../../src/models/bitnet.js';
 import { GPT2_DEFAULTS } from '../../src/models/gpt2.js';
-import { createModel, type ModelConfig } from '../../src/models/index.js';
+import { createModel, MODEL_DEFAULTS, type ModelConfig, type ModelFamily } from '../../src/models/index.js';
 import { describeProjections, matchingProjections, patternRegExp } from '../../src/models/precision.js';
 import { TRAIN_DEFAULTS, withOverrides } from '../../src/train/config.js';
 import { saveStepZeroCheckpoint, ternarizedConfig, ternarizedModel } from '../../src/train/ternarize.js';
 import { tempDir } from '../infer/fixtures.js';
+import { logSoftmax } from '../infer/logprobs.js';
 import { assertClose, linear, modelLogProbs, paramsOf, randomIds, referenceBitnet, type Params, type Vec } from '../models/reference.js';
 
 /** A projection of the reference, ternary as BitLinear computes it: q(x) . T^T * alpha * s, all in float64. */
@@ -76,6 +79,47 @@ describe('ternarize', () => {
         model.dispose();
       });
     }
+  }
+
+  // Every family with BitLinear projections: some projections ternarized (mixed precision in one
+  // model), exported, and decoded one token at a time by the family's engine, which must compute
+  // what the training model computes (as test/infer/export-precision.test.ts asks of uniform models).
+  const families: [string, Partial<ModelConfig>, string][] = [
+    ['flashlm', { dim: 32, layers: 2, dilations: [1, 2], kernelSize: 2 } as Partial<ModelConfig>, 'blocks.0.*'],
+    ['bitnet', { dim: 32, layers: 2, heads: 4, kvHeads: 2 } as Partial<ModelConfig>, 'blocks.*.attn.*'],
+    ['bitnet', { dim: 32, layers: 2, heads: 4, kvHeads: 2, inputNorm: false, normEps: 1e-5, ffnHidden: 44 } as Partial<ModelConfig>, 'blocks.*.ffn.*'],
+    ['mmfree', { dim: 32, layers: 2 } as Partial<ModelConfig>, 'blocks.1.*'],
+    ['flashlm-mlp', { dim: 32, layers: 3, hidden: 48 } as Partial<ModelConfig>, 'mlp.1'],
+    ['cpuflow', { dim: 32, layers: 2, stateDim: 8, ffnHidden: 24 } as Partial<ModelConfig>, 'blocks.*.mixer.*'],
+    ['mof', { dim: 32, layers: 2, heads: 4, routerDim: 8 } as Partial<ModelConfig>, 'blocks.*.transformer.*'],
+  ];
+  for (const [family, fields, pattern] of families) {
+    it(`${family}${'inputNorm' in fields ? ' (Llama-shaped)' : ''}: ternarized --layers ${pattern}, exported, its engine decodes what the training model computes`, () => {
+      const { dir, cleanup } = tempDir('ternlm-ternarize-export-');
+      try {
+        const tokenizer = new BpeTokenizer(new Int32Array(0));
+        const V = tokenizer.vocabSize;
+        const counts = Array.from({ length: V }, (_, i) => 1 + Math.round(1000 / (i + 1)));
+        const config = { ...MODEL_DEFAULTS[family as ModelFamily], ...fields, vocabSize: V, contextLength: 24, precision: 'fp32', quantizeActivations: false } as ModelConfig;
+        const float = createModel(config, new Rng(4), counts);
+        const model = ternarizedModel(float, ternarizedConfig(float, pattern), counts);
+        const precisions = new Set(model.bitLayers().map((p) => p.layer.opts.precision));
+        assert.deepEqual([...precisions].sort(), ['fp32', 'ternary'], 'a mixed model');
+        const path = join(dir, 'model.safetensors');
+        exportPacked(model, tokenizer.toJSON(), path, { floatDtype: 'f32' }); // f16 floats would differ by their rounding
+        const engine = loadInferenceModel(path);
+        const ids = randomIds(24, V, 6);
+        const want = modelLogProbs(model, ids).map((r) => Float64Array.from(r));
+        const state = engine.newState();
+        assertAgrees(ids.map((t) => Float32Array.from(logSoftmax(engine.step(state, t)))), want);
+        state.dispose();
+        engine.dispose();
+        float.dispose();
+        model.dispose();
+      } finally {
+        cleanup();
+      }
+    });
   }
 
   it('a pattern chooses the projections it names, globs and /regex/ alike, never embeddings, norms or the head', () => {
