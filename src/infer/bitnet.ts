@@ -84,7 +84,7 @@ export class BitNetInference extends TransformerEngine<BitNetConfig> {
     const c = this.modelConfig, d = c.dim, hidden = ffnHidden(c), hs = d / c.heads, kvDim = c.kvHeads * hs, w = this.w, pos = s.pos;
     const x = s.x.ptr, xb = s.xb.ptr, q = s.q.ptr, hb = s.hb.ptr, hb2 = s.hb2.ptr, project = s.projector;
     const rmsNorm = (from: number, gain: number, to: number, width: number) => rmsNormForward(from, gain, to, s.rstd.ptr, rows, width, normEpsOf(c));
-    // BitLinear's own norm of a projection's input (no gain, the layers' epsilon), when the model has it.
+    // BitLinear's own norm of a projection's input (no gain, RMS_NORM_EPS as in training), when the model has it.
     const inputNorm = (at: number, width: number) => {
       if (c.inputNorm ?? true) rmsNormForward(at, 0, at, s.rstd.ptr, rows, width, RMS_NORM_EPS);
     };
