@@ -20,6 +20,7 @@ export { BitNet, BITNET_DEFAULTS, type BitNetConfig } from './models/bitnet.js';
 export { Mmfree, MMFREE_DEFAULTS, type MmfreeConfig } from './models/mmfree.js';
 export { FlashLMMlp, FLASHLM_MLP_DEFAULTS, type FlashLMMlpConfig } from './models/flashlm-mlp.js';
 export { LanguageModel, createModel, MODEL_DEFAULTS, MODEL_FAMILIES, type ModelConfig, type ModelFamily } from './models/index.js';
+export { applyPrecisionOverrides, matchingProjections, type PrecisionOverrides } from './models/precision.js';
 export { AdamW, Muon, MuonWithAdamW, SGD, clipGradNorm, type Optimizer } from './train/optim.js';
 export type { Tokenizer } from './data/tokenizer.js';
 export { Gpt2Tokenizer } from './data/gpt2-tokenizer.js';

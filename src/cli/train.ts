@@ -9,8 +9,8 @@ import { ensureDir } from '../io/fs.js';
 import { integerFlag, parseFlags, seedFlag, threadsFlag } from './args.js';
 import { initRuntime } from '../core/runtime.js';
 import { readMeta, type DatasetMeta } from '../data/meta.js';
-import { readCheckpointMeta, type CheckpointMeta } from '../io/checkpoint.js';
-import { baseModelConfig, checkInitCheckpoint } from '../train/init.js';
+import { openLatestGoodCheckpoint, readCheckpointMeta, type CheckpointMeta } from '../io/checkpoint.js';
+import { checkInitCheckpoint, checkpointTrainConfig } from '../train/init.js';
 import { tokenizerFromJSON } from '../data/tokenizer.js';
 import { readLlmcGpt2Shape } from '../io/llmc.js';
 import { gpt2ConfigFromLlmc } from '../models/llmc.js';
@@ -108,8 +108,18 @@ function openInit(path: string, values: { data?: string; 'init-from'?: string })
   if (values.data === undefined) throw new TernlmError('--init fine-tunes a base model on prepared data — give --data <dir> (e.g. from ternlm prepare --chat)');
   if (!existsSync(path)) throw new TernlmError(`checkpoint ${path} not found — --init takes a base run's ckpt.safetensors`);
   const meta = readCheckpointMeta(path);
-  const { vocabSize: _, ...model } = baseModelConfig(meta);
-  return { meta, config: withOverrides({ ...(meta.config as TrainConfig), model }, {}), data: readMeta(values.data) };
+  return { meta, config: checkpointTrainConfig(meta), data: readMeta(values.data) };
+}
+
+/**
+ * The training config stored in the checkpoint the run in `outDir` resumes from (the previous
+ * one when the latest is damaged; the trainer warns about that), or null when it holds none.
+ */
+function resumedConfig(outDir: string): TrainConfig | null {
+  const ck = openLatestGoodCheckpoint(join(outDir, 'ckpt.safetensors'), () => {});
+  if (!ck) return null;
+  ck.close();
+  return checkpointTrainConfig(ck.meta);
 }
 
 export async function run(args: string[]): Promise<void> {
@@ -125,9 +135,10 @@ export async function run(args: string[]): Promise<void> {
   }
   const init = values.init !== undefined ? openInit(values.init, values) : null;
   // A run from an llm.c checkpoint takes gpt2-4m's training settings unless a config is given;
-  // a fine-tuning run (--init) its base's.
-  let config: TrainConfig = values.config === undefined && init
-    ? init.config
+  // a fine-tuning run (--init) its base's; a resumed run in --out the one its checkpoint holds.
+  const resumed = values.resume && values.config === undefined && values.out !== undefined ? resumedConfig(values.out) : null;
+  let config: TrainConfig = values.config === undefined && (init || resumed)
+    ? (init?.config ?? resumed!)
     : loadTrainConfig(resolveConfigPath(values.config ?? (values['init-from'] !== undefined ? 'gpt2-4m' : 'flashlm-tiny')));
   const overrides = parseOverrides(values.set ?? []);
   const seed = seedFlag(values);

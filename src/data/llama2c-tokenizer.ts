@@ -18,6 +18,12 @@ export interface Llama2cJSON {
   /** Piece text per id (sentencepiece's '▁' already replaced by ' ' in the export). */
   pieces: string[];
   scores: number[];
+  /**
+   * The token before each document in prepared shards, which also ends generation (eotId): EOS
+   * when absent, or BOS as llama2.c's own training data has it (a llama2.c model imported by
+   * `ternlm ternarize` keeps the convention it was trained with).
+   */
+  documentToken?: 'bos';
 }
 
 /**
@@ -29,7 +35,7 @@ export interface Llama2cJSON {
 export class Llama2cTokenizer implements Tokenizer {
   readonly kind = 'llama2c';
   readonly vocabSize: number;
-  readonly eotId = EOS_ID;
+  readonly eotId: number;
   readonly bosId = BOS_ID;
   readonly maxTokenLength: number;
   private readonly pieces: string[];
@@ -43,7 +49,8 @@ export class Llama2cTokenizer implements Tokenizer {
   private readonly splitAtSpaces: boolean;
   private readonly cache = new Map<string, number[]>();
 
-  constructor(pieces: string[], scores: ArrayLike<number>, maxTokenLength: number) {
+  constructor(pieces: string[], scores: ArrayLike<number>, maxTokenLength: number, private readonly documentToken?: 'bos') {
+    this.eotId = documentToken === 'bos' ? BOS_ID : EOS_ID;
     this.pieces = pieces;
     this.scores = Float32Array.from(scores);
     this.vocabSize = pieces.length;
@@ -89,7 +96,13 @@ export class Llama2cTokenizer implements Tokenizer {
     if (!Array.isArray(o.pieces) || !Array.isArray(o.scores) || o.pieces.length !== o.scores.length || !o.pieces.every((p) => typeof p === 'string')) {
       throw new TernlmError(`${origin} is not a valid llama2c tokenizer (needs "pieces" and "scores" of equal length)`);
     }
-    return new Llama2cTokenizer(o.pieces, o.scores, o.maxTokenLength ?? Math.max(...o.pieces.map((p) => utf8Encoder.encode(p).length)));
+    if (o.documentToken !== undefined && o.documentToken !== 'bos') throw new TernlmError(`${origin}: documentToken must be "bos" or absent, got ${JSON.stringify(o.documentToken)}`);
+    return new Llama2cTokenizer(o.pieces, o.scores, o.maxTokenLength ?? Math.max(...o.pieces.map((p) => utf8Encoder.encode(p).length)), o.documentToken);
+  }
+
+  /** This tokenizer with BOS before each document (see Llama2cJSON.documentToken), as llama2.c's models were trained. */
+  withBosDocuments(): Llama2cTokenizer {
+    return new Llama2cTokenizer(this.pieces, this.scores, this.maxTokenLength, 'bos');
   }
 
   /** Piece text of a token id, as stored in the file. */
@@ -215,7 +228,8 @@ export class Llama2cTokenizer implements Tokenizer {
   }
 
   toJSON(): Llama2cJSON {
-    return { kind: 'llama2c', maxTokenLength: this.maxTokenLength, pieces: [...this.pieces], scores: Array.from(this.scores) };
+    const json: Llama2cJSON = { kind: 'llama2c', maxTokenLength: this.maxTokenLength, pieces: [...this.pieces], scores: Array.from(this.scores) };
+    return this.documentToken ? { ...json, documentToken: this.documentToken } : json;
   }
 }
 

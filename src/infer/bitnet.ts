@@ -6,7 +6,7 @@
 // token, a chunk of a prompt), each row attending over the cache up to its own position:
 //
 //   x = embedding[token]
-//   per layer:  h = norm(rmsnorm(x))                            norm: BitLinear's, no gain
+//   per layer:  h = norm(rmsnorm(x))                            norm: BitLinear's, no gain (none with inputNorm false)
 //               x += Wo . norm(attention(rope(Wq . h), cache(rope(Wk . h), Wv . h)))
 //               h = norm(rmsnorm(x))
 //               x += Wdown . norm(act(Wgate . h) * (Wup . h))    act: SiLU (SwiGLU) or ReLU²
@@ -15,7 +15,7 @@ import { TernlmError } from '../core/errors.js';
 import { binaryForward, embeddingForward, rmsNormForward, unaryForward } from '../core/kernels.js';
 import { ropeRotate, swiglu } from '../core/kernels-infer.js';
 import type { Tensor } from '../core/tensor.js';
-import { ffnHidden, type BitNetConfig } from '../models/bitnet.js';
+import { ffnHidden, normEpsOf, type BitNetConfig } from '../models/bitnet.js';
 import { ropeTable } from '../ops/index.js';
 import { type OutputHead, PackedWeights, type Projection, RMS_NORM_EPS, TransformerEngine, type TransformerState } from './engine.js';
 import type { PackedSource } from './packed-format.js';
@@ -84,7 +84,11 @@ export class BitNetInference extends TransformerEngine<BitNetConfig> {
   protected forward(s: TransformerState, rows: number): void {
     const c = this.modelConfig, d = c.dim, hidden = ffnHidden(c), hs = d / c.heads, kvDim = c.kvHeads * hs, w = this.w, pos = s.pos;
     const x = s.x.ptr, xb = s.xb.ptr, q = s.q.ptr, hb = s.hb.ptr, hb2 = s.hb2.ptr, project = s.projector;
-    const rmsNorm = (from: number, gain: number, to: number, width: number) => rmsNormForward(from, gain, to, s.rstd.ptr, rows, width, RMS_NORM_EPS);
+    const rmsNorm = (from: number, gain: number, to: number, width: number) => rmsNormForward(from, gain, to, s.rstd.ptr, rows, width, normEpsOf(c));
+    // BitLinear's own norm of a projection's input (no gain, RMS_NORM_EPS as in training), when the model has it.
+    const inputNorm = (at: number, width: number) => {
+      if (c.inputNorm ?? true) rmsNormForward(at, 0, at, s.rstd.ptr, rows, width, RMS_NORM_EPS);
+    };
 
     embeddingForward(w.embedding.ptr, s.ids.ptr, x, rows, d);
     for (let l = 0; l < c.layers; l++) {
@@ -93,7 +97,7 @@ export class BitNetInference extends TransformerEngine<BitNetConfig> {
       // share their input, so BitLinear's norm of it runs once.
       const k = s.cache.key(l, pos), v = s.cache.value(l, pos);
       rmsNorm(x, L.attnNorm, xb, d);
-      rmsNorm(xb, 0, xb, d);
+      inputNorm(xb, d);
       project.run(L.q, xb, q, rows, false);
       project.run(L.k, xb, k, rows, false);
       project.run(L.v, xb, v, rows, false);
@@ -103,12 +107,12 @@ export class BitNetInference extends TransformerEngine<BitNetConfig> {
         ropeRotate(k + i * kvDim * 4, rope, c.kvHeads, hs);
       }
       s.cache.attend(l, q, xb, pos, rows);
-      rmsNorm(xb, 0, xb, d);
+      inputNorm(xb, d);
       project.run(L.o, xb, x, rows, true);
 
       // Feed-forward block: x += Wdown . norm(act(Wgate . h) * (Wup . h)).
       rmsNorm(x, L.ffnNorm, xb, d);
-      rmsNorm(xb, 0, xb, d);
+      inputNorm(xb, d);
       project.run(L.gate, xb, hb, rows, false);
       project.run(L.up, xb, hb2, rows, false);
       if (c.ffn === 'swiglu') {
@@ -117,14 +121,14 @@ export class BitNetInference extends TransformerEngine<BitNetConfig> {
         unaryForward('relu2', hb, hb, rows * hidden);
         binaryForward('mul', hb, hb2, rows * hidden, hb, rows * hidden);
       }
-      rmsNorm(hb, 0, hb, hidden);
+      inputNorm(hb, hidden);
       project.run(L.down, hb, x, rows, true);
     }
   }
 
   protected classify(s: TransformerState, row: number): void {
     const d = this.modelConfig.dim;
-    rmsNormForward(s.x.ptr + row * d * 4, this.w.normOut, s.h.ptr, s.rstd.ptr, 1, d, RMS_NORM_EPS);
+    rmsNormForward(s.x.ptr + row * d * 4, this.w.normOut, s.h.ptr, s.rstd.ptr, 1, d, normEpsOf(this.modelConfig));
     this.w.head.logits(s.h, s.logitsTensor);
   }
 }

@@ -134,7 +134,7 @@ function llama2cLayerMajor(h: Llama2cHeader, data: Float32Array, base: number): 
  * (`tok<vocab>.bin`, as llama2.c names custom tokenizers, then its default `tokenizer.bin`).
  * Its ids must all be ids of the model.
  */
-export function resolveTokenizer(modelPath: string, model: InferenceModel, spec?: string): Tokenizer {
+export function resolveTokenizer(modelPath: string, model: Pick<InferenceModel, 'vocabSize' | 'tokenizer'>, spec?: string): Tokenizer {
   let tokenizer: Tokenizer;
   if (spec === undefined && model.tokenizer) {
     tokenizer = model.tokenizer;

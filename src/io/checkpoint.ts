@@ -34,7 +34,7 @@ export interface CheckpointMeta {
   tokensSeen: number;
   /** Seconds of training so far. */
   elapsed: number;
-  /** The loader's state after the last step. */
+  /** The loader's state after the last step; null before any training (a checkpoint from `ternlm ternarize`). */
   loader: unknown;
   /** Multiplier on the schedule's LR (lowered after a non-finite loss). */
   lrScale: number;

@@ -9,6 +9,9 @@
 // Every projection (q, k, v, o, gate, up, down) is a BitLinear: AbsMean ternary weights, 8-bit
 // per-token absmax activations, and its own RMSNorm of the input before quantizing (the extra norm
 // of BitNet's BitLinear). No biases. The float twin sets precision to fp32.
+//
+// With inputNorm false, an explicit ffnHidden and normEps 1e-5 the family is exactly llama2.c's
+// Llama (src/models/llama2c.ts imports its checkpoints so).
 import { section } from '../core/autograd.js';
 import { Rng } from '../core/rng.js';
 import { Tensor } from '../core/tensor.js';
@@ -16,6 +19,7 @@ import type { Head } from '../heads/head.js';
 import type { HeadConfig as HeadStructure } from '../heads/index.js';
 import { GroupedQueryAttention } from '../nn/attention.js';
 import { Embedding, GLU, RMSNorm, type BitLinearOptions, type Precision } from '../nn/layers.js';
+import type { PrecisionOverrides } from './precision.js';
 import { Module } from '../nn/module.js';
 import * as ops from '../ops/index.js';
 import { createHead, type HeadConfig } from './heads.js';
@@ -31,12 +35,20 @@ export interface BitNetConfig {
   kvHeads: number;
   /** Feed-forward hidden size as a multiple of dim (rounded up to a multiple of 16). */
   ffnMult: number;
+  /** Feed-forward hidden size itself, when given (instead of ffnMult; an imported Llama's). */
+  ffnHidden?: number;
   /** Gate activation of the feed-forward GLU: SiLU (SwiGLU) or ReLU². */
   ffn: 'swiglu' | 'relu2';
   ropeTheta: number;
   /** Precision of every projection. */
   precision: Precision;
   quantizeActivations: boolean;
+  /** Precisions of chosen projections over `precision` (src/models/precision.ts). */
+  precisionOverrides?: PrecisionOverrides;
+  /** BitLinear's RMSNorm of each projection's input (absent: true); false is a plain Llama. */
+  inputNorm?: boolean;
+  /** Epsilon of the RMSNorms of the blocks and the output (absent: 1e-6; llama2.c's: 1e-5). */
+  normEps?: number;
   contextLength: number;
   head: HeadConfig;
   frozenEmbeddings: boolean;
@@ -60,9 +72,13 @@ export const BITNET_DEFAULTS: Omit<BitNetConfig, 'vocabSize'> = {
   dropout: 0,
 };
 
-export function ffnHidden(c: Pick<BitNetConfig, 'dim' | 'ffnMult'>): number {
-  return Math.ceil((c.ffnMult * c.dim) / 16) * 16;
+/** The feed-forward hidden size: ffnHidden when given, else ffnMult × dim rounded up to a multiple of 16. */
+export function ffnHidden(c: Pick<BitNetConfig, 'dim' | 'ffnMult' | 'ffnHidden'>): number {
+  return c.ffnHidden ?? Math.ceil((c.ffnMult * c.dim) / 16) * 16;
 }
+
+/** The gain norms' epsilon of a config (see normEps). */
+export const normEpsOf = (c: Pick<BitNetConfig, 'normEps'>): number => c.normEps ?? 1e-6;
 
 class BitNetBlock extends Module {
   readonly attnNorm: RMSNorm;
@@ -71,11 +87,11 @@ class BitNetBlock extends Module {
   readonly ffn: GLU;
   constructor(c: BitNetConfig, rng: Rng) {
     super();
-    const bit: BitLinearOptions = { precision: c.precision, quantizeActivations: c.quantizeActivations, inputNorm: true };
+    const bit: BitLinearOptions = { precision: c.precision, quantizeActivations: c.quantizeActivations, inputNorm: c.inputNorm ?? true };
     const residualStd = 1 / Math.sqrt(2 * c.layers);
-    this.attnNorm = this.child('attn_norm', new RMSNorm(c.dim));
+    this.attnNorm = this.child('attn_norm', new RMSNorm(c.dim, normEpsOf(c)));
     this.attn = this.child('attn', new GroupedQueryAttention(c.dim, c.heads, c.kvHeads, c.ropeTheta, bit, rng, residualStd / Math.sqrt(c.dim)));
-    this.ffnNorm = this.child('ffn_norm', new RMSNorm(c.dim));
+    this.ffnNorm = this.child('ffn_norm', new RMSNorm(c.dim, normEpsOf(c)));
     this.ffn = this.child('ffn', new GLU(c.dim, ffnHidden(c), bit, rng, c.ffn === 'swiglu' ? 'silu' : 'relu2'));
     this.ffn.down.weight.f32().forEach((v, i, a) => (a[i] = v * residualStd));
   }
@@ -96,7 +112,7 @@ export class BitNet extends LanguageModel<BitNetConfig> {
     const c = config;
     this.embed = this.child('embed', tokenEmbedding(c, rng));
     for (let i = 0; i < c.layers; i++) this.blocks.push(this.child(`blocks.${i}`, new BitNetBlock(c, rng)));
-    this.normOut = this.child('norm_out', new RMSNorm(c.dim));
+    this.normOut = this.child('norm_out', new RMSNorm(c.dim, normEpsOf(c)));
     this.head = this.child('head', createHead(c.head, c.vocabSize, c.dim, rng, this.embed.weight, tokenCounts, headStructure));
   }
 

@@ -22,6 +22,7 @@ import { Tensor } from '../core/tensor.js';
 import type { Head } from '../heads/head.js';
 import type { HeadConfig as HeadStructure } from '../heads/index.js';
 import { BitLinear, Embedding, LayerNorm, type BitLinearOptions, type Precision } from '../nn/layers.js';
+import type { PrecisionOverrides } from './precision.js';
 import { Module, init } from '../nn/module.js';
 import * as ops from '../ops/index.js';
 import { createHead, type HeadConfig } from './heads.js';
@@ -43,6 +44,8 @@ export interface CpuflowConfig {
   /** Precision of every projection (fp32: the author's float model). */
   precision: Precision;
   quantizeActivations: boolean;
+  /** Precisions of chosen projections over `precision` (src/models/precision.ts). */
+  precisionOverrides?: PrecisionOverrides;
   head: HeadConfig;
   frozenEmbeddings: boolean;
   dropout: number;

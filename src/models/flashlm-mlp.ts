@@ -19,6 +19,7 @@ import { Tensor } from '../core/tensor.js';
 import type { Head } from '../heads/head.js';
 import type { HeadConfig as HeadStructure } from '../heads/index.js';
 import { BitLinear, Embedding, RMSNorm, type BitLinearOptions, type Precision } from '../nn/layers.js';
+import type { PrecisionOverrides } from './precision.js';
 import { Module, init } from '../nn/module.js';
 import * as ops from '../ops/index.js';
 import { createHead, type HeadConfig } from './heads.js';
@@ -36,6 +37,8 @@ export interface FlashLMMlpConfig {
   /** Precision of every MLP layer. */
   precision: Precision;
   quantizeActivations: boolean;
+  /** Precisions of chosen projections over `precision` (src/models/precision.ts). */
+  precisionOverrides?: PrecisionOverrides;
   /** Longest training row; the running average has no limit. It also sets the longest initial memory. */
   contextLength: number;
   head: HeadConfig;

@@ -13,6 +13,7 @@ import { Rng } from '../core/rng.js';
 import { Tensor } from '../core/tensor.js';
 import type { Head } from '../heads/head.js';
 import { BitLinear, CausalConv1d, Embedding, GLU, RMSNorm, type BitLinearOptions, type Precision } from '../nn/layers.js';
+import type { PrecisionOverrides } from './precision.js';
 import { Module } from '../nn/module.js';
 import * as ops from '../ops/index.js';
 import type { HeadConfig as HeadStructure } from '../heads/index.js';
@@ -33,6 +34,8 @@ export interface FlashLMConfig {
   /** Precision of the mixer and GLU projections. */
   precision: Precision;
   quantizeActivations: boolean;
+  /** Precisions of chosen projections over `precision` (src/models/precision.ts). */
+  precisionOverrides?: PrecisionOverrides;
   frozenEmbeddings: boolean;
   contextLength: number;
   head: HeadConfig;

@@ -9,6 +9,7 @@ import { GPT2, GPT2_DEFAULTS, type GPT2Config } from './gpt2.js';
 import { MMFREE_DEFAULTS, Mmfree, type MmfreeConfig } from './mmfree.js';
 import { MOF_DEFAULTS, Mof, type MofConfig } from './mof.js';
 import type { LanguageModel } from './language-model.js';
+import { applyPrecisionOverrides } from './precision.js';
 
 export type ModelConfig = FlashLMConfig | GPT2Config | BitNetConfig | MmfreeConfig | FlashLMMlpConfig | CpuflowConfig | MofConfig;
 export type ModelFamily = ModelConfig['family'];
@@ -31,6 +32,13 @@ export const MODEL_FAMILIES = Object.keys(MODEL_DEFAULTS) as ModelFamily[];
  * hierarchical or adaptive head; `headStructure` rebuilds one saved in an exported model instead.
  */
 export function createModel(config: ModelConfig, rng: Rng, tokenCounts?: ArrayLike<number>, headStructure?: HeadStructure): LanguageModel<ModelConfig> {
+  const model = createFamilyModel(config, rng, tokenCounts, headStructure);
+  applyPrecisionOverrides(model.bitLayers(), 'precision' in config ? config.precisionOverrides : undefined, config.family);
+  return model;
+}
+
+/** The model of the config's family, every projection at the family's `precision`. */
+function createFamilyModel(config: ModelConfig, rng: Rng, tokenCounts?: ArrayLike<number>, headStructure?: HeadStructure): LanguageModel<ModelConfig> {
   switch (config.family) {
     case 'flashlm':
       return new FlashLM(config, rng, tokenCounts, headStructure);
@@ -61,7 +69,8 @@ export type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omi
 export { LanguageModel } from './language-model.js';
 export type { FlashLMConfig, GPT2Config, BitNetConfig, MmfreeConfig, FlashLMMlpConfig, CpuflowConfig, MofConfig };
 
-/** The precision of a model's projections ('fp32' for a float family). */
-export function modelPrecision(c: ModelConfig): 'ternary' | 'int8' | 'fp32' {
-  return 'precision' in c ? c.precision : 'fp32';
+/** The precision of a model's projections, for logs: 'fp32' for a float family; overrides after it ('fp32, blocks.*.attn.* ternary'). */
+export function modelPrecision(c: ModelConfig): string {
+  if (!('precision' in c)) return 'fp32';
+  return [c.precision, ...Object.entries(c.precisionOverrides ?? {}).map(([pattern, p]) => `${pattern} ${p}`)].join(', ');
 }

@@ -18,6 +18,7 @@ import { Tensor } from '../core/tensor.js';
 import type { Head } from '../heads/head.js';
 import type { HeadConfig as HeadStructure } from '../heads/index.js';
 import { BitLinear, Embedding, GLU, RMSNorm, type BitLinearOptions, type Precision } from '../nn/layers.js';
+import type { PrecisionOverrides } from './precision.js';
 import { Module } from '../nn/module.js';
 import * as ops from '../ops/index.js';
 import { createHead, type HeadConfig } from './heads.js';
@@ -33,6 +34,8 @@ export interface MmfreeConfig {
   /** Precision of every projection. */
   precision: Precision;
   quantizeActivations: boolean;
+  /** Precisions of chosen projections over `precision` (src/models/precision.ts). */
+  precisionOverrides?: PrecisionOverrides;
   /** Longest training row; the recurrence itself has no limit. */
   contextLength: number;
   head: HeadConfig;

@@ -27,6 +27,7 @@ import { Tensor } from '../core/tensor.js';
 import type { Head } from '../heads/head.js';
 import type { HeadConfig as HeadStructure } from '../heads/index.js';
 import { BitLinear, Embedding, GLU, LayerNorm, type BitLinearOptions, type Precision } from '../nn/layers.js';
+import type { PrecisionOverrides } from './precision.js';
 import { CausalLinearAttention, sinusoidalTable } from '../nn/linear-attention.js';
 import { MinGRU } from '../nn/min-gru.js';
 import { Module, init } from '../nn/module.js';
@@ -50,6 +51,8 @@ export interface MofConfig {
   /** Precision of every projection. */
   precision: Precision;
   quantizeActivations: boolean;
+  /** Precisions of chosen projections over `precision` (src/models/precision.ts). */
+  precisionOverrides?: PrecisionOverrides;
   /** Longest training row; neither expert has a length limit at inference. */
   contextLength: number;
   head: HeadConfig;

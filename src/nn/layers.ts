@@ -37,9 +37,18 @@ export interface BitLinearOptions {
 export class BitLinear extends Module {
   readonly weight: Tensor;
   ternaryActive = true;
-  constructor(readonly inFeatures: number, readonly outFeatures: number, readonly opts: BitLinearOptions, rng: Rng, std?: number) {
+  private options: BitLinearOptions;
+  constructor(readonly inFeatures: number, readonly outFeatures: number, opts: BitLinearOptions, rng: Rng, std?: number) {
     super();
+    this.options = opts;
     this.weight = this.param('weight', init.normal([outFeatures, inFeatures], std ?? 1 / Math.sqrt(inFeatures), rng));
+  }
+  get opts(): Readonly<BitLinearOptions> {
+    return this.options;
+  }
+  /** This layer's precision instead of the one its model gave every projection (a hybrid model's override). */
+  setPrecision(precision: Precision): void {
+    this.options = { ...this.options, precision };
   }
   forward(x: Tensor): Tensor {
     return this.project(this.normInput(x));

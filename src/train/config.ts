@@ -6,6 +6,7 @@ import { ffnHidden } from '../models/bitnet.js';
 import { gluHidden } from '../models/flashlm.js';
 import { ffnHidden as mmfreeFfnHidden } from '../models/mmfree.js';
 import { mlpShapes } from '../models/flashlm-mlp.js';
+import { patternRegExp } from '../models/precision.js';
 import { FSP_DEFAULTS, type FspConfig } from './fsp.js';
 import { ffnHidden as mofFfnHidden, gruWidth as mofGruWidth } from '../models/mof.js';
 import { MODEL_DEFAULTS, MODEL_FAMILIES, type DistributiveOmit, type ModelConfig, type ModelFamily } from '../models/index.js';
@@ -176,6 +177,8 @@ export type FieldRule = { optional?: boolean } & (
   | { type: 'string'; pattern: RegExp; expected: string }
   | { type: 'integers'; min: number; max: number; maxLength: number; increasing?: boolean }
   | { type: 'curriculum'; maxPhases: number }
+  /** Pattern -> precision (src/models/precision.ts). */
+  | { type: 'precisions'; maxPatterns: number }
 );
 
 const integer = (min: number, max: number): FieldRule => ({ type: 'integer', min, max });
@@ -216,6 +219,13 @@ const BASE_MODEL_FIELDS: Record<string, FieldRule> = {
   ...HEAD_FIELDS,
 };
 
+/** How a family of BitLinear projections multiplies: every projection's precision, 8-bit activations, per-projection overrides. */
+const PROJECTION_FIELDS: Record<string, FieldRule> = {
+  'model.precision': oneOf('ternary', 'int8', 'fp32'),
+  'model.quantizeActivations': boolean,
+  'model.precisionOverrides': { type: 'precisions', maxPatterns: 1024, optional: true },
+};
+
 /**
  * The model fields of each family, by dotted path. A new field needs one row here (and its default
  * in the family's defaults); `test/train/config.test.ts` checks that every default has one.
@@ -227,8 +237,7 @@ export const MODEL_FIELDS: { [F in ModelFamily]: Record<string, FieldRule> } = {
     'model.kernelSize': integer(1, 64),
     'model.dilations': { type: 'integers', min: 1, max: MAX_CONTEXT, maxLength: 64 },
     'model.gluMult': number(0, 16, { aboveMin: true }),
-    'model.precision': oneOf('ternary', 'int8', 'fp32'),
-    'model.quantizeActivations': boolean,
+    ...PROJECTION_FIELDS,
   },
   gpt2: {
     ...BASE_MODEL_FIELDS,
@@ -237,22 +246,19 @@ export const MODEL_FIELDS: { [F in ModelFamily]: Record<string, FieldRule> } = {
   mmfree: {
     ...BASE_MODEL_FIELDS,
     'model.ffnMult': number(0, 16, { aboveMin: true }),
-    'model.precision': oneOf('ternary', 'int8', 'fp32'),
-    'model.quantizeActivations': boolean,
+    ...PROJECTION_FIELDS,
   },
   'flashlm-mlp': {
     ...BASE_MODEL_FIELDS,
     'model.hidden': integer(1, 4 * MAX_DIM),
-    'model.precision': oneOf('ternary', 'int8', 'fp32'),
-    'model.quantizeActivations': boolean,
+    ...PROJECTION_FIELDS,
   },
   cpuflow: {
     ...BASE_MODEL_FIELDS,
     'model.stateDim': integer(1, MAX_DIM),
     'model.ffnHidden': integer(1, 4 * MAX_DIM),
     'model.scanEps': number(0, 1, { aboveMin: true }),
-    'model.precision': oneOf('ternary', 'int8', 'fp32'),
-    'model.quantizeActivations': boolean,
+    ...PROJECTION_FIELDS,
   },
   mof: {
     ...BASE_MODEL_FIELDS,
@@ -260,8 +266,7 @@ export const MODEL_FIELDS: { [F in ModelFamily]: Record<string, FieldRule> } = {
     'model.gruMult': number(0, 16, { aboveMin: true }),
     'model.ffnMult': number(0, 16, { aboveMin: true }),
     'model.routerDim': integer(1, MAX_DIM),
-    'model.precision': oneOf('ternary', 'int8', 'fp32'),
-    'model.quantizeActivations': boolean,
+    ...PROJECTION_FIELDS,
     'model.frozenLayers': integer(0, 64),
     'model.embeddingMix': boolean,
   },
@@ -270,10 +275,12 @@ export const MODEL_FIELDS: { [F in ModelFamily]: Record<string, FieldRule> } = {
     'model.heads': integer(1, 256),
     'model.kvHeads': integer(1, 256),
     'model.ffnMult': number(0, 16, { aboveMin: true }),
+    'model.ffnHidden': { ...integer(1, 4 * MAX_DIM), optional: true },
     'model.ffn': oneOf('swiglu', 'relu2'),
     'model.ropeTheta': number(1, 1e9),
-    'model.precision': oneOf('ternary', 'int8', 'fp32'),
-    'model.quantizeActivations': boolean,
+    ...PROJECTION_FIELDS,
+    'model.inputNorm': { ...boolean, optional: true },
+    'model.normEps': { ...number(0, 1, { aboveMin: true }), optional: true },
   },
 };
 
@@ -376,6 +383,15 @@ function ruleBroken(rule: FieldRule, v: unknown): string | null {
       const ok = Array.isArray(v) && v.length >= 1 && v.length <= rule.maxLength &&
         v.every((x, i) => Number.isInteger(x) && x >= rule.min && x <= rule.max && (!rule.increasing || i === 0 || x > v[i - 1]));
       return ok ? null : `a list of 1 to ${rule.maxLength} ${rule.increasing ? 'increasing ' : ''}integers from ${rule.min} to ${rule.max}`;
+    }
+    case 'precisions': {
+      const expected = `an object of at most ${rule.maxPatterns} projection patterns (globs like "blocks.*.attn.*" or /regex/), each to ternary, int8 or fp32`;
+      if (!isPlainObject(v) || Object.keys(v).length > rule.maxPatterns) return expected;
+      for (const [pattern, precision] of Object.entries(v)) {
+        if (pattern === '' || patternRegExp(pattern) === null) return `${expected} ('${pattern}' is not a valid pattern)`;
+        if (precision !== 'ternary' && precision !== 'int8' && precision !== 'fp32') return `${expected} ('${pattern}' is set to ${JSON.stringify(precision)})`;
+      }
+      return null;
     }
     case 'curriculum': {
       const phases = `a list of at most ${rule.maxPhases} phases {"seqLen": 1 to ${MAX_CONTEXT}, "until": greater than the phase before and at most 1}`;

@@ -11,6 +11,7 @@ import { checkpointTokenizerFingerprint, datasetTokenizerFingerprint, tokenizerF
 import { tokenizerFromJSON } from '../data/tokenizer.js';
 import { openCheckpoint, type CheckpointMeta } from '../io/checkpoint.js';
 import { createModel, type DistributiveOmit, type LanguageModel, type ModelConfig } from '../models/index.js';
+import { withOverrides, type TrainConfig } from './config.js';
 
 type ModelFields = DistributiveOmit<ModelConfig, 'vocabSize'>;
 
@@ -23,6 +24,12 @@ const TRAINING_CHOICES = new Set(['dropout', 'frozenEmbeddings', 'frozenLayers']
 /** The model config a fine-tuning run takes from its base checkpoint. */
 export function baseModelConfig(meta: CheckpointMeta): ModelConfig {
   return (meta.config as { model: ModelConfig }).model;
+}
+
+/** The training config a checkpoint holds (checked like a config file), its model without the vocabulary size. */
+export function checkpointTrainConfig(meta: CheckpointMeta): TrainConfig {
+  const { vocabSize: _, ...model } = baseModelConfig(meta);
+  return withOverrides({ ...(meta.config as TrainConfig), model }, {});
 }
 
 /**

@@ -158,7 +158,9 @@ function trainInRun(
     ck.restoreOptimizer(optimizer.stateTensors());
     Object.assign(at, { step: ck.meta.step, tokensSeen: ck.meta.tokensSeen, elapsed: ck.meta.elapsed, lrScale: ck.meta.lrScale, skippedSteps: ck.meta.skippedSteps ?? 0 });
     optimizer.stepCount = at.step;
-    trainLoader.restore(ck.meta.loader as LoaderState);
+    // A checkpoint written before any training (`ternlm ternarize`) has read no data and has no plan yet.
+    if (ck.meta.loader !== null) trainLoader.restore(ck.meta.loader as LoaderState);
+    if (!ck.meta.plan && !o.steps && !o.timeSeconds) throw new TernlmError(`${ck.path} holds no training plan (it was written before any training) — give a budget: --steps N or --time 60m`);
     plan = RunPlan.resumed(ck.meta.plan, { steps: o.steps, timeSeconds: o.timeSeconds });
     run.truncateLogsAfter(at.step);
     msg(`resumed ${ck.path} at step ${at.step} (${at.tokensSeen.toLocaleString('en-US')} tokens, ${at.elapsed.toFixed(0)} s)`);

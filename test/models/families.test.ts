@@ -26,47 +26,7 @@ import { assertSameTensors } from '../train/same-tensors.js';
 import { run as prepareCli } from '../../src/cli/prepare.js';
 import { run as tokenizerCli } from '../../src/cli/tokenizer.js';
 
-import { add, assertClose, gelu, layerNorm, linear, logSoftmaxRows, modelLogProbs, paramsOf, prepareDemoData, randomIds, rmsNorm, sigmoid, silu, type Params, type Vec } from './reference.js';
-
-/** Causal attention of one sequence: q (T x H*hd), k, v (T x KV*hd); head h reads KV head h / (H / KV). */
-function attention(q: Vec[], k: Vec[], v: Vec[], H: number, KV: number): Vec[] {
-  const T = q.length, hd = q[0].length / H, group = H / KV;
-  return q.map((qt, t) => {
-    const out = new Float64Array(H * hd);
-    for (let h = 0; h < H; h++) {
-      const kh = Math.floor(h / group) * hd;
-      const s: number[] = [];
-      for (let j = 0; j <= t; j++) {
-        let dot = 0;
-        for (let i = 0; i < hd; i++) dot += qt[h * hd + i] * k[j][kh + i];
-        s.push(dot / Math.sqrt(hd));
-      }
-      const m = Math.max(...s);
-      const e = s.map((x) => Math.exp(x - m));
-      const z = e.reduce((a, b) => a + b, 0);
-      for (let j = 0; j <= t; j++) for (let i = 0; i < hd; i++) out[h * hd + i] += (e[j] / z) * v[j][kh + i];
-    }
-    return out;
-  });
-  void T;
-}
-
-/** llama2.c's rotary positions: pair (i, i+1) of each head turns by t / theta^(i / hd). */
-function rope(x: Vec[], heads: number, theta: number): Vec[] {
-  const hd = x[0].length / heads;
-  return x.map((r, t) => {
-    const y = Float64Array.from(r);
-    for (let h = 0; h < heads; h++) {
-      for (let i = 0; i < hd; i += 2) {
-        const a = t / Math.pow(theta, i / hd), c = Math.cos(a), s = Math.sin(a);
-        const x0 = r[h * hd + i], x1 = r[h * hd + i + 1];
-        y[h * hd + i] = x0 * c - x1 * s;
-        y[h * hd + i + 1] = x0 * s + x1 * c;
-      }
-    }
-    return y;
-  });
-}
+import { add, assertClose, attention, gelu, layerNorm, linear, logSoftmaxRows, modelLogProbs, paramsOf, prepareDemoData, randomIds, referenceBitnet, rmsNorm, sigmoid, silu, type Params, type Vec } from './reference.js';
 
 /** GPT-2 of the paper (and llm.c), from its parameters. */
 function referenceGpt2(c: GPT2Config, p: Params, ids: number[]): Vec[] {
@@ -83,27 +43,6 @@ function referenceGpt2(c: GPT2Config, p: Params, ids: number[]): Vec[] {
     x = add(x, linear(fc, get(`${b}mlp.proj.weight`), d, get(`${b}mlp.proj.bias`)));
   }
   return logSoftmaxRows(layerNorm(x, get('norm_out.weight'), get('norm_out.bias')), get('embed.weight'), c.vocabSize);
-}
-
-/** BitNet's float twin: every projection is RMSNorm (no gain) then a float product. */
-function referenceBitnetFloat(c: BitNetConfig, p: Params, ids: number[]): Vec[] {
-  const d = c.dim, get = (n: string): Float32Array => p.get(n)!;
-  const kvDim = (d / c.heads) * c.kvHeads, hidden = Math.ceil((c.ffnMult * d) / 16) * 16;
-  const bitLinear = (x: Vec[], name: string, N: number): Vec[] => linear(rmsNorm(x, null), get(name), N);
-  let x: Vec[] = ids.map((id) => Float64Array.from({ length: d }, (_, i) => get('embed.weight')[id * d + i]));
-  for (let l = 0; l < c.layers; l++) {
-    const b = `blocks.${l}.`;
-    const h = rmsNorm(x, get(`${b}attn_norm.weight`));
-    const q = rope(bitLinear(h, `${b}attn.q.weight`, d), c.heads, c.ropeTheta);
-    const k = rope(bitLinear(h, `${b}attn.k.weight`, kvDim), c.kvHeads, c.ropeTheta);
-    const v = bitLinear(h, `${b}attn.v.weight`, kvDim);
-    x = add(x, bitLinear(attention(q, k, v, c.heads, c.kvHeads), `${b}attn.o.weight`, d));
-    const h2 = rmsNorm(x, get(`${b}ffn_norm.weight`));
-    const act = c.ffn === 'swiglu' ? silu : (u: number): number => Math.max(u, 0) ** 2;
-    const gate = bitLinear(h2, `${b}ffn.gate.weight`, hidden), up = bitLinear(h2, `${b}ffn.up.weight`, hidden);
-    x = add(x, bitLinear(gate.map((r, t) => r.map((g, i) => act(g) * up[t][i])), `${b}ffn.down.weight`, d));
-  }
-  return logSoftmaxRows(rmsNorm(x, get('norm_out.weight')), get(c.head.tied ? 'embed.weight' : 'head.weight'), c.vocabSize);
 }
 
 /** The MatMul-free LM's float twin: MLGRU token mixer, SiLU GLU, every projection normed first. */
@@ -181,7 +120,7 @@ describe('GPT-2, BitNet and MatMul-free LM families', () => {
       };
       const m = createModel(c, new Rng(7));
       const ids = randomIds(20, c.vocabSize, 2);
-      assertClose(modelLogProbs(m, ids), referenceBitnetFloat(c, paramsOf(m), ids), 2e-4, `bitnet ${ffn}`);
+      assertClose(modelLogProbs(m, ids), referenceBitnet(c, paramsOf(m), ids), 2e-4, `bitnet ${ffn}`);
     });
   }
 

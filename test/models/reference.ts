@@ -10,6 +10,7 @@ import { Tensor, scope } from '../../src/core/tensor.js';
 import { readMeta } from '../../src/data/meta.js';
 import { writeDemoCorpus } from '../../src/data/stories.js';
 import { tokenizerFromJSON, type Tokenizer } from '../../src/data/tokenizer.js';
+import type { BitNetConfig } from '../../src/models/bitnet.js';
 import type { LanguageModel, ModelConfig } from '../../src/models/index.js';
 import { run as prepareCli } from '../../src/cli/prepare.js';
 import { run as tokenizerCli } from '../../src/cli/tokenizer.js';
@@ -54,6 +55,46 @@ export const add = (a: Vec[], b: Vec[]): Vec[] => a.map((r, t) => r.map((v, i) =
 
 export const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
 
+/** Causal attention of one sequence: q (T x H*hd), k, v (T x KV*hd); head h reads KV head h / (H / KV). */
+export function attention(q: Vec[], k: Vec[], v: Vec[], H: number, KV: number): Vec[] {
+  const T = q.length, hd = q[0].length / H, group = H / KV;
+  return q.map((qt, t) => {
+    const out = new Float64Array(H * hd);
+    for (let h = 0; h < H; h++) {
+      const kh = Math.floor(h / group) * hd;
+      const s: number[] = [];
+      for (let j = 0; j <= t; j++) {
+        let dot = 0;
+        for (let i = 0; i < hd; i++) dot += qt[h * hd + i] * k[j][kh + i];
+        s.push(dot / Math.sqrt(hd));
+      }
+      const m = Math.max(...s);
+      const e = s.map((x) => Math.exp(x - m));
+      const z = e.reduce((a, b) => a + b, 0);
+      for (let j = 0; j <= t; j++) for (let i = 0; i < hd; i++) out[h * hd + i] += (e[j] / z) * v[j][kh + i];
+    }
+    return out;
+  });
+  void T;
+}
+
+/** llama2.c's rotary positions: pair (i, i+1) of each head turns by t / theta^(i / hd). */
+export function rope(x: Vec[], heads: number, theta: number): Vec[] {
+  const hd = x[0].length / heads;
+  return x.map((r, t) => {
+    const y = Float64Array.from(r);
+    for (let h = 0; h < heads; h++) {
+      for (let i = 0; i < hd; i += 2) {
+        const a = t / Math.pow(theta, i / hd), c = Math.cos(a), s = Math.sin(a);
+        const x0 = r[h * hd + i], x1 = r[h * hd + i + 1];
+        y[h * hd + i] = x0 * c - x1 * s;
+        y[h * hd + i + 1] = x0 * s + x1 * c;
+      }
+    }
+    return y;
+  });
+}
+
 /** Next-token log-probabilities of one sequence, from final hidden states and the head matrix. */
 export function logSoftmaxRows(h: Vec[], W: Float32Array, V: number): Vec[] {
   return linear(h, W, V).map((z) => {
@@ -61,6 +102,35 @@ export function logSoftmaxRows(h: Vec[], W: Float32Array, V: number): Vec[] {
     const lse = m + Math.log(z.reduce((a, v) => a + Math.exp(v - m), 0));
     return z.map((v) => v - lse);
   });
+}
+
+/** A projection of the reference: rows of its (normed) input -> rows of N outputs, given the weight's name. */
+export type Projection = (x: Vec[], weight: string, N: number) => Vec[];
+
+/**
+ * The bitnet family: RMSNorm'd blocks of attention (RoPE, grouped KV heads) and a GLU, every
+ * projection through BitLinear's input norm (unless inputNorm is false) and then `project`
+ * (default: the float product, as the float twin and an imported Llama have it).
+ */
+export function referenceBitnet(c: BitNetConfig, p: Params, ids: number[], project?: Projection): Vec[] {
+  const d = c.dim, get = (n: string): Float32Array => p.get(n)!, eps = c.normEps ?? 1e-6;
+  const kvDim = (d / c.heads) * c.kvHeads, hidden = c.ffnHidden ?? Math.ceil((c.ffnMult * d) / 16) * 16;
+  const product: Projection = project ?? ((x, name, N) => linear(x, get(name), N));
+  const bitLinear = (x: Vec[], name: string, N: number): Vec[] => product(c.inputNorm ?? true ? rmsNorm(x, null) : x, name, N);
+  let x: Vec[] = ids.map((id) => Float64Array.from({ length: d }, (_, i) => get('embed.weight')[id * d + i]));
+  for (let l = 0; l < c.layers; l++) {
+    const b = `blocks.${l}.`;
+    const h = rmsNorm(x, get(`${b}attn_norm.weight`), eps);
+    const q = rope(bitLinear(h, `${b}attn.q.weight`, d), c.heads, c.ropeTheta);
+    const k = rope(bitLinear(h, `${b}attn.k.weight`, kvDim), c.kvHeads, c.ropeTheta);
+    const v = bitLinear(h, `${b}attn.v.weight`, kvDim);
+    x = add(x, bitLinear(attention(q, k, v, c.heads, c.kvHeads), `${b}attn.o.weight`, d));
+    const h2 = rmsNorm(x, get(`${b}ffn_norm.weight`), eps);
+    const act = c.ffn === 'swiglu' ? silu : (u: number): number => Math.max(u, 0) ** 2;
+    const gate = bitLinear(h2, `${b}ffn.gate.weight`, hidden), up = bitLinear(h2, `${b}ffn.up.weight`, hidden);
+    x = add(x, bitLinear(gate.map((r, t) => r.map((g, i) => act(g) * up[t][i])), `${b}ffn.down.weight`, d));
+  }
+  return logSoftmaxRows(rmsNorm(x, get('norm_out.weight'), eps), get(c.head.tied ? 'embed.weight' : 'head.weight'), c.vocabSize);
 }
 
 /** The training model's log-probabilities of one sequence (batch of 1). */

@@ -1,0 +1,75 @@
+// Post-training ternarization (`ternlm ternarize`): a float model's chosen projections become
+// ternary BitLinear layers — AbsMean ternary weights whose fp32 master copy is the float weights,
+// 8-bit activations as the family's ternary models have them — expressed in the model config as
+// `precisionOverrides` (src/models/precision.ts), so nothing else about the model changes. The
+// result is written as a training checkpoint at step 0, which `ternlm train --init` fine-tunes
+// and `--resume` continues, and `eval`, `export` and `generate` take like any other.
+import { TernlmError } from '../core/errors.js';
+import { Rng } from '../core/rng.js';
+import { tokenizerFingerprint } from '../data/meta.js';
+import { CHECKPOINT_FORMAT, saveCheckpoint } from '../io/checkpoint.js';
+import { createModel, MODEL_DEFAULTS, type LanguageModel, type ModelConfig } from '../models/index.js';
+import { describeProjections, matchingProjections } from '../models/precision.js';
+import type { TrainConfig } from './config.js';
+import { TrainingObjective } from './fsp.js';
+import { createOptimizer } from './setup.js';
+
+/** Families whose projections are BitLinear layers (the ones a model config gives a `precision`). */
+const BITLINEAR_FAMILIES = Object.entries(MODEL_DEFAULTS).filter(([, d]) => 'precision' in d).map(([f]) => f);
+
+/** Why a model of this config cannot be ternarized, or null when it can (its family has BitLinear projections). */
+export function ternarizeRefusal(c: { family: string }): string | null {
+  if (BITLINEAR_FAMILIES.includes(c.family)) return null;
+  return `a ${c.family} model cannot be ternarized: its projections are float Linear layers with biases (llm.c's GPT-2 layout), not BitLinear layers — ternarize a model of a family with BitLinear projections (${BITLINEAR_FAMILIES.join(', ')}), e.g. a -float config's checkpoint or a llama2.c .bin`;
+}
+
+/**
+ * The model config of `float` with the projections `pattern` matches (default: all) ternary.
+ * Refuses a family without BitLinear projections, a pattern that matches none (listing them),
+ * and a choice whose projections are all ternary already.
+ */
+export function ternarizedConfig(float: LanguageModel<ModelConfig>, pattern: string | undefined): ModelConfig {
+  const c = float.config;
+  if (!('precision' in c)) throw new TernlmError(ternarizeRefusal(c)!);
+  const projections = float.bitLayers();
+  const key = pattern ?? '*';
+  const chosen = matchingProjections(projections, key);
+  if (chosen.length === 0) {
+    throw new TernlmError(`--layers '${key}' matches no projection of this ${c.family} model — its projections are ${describeProjections(projections.map((p) => p.name))}`);
+  }
+  if (chosen.every((p) => p.layer.opts.precision === 'ternary')) {
+    throw new TernlmError(`the ${chosen.length} projection(s) --layers '${key}' matches are ternary already — ternarize takes a float model (a -float config's checkpoint, a llama2.c .bin)`);
+  }
+  // The new pattern goes last, so that it wins over any earlier one that matches the same projections.
+  const { [key]: _, ...earlier } = c.precisionOverrides ?? {};
+  return { ...c, quantizeActivations: MODEL_DEFAULTS[c.family].quantizeActivations, precisionOverrides: { ...earlier, [key]: 'ternary' } };
+}
+
+/** A new model of `config` (from ternarizedConfig) holding `float`'s weights. */
+export function ternarizedModel(float: LanguageModel<ModelConfig>, config: ModelConfig, tokenCounts?: ArrayLike<number>): LanguageModel<ModelConfig> {
+  const model = createModel(config, new Rng(0), tokenCounts);
+  const weights = new Map(float.namedParameters().map((p) => [p.name, p.tensor]));
+  for (const { name, tensor } of model.namedParameters()) tensor.f32().set(weights.get(name)!.f32());
+  return model;
+}
+
+/**
+ * Write `model` as a training checkpoint at step 0 under the training config `train` (whose
+ * model is the model's): its weights, a fresh optimizer's state and objective's parameters, no
+ * data position yet and no plan. Atomic, like every checkpoint save. Returns the file's bytes.
+ */
+export function saveStepZeroCheckpoint(path: string, model: LanguageModel<ModelConfig>, train: TrainConfig, tokenizerJSON: object, tokenCounts: number[] | null): number {
+  const objective = new TrainingObjective(model, train.fsp, train.seed);
+  const named = [...model.namedParameters(), ...objective.namedParameters()];
+  const optimizer = createOptimizer(train, named);
+  const state = optimizer.stateTensors();
+  try {
+    return saveCheckpoint(path, named.map((p) => ({ name: p.name, tensor: p.tensor })), state, {
+      format: CHECKPOINT_FORMAT, config: { ...train, model: model.config }, tokenizer: tokenizerJSON,
+      tokenizerFingerprint: tokenizerFingerprint(tokenizerJSON), step: 0, tokensSeen: 0, elapsed: 0,
+      loader: null, lrScale: 1, tokenCounts, valSplit: null, skippedSteps: 0,
+    });
+  } finally {
+    for (const t of [...state, ...objective.namedParameters()]) t.tensor.dispose();
+  }
+}
