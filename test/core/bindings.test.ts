@@ -18,7 +18,7 @@ import { instantiate, KERNEL_NAMES, kernelNames, loadKernelModule, createMemory 
 
 const ASSEMBLY = new URL('../../../assembly/', import.meta.url);
 /** Exported functions of the binding modules that compute on the host and dispatch no kernel. */
-const HOST_HELPERS = new Set(['ternaryPaddedK', 'ternaryCodesBytes']);
+const HOST_HELPERS = new Set(['ternaryPaddedK', 'ternaryCodesBytes', 'gemmPackedFloats']);
 
 /** Parameter names of every exported kernel, read from the AssemblyScript sources. */
 function kernelParams(): Map<string, string[]> {
