@@ -97,10 +97,10 @@ export class BitNetInference extends TransformerEngine<BitNetConfig> {
       project.run(L.k, xb, k, rows, false);
       project.run(L.v, xb, v, rows, false);
       for (const { pos, row, rows: n } of spans) {
-        for (let i = row; i < row + n; i++) {
-          const rope = w.rope.ptr + (pos + i - row) * 2 * hs * 4;
-          ropeRotate(q + i * d * 4, rope, c.heads, hs);
-          ropeRotate(k + i * kvDim * 4, rope, c.kvHeads, hs);
+        for (let i = 0; i < n; i++) {
+          const rope = w.rope.ptr + (pos + i) * 2 * hs * 4;
+          ropeRotate(q + (row + i) * d * 4, rope, c.heads, hs);
+          ropeRotate(k + (row + i) * kvDim * 4, rope, c.kvHeads, hs);
         }
       }
       this.attend(l, a, spans, xb);
