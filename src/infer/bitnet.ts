@@ -2,8 +2,9 @@
 // src/models/bitnet.ts trained. Every projection is a BitLinear: its input is RMS-normalized
 // (no gain), then multiplied as the export stores the weight — ternary 2-bit packed times 8-bit
 // activations (additions and subtractions only), or f32 for int8 / fp32 layers and ternary ones
-// with float activations. One forward pass takes `rows` consecutive positions (one for a new
-// token, a chunk of a prompt), each row attending over the cache up to its own position:
+// with float activations. One forward pass takes rows that each sit at their own position of their
+// own sequence (a chunk of a prompt, or the new token of several sequences), each attending over
+// its sequence's cache up to its position:
 //
 //   x = embedding[token]
 //   per layer:  h = norm(rmsnorm(x))                            norm: BitLinear's, no gain (none with inputNorm false)
@@ -17,7 +18,7 @@ import { ropeRotate, swiglu } from '../core/kernels-infer.js';
 import type { Tensor } from '../core/tensor.js';
 import { ffnHidden, normEpsOf, type BitNetConfig } from '../models/bitnet.js';
 import { ropeTable } from '../ops/index.js';
-import { type OutputHead, PackedWeights, type Projection, RMS_NORM_EPS, TransformerEngine, type TransformerState } from './engine.js';
+import { type OutputHead, PackedWeights, type Projection, RMS_NORM_EPS, type Span, type TransformerActivations, TransformerEngine } from './engine.js';
 import type { PackedSource } from './packed-format.js';
 
 /** One block's weights: pointers into the heap (norm gains: dim floats). */
@@ -81,32 +82,33 @@ export class BitNetInference extends TransformerEngine<BitNetConfig> {
     };
   }
 
-  protected forward(s: TransformerState, rows: number): void {
-    const c = this.modelConfig, d = c.dim, hidden = ffnHidden(c), hs = d / c.heads, kvDim = c.kvHeads * hs, w = this.w, pos = s.pos;
-    const x = s.x.ptr, xb = s.xb.ptr, q = s.q.ptr, hb = s.hb.ptr, hb2 = s.hb2.ptr, project = s.projector;
-    const rmsNorm = (from: number, gain: number, to: number, width: number) => rmsNormForward(from, gain, to, s.rstd.ptr, rows, width, normEpsOf(c));
+  protected forward(a: TransformerActivations, spans: readonly Span[], rows: number): void {
+    const c = this.modelConfig, d = c.dim, hidden = ffnHidden(c), hs = d / c.heads, kvDim = c.kvHeads * hs, w = this.w;
+    const x = a.x.ptr, xb = a.xb.ptr, q = a.q.ptr, k = a.k.ptr, v = a.v.ptr, hb = a.hb.ptr, hb2 = a.hb2.ptr, project = a.projector;
+    const rmsNorm = (from: number, gain: number, to: number, width: number) => rmsNormForward(from, gain, to, a.rstd.ptr, rows, width, normEpsOf(c));
     // BitLinear's own norm of a projection's input (no gain, RMS_NORM_EPS as in training), when the model has it.
     const inputNorm = (at: number, width: number) => {
-      if (c.inputNorm ?? true) rmsNormForward(at, 0, at, s.rstd.ptr, rows, width, RMS_NORM_EPS);
+      if (c.inputNorm ?? true) rmsNormForward(at, 0, at, a.rstd.ptr, rows, width, RMS_NORM_EPS);
     };
 
-    embeddingForward(w.embedding.ptr, s.ids.ptr, x, rows, d);
+    embeddingForward(w.embedding.ptr, a.ids.ptr, x, rows, d);
     for (let l = 0; l < c.layers; l++) {
       const L = w.layers[l];
-      // Attention block; these positions' keys and values go straight into the cache. q, k and v
-      // share their input, so BitLinear's norm of it runs once.
-      const k = s.cache.key(l, pos), v = s.cache.value(l, pos);
+      // Attention block; the rows' keys and values go into their caches. q, k and v share their
+      // input, so BitLinear's norm of it runs once; each row turns by its own position.
       rmsNorm(x, L.attnNorm, xb, d);
       inputNorm(xb, d);
       project.run(L.q, xb, q, rows, false);
       project.run(L.k, xb, k, rows, false);
       project.run(L.v, xb, v, rows, false);
-      for (let i = 0; i < rows; i++) {
-        const rope = w.rope.ptr + (pos + i) * 2 * hs * 4;
-        ropeRotate(q + i * d * 4, rope, c.heads, hs);
-        ropeRotate(k + i * kvDim * 4, rope, c.kvHeads, hs);
+      for (const { pos, row, rows: n } of spans) {
+        for (let i = 0; i < n; i++) {
+          const rope = w.rope.ptr + (pos + i) * 2 * hs * 4;
+          ropeRotate(q + (row + i) * d * 4, rope, c.heads, hs);
+          ropeRotate(k + (row + i) * kvDim * 4, rope, c.kvHeads, hs);
+        }
       }
-      s.cache.attend(l, q, xb, pos, rows);
+      this.attend(l, a, spans, xb);
       inputNorm(xb, d);
       project.run(L.o, xb, x, rows, true);
 
@@ -126,9 +128,9 @@ export class BitNetInference extends TransformerEngine<BitNetConfig> {
     }
   }
 
-  protected classify(s: TransformerState, row: number): void {
+  protected classify(a: TransformerActivations, row: number, count: number, out: Tensor): void {
     const d = this.modelConfig.dim;
-    rmsNormForward(s.x.ptr + row * d * 4, this.w.normOut, s.h.ptr, s.rstd.ptr, 1, d, normEpsOf(this.modelConfig));
-    this.w.head.logits(s.h, s.logitsTensor);
+    rmsNormForward(a.x.ptr + row * d * 4, this.w.normOut, a.h.ptr, a.rstd.ptr, count, d, normEpsOf(this.modelConfig));
+    this.w.head.logits(a.h.rows(0, count), out);
   }
 }

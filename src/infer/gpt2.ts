@@ -1,7 +1,7 @@
 // GPT-2 decoding with a KV cache, on a file from `ternlm export` of a model src/models/gpt2.ts
 // trained. Weights are f32 in the heap (f16 in the file is widened). One forward pass takes
-// `rows` consecutive positions (one for a new token, a chunk of a prompt), each row attending
-// over the cache up to its own position:
+// rows that each sit at their own position of their own sequence (a chunk of a prompt, or the new
+// token of several sequences), each attending over its sequence's cache up to its position:
 //
 //   x = wte[token] + wpe[pos]
 //   per layer:  q | k | v = Wqkv . layernorm(x) + bqkv          k, v go into the cache at pos
@@ -12,10 +12,11 @@ import { TernlmError } from '../core/errors.js';
 import { binaryForward, embeddingForward, layerNormForward, unaryForward } from '../core/kernels.js';
 import type { Tensor } from '../core/tensor.js';
 import type { GPT2Config } from '../models/gpt2.js';
-import { addBias, LAYER_NORM_EPS, type LayerNormWeights, type OutputHead, PackedWeights, type Projection, projectionRows, TransformerEngine, type TransformerState } from './engine.js';
+import {
+  addBias, LAYER_NORM_EPS, type LayerNormWeights, type OutputHead, PackedWeights, type Projection, projectionRows, type Span,
+  type TransformerActivations, TransformerEngine,
+} from './engine.js';
 import type { PackedSource } from './packed-format.js';
-
-/** LayerNorm epsilon of src/nn/layers.ts. */
 
 /** One block's weights: pointers into the heap (biases: as many floats as their projection's rows). */
 interface Layer {
@@ -73,17 +74,19 @@ export class GPT2Inference extends TransformerEngine<GPT2Config> {
     this.config = { dim: c.dim, layers: c.layers, heads: c.heads, contextLength: c.contextLength, head: c.head.type, vocabSize: c.vocabSize };
   }
 
-  protected forward(s: TransformerState, rows: number): void {
-    const c = this.modelConfig, d = c.dim, w = this.w, pos = s.pos;
-    const x = s.x.ptr, xb = s.xb.ptr, q = s.q.ptr, hb = s.hb.ptr, project = s.projector;
-    const layerNorm = (n: LayerNormWeights) => layerNormForward(x, n.weight, n.bias, xb, s.mean.ptr, s.rstd.ptr, rows, d, LAYER_NORM_EPS);
+  protected forward(a: TransformerActivations, spans: readonly Span[], rows: number): void {
+    const c = this.modelConfig, d = c.dim, w = this.w;
+    const x = a.x.ptr, xb = a.xb.ptr, q = a.q.ptr, k = a.k.ptr, v = a.v.ptr, hb = a.hb.ptr, project = a.projector;
+    const layerNorm = (n: LayerNormWeights) => layerNormForward(x, n.weight, n.bias, xb, a.mean.ptr, a.rstd.ptr, rows, d, LAYER_NORM_EPS);
 
-    embeddingForward(w.wte.ptr, s.ids.ptr, x, rows, d);
-    binaryForward('add', x, w.wpe.ptr + pos * d * 4, rows * d, x, rows * d);
+    embeddingForward(w.wte.ptr, a.ids.ptr, x, rows, d);
+    for (const { pos, row, rows: n } of spans) {
+      const xs = x + row * d * 4;
+      binaryForward('add', xs, w.wpe.ptr + pos * d * 4, n * d, xs, n * d);
+    }
     for (let l = 0; l < c.layers; l++) {
       const L = w.layers[l];
-      // Attention block; these positions' keys and values go straight into the cache.
-      const k = s.cache.key(l, pos), v = s.cache.value(l, pos);
+      // Attention block; the rows' keys and values go into their caches.
       layerNorm(L.ln1);
       project.run(L.q, xb, q, rows, false);
       addBias(q, L.qBias, d, rows);
@@ -91,7 +94,7 @@ export class GPT2Inference extends TransformerEngine<GPT2Config> {
       addBias(k, L.kBias, d, rows);
       project.run(L.v, xb, v, rows, false);
       addBias(v, L.vBias, d, rows);
-      s.cache.attend(l, q, xb, pos, rows);
+      this.attend(l, a, spans, xb);
       project.run(L.proj, xb, x, rows, true);
       addBias(x, L.projBias, d, rows);
 
@@ -105,9 +108,9 @@ export class GPT2Inference extends TransformerEngine<GPT2Config> {
     }
   }
 
-  protected classify(s: TransformerState, row: number): void {
+  protected classify(a: TransformerActivations, row: number, count: number, out: Tensor): void {
     const d = this.modelConfig.dim, n = this.w.lnOut;
-    layerNormForward(s.x.ptr + row * d * 4, n.weight, n.bias, s.h.ptr, s.mean.ptr, s.rstd.ptr, 1, d, LAYER_NORM_EPS);
-    this.w.head.logits(s.h, s.logitsTensor);
+    layerNormForward(a.x.ptr + row * d * 4, n.weight, n.bias, a.h.ptr, a.mean.ptr, a.rstd.ptr, count, d, LAYER_NORM_EPS);
+    this.w.head.logits(a.h.rows(0, count), out);
   }
 }

@@ -1,7 +1,7 @@
 // The KV-cache engines of the transformer families (GPT-2, BitNet b1.58) on exported files equal
 // the training models: the engine's next-token log-probabilities, one token at a time and a
-// prompt at a time, match the training forward pass over the whole sequence. Then the context
-// limit, and export + generate through the real CLI on tiny trained checkpoints.
+// prompt at a time, match the training forward pass over the whole sequence, and stepBatch matches
+// step. Then the context limit, and export + generate through the real CLI on tiny trained checkpoints.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,7 +19,9 @@ import { BITNET_DEFAULTS, type BitNetConfig } from '../../src/models/bitnet.js';
 import { GPT2_DEFAULTS, type GPT2Config } from '../../src/models/gpt2.js';
 import type { ModelConfig } from '../../src/models/index.js';
 import { assertRefused, ternlm } from '../cli/run-cli.js';
-import { assertContextLimit, assertGreedyGeneration, assertRefusalsAndReset, checkExportedEngine, exportedEngine, makeModel, randomTokens, trainingLogProbs } from './engine-check.js';
+import {
+  assertContextLimit, assertGreedyGeneration, assertRefusalsAndReset, checkExportedEngine, exportedEngine, makeModel, randomTokens, TOLERANCE, trainingLogProbs,
+} from './engine-check.js';
 import { prepareTinyDataset, trainAndExportTiny } from '../cli/tiny-data.js';
 import { logSoftmax, maxDiff } from './logprobs.js';
 
@@ -84,6 +86,42 @@ describe('GPT-2 and BitNet engines reproduce the training forward pass', () => {
       assertRefusalsAndReset(engine);
       engine.dispose();
       model.dispose();
+    });
+  }
+
+  for (const config of [GPT2, BITNET] as ModelConfig[]) {
+    it(`${config.family}: a batch of 40 sequences (the workspace grows) gives each the logits step gives it; a batched state then steps and prefills alone`, () => {
+      const model = makeModel(config, 46);
+      const engine = exportedEngine(model, tokenizer, join(dir, `${config.family}-batch.safetensors`));
+      const stepBatch = engine.stepBatch!.bind(engine);
+      const prompts = Array.from({ length: 40 }, (_, i) => randomTokens(1 + (i % 7), V, 200 + i));
+      const open = (p: number[]) => { const s = engine.newState(); engine.prefill(s, p); return s; };
+      const batched = prompts.map(open), alone = prompts.map(open);
+      const close = (got: Float32Array, expected: Float32Array, what: string) => {
+        const diff = maxDiff(logSoftmax(got), logSoftmax(expected));
+        assert.ok(diff <= TOLERANCE, `${what}: max |log-probability difference| ${diff} > ${TOLERANCE}`);
+      };
+      try {
+        for (const n of [4, 40]) {
+          const tokens = batched.slice(0, n).map((_, i) => (i * 17 + n) % V);
+          const out = stepBatch(batched.slice(0, n), tokens);
+          tokens.forEach((token, i) => close(out[i], engine.step(alone[i], token), `batch of ${n}, sequence ${i}`));
+        }
+        assert.deepEqual(batched.map((s) => s.pos), alone.map((s) => s.pos));
+        close(engine.step(batched[5], 9), engine.step(alone[5], 9), 'a step alone after the batches');
+        const prompt = randomTokens(6, V, 47);
+        close(engine.prefill(batched[5], prompt), engine.prefill(alone[5], prompt), 'a prefill alone after the batches');
+
+        const before = batched.map((s) => s.pos);
+        const twice = (e: unknown) => e instanceof TernlmError && /a state appears twice in one batch/.test(e.message);
+        assert.throws(() => stepBatch([batched[0], batched[1], batched[0]], [1, 2, 3]), twice);
+        assert.throws(() => stepBatch(batched.slice(0, 2), [1]), (e: unknown) => e instanceof TernlmError && /2 states but 1 tokens/.test(e.message));
+        assert.deepEqual(batched.map((s) => s.pos), before, 'a refused batch moves no state');
+      } finally {
+        for (const s of [...batched, ...alone]) s.dispose();
+        engine.dispose();
+        model.dispose();
+      }
     });
   }
 
