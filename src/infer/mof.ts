@@ -11,7 +11,7 @@
 //               GRU expert:   h = norm(LN(x)); f = σ(F h), c = tanh(C h); s = c + f (s - c)
 //                             g = x + O . norm(s)
 //               transformer:  n = LN(x); h = norm(n + PE(pos)); q, k, v = Q h, K h, V h
-//                             per head: S += φ(k) vᵀ, z += φ(k); out = φ(q)ᵀ S / φ(q)ᵀ z
+//                             per head: S += φ(k) vᵀ, z += φ(k); out = φ(q)ᵀ S / φ(q)ᵀ z   (S kept transposed)
 //                             m += n; a = x + (O . norm(out) + α Θ . norm(m / (pos + 1)))
 //                             a += down . norm(silu(gate . h') * (up . h')),  h' = norm(LN(a))
 //               router:       h = norm(LN(x)); r = minGRU step as above; p = softmax(R . norm(r))
@@ -91,7 +91,7 @@ function readWeights(w: PackedWeights<MofConfig>): MofWeights {
 export class MofState extends StepStateBase {
   readonly gruState: Tensor; // (layers, gruWidth) the GRU expert's minGRU
   readonly routerState: Tensor; // (layers, routerDim) the router's minGRU
-  readonly S: Tensor; // (layers, heads, hd, hd) Σ φ(k) vᵀ
+  readonly S: Tensor; // (layers, heads, hd, hd) Σ v φ(k)ᵀ: row j of a head is Σ v_j φ(k), so that φ(q)ᵀ S is one matrix-vector product
   readonly z: Tensor; // (layers, heads, hd) Σ φ(k)
   readonly thoughtSum: Tensor; // (layers, dim) Σ n, the thought vector's context
 
@@ -115,15 +115,15 @@ export class MofState extends StepStateBase {
  * LayerNorm's output n, a projection's normed input h, the position's encoding pe, q, k, v, the
  * attention output att (then the transformer's branch), the experts' outputs g and a, the
  * minGRUs' gates and candidates gf, gc (gruWidth) and rf, rc (routerDim), the router's weights p
- * (2), φ(q)ᵀ z of one head (1), the GLU's hb, hb2; and the rows' memories gathered from their
- * states for the pass, laid out (layers, rows, width): gru, router, thought. S and z are read in
- * place, a row at a time.
+ * (2), φ(q) ⊙ z (then each head's φ(q)ᵀ z repeated over the head) qz, φ(q)ᵀ z of each head den
+ * (heads), the GLU's hb, hb2; and the rows' memories gathered from their states for the pass,
+ * laid out (layers, rows, width): gru, router, thought, z. S is read in place, a row at a time.
  */
 function rowWidths(c: MofConfig) {
   const d = c.dim, width = gruWidth(c), r = c.routerDim, hidden = ffnHidden(c);
   return {
-    e: d, x: d, n: d, h: d, pe: d, q: d, k: d, v: d, att: d, g: d, a: d, gf: width, gc: width, rf: r, rc: r, p: 2, den: 1,
-    hb: hidden, hb2: hidden, gru: c.layers * width, router: c.layers * r, thought: c.layers * d,
+    e: d, x: d, n: d, h: d, pe: d, q: d, k: d, v: d, att: d, g: d, a: d, gf: width, gc: width, rf: r, rc: r, p: 2, qz: d, den: c.heads,
+    hb: hidden, hb2: hidden, gru: c.layers * width, router: c.layers * r, thought: c.layers * d, z: c.layers * d,
   };
 }
 
@@ -169,11 +169,11 @@ export class MofInference extends StepEngine<MofConfig, MofState> {
       rmsNorm(state, cand, cols);
       project(out, cand, to, false);
     };
-    const memories = { gru: states.map((s) => s.gruState), router: states.map((s) => s.routerState), thought: states.map((s) => s.thoughtSum) };
+    const memories = {
+      gru: states.map((s) => s.gruState), router: states.map((s) => s.routerState), thought: states.map((s) => s.thoughtSum), z: states.map((s) => s.z),
+    };
 
-    ws.gather('gru', memories.gru, c.layers);
-    ws.gather('router', memories.router, c.layers);
-    ws.gather('thought', memories.thought, c.layers);
+    for (const name of ['gru', 'router', 'thought', 'z'] as const) ws.gather(name, memories[name], c.layers);
     K.embeddingForward(w.embedding.ptr, ws.ids.ptr, e, rows, d);
     K.scale(e, 1, x, nd, false);
     const pe = ws.view('pe', rows).f32();
@@ -197,7 +197,7 @@ export class MofInference extends StepEngine<MofConfig, MofState> {
       project(L.v, h, ws.ptr('v'), false);
       K.unaryForward('eluPlusOne', q, q, nd);
       K.unaryForward('eluPlusOne', ws.ptr('k'), ws.ptr('k'), nd);
-      states.forEach((s, i) => this.attendHeads(s, l, i, att + i * d * 4));
+      this.attend(states, l);
       rmsNorm(att, h, d);
       project(L.o, h, att, false);
       // The thought vector: each row's running mean over its own positions.
@@ -227,27 +227,30 @@ export class MofInference extends StepEngine<MofConfig, MofState> {
         K.scale(a + i * d * 4, p[2 * i + 1], x + i * d * 4, d, true);
       }
     }
-    ws.scatter('gru', memories.gru, c.layers);
-    ws.scatter('router', memories.router, c.layers);
-    ws.scatter('thought', memories.thought, c.layers);
+    for (const name of ['gru', 'router', 'thought', 'z'] as const) ws.scatter(name, memories[name], c.layers);
   }
 
   /**
-   * out (dim) = per head φ(q)ᵀ S / φ(q)ᵀ z after adding φ(k) vᵀ to S and φ(k) to z, for row `row`
-   * of the workspace (its q, k hold φ(q), φ(k)) and layer l of that row's state s.
+   * The workspace's att (rows, dim) = per row and head φ(q)ᵀ S / φ(q)ᵀ z after adding v φ(k)ᵀ to
+   * S and φ(k) to z: q and k hold φ(q) and φ(k), z the rows' gathered sums of layer l; each row's
+   * S is its state's, updated and read in place.
    */
-  private attendHeads(s: MofState, l: number, row: number, out: number): void {
-    const c = this.modelConfig, H = c.heads, hd = c.dim / H, ws = this.batch, at = row * c.dim * 4;
-    const den = ws.ptr('den') + row * 4, denValue = ws.view('den', row + 1).f32();
-    for (let head = 0; head < H; head++) {
-      const S = s.S.ptr + (l * H + head) * hd * hd * 4, z = s.z.ptr + (l * H + head) * hd * 4, offset = at + head * hd * 4;
-      const q = ws.ptr('q') + offset, k = ws.ptr('k') + offset, v = ws.ptr('v') + offset, o = out + head * hd * 4;
-      K.matmul(hd, hd, 1, k, false, v, false, S, true);
-      K.binaryForward('add', z, k, hd, z, hd);
-      K.matmul(1, hd, hd, q, false, S, false, o, false);
-      K.matvec(1, hd, z, hd, q, den, false);
-      K.scale(o, 1 / denValue[row], o, hd, false);
-    }
+  private attend(states: readonly MofState[], l: number): void {
+    const c = this.modelConfig, H = c.heads, d = c.dim, hd = d / H, ws = this.batch, rows = states.length, nd = rows * d;
+    const z = ws.ptr('z') + l * nd * 4, qz = ws.ptr('qz'), den = ws.ptr('den');
+    K.binaryForward('add', z, ws.ptr('k'), nd, z, nd);
+    states.forEach((s, i) => {
+      for (let head = 0; head < H; head++) {
+        const S = s.S.ptr + (l * H + head) * hd * hd * 4, at = (i * d + head * hd) * 4;
+        K.matmul(hd, hd, 1, ws.ptr('v') + at, false, ws.ptr('k') + at, false, S, true);
+        K.matvec(hd, hd, S, hd, ws.ptr('q') + at, ws.ptr('att') + at, false);
+      }
+    });
+    // den = φ(q)ᵀ z of every (row, head); each repeated over its head's hd floats divides att.
+    K.binaryForward('mul', ws.ptr('q'), z, nd, qz, nd);
+    K.rowSum(qz, rows * H, hd, 1, den, false);
+    K.copyRows(den, 1, 0, qz, hd, 1, rows * H, hd, 1, false);
+    K.binaryForward('div', ws.ptr('att'), qz, nd, ws.ptr('att'), nd);
   }
 
   protected classify(rows: number): void {
