@@ -1,10 +1,10 @@
 // CPUFlow decoding (src/models/cpuflow.ts), one token at a time in each of a batch of sequences
-// (one row each, see StepEngine). The scan's state is two running
-// sums per layer, num = Σ k ⊙ v and den = Σ k (stateDim floats each), and the position vector is
-// the running sum of the CumStepPos steps: no KV cache, one token costs the same at every
-// position — up to contextLength tokens, the length of the steps table. Projections are
-// multiplied as the export stores them (see Projector in engine.ts); ternary and int8 layers norm
-// their input first (RMSNorm without gain), fp32 ones (the author's float model) do not.
+// (one row each, see StepEngine). The scan's state is two running sums per layer, num = Σ k ⊙ v and
+// den = Σ k (stateDim floats each), and the position vector is the running sum of the CumStepPos
+// steps: no KV cache, one token costs the same at every position — up to contextLength tokens, the
+// length of the steps table. Projections are multiplied as the export stores them (see Projector in
+// engine.ts); ternary and int8 layers norm their input first (RMSNorm without gain), fp32 ones (the
+// author's float model) do not.
 //
 //   pos += steps[t];  x = embedding[token] + pos
 //   per layer:  h = LayerNorm(x)

@@ -1,9 +1,9 @@
 // FlashLM-MLP decoding (src/models/flashlm-mlp.ts), one token at a time in each of a batch of
-// sequences (one row each, see StepEngine). The only memory is the
-// running average s (dim floats): a token updates it, and only the token that is classified
-// runs the MLP, so a prompt costs one vector update per token and no context limit applies. Every
-// layer is a BitLinear: its input is RMS-normalized (no gain), then multiplied as the export
-// stores the weight (see Projector in engine.ts).
+// sequences (one row each, see StepEngine). The only memory is the running average s (dim floats):
+// a token updates it, and only the token that is classified runs the MLP, so a prompt costs one
+// vector update per token and no context limit applies. Every layer is a BitLinear: its input is
+// RMS-normalized (no gain), then multiplied as the export stores the weight (see Projector in
+// engine.ts).
 //
 //   e = embedding[token]
 //   s = e + f * (s - e)                 f = sigmoid(decay); as the training kernel computes it

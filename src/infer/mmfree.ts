@@ -1,10 +1,9 @@
 // MatMul-free LM decoding (src/models/mmfree.ts), one token at a time in each of a batch of
-// sequences (one row each, see StepEngine). The token mixer (MLGRU)
-// is a recurrence with one state vector s (dim floats) per layer: no KV cache and no context
-// limit, and one token costs the same at every position. Every projection is a BitLinear: its
-// input is RMS-normalized (no gain), then multiplied as the export stores the weight — ternary
-// 2-bit packed times 8-bit activations, or f32 for int8 / fp32 layers and ternary ones with float
-// activations (see Projector in engine.ts).
+// sequences (one row each, see StepEngine). The token mixer (MLGRU) is a recurrence with one state
+// vector s (dim floats) per layer: no KV cache and no context limit, and one token costs the same
+// at every position. Every projection is a BitLinear: its input is RMS-normalized (no gain), then
+// multiplied as the export stores the weight — ternary 2-bit packed times 8-bit activations, or f32
+// for int8 / fp32 layers and ternary ones with float activations (see Projector in engine.ts).
 //
 //   x = embedding[token]
 //   per layer:  h = norm(rmsnorm(x))                              norm: BitLinear's, no gain

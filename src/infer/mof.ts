@@ -1,10 +1,10 @@
 // Mixture-of-frameworks decoding (src/models/mof.ts), one token at a time in each of a batch of
-// sequences (one row each, see StepEngine) with a fixed-size state:
-// per layer the GRU expert's and the router's minGRU states, linear attention's S (hd x hd) and
-// z (hd) per head, and the running sum of the thought vector's context; the position feeds the
-// sinusoidal encoding and the running mean's count. No KV cache, no context limit, O(1) a token.
-// Every projection is a BitLinear: its input is RMS-normalized (no gain), then multiplied as the
-// export stores the weight (see Projector in engine.ts).
+// sequences (one row each, see StepEngine) with a fixed-size state: per layer the GRU expert's and
+// the router's minGRU states, linear attention's S (hd x hd) and z (hd) per head, and the running
+// sum of the thought vector's context; the position feeds the sinusoidal encoding and the running
+// mean's count. No KV cache, no context limit, O(1) a token. Every projection is a BitLinear: its
+// input is RMS-normalized (no gain), then multiplied as the export stores the weight (see Projector
+// in engine.ts).
 //
 //   e = embedding[token]; x = e
 //   per layer:  x += β e                                           with embeddingMix
