@@ -1,6 +1,7 @@
 // What the engines on exported files (flashlm, gpt2, bitnet, mmfree, cpuflow, flashlm-mlp, mof) share: the file's weights
 // in the wasm heap, the projection y = W x of one or more rows as training computes it, the
-// output head, the KV cache, and the memory of a state.
+// output head, the KV cache, the memory of a state, and the batch workspace of the recurrent
+// engines.
 import { noGrad } from '../core/autograd.js';
 import { TernlmError } from '../core/errors.js';
 import * as K from '../core/kernels.js';

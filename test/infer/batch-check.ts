@@ -3,8 +3,11 @@
 // grows), a state passed twice, and states that go on alone after being batched.
 import assert from 'node:assert/strict';
 import { TernlmError } from '../../src/core/errors.js';
+import { join } from 'node:path';
+import type { Tokenizer } from '../../src/data/tokenizer.js';
 import type { InferenceModel, InferenceState } from '../../src/infer/model.js';
-import { FLIP_TOLERANCE, TOLERANCE, randomTokens } from './engine-check.js';
+import type { ModelConfig } from '../../src/models/index.js';
+import { FLIP_TOLERANCE, TOLERANCE, exportedEngine, makeModel, randomTokens } from './engine-check.js';
 import { logSoftmax, maxDiff } from './logprobs.js';
 
 /** Sequences in the large batch: more than any batch assertStepBatchMatchesStep makes. */
@@ -54,5 +57,17 @@ export function assertLargeBatch(engine: InferenceModel, seed: number): void {
     assert.deepEqual(batched.map((s) => s.pos), before, 'a refused batch moves no state');
   } finally {
     for (const s of [...batched, ...alone]) s.dispose();
+  }
+}
+
+/** assertLargeBatch on a random model of `config`, exported (f32) into `dir` and loaded. */
+export function checkLargeBatch(config: ModelConfig, seed: number, dir: string, tokenizer: Tokenizer): void {
+  const model = makeModel(config, seed);
+  const engine = exportedEngine(model, tokenizer, join(dir, `batch-${seed}.safetensors`));
+  try {
+    assertLargeBatch(engine, seed);
+  } finally {
+    engine.dispose();
+    model.dispose();
   }
 }

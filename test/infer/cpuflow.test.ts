@@ -14,7 +14,7 @@ import { CpuflowInference } from '../../src/infer/cpuflow.js';
 import { openSafetensors } from '../../src/io/safetensors.js';
 import { CPUFLOW_DEFAULTS, type CpuflowConfig } from '../../src/models/cpuflow.js';
 import { ternlm } from '../cli/run-cli.js';
-import { assertLargeBatch } from './batch-check.js';
+import { checkLargeBatch } from './batch-check.js';
 import { prepareTinyDataset, TINY_MODEL } from '../cli/tiny-data.js';
 import { assertContextLimit, assertGreedyGeneration, assertRefusalsAndReset, checkExportedEngine, exportedEngine, makeModel, precisionCases } from './engine-check.js';
 
@@ -43,14 +43,7 @@ describe('the CPUFlow engine reproduces the training forward pass', () => {
   }
 
   it('a batch of 40 sequences (the workspace grows) gives each what step gives it; batched states go on alone', () => {
-    const model = makeModel(CPUFLOW, 43);
-    const engine = exportedEngine(model, tokenizer, join(dir, 'batch.safetensors'));
-    try {
-      assertLargeBatch(engine, 43);
-    } finally {
-      engine.dispose();
-      model.dispose();
-    }
+    checkLargeBatch(CPUFLOW, 43, dir, tokenizer);
   });
 
   it('the context ends with the CumStepPos table; a refused prompt changes nothing; reset forgets the past', () => {

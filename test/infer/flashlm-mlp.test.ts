@@ -13,8 +13,8 @@ import { FlashLMMlpInference } from '../../src/infer/flashlm-mlp.js';
 import { FLASHLM_MLP_DEFAULTS, type FlashLMMlpConfig } from '../../src/models/flashlm-mlp.js';
 import { ternlm } from '../cli/run-cli.js';
 import { prepareTinyDataset, TINY_MODEL } from '../cli/tiny-data.js';
-import { assertLargeBatch } from './batch-check.js';
-import { checkExportedEngine, exportedEngine, makeModel } from './engine-check.js';
+import { checkLargeBatch } from './batch-check.js';
+import { checkExportedEngine } from './engine-check.js';
 
 /** The byte-level tokenizer with no merges: 256 bytes + end-of-text. */
 const tokenizer = new BpeTokenizer(new Int32Array(0));
@@ -47,14 +47,7 @@ describe('the FlashLM-MLP engine reproduces the training forward pass', () => {
   }
 
   it('a batch of 40 sequences (the workspace grows) gives each what step gives it; batched states go on alone', () => {
-    const model = makeModel(MLP, 43);
-    const engine = exportedEngine(model, tokenizer, join(dir, 'batch.safetensors'));
-    try {
-      assertLargeBatch(engine, 43);
-    } finally {
-      engine.dispose();
-      model.dispose();
-    }
+    checkLargeBatch(MLP, 43, dir, tokenizer);
   });
 });
 

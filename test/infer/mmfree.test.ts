@@ -13,7 +13,7 @@ import { MmfreeInference } from '../../src/infer/mmfree.js';
 import { MMFREE_DEFAULTS, type MmfreeConfig } from '../../src/models/mmfree.js';
 import { ternlm } from '../cli/run-cli.js';
 import { assertGreedyGeneration, assertRefusalsAndReset, checkExportedEngine, exportedEngine, makeModel, precisionCases } from './engine-check.js';
-import { assertLargeBatch } from './batch-check.js';
+import { checkLargeBatch } from './batch-check.js';
 import { prepareTinyDataset, trainAndExportTiny } from '../cli/tiny-data.js';
 
 /** The byte-level tokenizer with no merges: 256 bytes + end-of-text. */
@@ -42,14 +42,7 @@ describe('the MatMul-free LM engine reproduces the training forward pass', () =>
   }
 
   it('a batch of 40 sequences (the workspace grows) gives each what step gives it; batched states go on alone', () => {
-    const model = makeModel(MMFREE, 43);
-    const engine = exportedEngine(model, tokenizer, join(dir, 'batch.safetensors'));
-    try {
-      assertLargeBatch(engine, 43);
-    } finally {
-      engine.dispose();
-      model.dispose();
-    }
+    checkLargeBatch(MMFREE, 43, dir, tokenizer);
   });
 
   it('a refused prompt changes nothing; reset forgets the past', () => {
