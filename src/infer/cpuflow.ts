@@ -1,9 +1,10 @@
-// CPUFlow decoding (src/models/cpuflow.ts), one token at a time. The scan's state is two running
-// sums per layer, num = Σ k ⊙ v and den = Σ k (stateDim floats each), and the position vector is
-// the running sum of the CumStepPos steps: no KV cache, one token costs the same at every
-// position — up to contextLength tokens, the length of the steps table. Projections are
-// multiplied as the export stores them (see Projector in engine.ts); ternary and int8 layers norm
-// their input first (RMSNorm without gain), fp32 ones (the author's float model) do not.
+// CPUFlow decoding (src/models/cpuflow.ts), one token at a time in each of a batch of sequences
+// (one row each, see StepEngine). The scan's state is two running sums per layer, num = Σ k ⊙ v and
+// den = Σ k (stateDim floats each), and the position vector is the running sum of the CumStepPos
+// steps: no KV cache, one token costs the same at every position — up to contextLength tokens, the
+// length of the steps table. Projections are multiplied as the export stores them (see Projector in
+// engine.ts); ternary and int8 layers norm their input first (RMSNorm without gain), fp32 ones (the
+// author's float model) do not.
 //
 //   pos += steps[t];  x = embedding[token] + pos
 //   per layer:  h = LayerNorm(x)
@@ -13,9 +14,9 @@
 //               x += Down . relu(Up . LayerNorm(x))
 //   logits = head(LayerNorm(x))
 import * as K from '../core/kernels.js';
-import type { Tensor } from '../core/tensor.js';
+import { Tensor } from '../core/tensor.js';
 import { cpuflowBitOptions, type CpuflowConfig } from '../models/cpuflow.js';
-import { LAYER_NORM_EPS, type LayerNormWeights, type OutputHead, PackedWeights, type Projection, RMS_NORM_EPS, StepEngine, StepStateBase } from './engine.js';
+import { BatchWorkspace, LAYER_NORM_EPS, type LayerNormWeights, type OutputHead, PackedWeights, type Projection, RMS_NORM_EPS, StepEngine, StepStateBase } from './engine.js';
 import type { PackedSource } from './packed-format.js';
 
 interface Layer {
@@ -56,37 +57,17 @@ function readWeights(w: PackedWeights<CpuflowConfig>): CpuflowWeights {
   return { embedding, steps: w.float('pos.steps', [c.contextLength, d]), layers, normOut: norm('norm_out'), head: w.head(embedding) };
 }
 
-/** Per-sequence state: the running sums of every layer and one token's scratch, allocated once. */
+/** Per-sequence state: the position vector and the running sums of every layer. */
 export class CpuflowState extends StepStateBase {
   readonly position: Tensor; // (dim) steps_0 + … + steps_{pos-1}
   readonly num: Tensor; // (layers, stateDim) Σ k ⊙ v
   readonly den: Tensor; // (layers, stateDim) Σ k
-  readonly x: Tensor; // (dim) residual stream
-  readonly h: Tensor; // (dim) a block's normed input
-  readonly q: Tensor; // (stateDim)
-  readonly k: Tensor; // (stateDim)
-  readonly v: Tensor; // (stateDim), then k ⊙ v
-  readonly s: Tensor; // (stateDim) the scan's output, then Mix . s
-  readonly ratio: Tensor; // (stateDim) den + eps, then num / (den + eps)
-  readonly eps: Tensor; // (1) the config's scanEps
-  readonly hb: Tensor; // (ffnHidden)
 
   constructor(c: CpuflowConfig) {
-    super(c.vocabSize, Math.max(c.dim, c.stateDim, c.ffnHidden));
-    const b = this.buffers, d = c.dim, k = c.stateDim;
-    this.position = b.zeros([d]);
-    this.num = b.zeros([c.layers, k]);
-    this.den = b.zeros([c.layers, k]);
-    this.x = b.empty([d]);
-    this.h = b.empty([d]);
-    this.q = b.empty([k]);
-    this.k = b.empty([k]);
-    this.v = b.empty([k]);
-    this.s = b.empty([k]);
-    this.ratio = b.empty([k]);
-    this.eps = b.empty([1]);
-    this.eps.f32()[0] = c.scanEps;
-    this.hb = b.empty([c.ffnHidden]);
+    super(c.vocabSize);
+    this.position = this.buffers.zeros([c.dim]);
+    this.num = this.buffers.zeros([c.layers, c.stateDim]);
+    this.den = this.buffers.zeros([c.layers, c.stateDim]);
   }
 
   protected memory(): Tensor[] {
@@ -94,12 +75,25 @@ export class CpuflowState extends StepStateBase {
   }
 }
 
+/**
+ * The workspace's buffers, floats a row: the residual stream x, a block's normed input h (first
+ * the rows' position steps), the scan's q, k, v (then k ⊙ v), s (its output, then Mix . s) and
+ * ratio (den + eps, then num / (den + eps)), the feed-forward's hb, and the rows' memories
+ * gathered from their states for the pass: position (dim), num and den (layers, rows, stateDim).
+ */
+function rowWidths(c: CpuflowConfig) {
+  const d = c.dim, k = c.stateDim;
+  return { x: d, h: d, q: k, k, v: k, s: k, ratio: k, hb: c.ffnHidden, position: d, num: c.layers * k, den: c.layers * k };
+}
+
 export class CpuflowInference extends StepEngine<CpuflowConfig, CpuflowState> {
   readonly family = 'cpuflow';
   readonly config: Readonly<Record<string, number | string | boolean>>;
   /** The CumStepPos table's length: positions past it have no position vector. */
   override readonly contextLength: number;
+  protected readonly batch: BatchWorkspace<keyof ReturnType<typeof rowWidths>>;
   private readonly w: CpuflowWeights;
+  private readonly eps: Tensor; // (1) the config's scanEps
 
   constructor(source: PackedSource) {
     super(PackedWeights.open(source, 'cpuflow', 'CPUFlow'));
@@ -110,58 +104,72 @@ export class CpuflowInference extends StepEngine<CpuflowConfig, CpuflowState> {
       precision: c.precision, quantizeActivations: c.quantizeActivations, head: c.head.type, vocabSize: c.vocabSize,
     };
     this.w = this.weights.build(readWeights);
+    this.eps = this.weights.adopt(Tensor.from([c.scanEps]));
+    this.batch = new BatchWorkspace(rowWidths(c), c.vocabSize, Math.max(c.dim, c.stateDim, c.ffnHidden));
   }
 
   newState(): CpuflowState {
     return new CpuflowState(this.modelConfig);
   }
 
-  protected advance(s: CpuflowState, token: number): void {
-    const c = this.modelConfig, d = c.dim, k = c.stateDim, hidden = c.ffnHidden, w = this.w, project = s.projector;
-    const x = s.x.ptr, h = s.h.ptr, q = s.q.ptr, kp = s.k.ptr, v = s.v.ptr, sp = s.s.ptr, ratio = s.ratio.ptr, hb = s.hb.ptr;
+  protected advance(states: readonly CpuflowState[]): void {
+    const c = this.modelConfig, d = c.dim, k = c.stateDim, hidden = c.ffnHidden, w = this.w, ws = this.batch, rows = states.length;
+    const x = ws.ptr('x'), h = ws.ptr('h'), q = ws.ptr('q'), kp = ws.ptr('k'), v = ws.ptr('v'), sp = ws.ptr('s'), ratio = ws.ptr('ratio'), hb = ws.ptr('hb');
+    const position = ws.ptr('position'), nd = rows * d, nk = rows * k;
     const inputNorm = cpuflowBitOptions(c).inputNorm;
-    const layerNorm = (from: number, n: LayerNormWeights, to: number) => K.layerNormForward(from, n.weight, n.bias, to, s.mean.ptr, s.rstd.ptr, 1, d, LAYER_NORM_EPS);
+    const layerNorm = (from: number, n: LayerNormWeights, to: number) => K.layerNormForward(from, n.weight, n.bias, to, ws.mean.ptr, ws.rstd.ptr, rows, d, LAYER_NORM_EPS);
     const normInput = (at: number, width: number) => {
-      if (inputNorm) K.rmsNormForward(at, 0, at, s.rstd.ptr, 1, width, RMS_NORM_EPS);
+      if (inputNorm) K.rmsNormForward(at, 0, at, ws.rstd.ptr, rows, width, RMS_NORM_EPS);
     };
+    const project = (p: Projection, from: number, to: number, accumulate: boolean) => ws.projector.run(p, from, to, rows, accumulate);
+    const memories = { position: states.map((s) => s.position), num: states.map((s) => s.num), den: states.map((s) => s.den) };
 
-    s.id.typed()[0] = token;
-    K.embeddingForward(w.embedding.ptr, s.id.ptr, x, 1, d);
-    K.binaryForward('add', s.position.ptr, w.steps.ptr + s.pos * d * 4, d, s.position.ptr, d);
-    K.binaryForward('add', x, s.position.ptr, d, x, d);
+    ws.gather('position', memories.position, 1);
+    ws.gather('num', memories.num, c.layers);
+    ws.gather('den', memories.den, c.layers);
+    K.embeddingForward(w.embedding.ptr, ws.ids.ptr, x, rows, d);
+    // position += steps[pos], each row its own row of the table (gathered as an embedding of the positions).
+    ws.ids.typed().set(states.map((s) => s.pos));
+    K.embeddingForward(w.steps.ptr, ws.ids.ptr, h, rows, d);
+    K.binaryForward('add', position, h, nd, position, nd);
+    K.binaryForward('add', x, position, nd, x, nd);
     for (let l = 0; l < c.layers; l++) {
-      const L = w.layers[l], num = s.num.ptr + l * k * 4, den = s.den.ptr + l * k * 4;
+      const L = w.layers[l], num = ws.ptr('num') + l * nk * 4, den = ws.ptr('den') + l * nk * 4;
       // The scan: q, k and v share their input, so BitLinear's norm of it runs once.
       layerNorm(x, L.mixerNorm, h);
       normInput(h, d);
-      project.run(L.query, h, q, 1, false);
-      project.run(L.key, h, kp, 1, false);
-      project.run(L.value, h, v, 1, false);
-      K.unaryForward('sigmoid', kp, kp, k);
-      K.unaryForward('tanh', v, v, k);
-      K.binaryForward('mul', kp, v, k, v, k);
-      K.binaryForward('add', num, v, k, num, k);
-      K.binaryForward('add', den, kp, k, den, k);
-      K.binaryForward('add', den, s.eps.ptr, 1, ratio, k);
-      K.binaryForward('div', num, ratio, k, ratio, k);
-      K.binaryForward('mul', q, ratio, k, sp, k);
+      project(L.query, h, q, false);
+      project(L.key, h, kp, false);
+      project(L.value, h, v, false);
+      K.unaryForward('sigmoid', kp, kp, nk);
+      K.unaryForward('tanh', v, v, nk);
+      K.binaryForward('mul', kp, v, nk, v, nk);
+      K.binaryForward('add', num, v, nk, num, nk);
+      K.binaryForward('add', den, kp, nk, den, nk);
+      K.binaryForward('add', den, this.eps.ptr, 1, ratio, nk);
+      K.binaryForward('div', num, ratio, nk, ratio, nk);
+      K.binaryForward('mul', q, ratio, nk, sp, nk);
       normInput(sp, k);
-      project.run(L.mix, sp, ratio, 1, false);
+      project(L.mix, sp, ratio, false);
       normInput(ratio, k);
-      project.run(L.out, ratio, x, 1, true);
+      project(L.out, ratio, x, true);
 
       // Channel mixer: x += Down . relu(Up . LayerNorm(x)).
       layerNorm(x, L.ffnNorm, h);
       normInput(h, d);
-      project.run(L.up, h, hb, 1, false);
-      K.unaryForward('relu', hb, hb, hidden);
+      project(L.up, h, hb, false);
+      K.unaryForward('relu', hb, hb, rows * hidden);
       normInput(hb, hidden);
-      project.run(L.down, hb, x, 1, true);
+      project(L.down, hb, x, true);
     }
+    ws.scatter('position', memories.position, 1);
+    ws.scatter('num', memories.num, c.layers);
+    ws.scatter('den', memories.den, c.layers);
   }
 
-  protected classify(s: CpuflowState): void {
-    K.layerNormForward(s.x.ptr, this.w.normOut.weight, this.w.normOut.bias, s.h.ptr, s.mean.ptr, s.rstd.ptr, 1, this.modelConfig.dim, LAYER_NORM_EPS);
-    this.w.head.logits(s.h, s.logitsTensor);
+  protected classify(rows: number): void {
+    const ws = this.batch, norm = this.w.normOut;
+    K.layerNormForward(ws.ptr('x'), norm.weight, norm.bias, ws.ptr('h'), ws.mean.ptr, ws.rstd.ptr, rows, this.modelConfig.dim, LAYER_NORM_EPS);
+    this.w.head.logits(ws.view('h', rows), ws.logits(rows));
   }
 }

@@ -1,6 +1,7 @@
 // What the engines on exported files (flashlm, gpt2, bitnet, mmfree, cpuflow, flashlm-mlp, mof) share: the file's weights
 // in the wasm heap, the projection y = W x of one or more rows as training computes it, the
-// output head, the KV cache, and the memory of a state.
+// output head, the KV cache, the memory of a state, and the batch workspace of the recurrent
+// engines.
 import { noGrad } from '../core/autograd.js';
 import { TernlmError } from '../core/errors.js';
 import * as K from '../core/kernels.js';
@@ -397,8 +398,8 @@ export class TransformerState implements InferenceState {
   }
 }
 
-/** The activations and logits of a stepBatch pass of up to `rows` sequences, allocated together. */
-class BatchWorkspace {
+/** The activations and logits of a transformer's stepBatch pass of up to `rows` sequences, allocated together. */
+class TransformerBatch {
   readonly activations: TransformerActivations;
   readonly logits: Tensor; // (rows, vocab)
   private readonly buffers = new StateBuffers();
@@ -429,7 +430,7 @@ export abstract class TransformerEngine<C extends ModelConfig> implements Infere
   readonly startToken: number;
   readonly tokenizer: Tokenizer;
   /** stepBatch's activations, for the largest batch so far (grown when a larger one comes). */
-  private batch: BatchWorkspace | null = null;
+  private batch: TransformerBatch | null = null;
 
   protected constructor(protected readonly weights: PackedWeights<C>, private readonly shape: TransformerShape) {
     this.vocabSize = shape.vocabSize;
@@ -486,7 +487,7 @@ export abstract class TransformerEngine<C extends ModelConfig> implements Infere
     if (!this.batch || this.batch.rows < B) {
       this.batch?.dispose();
       this.batch = null; // so that a failed allocation leaves no freed workspace behind
-      this.batch = new BatchWorkspace(this.shape, B);
+      this.batch = new TransformerBatch(this.shape, B);
     }
     const { activations: a, logits } = this.batch, V = this.vocabSize;
     a.ids.typed().set(tokens);
@@ -530,45 +531,28 @@ export abstract class TransformerEngine<C extends ModelConfig> implements Infere
   protected abstract classify(a: TransformerActivations, row: number, count: number, out: Tensor): void;
 }
 
-/** What a one-token-at-a-time engine's state holds for StepEngine. */
-export interface StepState extends InferenceState {
-  pos: number;
-  readonly logits: Float32Array;
-  /** Back to position 0 with an empty memory. */
-  clear(): void;
-}
-
 /**
- * What every StepEngine state holds besides its family's memory and scratch: the position, the
- * token id, a norm's statistics, the projector's 8-bit activations and the logits, all in buffers
- * freed together. A family allocates its own tensors from `buffers` and names the ones that
- * carry the past in `memory()`, which `clear` zeroes.
+ * A StepEngine state: its family's memory (what carries the past from token to token) and its
+ * logits, in buffers freed together; the activations of a pass live in the engine's
+ * BatchWorkspace. A family allocates its memory from `buffers` and names it in `memory()`, which
+ * `clear` zeroes.
  */
-export abstract class StepStateBase implements StepState {
+export abstract class StepStateBase implements InferenceState {
   pos = 0;
   protected readonly buffers = new StateBuffers();
-  readonly mean: Tensor; // (1) a LayerNorm's saved mean, unused at inference
-  readonly rstd: Tensor; // (1)
-  readonly id: Tensor; // (1) int32
-  readonly projector: Projector;
   readonly logitsTensor: Tensor; // (vocab)
   /** View of logitsTensor; shared wasm memory never detaches, so it stays valid as memory grows. */
   readonly logits: Float32Array;
 
-  /** `widestInput`: the longest input row of any projection. */
-  constructor(vocabSize: number, widestInput: number) {
-    const b = this.buffers;
-    this.mean = b.empty([1]);
-    this.rstd = b.empty([1]);
-    this.id = b.empty([1], 'i32');
-    this.projector = new Projector(b, 1, widestInput);
-    this.logitsTensor = b.zeros([vocabSize]);
+  constructor(vocabSize: number) {
+    this.logitsTensor = this.buffers.zeros([vocabSize]);
     this.logits = this.logitsTensor.f32();
   }
 
   /** The tensors that carry the past from token to token. */
   protected abstract memory(): readonly Tensor[];
 
+  /** Back to position 0 with an empty memory. */
   clear(): void {
     this.pos = 0;
     for (const t of this.memory()) t.bytes().fill(0);
@@ -579,19 +563,124 @@ export abstract class StepStateBase implements StepState {
   }
 }
 
+/** The buffers of one workspace size: `capacity` rows of each. */
+interface WorkspaceRows<N extends string> {
+  capacity: number;
+  named: Record<N, Tensor>; // (capacity, widths[name])
+  ids: Tensor; // (capacity) int32
+  mean: Tensor; // (capacity) a LayerNorm's saved means, unused at inference
+  rstd: Tensor; // (capacity) a norm's saved reciprocal deviations
+  logits: Tensor; // (capacity, vocab)
+  projector: Projector;
+}
+
+/**
+ * The activations of one pass of a StepEngine over a batch of rows, row i belonging to sequence
+ * i: every buffer the family names (`widths`: floats a row), the token ids, a norm's statistics,
+ * the projector's 8-bit activations and the logits. Sized for the largest batch seen: `reserve`
+ * reallocates every buffer when a batch has more rows (contents do not carry over).
+ */
+export class BatchWorkspace<N extends string> {
+  private buffers = new StateBuffers();
+  private current: WorkspaceRows<N>;
+
+  /** `widestInput`: the longest input row of any projection. */
+  constructor(private readonly widths: Readonly<Record<N, number>>, private readonly vocabSize: number, private readonly widestInput: number) {
+    this.current = this.allocate(1);
+  }
+
+  /** Room for `rows` rows in every buffer. */
+  reserve(rows: number): void {
+    if (rows <= this.current.capacity) return;
+    this.buffers.dispose();
+    this.current = this.allocate(rows);
+  }
+
+  get ids(): Tensor {
+    return this.current.ids;
+  }
+
+  get mean(): Tensor {
+    return this.current.mean;
+  }
+
+  get rstd(): Tensor {
+    return this.current.rstd;
+  }
+
+  get projector(): Projector {
+    return this.current.projector;
+  }
+
+  /** Byte offset of buffer `name` (row i at + i * widths[name] * 4). */
+  ptr(name: N): number {
+    return this.current.named[name].ptr;
+  }
+
+  /** The first `rows` rows of buffer `name`, (rows, widths[name]). */
+  view(name: N, rows: number): Tensor {
+    return this.current.named[name].rows(0, rows);
+  }
+
+  /** The first `rows` rows of the logits, (rows, vocab). */
+  logits(rows: number): Tensor {
+    return this.current.logits.rows(0, rows);
+  }
+
+  /**
+   * Copy each memory tensor m_i (layers, width) of the batch's states into buffer `name`, laid
+   * out (layers, rows, width): layer l of row i at float (l * rows + i) * width, so that a layer's
+   * rows are contiguous for the elementwise kernels.
+   */
+  gather(name: N, memories: readonly Tensor[], layers: number): void {
+    this.copyMemory(name, memories, layers, 'in');
+  }
+
+  /** The reverse of `gather`: buffer `name`'s rows back into each state's memory tensor. */
+  scatter(name: N, memories: readonly Tensor[], layers: number): void {
+    this.copyMemory(name, memories, layers, 'out');
+  }
+
+  dispose(): void {
+    this.buffers.dispose();
+  }
+
+  private copyMemory(name: N, memories: readonly Tensor[], layers: number, direction: 'in' | 'out'): void {
+    const rows = memories.length, base = this.ptr(name);
+    memories.forEach((m, i) => {
+      const width = m.size / layers, row = base + i * width * 4;
+      if (direction === 'in') K.copyRows(m.ptr, width, 0, row, rows * width, 0, layers, 1, width, false);
+      else K.copyRows(row, rows * width, 0, m.ptr, width, 0, layers, 1, width, false);
+    });
+  }
+
+  private allocate(capacity: number): WorkspaceRows<N> {
+    const b = this.buffers;
+    const named = {} as Record<N, Tensor>;
+    for (const name of Object.keys(this.widths) as N[]) named[name] = b.empty([capacity, this.widths[name]]);
+    return {
+      capacity, named, ids: b.empty([capacity], 'i32'), mean: b.empty([capacity]), rstd: b.empty([capacity]),
+      logits: b.empty([capacity, this.vocabSize]), projector: new Projector(b, capacity, this.widestInput),
+    };
+  }
+}
+
 /**
  * An engine whose state is a fixed-size memory (a recurrence), so that it has no context limit
- * (unless the family sets one: CPUFlow's position table) and takes a prompt one token at a time:
- * each family writes `advance` (one token through every layer) and `classify` (the logits after
- * the last token advanced).
+ * (unless the family sets one: CPUFlow's position table). Every token goes through one pass over
+ * a batch of rows in the engine's workspace, row i belonging to state i at its own position: a
+ * prompt is passes of one row, `stepBatch` one pass of several. Each family writes `advance` (the
+ * batch's tokens through every layer) and `classify` (the logits after the rows just advanced).
  */
-export abstract class StepEngine<C extends ModelConfig, S extends StepState> implements InferenceModel<S> {
+export abstract class StepEngine<C extends ModelConfig, S extends StepStateBase> implements InferenceModel<S> {
   abstract readonly family: string;
   abstract readonly config: Readonly<Record<string, number | string | boolean>>;
   readonly vocabSize: number;
-  readonly contextLength = Infinity;
+  readonly contextLength: number = Infinity;
   readonly startToken: number;
   readonly tokenizer: Tokenizer;
+  /** The activations of a pass (the family names its buffers). */
+  protected abstract readonly batch: BatchWorkspace<string>;
 
   protected constructor(protected readonly weights: PackedWeights<C>) {
     this.vocabSize = weights.config.vocabSize;
@@ -617,22 +706,53 @@ export abstract class StepEngine<C extends ModelConfig, S extends StepState> imp
   prefill(s: S, tokens: ArrayLike<number>): Float32Array {
     if (tokens.length === 0) throw new TernlmError('prefill needs at least one token');
     for (let i = 0; i < tokens.length; i++) checkToken(tokens[i], this.vocabSize);
-    if (s.pos + tokens.length > this.contextLength) throw new TernlmError(`the context is full: this model holds ${this.contextLength} tokens`);
-    for (let i = 0; i < tokens.length; i++) {
-      this.advance(s, tokens[i]);
-      s.pos++;
-    }
-    this.classify(s);
-    return s.logits;
+    this.checkRoom(s, tokens.length);
+    for (let i = 0; i < tokens.length; i++) this.pass([s], [tokens[i]]);
+    return this.logitsOf([s])[0];
+  }
+
+  /** Every state and token is checked first, so a refused batch moves no state. */
+  stepBatch(states: readonly S[], tokens: readonly number[]): Float32Array[] {
+    if (states.length !== tokens.length) throw new Error(`stepBatch: ${states.length} states, ${tokens.length} tokens`);
+    if (new Set(states).size !== states.length) throw new TernlmError('a batch holds each state once: a sequence takes one token a step');
+    for (const token of tokens) checkToken(token, this.vocabSize);
+    for (const s of states) this.checkRoom(s, 1);
+    if (states.length === 0) return [];
+    this.pass(states, tokens);
+    return this.logitsOf(states);
   }
 
   dispose(): void {
+    this.batch.dispose();
     this.weights.dispose();
   }
 
-  /** Run `token` through every layer at position s.pos, updating the state. */
-  protected abstract advance(s: S, token: number): void;
+  /**
+   * Run the token ids in the workspace's `ids` (one a row) through every layer, row i at
+   * position states[i].pos, updating each state's memory.
+   */
+  protected abstract advance(states: readonly S[]): void;
 
-  /** s.logits = the next-token logits after the last token advanced. */
-  protected abstract classify(s: S): void;
+  /** The workspace's logits (rows, vocab) = the next-token logits after the rows just advanced. */
+  protected abstract classify(rows: number): void;
+
+  private checkRoom(s: S, tokens: number): void {
+    if (s.pos + tokens > this.contextLength) throw new TernlmError(`the context is full: this model holds ${this.contextLength} tokens`);
+  }
+
+  /** One pass: tokens[i] into states[i], each state one position on. */
+  private pass(states: readonly S[], tokens: ArrayLike<number>): void {
+    this.batch.reserve(states.length);
+    this.batch.ids.typed().set(tokens);
+    this.advance(states);
+    for (const s of states) s.pos++;
+  }
+
+  /** Classify the rows just advanced and copy row i's logits into states[i].logits. */
+  private logitsOf(states: readonly S[]): Float32Array[] {
+    const V = this.vocabSize, logits = this.batch.logits(states.length);
+    this.classify(states.length);
+    states.forEach((s, i) => K.scale(logits.ptr + i * V * 4, 1, s.logitsTensor.ptr, V, false));
+    return states.map((s) => s.logits);
+  }
 }

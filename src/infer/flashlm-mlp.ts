@@ -1,8 +1,9 @@
-// FlashLM-MLP decoding (src/models/flashlm-mlp.ts), one token at a time. The only memory is the
-// running average s (dim floats): a token updates it, and only the token that is classified
-// runs the MLP, so a prompt costs one vector update per token and no context limit applies. Every
-// layer is a BitLinear: its input is RMS-normalized (no gain), then multiplied as the export
-// stores the weight (see Projector in engine.ts).
+// FlashLM-MLP decoding (src/models/flashlm-mlp.ts), one token at a time in each of a batch of
+// sequences (one row each, see StepEngine). The only memory is the running average s (dim floats):
+// a token updates it, and only the token that is classified runs the MLP, so a prompt costs one
+// vector update per token and no context limit applies. Every layer is a BitLinear: its input is
+// RMS-normalized (no gain), then multiplied as the export stores the weight (see Projector in
+// engine.ts).
 //
 //   e = embedding[token]
 //   s = e + f * (s - e)                 f = sigmoid(decay); as the training kernel computes it
@@ -12,7 +13,7 @@
 import * as K from '../core/kernels.js';
 import type { Tensor } from '../core/tensor.js';
 import { mlpShapes, type FlashLMMlpConfig } from '../models/flashlm-mlp.js';
-import { type OutputHead, PackedWeights, type Projection, RMS_NORM_EPS, StepEngine, StepStateBase } from './engine.js';
+import { BatchWorkspace, type OutputHead, PackedWeights, type Projection, RMS_NORM_EPS, StepEngine, StepStateBase } from './engine.js';
 import type { PackedSource } from './packed-format.js';
 
 interface FlashLMMlpWeights {
@@ -37,22 +38,13 @@ function readWeights(w: PackedWeights<FlashLMMlpConfig>): FlashLMMlpWeights {
   };
 }
 
-/** Per-sequence state: the running average and one token's scratch, allocated once. */
+/** Per-sequence state: the running average. */
 export class FlashLMMlpState extends StepStateBase {
   readonly s: Tensor; // (dim) the running average
-  readonly e: Tensor; // (dim) the last token's embedding
-  readonly x: Tensor; // (max(dim, hidden)) a layer's input
-  readonly y: Tensor; // (max(dim, hidden)) a layer's output
-  readonly h: Tensor; // (dim) the final hidden state
 
   constructor(c: FlashLMMlpConfig) {
-    super(c.vocabSize, Math.max(c.dim, c.hidden));
-    const b = this.buffers, width = Math.max(c.dim, c.hidden);
-    this.s = b.zeros([c.dim]);
-    this.e = b.zeros([c.dim]);
-    this.x = b.empty([width]);
-    this.y = b.empty([width]);
-    this.h = b.empty([c.dim]);
+    super(c.vocabSize);
+    this.s = this.buffers.zeros([c.dim]);
   }
 
   protected memory(): Tensor[] {
@@ -60,9 +52,20 @@ export class FlashLMMlpState extends StepStateBase {
   }
 }
 
+/**
+ * The workspace's buffers, floats a row: the rows' running averages s (gathered from their
+ * states for the pass, kept for classify), the last tokens' embeddings e, a layer's input x and
+ * output y (rows of the layer's width, packed), and the final hidden state h.
+ */
+function rowWidths(c: FlashLMMlpConfig) {
+  const width = Math.max(c.dim, c.hidden);
+  return { s: c.dim, e: c.dim, x: width, y: width, h: c.dim };
+}
+
 export class FlashLMMlpInference extends StepEngine<FlashLMMlpConfig, FlashLMMlpState> {
   readonly family = 'flashlm-mlp';
   readonly config: Readonly<Record<string, number | string | boolean>>;
+  protected readonly batch: BatchWorkspace<keyof ReturnType<typeof rowWidths>>;
   private readonly w: FlashLMMlpWeights;
 
   constructor(source: PackedSource) {
@@ -73,33 +76,36 @@ export class FlashLMMlpInference extends StepEngine<FlashLMMlpConfig, FlashLMMlp
       trainedContextLength: c.contextLength, head: c.head.type, vocabSize: c.vocabSize,
     };
     this.w = this.weights.build(readWeights);
+    this.batch = new BatchWorkspace(rowWidths(c), c.vocabSize, Math.max(c.dim, c.hidden));
   }
 
   newState(): FlashLMMlpState {
     return new FlashLMMlpState(this.modelConfig);
   }
 
-  protected advance(s: FlashLMMlpState, token: number): void {
-    const d = this.modelConfig.dim, e = s.e.ptr, state = s.s.ptr;
-    s.id.typed()[0] = token;
-    K.embeddingForward(this.w.embedding.ptr, s.id.ptr, e, 1, d);
+  protected advance(states: readonly FlashLMMlpState[]): void {
+    const d = this.modelConfig.dim, ws = this.batch, rows = states.length, n = rows * d;
+    const e = ws.ptr('e'), state = ws.ptr('s'), memories = states.map((s) => s.s);
+    ws.gather('s', memories, 1);
+    K.embeddingForward(this.w.embedding.ptr, ws.ids.ptr, e, rows, d);
     // s = e + f * (s - e)
-    K.binaryForward('sub', state, e, d, state, d);
-    K.binaryForward('mul', state, this.w.forget.ptr, d, state, d);
-    K.binaryForward('add', state, e, d, state, d);
+    K.binaryForward('sub', state, e, n, state, n);
+    K.binaryForward('mul', state, this.w.forget.ptr, d, state, n);
+    K.binaryForward('add', state, e, n, state, n);
+    ws.scatter('s', memories, 1);
   }
 
-  protected classify(s: FlashLMMlpState): void {
-    const c = this.modelConfig, d = c.dim, w = this.w, x = s.x.ptr, y = s.y.ptr;
+  protected classify(rows: number): void {
+    const c = this.modelConfig, d = c.dim, w = this.w, ws = this.batch, x = ws.ptr('x'), y = ws.ptr('y');
     // x = e + gain * s
-    K.binaryForward('mul', s.s.ptr, w.gain, d, x, d);
-    K.binaryForward('add', x, s.e.ptr, d, x, d);
+    K.binaryForward('mul', ws.ptr('s'), w.gain, d, x, rows * d);
+    K.binaryForward('add', x, ws.ptr('e'), rows * d, x, rows * d);
     mlpShapes(c).forEach(([inF, outF], i) => {
-      K.rmsNormForward(x, 0, x, s.rstd.ptr, 1, inF, RMS_NORM_EPS);
-      s.projector.run(w.mlp[i], x, y, 1, false);
-      if (i < c.layers - 1) K.unaryForward('relu', y, x, outF);
-      else K.rmsNormForward(y, w.normOut, s.h.ptr, s.rstd.ptr, 1, outF, RMS_NORM_EPS);
+      K.rmsNormForward(x, 0, x, ws.rstd.ptr, rows, inF, RMS_NORM_EPS);
+      ws.projector.run(w.mlp[i], x, y, rows, false);
+      if (i < c.layers - 1) K.unaryForward('relu', y, x, rows * outF);
+      else K.rmsNormForward(y, w.normOut, ws.ptr('h'), ws.rstd.ptr, rows, outF, RMS_NORM_EPS);
     });
-    w.head.logits(s.h, s.logitsTensor);
+    w.head.logits(ws.view('h', rows), ws.logits(rows));
   }
 }

@@ -1,5 +1,6 @@
-// FlashLM decoding, one token at a time. Each conv mixer keeps the last (Kw-1)*dilation + 1 of
-// its inputs in a ring buffer; one token costs one step. Every projection computes what the
+// FlashLM decoding, one token at a time in each of a batch of sequences (one row each, see
+// StepEngine). Each conv mixer keeps the last (Kw-1)*dilation + 1 of its inputs in a ring buffer
+// of the sequence's state; one token costs one step. Every projection computes what the
 // training forward pass computes: ternary layers with 8-bit activations run on the 2-bit packed
 // weights (additions and subtractions only); ternary layers with float activations and int8
 // layers multiply float activations by their quantized weights, expanded to f32 at load.
@@ -8,15 +9,12 @@
 //   recurrence x, per layer:  x += Mix . conv(ring <- rmsnorm(x))
 //                             x += Down . (relu²(Gate . rmsnorm(x)) * (Up . rmsnorm(x)))
 //   logits = head(rmsnorm(x))
-import { TernlmError } from '../core/errors.js';
 import * as K from '../core/kernels.js';
 import { conv1dStep } from '../core/kernels-infer.js';
-import { Tensor } from '../core/tensor.js';
-import type { Tokenizer } from '../data/tokenizer.js';
+import type { Tensor } from '../core/tensor.js';
 import { gluHidden, type FlashLMConfig } from '../models/flashlm.js';
-import { PackedWeights, Projector, StateBuffers, checkToken, type OutputHead, type Projection } from './engine.js';
+import { BatchWorkspace, type OutputHead, PackedWeights, type Projection, RMS_NORM_EPS, StepEngine, StepStateBase } from './engine.js';
 import type { PackedSource } from './packed-format.js';
-import type { InferenceModel, InferenceState } from './model.js';
 
 interface Block {
   norm1: Tensor;
@@ -52,133 +50,90 @@ function readWeights(w: PackedWeights<FlashLMConfig>): FlashLMWeights {
   return { embedding, blocks, normOut: w.float('norm_out.weight'), head: w.head(embedding) };
 }
 
-/** Per-sequence state: ring buffers of the conv inputs and scratch, allocated once. */
-export class FlashLMState implements InferenceState {
-  pos = 0;
+/** Rows a conv mixer's window holds: the last (Kw-1)*dilation + 1 inputs. */
+function windowRows(c: FlashLMConfig, dilation: number): number {
+  return (c.kernelSize - 1) * dilation + 1;
+}
+
+/** Per-sequence state: the ring buffers of the conv inputs. */
+export class FlashLMState extends StepStateBase {
   /** Per (pass, layer): 2R rows of d; row i is written at i % R and at i % R + R, so the last R rows are contiguous. */
-  readonly rings: Tensor[];
-  readonly ringRows: number[];
-  readonly x: Tensor;
-  readonly h: Tensor;
-  readonly c: Tensor;
-  readonly g: Tensor;
-  readonly u: Tensor;
-  readonly rstd: Tensor;
-  readonly id: Tensor;
-  readonly projector: Projector;
-  readonly logitsTensor: Tensor;
-  readonly logits: Float32Array;
-  private readonly buffers = new StateBuffers();
+  readonly rings: Tensor[] = [];
 
-  constructor(readonly model: FlashLMInference) {
-    const c = model.modelConfig, b = this.buffers;
-    const d = c.dim, hid = gluHidden(c);
-    this.rings = [];
-    this.ringRows = [];
+  constructor(c: FlashLMConfig, blocks: readonly Block[]) {
+    super(c.vocabSize);
     for (let r = 0; r < c.recurrence; r++) {
-      for (const block of model.blocks) {
-        const R = (c.kernelSize - 1) * block.dilation + 1;
-        this.ringRows.push(R);
-        this.rings.push(b.zeros([2 * R, d]));
-      }
+      for (const block of blocks) this.rings.push(this.buffers.zeros([2 * windowRows(c, block.dilation), c.dim]));
     }
-    this.x = b.empty([d]);
-    this.h = b.empty([d]);
-    this.c = b.empty([d]);
-    this.g = b.empty([hid]);
-    this.u = b.empty([hid]);
-    this.rstd = b.empty([1]);
-    this.id = b.empty([1], 'i32');
-    this.projector = new Projector(b, 1, Math.max(d, hid));
-    this.logitsTensor = b.zeros([c.vocabSize]);
-    this.logits = this.logitsTensor.f32();
   }
 
-  clear(): void {
-    this.pos = 0;
-    for (const r of this.rings) r.bytes().fill(0);
-  }
-
-  dispose(): void {
-    this.buffers.dispose();
+  protected memory(): Tensor[] {
+    return this.rings;
   }
 }
 
-export class FlashLMInference implements InferenceModel<FlashLMState> {
+/**
+ * The workspace's buffers, floats a row: the residual stream x, the normed input n of a conv
+ * (then of the GLU), the conv's output c, and the GLU's g, u.
+ */
+function rowWidths(c: FlashLMConfig) {
+  const d = c.dim, hid = gluHidden(c);
+  return { x: d, n: d, c: d, g: hid, u: hid };
+}
+
+export class FlashLMInference extends StepEngine<FlashLMConfig, FlashLMState> {
   readonly family = 'flashlm';
-  readonly modelConfig: FlashLMConfig;
   readonly config: Readonly<Record<string, number | string | boolean>>;
-  readonly vocabSize: number;
-  readonly contextLength = Infinity;
-  readonly startToken: number;
-  readonly tokenizer: Tokenizer;
-  private readonly weights: PackedWeights<FlashLMConfig>;
+  protected readonly batch: BatchWorkspace<keyof ReturnType<typeof rowWidths>>;
   private readonly w: FlashLMWeights;
 
   constructor(source: PackedSource) {
-    this.weights = PackedWeights.open(source, 'flashlm', 'FlashLM');
-    const c = this.weights.config;
-    this.modelConfig = c;
+    super(PackedWeights.open(source, 'flashlm', 'FlashLM'));
+    const c = this.modelConfig;
     this.config = {
       dim: c.dim, layers: c.layers, recurrence: c.recurrence, kernelSize: c.kernelSize, dilations: c.dilations.join(','),
       gluHidden: gluHidden(c), precision: c.precision, quantizeActivations: c.quantizeActivations, head: c.head.type, vocabSize: c.vocabSize,
     };
-    this.vocabSize = c.vocabSize;
-    this.tokenizer = this.weights.tokenizer;
-    this.startToken = this.tokenizer.eotId;
     this.w = this.weights.build(readWeights);
-  }
-
-  get blocks(): readonly Block[] {
-    return this.w.blocks;
+    this.batch = new BatchWorkspace(rowWidths(c), c.vocabSize, Math.max(c.dim, gluHidden(c)));
   }
 
   newState(): FlashLMState {
-    return new FlashLMState(this);
+    return new FlashLMState(this.modelConfig, this.w.blocks);
   }
 
-  reset(s: FlashLMState): void {
-    s.clear();
-  }
-
-  step(s: FlashLMState, token: number): Float32Array {
-    checkToken(token, this.vocabSize);
-    const c = this.modelConfig, d = c.dim, hid = gluHidden(c), project = s.projector;
-    s.id.typed()[0] = token;
-    K.embeddingForward(this.w.embedding.ptr, s.id.ptr, s.x.ptr, 1, d);
+  protected advance(states: readonly FlashLMState[]): void {
+    const c = this.modelConfig, d = c.dim, hid = gluHidden(c), ws = this.batch, rows = states.length;
+    const x = ws.ptr('x'), n = ws.ptr('n'), conv = ws.ptr('c'), g = ws.ptr('g'), u = ws.ptr('u');
+    const rmsNorm = (gain: Tensor) => K.rmsNormForward(x, gain.ptr, n, ws.rstd.ptr, rows, d, RMS_NORM_EPS);
+    const project = (p: Projection, from: number, to: number, accumulate: boolean) => ws.projector.run(p, from, to, rows, accumulate);
+    K.embeddingForward(this.w.embedding.ptr, ws.ids.ptr, x, rows, d);
     let ring = 0;
     for (let r = 0; r < c.recurrence; r++) {
       for (const b of this.w.blocks) {
-        const R = s.ringRows[ring];
-        const buf = s.rings[ring++];
-        const slot = s.pos % R;
-        // The newest input goes to rows slot and slot + R: rows slot+1 .. slot+R are the window.
-        K.rmsNormForward(s.x.ptr, b.norm1.ptr, buf.ptr + slot * d * 4, s.rstd.ptr, 1, d, 1e-6);
-        K.scale(buf.ptr + slot * d * 4, 1, buf.ptr + (slot + R) * d * 4, d, false);
-        conv1dStep(buf.ptr + (slot + 1) * d * 4, b.convW.ptr, b.convB.ptr, s.c.ptr, d, c.kernelSize, b.dilation);
-        project.run(b.mix, s.c.ptr, s.x.ptr, 1, true);
-        K.rmsNormForward(s.x.ptr, b.norm2.ptr, s.h.ptr, s.rstd.ptr, 1, d, 1e-6);
-        project.run(b.gate, s.h.ptr, s.g.ptr, 1, false);
-        project.run(b.up, s.h.ptr, s.u.ptr, 1, false);
-        K.unaryForward('relu2', s.g.ptr, s.g.ptr, hid);
-        K.binaryForward('mul', s.g.ptr, s.u.ptr, hid, s.g.ptr, hid);
-        project.run(b.down, s.g.ptr, s.x.ptr, 1, true);
+        const R = windowRows(c, b.dilation);
+        rmsNorm(b.norm1);
+        // Each row's newest input goes to rows slot and slot + R of its ring: rows slot+1 .. slot+R are its window.
+        states.forEach((s, i) => {
+          const buf = s.rings[ring].ptr, slot = s.pos % R;
+          K.copyRows(n + i * d * 4, 0, 0, buf + slot * d * 4, 0, R * d, 1, 2, d, false);
+          conv1dStep(buf + (slot + 1) * d * 4, b.convW.ptr, b.convB.ptr, conv + i * d * 4, d, c.kernelSize, b.dilation);
+        });
+        ring++;
+        project(b.mix, conv, x, true);
+        rmsNorm(b.norm2);
+        project(b.gate, n, g, false);
+        project(b.up, n, u, false);
+        K.unaryForward('relu2', g, g, rows * hid);
+        K.binaryForward('mul', g, u, rows * hid, g, rows * hid);
+        project(b.down, g, x, true);
       }
     }
-    K.rmsNormForward(s.x.ptr, this.w.normOut.ptr, s.h.ptr, s.rstd.ptr, 1, d, 1e-6);
-    this.w.head.logits(s.h, s.logitsTensor);
-    s.pos++;
-    return s.logits;
   }
 
-  prefill(s: FlashLMState, tokens: ArrayLike<number>): Float32Array {
-    if (tokens.length === 0) throw new TernlmError('prefill needs at least one token');
-    let logits = s.logits;
-    for (let i = 0; i < tokens.length; i++) logits = this.step(s, tokens[i]);
-    return logits;
-  }
-
-  dispose(): void {
-    this.weights.dispose();
+  protected classify(rows: number): void {
+    const ws = this.batch;
+    K.rmsNormForward(ws.ptr('x'), this.w.normOut.ptr, ws.ptr('n'), ws.rstd.ptr, rows, this.modelConfig.dim, RMS_NORM_EPS);
+    this.w.head.logits(ws.view('n', rows), ws.logits(rows));
   }
 }

@@ -1,9 +1,9 @@
-// MatMul-free LM decoding (src/models/mmfree.ts), one token at a time. The token mixer (MLGRU)
-// is a recurrence with one state vector s (dim floats) per layer: no KV cache and no context
-// limit, and one token costs the same at every position. Every projection is a BitLinear: its
-// input is RMS-normalized (no gain), then multiplied as the export stores the weight — ternary
-// 2-bit packed times 8-bit activations, or f32 for int8 / fp32 layers and ternary ones with float
-// activations (see Projector in engine.ts).
+// MatMul-free LM decoding (src/models/mmfree.ts), one token at a time in each of a batch of
+// sequences (one row each, see StepEngine). The token mixer (MLGRU) is a recurrence with one state
+// vector s (dim floats) per layer: no KV cache and no context limit, and one token costs the same
+// at every position. Every projection is a BitLinear: its input is RMS-normalized (no gain), then
+// multiplied as the export stores the weight — ternary 2-bit packed times 8-bit activations, or f32
+// for int8 / fp32 layers and ternary ones with float activations (see Projector in engine.ts).
 //
 //   x = embedding[token]
 //   per layer:  h = norm(rmsnorm(x))                              norm: BitLinear's, no gain
@@ -17,7 +17,7 @@ import * as K from '../core/kernels.js';
 import { swiglu } from '../core/kernels-infer.js';
 import type { Tensor } from '../core/tensor.js';
 import { ffnHidden, type MmfreeConfig } from '../models/mmfree.js';
-import { type OutputHead, PackedWeights, type Projection, RMS_NORM_EPS, StepEngine, StepStateBase } from './engine.js';
+import { BatchWorkspace, type OutputHead, PackedWeights, type Projection, RMS_NORM_EPS, StepEngine, StepStateBase } from './engine.js';
 import type { PackedSource } from './packed-format.js';
 
 /** One block's weights: pointers into the heap (norm gains: dim floats). */
@@ -57,28 +57,13 @@ function readWeights(w: PackedWeights<MmfreeConfig>): MmfreeWeights {
   return { embedding, layers, normOut: w.float('norm_out.weight', [d]).ptr, head: w.head(embedding) };
 }
 
-/** Per-sequence state: the recurrence's state of every layer and one token's scratch, allocated once. */
+/** Per-sequence state: the recurrence's state of every layer. */
 export class MmfreeState extends StepStateBase {
   readonly s: Tensor; // (layers, dim) the MLGRU states
-  readonly x: Tensor; // (dim) residual stream
-  readonly h: Tensor; // (dim) a block's normed input, then the gated state
-  readonly f: Tensor; // (dim)
-  readonly c: Tensor; // (dim)
-  readonly g: Tensor; // (dim)
-  readonly hb: Tensor; // (hidden)
-  readonly hb2: Tensor; // (hidden)
 
   constructor(c: MmfreeConfig) {
-    super(c.vocabSize, Math.max(c.dim, ffnHidden(c)));
-    const b = this.buffers, d = c.dim, hidden = ffnHidden(c);
-    this.s = b.zeros([c.layers, d]);
-    this.x = b.empty([d]);
-    this.h = b.empty([d]);
-    this.f = b.empty([d]);
-    this.c = b.empty([d]);
-    this.g = b.empty([d]);
-    this.hb = b.empty([hidden]);
-    this.hb2 = b.empty([hidden]);
+    super(c.vocabSize);
+    this.s = this.buffers.zeros([c.layers, c.dim]);
   }
 
   protected memory(): Tensor[] {
@@ -86,9 +71,20 @@ export class MmfreeState extends StepStateBase {
   }
 }
 
+/**
+ * The workspace's buffers, floats a row: the residual stream x, a block's normed input (then the
+ * gated state) h, the gates f, c, g, the feed-forward's hb, hb2, and s, the rows' MLGRU states
+ * (layers, rows, dim) gathered from their states for the pass.
+ */
+function rowWidths(c: MmfreeConfig) {
+  const d = c.dim, hidden = ffnHidden(c);
+  return { x: d, h: d, f: d, c: d, g: d, hb: hidden, hb2: hidden, s: c.layers * d };
+}
+
 export class MmfreeInference extends StepEngine<MmfreeConfig, MmfreeState> {
   readonly family = 'mmfree';
   readonly config: Readonly<Record<string, number | string | boolean>>;
+  protected readonly batch: BatchWorkspace<keyof ReturnType<typeof rowWidths>>;
   private readonly w: MmfreeWeights;
 
   constructor(source: PackedSource) {
@@ -99,51 +95,56 @@ export class MmfreeInference extends StepEngine<MmfreeConfig, MmfreeState> {
       quantizeActivations: c.quantizeActivations, trainedContextLength: c.contextLength, head: c.head.type, vocabSize: c.vocabSize,
     };
     this.w = this.weights.build(readWeights);
+    this.batch = new BatchWorkspace(rowWidths(c), c.vocabSize, Math.max(c.dim, ffnHidden(c)));
   }
 
   newState(): MmfreeState {
     return new MmfreeState(this.modelConfig);
   }
 
-  protected advance(s: MmfreeState, token: number): void {
-    const c = this.modelConfig, d = c.dim, hidden = ffnHidden(c), w = this.w, project = s.projector;
-    const x = s.x.ptr, h = s.h.ptr, f = s.f.ptr, cand = s.c.ptr, g = s.g.ptr, hb = s.hb.ptr, hb2 = s.hb2.ptr;
-    const rmsNorm = (from: number, gain: number, to: number, width: number) => K.rmsNormForward(from, gain, to, s.rstd.ptr, 1, width, RMS_NORM_EPS);
+  protected advance(states: readonly MmfreeState[]): void {
+    const c = this.modelConfig, d = c.dim, hidden = ffnHidden(c), w = this.w, ws = this.batch, rows = states.length;
+    const x = ws.ptr('x'), h = ws.ptr('h'), f = ws.ptr('f'), cand = ws.ptr('c'), g = ws.ptr('g'), hb = ws.ptr('hb'), hb2 = ws.ptr('hb2');
+    const n = rows * d, nh = rows * hidden, memories = states.map((s) => s.s);
+    const rmsNorm = (from: number, gain: number, to: number, width: number) => K.rmsNormForward(from, gain, to, ws.rstd.ptr, rows, width, RMS_NORM_EPS);
+    const project = (p: Projection, from: number, to: number, accumulate: boolean) => ws.projector.run(p, from, to, rows, accumulate);
 
-    s.id.typed()[0] = token;
-    K.embeddingForward(w.embedding.ptr, s.id.ptr, x, 1, d);
+    ws.gather('s', memories, c.layers);
+    K.embeddingForward(w.embedding.ptr, ws.ids.ptr, x, rows, d);
     for (let l = 0; l < c.layers; l++) {
-      const L = w.layers[l], state = s.s.ptr + l * d * 4;
+      const L = w.layers[l], state = ws.ptr('s') + l * n * 4;
       // Token mixer: F, C and G share their input, so BitLinear's norm of it runs once.
       rmsNorm(x, L.mixerNorm, h, d);
       rmsNorm(h, 0, h, d);
-      project.run(L.f, h, f, 1, false);
-      project.run(L.c, h, cand, 1, false);
-      project.run(L.g, h, g, 1, false);
-      K.unaryForward('sigmoid', f, f, d);
-      K.unaryForward('silu', cand, cand, d);
-      K.unaryForward('sigmoid', g, g, d);
+      project(L.f, h, f, false);
+      project(L.c, h, cand, false);
+      project(L.g, h, g, false);
+      K.unaryForward('sigmoid', f, f, n);
+      K.unaryForward('silu', cand, cand, n);
+      K.unaryForward('sigmoid', g, g, n);
       // s = c + f * (s - c)
-      K.binaryForward('sub', state, cand, d, state, d);
-      K.binaryForward('mul', state, f, d, state, d);
-      K.binaryForward('add', state, cand, d, state, d);
-      K.binaryForward('mul', g, state, d, h, d);
+      K.binaryForward('sub', state, cand, n, state, n);
+      K.binaryForward('mul', state, f, n, state, n);
+      K.binaryForward('add', state, cand, n, state, n);
+      K.binaryForward('mul', g, state, n, h, n);
       rmsNorm(h, 0, h, d);
-      project.run(L.o, h, x, 1, true);
+      project(L.o, h, x, true);
 
       // Channel mixer: x += down . norm(silu(gate . h) * (up . h)).
       rmsNorm(x, L.ffnNorm, h, d);
       rmsNorm(h, 0, h, d);
-      project.run(L.gate, h, hb, 1, false);
-      project.run(L.up, h, hb2, 1, false);
-      swiglu(hb, hb2, hb, hidden);
+      project(L.gate, h, hb, false);
+      project(L.up, h, hb2, false);
+      swiglu(hb, hb2, hb, nh);
       rmsNorm(hb, 0, hb, hidden);
-      project.run(L.down, hb, x, 1, true);
+      project(L.down, hb, x, true);
     }
+    ws.scatter('s', memories, c.layers);
   }
 
-  protected classify(s: MmfreeState): void {
-    K.rmsNormForward(s.x.ptr, this.w.normOut, s.h.ptr, s.rstd.ptr, 1, this.modelConfig.dim, RMS_NORM_EPS);
-    this.w.head.logits(s.h, s.logitsTensor);
+  protected classify(rows: number): void {
+    const ws = this.batch;
+    K.rmsNormForward(ws.ptr('x'), this.w.normOut, ws.ptr('h'), ws.rstd.ptr, rows, this.modelConfig.dim, RMS_NORM_EPS);
+    this.w.head.logits(ws.view('h', rows), ws.logits(rows));
   }
 }

@@ -1,16 +1,17 @@
-// Mixture-of-frameworks decoding (src/models/mof.ts), one token at a time with a fixed-size state:
-// per layer the GRU expert's and the router's minGRU states, linear attention's S (hd x hd) and
-// z (hd) per head, and the running sum of the thought vector's context; the position feeds the
-// sinusoidal encoding and the running mean's count. No KV cache, no context limit, O(1) a token.
-// Every projection is a BitLinear: its input is RMS-normalized (no gain), then multiplied as the
-// export stores the weight (see Projector in engine.ts).
+// Mixture-of-frameworks decoding (src/models/mof.ts), one token at a time in each of a batch of
+// sequences (one row each, see StepEngine) with a fixed-size state: per layer the GRU expert's and
+// the router's minGRU states, linear attention's S (hd x hd) and z (hd) per head, and the running
+// sum of the thought vector's context; the position feeds the sinusoidal encoding and the running
+// mean's count. No KV cache, no context limit, O(1) a token. Every projection is a BitLinear: its
+// input is RMS-normalized (no gain), then multiplied as the export stores the weight (see Projector
+// in engine.ts).
 //
 //   e = embedding[token]; x = e
 //   per layer:  x += β e                                           with embeddingMix
 //               GRU expert:   h = norm(LN(x)); f = σ(F h), c = tanh(C h); s = c + f (s - c)
 //                             g = x + O . norm(s)
 //               transformer:  n = LN(x); h = norm(n + PE(pos)); q, k, v = Q h, K h, V h
-//                             per head: S += φ(k) vᵀ, z += φ(k); out = φ(q)ᵀ S / φ(q)ᵀ z
+//                             per head: S += φ(k) vᵀ, z += φ(k); out = φ(q)ᵀ S / φ(q)ᵀ z   (S kept transposed)
 //                             m += n; a = x + (O . norm(out) + α Θ . norm(m / (pos + 1)))
 //                             a += down . norm(silu(gate . h') * (up . h')),  h' = norm(LN(a))
 //               router:       h = norm(LN(x)); r = minGRU step as above; p = softmax(R . norm(r))
@@ -21,7 +22,7 @@ import { swiglu } from '../core/kernels-infer.js';
 import type { Tensor } from '../core/tensor.js';
 import { ffnHidden, gruWidth, type MofConfig } from '../models/mof.js';
 import { sinusoidalEncoding } from '../nn/linear-attention.js';
-import { LAYER_NORM_EPS, type LayerNormWeights, type OutputHead, PackedWeights, type Projection, RMS_NORM_EPS, StepEngine, StepStateBase } from './engine.js';
+import { BatchWorkspace, LAYER_NORM_EPS, type LayerNormWeights, type OutputHead, PackedWeights, type Projection, RMS_NORM_EPS, StepEngine, StepStateBase } from './engine.js';
 import type { PackedSource } from './packed-format.js';
 
 /** A minGRU's gate and candidate projections. */
@@ -87,50 +88,22 @@ function readWeights(w: PackedWeights<MofConfig>): MofWeights {
   return { embedding, layers, normOut: norm('norm_out'), head: w.head(embedding) };
 }
 
-/** Per-sequence state: every layer's recurrent memories and one token's scratch, allocated once. */
+/** Per-sequence state: every layer's recurrent memories. */
 export class MofState extends StepStateBase {
   readonly gruState: Tensor; // (layers, gruWidth) the GRU expert's minGRU
   readonly routerState: Tensor; // (layers, routerDim) the router's minGRU
-  readonly S: Tensor; // (layers, heads, hd, hd) Σ φ(k) vᵀ
+  readonly S: Tensor; // (layers, heads, hd, hd) Σ v φ(k)ᵀ: row j of a head is Σ v_j φ(k), so that φ(q)ᵀ S is one matrix-vector product
   readonly z: Tensor; // (layers, heads, hd) Σ φ(k)
   readonly thoughtSum: Tensor; // (layers, dim) Σ n, the thought vector's context
-  readonly e: Tensor; // (dim) the token's embedding
-  readonly x: Tensor; // (dim) residual stream
-  readonly n: Tensor; // (dim) a LayerNorm's output
-  readonly h: Tensor; // (dim) a projection's normed input
-  readonly pe: Tensor; // (dim) the position's encoding
-  readonly q: Tensor; // (dim)
-  readonly k: Tensor; // (dim)
-  readonly v: Tensor; // (dim)
-  readonly att: Tensor; // (dim) attention output, then the transformer's branch
-  readonly g: Tensor; // (dim) the GRU expert's output
-  readonly a: Tensor; // (dim) the transformer expert's output
-  readonly gf: Tensor; // (gruWidth) gate
-  readonly gc: Tensor; // (gruWidth) candidate, then the normed state
-  readonly rf: Tensor; // (routerDim)
-  readonly rc: Tensor; // (routerDim)
-  readonly p: Tensor; // (2) the router's weights
-  readonly den: Tensor; // (1) φ(q)ᵀ z
-  readonly hb: Tensor; // (hidden)
-  readonly hb2: Tensor; // (hidden)
 
   constructor(c: MofConfig) {
-    super(c.vocabSize, Math.max(c.dim, gruWidth(c), ffnHidden(c), c.routerDim));
-    const b = this.buffers, d = c.dim, width = gruWidth(c), hidden = ffnHidden(c), hd = d / c.heads;
-    this.gruState = b.zeros([c.layers, width]);
+    super(c.vocabSize);
+    const b = this.buffers, hd = c.dim / c.heads;
+    this.gruState = b.zeros([c.layers, gruWidth(c)]);
     this.routerState = b.zeros([c.layers, c.routerDim]);
     this.S = b.zeros([c.layers, c.heads, hd, hd]);
     this.z = b.zeros([c.layers, c.heads, hd]);
-    this.thoughtSum = b.zeros([c.layers, d]);
-    [this.e, this.x, this.n, this.h, this.pe, this.q, this.k, this.v, this.att, this.g, this.a] = Array.from({ length: 11 }, () => b.empty([d]));
-    this.gf = b.empty([width]);
-    this.gc = b.empty([width]);
-    this.rf = b.empty([c.routerDim]);
-    this.rc = b.empty([c.routerDim]);
-    this.p = b.empty([2]);
-    this.den = b.empty([1]);
-    this.hb = b.empty([hidden]);
-    this.hb2 = b.empty([hidden]);
+    this.thoughtSum = b.zeros([c.layers, c.dim]);
   }
 
   protected memory(): Tensor[] {
@@ -138,9 +111,27 @@ export class MofState extends StepStateBase {
   }
 }
 
+/**
+ * The workspace's buffers, floats a row: the token's embedding e, the residual stream x, a
+ * LayerNorm's output n, a projection's normed input h, the position's encoding pe, q, k, v, the
+ * attention output att (then the transformer's branch), the experts' outputs g and a, the
+ * minGRUs' gates and candidates gf, gc (gruWidth) and rf, rc (routerDim), the router's weights p
+ * (2), φ(q) ⊙ z (then each head's φ(q)ᵀ z repeated over the head) qz, φ(q)ᵀ z of each head den
+ * (heads), the GLU's hb, hb2; and the rows' memories gathered from their states for the pass,
+ * laid out (layers, rows, width): gru, router, thought, z. S is read in place, a row at a time.
+ */
+function rowWidths(c: MofConfig) {
+  const d = c.dim, width = gruWidth(c), r = c.routerDim, hidden = ffnHidden(c);
+  return {
+    e: d, x: d, n: d, h: d, pe: d, q: d, k: d, v: d, att: d, g: d, a: d, gf: width, gc: width, rf: r, rc: r, p: 2, qz: d, den: c.heads,
+    hb: hidden, hb2: hidden, gru: c.layers * width, router: c.layers * r, thought: c.layers * d, z: c.layers * d,
+  };
+}
+
 export class MofInference extends StepEngine<MofConfig, MofState> {
   readonly family = 'mof';
   readonly config: Readonly<Record<string, number | string | boolean>>;
+  protected readonly batch: BatchWorkspace<keyof ReturnType<typeof rowWidths>>;
   private readonly w: MofWeights;
 
   constructor(source: PackedSource) {
@@ -152,99 +143,120 @@ export class MofInference extends StepEngine<MofConfig, MofState> {
       trainedContextLength: c.contextLength, head: c.head.type, vocabSize: c.vocabSize,
     };
     this.w = this.weights.build(readWeights);
+    this.batch = new BatchWorkspace(rowWidths(c), c.vocabSize, Math.max(c.dim, gruWidth(c), ffnHidden(c), c.routerDim));
   }
 
   newState(): MofState {
     return new MofState(this.modelConfig);
   }
 
-  protected advance(s: MofState, token: number): void {
-    const c = this.modelConfig, d = c.dim, w = this.w, project = s.projector;
-    const x = s.x.ptr, n = s.n.ptr, h = s.h.ptr, att = s.att.ptr, a = s.a.ptr, g = s.g.ptr;
-    const layerNorm = (from: number, norm: LayerNormWeights, to: number) => K.layerNormForward(from, norm.weight, norm.bias, to, s.mean.ptr, s.rstd.ptr, 1, d, LAYER_NORM_EPS);
-    const rmsNorm = (from: number, to: number, width: number) => K.rmsNormForward(from, 0, to, s.rstd.ptr, 1, width, RMS_NORM_EPS);
-    /** One minGRU step on the normed input h: state = c + f (state - c), then out = R . norm(state). */
-    const minGRU = (gru: MinGRU, state: number, f: number, cand: number, width: number, out: Projection, to: number) => {
-      project.run(gru.f, h, f, 1, false);
-      project.run(gru.c, h, cand, 1, false);
-      K.unaryForward('sigmoid', f, f, width);
-      K.unaryForward('tanh', cand, cand, width);
-      K.binaryForward('sub', state, cand, width, state, width);
-      K.binaryForward('mul', state, f, width, state, width);
-      K.binaryForward('add', state, cand, width, state, width);
-      rmsNorm(state, cand, width);
-      project.run(out, cand, to, 1, false);
+  protected advance(states: readonly MofState[]): void {
+    const c = this.modelConfig, d = c.dim, w = this.w, ws = this.batch, rows = states.length, nd = rows * d;
+    const width = gruWidth(c), hidden = ffnHidden(c);
+    const x = ws.ptr('x'), n = ws.ptr('n'), h = ws.ptr('h'), att = ws.ptr('att'), a = ws.ptr('a'), g = ws.ptr('g'), e = ws.ptr('e'), q = ws.ptr('q');
+    const layerNorm = (from: number, norm: LayerNormWeights, to: number) => K.layerNormForward(from, norm.weight, norm.bias, to, ws.mean.ptr, ws.rstd.ptr, rows, d, LAYER_NORM_EPS);
+    const rmsNorm = (from: number, to: number, cols: number) => K.rmsNormForward(from, 0, to, ws.rstd.ptr, rows, cols, RMS_NORM_EPS);
+    const project = (p: Projection, from: number, to: number, accumulate: boolean) => ws.projector.run(p, from, to, rows, accumulate);
+    /** One minGRU step on the normed input h: state = c + f (state - c), then out = R . norm(state); rows of `cols` floats. */
+    const minGRU = (gru: MinGRU, state: number, f: number, cand: number, cols: number, out: Projection, to: number) => {
+      const m = rows * cols;
+      project(gru.f, h, f, false);
+      project(gru.c, h, cand, false);
+      K.unaryForward('sigmoid', f, f, m);
+      K.unaryForward('tanh', cand, cand, m);
+      K.binaryForward('sub', state, cand, m, state, m);
+      K.binaryForward('mul', state, f, m, state, m);
+      K.binaryForward('add', state, cand, m, state, m);
+      rmsNorm(state, cand, cols);
+      project(out, cand, to, false);
+    };
+    const memories = {
+      gru: states.map((s) => s.gruState), router: states.map((s) => s.routerState), thought: states.map((s) => s.thoughtSum), z: states.map((s) => s.z),
     };
 
-    s.id.typed()[0] = token;
-    K.embeddingForward(w.embedding.ptr, s.id.ptr, s.e.ptr, 1, d);
-    K.scale(s.e.ptr, 1, x, d, false);
-    sinusoidalEncoding(s.pos, d, s.pe.f32());
+    for (const name of ['gru', 'router', 'thought', 'z'] as const) ws.gather(name, memories[name], c.layers);
+    K.embeddingForward(w.embedding.ptr, ws.ids.ptr, e, rows, d);
+    K.scale(e, 1, x, nd, false);
+    const pe = ws.view('pe', rows).f32();
+    states.forEach((s, i) => sinusoidalEncoding(s.pos, d, pe, i * d));
     for (let l = 0; l < c.layers; l++) {
       const L = w.layers[l];
-      if (c.embeddingMix) K.scale(s.e.ptr, L.embeddingWeight, x, d, true);
+      if (c.embeddingMix) K.scale(e, L.embeddingWeight, x, nd, true);
 
       // GRU expert: g = x + O . norm(minGRU(LN(x))).
       layerNorm(x, L.gruNorm, n);
       rmsNorm(n, h, d);
-      minGRU(L.gru, s.gruState.ptr + l * gruWidth(c) * 4, s.gf.ptr, s.gc.ptr, gruWidth(c), L.gruOut, g);
-      K.binaryForward('add', x, g, d, g, d);
+      minGRU(L.gru, ws.ptr('gru') + l * rows * width * 4, ws.ptr('gf'), ws.ptr('gc'), width, L.gruOut, g);
+      K.binaryForward('add', x, g, nd, g, nd);
 
       // Transformer expert: linear attention on LN(x) + PE, the thought vector, then the GLU.
       layerNorm(x, L.norm, n);
-      K.binaryForward('add', n, s.pe.ptr, d, h, d);
+      K.binaryForward('add', n, ws.ptr('pe'), nd, h, nd);
       rmsNorm(h, h, d);
-      project.run(L.q, h, s.q.ptr, 1, false);
-      project.run(L.k, h, s.k.ptr, 1, false);
-      project.run(L.v, h, s.v.ptr, 1, false);
-      K.unaryForward('eluPlusOne', s.q.ptr, s.q.ptr, d);
-      K.unaryForward('eluPlusOne', s.k.ptr, s.k.ptr, d);
-      this.attendHeads(s, l, att);
+      project(L.q, h, q, false);
+      project(L.k, h, ws.ptr('k'), false);
+      project(L.v, h, ws.ptr('v'), false);
+      K.unaryForward('eluPlusOne', q, q, nd);
+      K.unaryForward('eluPlusOne', ws.ptr('k'), ws.ptr('k'), nd);
+      this.attend(states, l);
       rmsNorm(att, h, d);
-      project.run(L.o, h, att, 1, false);
-      const sum = s.thoughtSum.ptr + l * d * 4;
-      K.binaryForward('add', sum, n, d, sum, d);
-      K.scale(sum, 1 / (s.pos + 1), h, d, false);
+      project(L.o, h, att, false);
+      // The thought vector: each row's running mean over its own positions.
+      const sum = ws.ptr('thought') + l * nd * 4;
+      K.binaryForward('add', sum, n, nd, sum, nd);
+      states.forEach((s, i) => K.scale(sum + i * d * 4, 1 / (s.pos + 1), h + i * d * 4, d, false));
       rmsNorm(h, h, d);
-      project.run(L.thought, h, s.q.ptr, 1, false); // q is free again
-      K.scale(s.q.ptr, L.thoughtWeight, att, d, true);
-      K.binaryForward('add', x, att, d, a, d);
+      project(L.thought, h, q, false); // q is free again
+      K.scale(q, L.thoughtWeight, att, nd, true);
+      K.binaryForward('add', x, att, nd, a, nd);
       layerNorm(a, L.ffnNorm, n);
       rmsNorm(n, h, d);
-      project.run(L.gate, h, s.hb.ptr, 1, false);
-      project.run(L.up, h, s.hb2.ptr, 1, false);
-      swiglu(s.hb.ptr, s.hb2.ptr, s.hb.ptr, ffnHidden(c));
-      rmsNorm(s.hb.ptr, s.hb.ptr, ffnHidden(c));
-      project.run(L.down, s.hb.ptr, a, 1, true);
+      project(L.gate, h, ws.ptr('hb'), false);
+      project(L.up, h, ws.ptr('hb2'), false);
+      swiglu(ws.ptr('hb'), ws.ptr('hb2'), ws.ptr('hb'), rows * hidden);
+      rmsNorm(ws.ptr('hb'), ws.ptr('hb'), hidden);
+      project(L.down, ws.ptr('hb'), a, true);
 
-      // Router: p = softmax(R . norm(minGRU(LN(x)))); x = p_0 g + p_1 a.
+      // Router: p = softmax(R . norm(minGRU(LN(x)))); x = p_0 g + p_1 a, each row by its own weights.
       layerNorm(x, L.routerNorm, n);
       rmsNorm(n, h, d);
-      minGRU(L.router, s.routerState.ptr + l * c.routerDim * 4, s.rf.ptr, s.rc.ptr, c.routerDim, L.routerOut, s.p.ptr);
-      K.softmaxForward(s.p.ptr, s.p.ptr, 1, 2, 0);
-      const [p0, p1] = s.p.f32();
-      K.scale(g, p0, x, d, false);
-      K.scale(a, p1, x, d, true);
+      minGRU(L.router, ws.ptr('router') + l * rows * c.routerDim * 4, ws.ptr('rf'), ws.ptr('rc'), c.routerDim, L.routerOut, ws.ptr('p'));
+      K.softmaxForward(ws.ptr('p'), ws.ptr('p'), rows, 2, 0);
+      const p = ws.view('p', rows).f32();
+      for (let i = 0; i < rows; i++) {
+        K.scale(g + i * d * 4, p[2 * i], x + i * d * 4, d, false);
+        K.scale(a + i * d * 4, p[2 * i + 1], x + i * d * 4, d, true);
+      }
     }
+    for (const name of ['gru', 'router', 'thought', 'z'] as const) ws.scatter(name, memories[name], c.layers);
   }
 
-  /** out (dim) = per head φ(q)ᵀ S / φ(q)ᵀ z after adding φ(k) vᵀ to S and φ(k) to z (s.q, s.k hold φ(q), φ(k)). */
-  private attendHeads(s: MofState, l: number, out: number): void {
-    const c = this.modelConfig, H = c.heads, hd = c.dim / H;
-    for (let head = 0; head < H; head++) {
-      const S = s.S.ptr + (l * H + head) * hd * hd * 4, z = s.z.ptr + (l * H + head) * hd * 4;
-      const q = s.q.ptr + head * hd * 4, k = s.k.ptr + head * hd * 4, v = s.v.ptr + head * hd * 4, o = out + head * hd * 4;
-      K.matmul(hd, hd, 1, k, false, v, false, S, true);
-      K.binaryForward('add', z, k, hd, z, hd);
-      K.matmul(1, hd, hd, q, false, S, false, o, false);
-      K.matvec(1, hd, z, hd, q, s.den.ptr, false);
-      K.scale(o, 1 / s.den.f32()[0], o, hd, false);
-    }
+  /**
+   * The workspace's att (rows, dim) = per row and head φ(q)ᵀ S / φ(q)ᵀ z after adding v φ(k)ᵀ to
+   * S and φ(k) to z: q and k hold φ(q) and φ(k), z the rows' gathered sums of layer l; each row's
+   * S is its state's, updated and read in place.
+   */
+  private attend(states: readonly MofState[], l: number): void {
+    const c = this.modelConfig, H = c.heads, d = c.dim, hd = d / H, ws = this.batch, rows = states.length, nd = rows * d;
+    const z = ws.ptr('z') + l * nd * 4, qz = ws.ptr('qz'), den = ws.ptr('den');
+    K.binaryForward('add', z, ws.ptr('k'), nd, z, nd);
+    states.forEach((s, i) => {
+      for (let head = 0; head < H; head++) {
+        const S = s.S.ptr + (l * H + head) * hd * hd * 4, at = (i * d + head * hd) * 4;
+        K.matmul(hd, hd, 1, ws.ptr('v') + at, false, ws.ptr('k') + at, false, S, true);
+        K.matvec(hd, hd, S, hd, ws.ptr('q') + at, ws.ptr('att') + at, false);
+      }
+    });
+    // den = φ(q)ᵀ z of every (row, head); each repeated over its head's hd floats divides att.
+    K.binaryForward('mul', ws.ptr('q'), z, nd, qz, nd);
+    K.rowSum(qz, rows * H, hd, 1, den, false);
+    K.copyRows(den, 1, 0, qz, hd, 1, rows * H, hd, 1, false);
+    K.binaryForward('div', ws.ptr('att'), qz, nd, ws.ptr('att'), nd);
   }
 
-  protected classify(s: MofState): void {
-    const norm = this.w.normOut;
-    K.layerNormForward(s.x.ptr, norm.weight, norm.bias, s.h.ptr, s.mean.ptr, s.rstd.ptr, 1, this.modelConfig.dim, LAYER_NORM_EPS);
-    this.w.head.logits(s.h, s.logitsTensor);
+  protected classify(rows: number): void {
+    const ws = this.batch, norm = this.w.normOut;
+    K.layerNormForward(ws.ptr('x'), norm.weight, norm.bias, ws.ptr('h'), ws.mean.ptr, ws.rstd.ptr, rows, this.modelConfig.dim, LAYER_NORM_EPS);
+    this.w.head.logits(ws.view('h', rows), ws.logits(rows));
   }
 }

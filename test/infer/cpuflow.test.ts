@@ -14,6 +14,7 @@ import { CpuflowInference } from '../../src/infer/cpuflow.js';
 import { openSafetensors } from '../../src/io/safetensors.js';
 import { CPUFLOW_DEFAULTS, type CpuflowConfig } from '../../src/models/cpuflow.js';
 import { ternlm } from '../cli/run-cli.js';
+import { checkLargeBatch } from './batch-check.js';
 import { prepareTinyDataset, TINY_MODEL } from '../cli/tiny-data.js';
 import { assertContextLimit, assertGreedyGeneration, assertRefusalsAndReset, checkExportedEngine, exportedEngine, makeModel, precisionCases } from './engine-check.js';
 
@@ -40,6 +41,10 @@ describe('the CPUFlow engine reproduces the training forward pass', () => {
       t.diagnostic(`worst |log-probability difference| ${worst.toExponential(2)}`);
     });
   }
+
+  it('a batch of 40 sequences (the workspace grows) gives each what step gives it; batched states go on alone', () => {
+    checkLargeBatch(CPUFLOW, 43, dir, tokenizer);
+  });
 
   it('the context ends with the CumStepPos table; a refused prompt changes nothing; reset forgets the past', () => {
     const model = makeModel({ ...CPUFLOW, contextLength: 8 }, 42);

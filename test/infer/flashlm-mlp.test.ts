@@ -13,6 +13,7 @@ import { FlashLMMlpInference } from '../../src/infer/flashlm-mlp.js';
 import { FLASHLM_MLP_DEFAULTS, type FlashLMMlpConfig } from '../../src/models/flashlm-mlp.js';
 import { ternlm } from '../cli/run-cli.js';
 import { prepareTinyDataset, TINY_MODEL } from '../cli/tiny-data.js';
+import { checkLargeBatch } from './batch-check.js';
 import { checkExportedEngine } from './engine-check.js';
 
 /** The byte-level tokenizer with no merges: 256 bytes + end-of-text. */
@@ -44,6 +45,10 @@ describe('the FlashLM-MLP engine reproduces the training forward pass', () => {
       t.diagnostic(`worst |log-probability difference| ${worst.toExponential(2)}`);
     });
   }
+
+  it('a batch of 40 sequences (the workspace grows) gives each what step gives it; batched states go on alone', () => {
+    checkLargeBatch(MLP, 43, dir, tokenizer);
+  });
 });
 
 describe('ternlm train, export and generate on a tiny FlashLM-MLP', () => {

@@ -17,6 +17,8 @@ import { exportPacked, openExport, packBase3, unpackBase3 } from '../../src/infe
 import { FLASHLM_DEFAULTS, FlashLM, type FlashLMConfig } from '../../src/models/flashlm.js';
 import type { HeadConfig } from '../../src/models/heads.js';
 import { run as tokenizerCli } from '../../src/cli/tokenizer.js';
+import { assertLargeBatch } from './batch-check.js';
+import { assertStepBatchMatchesStep } from './engine-check.js';
 
 const V = 300;
 
@@ -78,7 +80,7 @@ describe('FlashLM export and incremental engine', () => {
     ['ternary, adaptive head', { type: 'adaptive' }, 'ternary'],
   ];
   for (const [title, head, precision] of cases) {
-    it(`${title}: engine log-probabilities match the training forward pass`, () => {
+    it(`${title}: engine log-probabilities match the training forward pass; stepBatch gives what step gives`, () => {
       const model = makeModel(head, precision, 5);
       const path = join(dir, `${head.type}-${precision}.safetensors`);
       exportPacked(model, tokenizerJson, path, { floatDtype: 'f32' });
@@ -96,10 +98,24 @@ describe('FlashLM export and incremental engine', () => {
       engine.reset(state);
       assert.ok(maxDiff(logSoftmax(engine.step(state, tokens[0])), ref[0]) < 2e-3);
       state.dispose();
+      assertStepBatchMatchesStep(engine, 5);
       engine.dispose();
       model.dispose();
     });
   }
+
+  it('a batch of 40 sequences (the workspace grows) gives each what step gives it; batched states go on alone', () => {
+    const model = makeModel({ type: 'softmax', tied: true }, 'ternary', 8);
+    const path = join(dir, 'batch.safetensors');
+    exportPacked(model, tokenizerJson, path, { floatDtype: 'f32' });
+    const engine = loadInferenceModel(path);
+    try {
+      assertLargeBatch(engine, 8);
+    } finally {
+      engine.dispose();
+      model.dispose();
+    }
+  });
 
   it('base-3 and 2-bit files hold the same weights; sizes meet 2.1 and 1.7 bits per weight', () => {
     // Rows are padded to 64 weights: at widths that are multiples of 64 nothing is wasted.

@@ -13,6 +13,7 @@ import { MmfreeInference } from '../../src/infer/mmfree.js';
 import { MMFREE_DEFAULTS, type MmfreeConfig } from '../../src/models/mmfree.js';
 import { ternlm } from '../cli/run-cli.js';
 import { assertGreedyGeneration, assertRefusalsAndReset, checkExportedEngine, exportedEngine, makeModel, precisionCases } from './engine-check.js';
+import { checkLargeBatch } from './batch-check.js';
 import { prepareTinyDataset, trainAndExportTiny } from '../cli/tiny-data.js';
 
 /** The byte-level tokenizer with no merges: 256 bytes + end-of-text. */
@@ -39,6 +40,10 @@ describe('the MatMul-free LM engine reproduces the training forward pass', () =>
       t.diagnostic(`worst |log-probability difference| ${worst.toExponential(2)}`);
     });
   }
+
+  it('a batch of 40 sequences (the workspace grows) gives each what step gives it; batched states go on alone', () => {
+    checkLargeBatch(MMFREE, 43, dir, tokenizer);
+  });
 
   it('a refused prompt changes nothing; reset forgets the past', () => {
     const model = makeModel(MMFREE, 42);

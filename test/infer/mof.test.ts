@@ -13,6 +13,7 @@ import { BpeTokenizer } from '../../src/data/bpe-tokenizer.js';
 import { MofInference } from '../../src/infer/mof.js';
 import { MOF_DEFAULTS, type MofConfig } from '../../src/models/mof.js';
 import { ternlm } from '../cli/run-cli.js';
+import { checkLargeBatch } from './batch-check.js';
 import { prepareTinyDataset, trainAndExportTiny } from '../cli/tiny-data.js';
 import { assertGreedyGeneration, checkExportedEngine, exportedEngine, makeModel, randomTokens } from './engine-check.js';
 
@@ -46,6 +47,10 @@ describe('the mixture-of-frameworks engine reproduces the training forward pass'
       t.diagnostic(`worst |log-probability difference| ${worst.toExponential(2)}`);
     });
   }
+
+  it('a batch of 40 sequences (the workspace grows) gives each what step gives it; batched states go on alone', () => {
+    checkLargeBatch(MOF, 43, dir, tokenizer);
+  });
 
   it('reset forgets the past: the first token gives the same logits again', () => {
     const model = makeModel(MOF, 42);
