@@ -105,7 +105,7 @@ export class CpuflowInference extends StepEngine<CpuflowConfig, CpuflowState> {
     };
     this.w = this.weights.build(readWeights);
     this.eps = this.weights.adopt(Tensor.from([c.scanEps]));
-    this.batch = new BatchWorkspace(rowWidths(c), c.vocabSize, Math.max(c.dim, c.stateDim, c.ffnHidden));
+    this.batch = new BatchWorkspace(rowWidths(c), c.vocabSize, Math.max(c.dim, c.stateDim, c.ffnHidden), this.weights.panels);
   }
 
   newState(): CpuflowState {

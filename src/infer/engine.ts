@@ -13,6 +13,7 @@ import { headFromConfig, type Head } from '../heads/index.js';
 import type { SafetensorsFile } from '../io/safetensors.js';
 import type { ModelConfig, ModelFamily } from '../models/index.js';
 import type { InferenceModel, InferenceState } from './model.js';
+import { WeightPanels } from './weight-panels.js';
 import { readInt8Weight, readPackedTrits, type PackedMeta, type PackedSource } from './packed-format.js';
 
 /**
@@ -73,12 +74,16 @@ function floatProduct(weight: number, N: number, Kd: number, x: number, y: numbe
   for (let i = 0; i < rows; i++) K.matvec(N, Kd, weight, Kd, x + i * Kd * 4, y + i * N * 4, accumulate);
 }
 
-/** Runs projections of up to `maxRows` rows at a time (a state's, or a batch's); holds their 8-bit activations. */
+/**
+ * Runs projections of up to `maxRows` rows at a time (a state's, or a batch's); holds their 8-bit
+ * activations. A batch's projector multiplies float weights through the engine's `panels` (each
+ * weight packed once, see WeightPanels); a state's (prompt chunks) through floatProduct.
+ */
 export class Projector {
   private readonly q: Tensor; // (maxRows, ternaryPaddedK(maxK)) int16
   private readonly scales: Tensor; // (maxRows)
 
-  constructor(buffers: StateBuffers, readonly maxRows: number, maxK: number) {
+  constructor(buffers: StateBuffers, readonly maxRows: number, maxK: number, private readonly panels: WeightPanels | null = null) {
     this.q = buffers.empty([maxRows * K.ternaryPaddedK(maxK)], 'i16');
     this.scales = buffers.empty([maxRows]);
   }
@@ -90,6 +95,8 @@ export class Projector {
       const Kp = K.ternaryPaddedK(p.K);
       K.quantizeRowsI8(x, rows, p.K, this.q.ptr, Kp, this.scales.ptr);
       K.ternaryMatvecPacked(this.q.ptr, this.scales.ptr, p.packed, p.alpha, y, p.N, rows, p.N, Kp, accumulate);
+    } else if (this.panels) {
+      this.panels.product(rows, p.N, p.K, p.weight, x, p.K, y, p.N, accumulate);
     } else {
       floatProduct(p.weight, p.N, p.K, x, y, rows, accumulate);
     }
@@ -159,17 +166,20 @@ export function checkToken(token: number, vocabSize: number): void {
  * embedding when tied), or a hierarchical / adaptive head rebuilt from the file.
  */
 export class OutputHead {
-  constructor(private readonly classifier: Tensor | null, private readonly head: Head | null, readonly vocabSize: number, readonly dim: number) {}
+  constructor(
+    private readonly classifier: Tensor | null, private readonly head: Head | null, readonly vocabSize: number, readonly dim: number,
+    private readonly panels: WeightPanels,
+  ) {}
 
   /**
    * out (rows, vocabSize) = next-token logits of the hidden rows h (rows, dim; one row: dim):
-   * log-probabilities for a head other than the full softmax. Several rows make one product
-   * (see floatProduct).
+   * log-probabilities for a head other than the full softmax. One row is a matrix-vector product,
+   * several (a batch) one GEMM on the classifier packed once (WeightPanels).
    */
   logits(h: Tensor, out: Tensor): void {
     const rows = h.size / this.dim;
     if (this.classifier) {
-      floatProduct(this.classifier.ptr, this.vocabSize, this.dim, h.ptr, out.ptr, rows, false);
+      this.panels.product(rows, this.vocabSize, this.dim, this.classifier.ptr, h.ptr, this.dim, out.ptr, this.vocabSize, false);
     } else {
       noGrad(() => {
         const lp = this.head!.logProbs(h.reshape([rows, this.dim]));
@@ -204,6 +214,8 @@ export class PackedWeights<C extends ModelConfig = ModelConfig> {
   private file: SafetensorsFile | null;
   private readonly tensors: Tensor[] = [];
   private outputHead: OutputHead | null = null;
+  /** The float weights packed for batches' GEMMs, made as batches meet them; freed with the weights. */
+  readonly panels = new WeightPanels();
 
   private constructor(readonly path: string, file: SafetensorsFile, readonly meta: PackedMeta, readonly config: C, readonly tokenizer: Tokenizer) {
     this.file = file;
@@ -279,10 +291,10 @@ export class PackedWeights<C extends ModelConfig = ModelConfig> {
     const c = this.config, file = this.open();
     let head: OutputHead;
     if (this.meta.head === null || this.meta.head.kind === 'softmax') {
-      head = new OutputHead(c.head.tied ? embedding : this.float('head.weight', [c.vocabSize, c.dim]), null, c.vocabSize, c.dim);
+      head = new OutputHead(c.head.tied ? embedding : this.float('head.weight', [c.vocabSize, c.dim]), null, c.vocabSize, c.dim, this.panels);
     } else {
       const rebuilt = headFromConfig(this.meta.head, new Rng(0), embedding);
-      head = new OutputHead(null, rebuilt, c.vocabSize, c.dim);
+      head = new OutputHead(null, rebuilt, c.vocabSize, c.dim, this.panels);
       for (const { name, tensor } of rebuilt.namedParameters()) tensor.f32().set(file.readF32(`head.${name}`));
     }
     this.outputHead = head;
@@ -302,6 +314,7 @@ export class PackedWeights<C extends ModelConfig = ModelConfig> {
     this.tensors.length = 0;
     this.outputHead?.dispose();
     this.outputHead = null;
+    this.panels.dispose();
   }
 
   /** Free `t` with the weights (a table the engine computes from them). */
@@ -349,7 +362,8 @@ export class TransformerActivations {
   readonly h: Tensor; // (rows, dim) final hidden states of the rows classified
   readonly projector: Projector;
 
-  constructor(b: StateBuffers, c: TransformerShape, readonly rows: number) {
+  /** `panels`: the engine's, for a batch's activations (see Projector). */
+  constructor(b: StateBuffers, c: TransformerShape, readonly rows: number, panels: WeightPanels | null = null) {
     const d = c.dim, kvDim = (c.kvHeads * d) / c.heads;
     this.ids = b.empty([rows], 'i32');
     this.x = b.empty([rows, d]);
@@ -362,7 +376,7 @@ export class TransformerActivations {
     this.mean = b.empty([rows]);
     this.rstd = b.empty([rows]);
     this.h = b.empty([rows, d]);
-    this.projector = new Projector(b, rows, Math.max(d, c.hidden));
+    this.projector = new Projector(b, rows, Math.max(d, c.hidden), panels);
   }
 }
 
@@ -404,8 +418,8 @@ class TransformerBatch {
   readonly logits: Tensor; // (rows, vocab)
   private readonly buffers = new StateBuffers();
 
-  constructor(c: TransformerShape, readonly rows: number) {
-    this.activations = new TransformerActivations(this.buffers, c, rows);
+  constructor(c: TransformerShape, readonly rows: number, panels: WeightPanels) {
+    this.activations = new TransformerActivations(this.buffers, c, rows, panels);
     this.logits = this.buffers.empty([rows, c.vocabSize]);
   }
 
@@ -487,7 +501,7 @@ export abstract class TransformerEngine<C extends ModelConfig> implements Infere
     if (!this.batch || this.batch.rows < B) {
       this.batch?.dispose();
       this.batch = null; // so that a failed allocation leaves no freed workspace behind
-      this.batch = new TransformerBatch(this.shape, B);
+      this.batch = new TransformerBatch(this.shape, B, this.weights.panels);
     }
     const { activations: a, logits } = this.batch, V = this.vocabSize;
     a.ids.typed().set(tokens);
@@ -584,8 +598,11 @@ export class BatchWorkspace<N extends string> {
   private buffers = new StateBuffers();
   private current: WorkspaceRows<N>;
 
-  /** `widestInput`: the longest input row of any projection. */
-  constructor(private readonly widths: Readonly<Record<N, number>>, private readonly vocabSize: number, private readonly widestInput: number) {
+  /** `widestInput`: the longest input row of any projection; `panels`: the engine's (see Projector). */
+  constructor(
+    private readonly widths: Readonly<Record<N, number>>, private readonly vocabSize: number, private readonly widestInput: number,
+    private readonly panels: WeightPanels,
+  ) {
     this.current = this.allocate(1);
   }
 
@@ -660,7 +677,7 @@ export class BatchWorkspace<N extends string> {
     for (const name of Object.keys(this.widths) as N[]) named[name] = b.empty([capacity, this.widths[name]]);
     return {
       capacity, named, ids: b.empty([capacity], 'i32'), mean: b.empty([capacity]), rstd: b.empty([capacity]),
-      logits: b.empty([capacity, this.vocabSize]), projector: new Projector(b, capacity, this.widestInput),
+      logits: b.empty([capacity, this.vocabSize]), projector: new Projector(b, capacity, this.widestInput, this.panels),
     };
   }
 }

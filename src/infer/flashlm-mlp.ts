@@ -76,7 +76,7 @@ export class FlashLMMlpInference extends StepEngine<FlashLMMlpConfig, FlashLMMlp
       trainedContextLength: c.contextLength, head: c.head.type, vocabSize: c.vocabSize,
     };
     this.w = this.weights.build(readWeights);
-    this.batch = new BatchWorkspace(rowWidths(c), c.vocabSize, Math.max(c.dim, c.hidden));
+    this.batch = new BatchWorkspace(rowWidths(c), c.vocabSize, Math.max(c.dim, c.hidden), this.weights.panels);
   }
 
   newState(): FlashLMMlpState {

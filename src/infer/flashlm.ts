@@ -95,7 +95,7 @@ export class FlashLMInference extends StepEngine<FlashLMConfig, FlashLMState> {
       gluHidden: gluHidden(c), precision: c.precision, quantizeActivations: c.quantizeActivations, head: c.head.type, vocabSize: c.vocabSize,
     };
     this.w = this.weights.build(readWeights);
-    this.batch = new BatchWorkspace(rowWidths(c), c.vocabSize, Math.max(c.dim, gluHidden(c)));
+    this.batch = new BatchWorkspace(rowWidths(c), c.vocabSize, Math.max(c.dim, gluHidden(c)), this.weights.panels);
   }
 
   newState(): FlashLMState {

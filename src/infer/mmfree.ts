@@ -95,7 +95,7 @@ export class MmfreeInference extends StepEngine<MmfreeConfig, MmfreeState> {
       quantizeActivations: c.quantizeActivations, trainedContextLength: c.contextLength, head: c.head.type, vocabSize: c.vocabSize,
     };
     this.w = this.weights.build(readWeights);
-    this.batch = new BatchWorkspace(rowWidths(c), c.vocabSize, Math.max(c.dim, ffnHidden(c)));
+    this.batch = new BatchWorkspace(rowWidths(c), c.vocabSize, Math.max(c.dim, ffnHidden(c)), this.weights.panels);
   }
 
   newState(): MmfreeState {

@@ -143,7 +143,7 @@ export class MofInference extends StepEngine<MofConfig, MofState> {
       trainedContextLength: c.contextLength, head: c.head.type, vocabSize: c.vocabSize,
     };
     this.w = this.weights.build(readWeights);
-    this.batch = new BatchWorkspace(rowWidths(c), c.vocabSize, Math.max(c.dim, gruWidth(c), ffnHidden(c), c.routerDim));
+    this.batch = new BatchWorkspace(rowWidths(c), c.vocabSize, Math.max(c.dim, gruWidth(c), ffnHidden(c), c.routerDim), this.weights.panels);
   }
 
   newState(): MofState {
