@@ -139,6 +139,7 @@ export async function run(args: string[]): Promise<void> {
   const kept = report.hybrid.kept;
   const groups = `${kept.length} of ${report.ranked.length} groups kept ${keep}${kept.length > 0 ? ` (${kept.join(', ')})` : ''}`;
   say(`\nhybrid: ${groups}, the rest ternary; ${report.hybrid.withinTarget ? '' : 'not '}${target}`);
+  if (kept.length === report.ranked.length) say('  every group is kept: no projection of this hybrid is ternary (raise --max-increase or set --budget-bits)');
   say(`  ${''.padEnd(12)} ${'bits/byte'.padStart(9)} ${'increase'.padStart(9)}  projection weights (ternary ${packing === '2bit' ? '2-bit packed' : 'base-3, 1.6 bits'}, int8 8 bits, fp32 32; scales not counted)`);
   const row = (name: string, m: Measured): void => {
     say(`  ${name.padEnd(12)} ${m.bpb.toFixed(4).padStart(9)} ${signed(m.bpb - report.float.bpb).padStart(9)}  ${(m.bits / 8 / 1024).toFixed(1)} KiB, ${(m.bits / report.parameters).toFixed(2)} bits per weight`);
