@@ -65,7 +65,7 @@ export async function run(args: string[]): Promise<void> {
   }
   if (!values.model) throw new TernlmError('ternlm sensitivity needs --model <float ckpt | llama2.c .bin> — see ternlm sensitivity --help');
   const by = values.by as Grouping;
-  if (!GROUPINGS.includes(by)) throw new TernlmError(`--by must be ${GROUPINGS.join(', ')}, got '${values.by}'`);
+  if (!GROUPINGS.includes(by)) throw new TernlmError(`--by must be layer, kind or projection, got '${values.by}'`);
   if (values.keep !== 'int8' && values.keep !== 'fp32') throw new TernlmError(`--keep must be int8 or fp32, got '${values.keep}'`);
   const keep = values.keep;
   if (values.packing !== '2bit' && values.packing !== 'base3') throw new TernlmError(`--packing must be 2bit or base3, got '${values.packing}'`);

@@ -229,7 +229,7 @@ export function openFloatModel(path: string, tokenizerSpec: string | undefined):
     return { model, train, tokenizer: tokenizerFromJSON(meta.tokenizer, path), tokenCounts: meta.tokenCounts, kind: 'training checkpoint' };
   }
   if (isLlmcGpt2(path)) throw new TernlmError(`${path} is an llm.c GPT-2 checkpoint: ${ternarizeRefusal({ family: 'gpt2' })}`);
-  throw new TernlmError(`${path} is not a model ternarize takes: give a ternlm training checkpoint of a float model or a llama2.c .bin`);
+  throw new TernlmError(`${path} is not a float model ternarize and sensitivity read: give a ternlm training checkpoint of a float model or a llama2.c .bin`);
 }
 
 /** Whether `path` is an llm.c GPT-2 checkpoint (its header reads as one). */

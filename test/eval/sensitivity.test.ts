@@ -218,7 +218,7 @@ describe('ternlm sensitivity', () => {
     });
 
     it('an unknown --by, and ternarize --precision-from with --layers or a file without precisionOverrides', async () => {
-      await refused(['--model', fragile, '--text', text, '--by', 'block'], /--by must be layer, kind, projection, got 'block'/);
+      await refused(['--model', fragile, '--text', text, '--by', 'block'], /--by must be layer, kind or projection, got 'block'/);
       const ckpt = join(root, 'refused', 'ckpt.safetensors');
       const hybrid = join(root, 'given.json');
       writeFileSync(hybrid, JSON.stringify({ model: { family: 'bitnet', precision: 'fp32', precisionOverrides: { '*': 'ternary' } } }));
