@@ -10,6 +10,7 @@ const COMMANDS: Record<string, { file: string; summary: string }> = {
   tokenizer: { file: 'tokenizer', summary: 'train or inspect a byte-level BPE tokenizer' },
   download: { file: 'download', summary: 'download dataset files from the Hugging Face hub' },
   ternarize: { file: 'ternarize', summary: 'turn a float model (ternlm checkpoint, llama2.c .bin) into a ternary one, bits per byte before and after, optional fine-tune' },
+  sensitivity: { file: 'sensitivity', summary: 'rank which projections of a float model ternarizing hurts most, and write a measured hybrid precision config' },
   export: { file: 'export', summary: "pack a checkpoint into an inference file, or write a GPT-2 as llm.c's files" },
   generate: { file: 'generate', summary: 'generate text from a model' },
   chat: { file: 'chat', summary: 'interactive chat loop with a model' },

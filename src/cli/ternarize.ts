@@ -21,15 +21,16 @@ import { ensureDir, checkFileTarget } from '../io/fs.js';
 import { readLlmcGpt2Shape } from '../io/llmc.js';
 import { type LanguageModel, type ModelConfig } from '../models/index.js';
 import { loadLlama2cAsBitNet } from '../models/llama2c.js';
-import { TRAIN_DEFAULTS, parseOverrides, withOverrides, type TrainConfig } from '../train/config.js';
+import type { PrecisionOverrides } from '../models/precision.js';
+import { TRAIN_DEFAULTS, loadTrainConfig, parseOverrides, withOverrides, type TrainConfig } from '../train/config.js';
 import { checkpointTrainConfig } from '../train/init.js';
-import { saveStepZeroCheckpoint, ternarizedConfig, ternarizedModel, ternarizeRefusal } from '../train/ternarize.js';
+import { hybridConfig, saveStepZeroCheckpoint, ternarizedConfig, ternarizedModel, ternarizeRefusal } from '../train/ternarize.js';
 import { train } from '../train/trainer.js';
 import { integerFlag, parseFlags, threadsFlag } from './args.js';
 import { packageRoot, parseDuration } from './train.js';
 
 const HELP = `usage: ternlm ternarize --model <float ckpt | llama2.c .bin> --out <ckpt.safetensors>
-                        [--layers <pattern>] [--text <files>...] [--lowercase]
+                        [--layers <pattern> | --precision-from <config.json>] [--text <files>...] [--lowercase]
                         [--finetune <steps | 30m> --data <prepared dir> [--finetune-out <dir>]]
                         [--set key=value ...] [--overwrite] [--json]
 
@@ -46,6 +47,8 @@ generate take. Prints bits per byte of a text before and after (docs/ternarize.m
               'blocks.*.attn.*' or 'blocks.?.ffn.down', or a /regular expression/ (default: every
               projection; embeddings, norms and the head never). Stored in the config as
               model.precisionOverrides {"<pattern>": "ternary"}
+  --precision-from  instead of --layers: the model.precisionOverrides of a config file, e.g. the
+              hybrid ternlm sensitivity --out writes (every projection ternary but the kept ones)
   --text      text to measure bits per byte on, as ternlm eval --text reads it (default:
               ../shared/data/tinystories/valid.txt beside the package, when it is there)
   --separator, --lowercase, --limit N   as in ternlm eval
@@ -60,9 +63,9 @@ generate take. Prints bits per byte of a text before and after (docs/ternarize.m
   --json      print one JSON object of the results`;
 
 /** A float model to ternarize, with what its checkpoint needs besides the weights. */
-interface FloatModel {
+export interface FloatModel {
   model: LanguageModel<ModelConfig>;
-  /** The training config the new checkpoint carries (the source's, or the defaults for an import). */
+  /** The source's training config (the defaults, named after the file, for an import). */
   train: TrainConfig;
   tokenizer: Tokenizer;
   tokenCounts: number[] | null;
@@ -71,7 +74,7 @@ interface FloatModel {
 
 export async function run(args: string[]): Promise<void> {
   const { values } = parseFlags('ternarize', args, {
-    model: { type: 'string' }, out: { type: 'string' }, layers: { type: 'string' }, text: { type: 'string', multiple: true },
+    model: { type: 'string' }, out: { type: 'string' }, layers: { type: 'string' }, 'precision-from': { type: 'string' }, text: { type: 'string', multiple: true },
     separator: { type: 'string' }, lowercase: { type: 'boolean', default: false }, limit: { type: 'string' }, tokenizer: { type: 'string' },
     finetune: { type: 'string' }, data: { type: 'string' }, 'finetune-out': { type: 'string' }, set: { type: 'string', multiple: true, default: [] },
     threads: { type: 'string' }, overwrite: { type: 'boolean', default: false }, json: { type: 'boolean', default: false }, help: { type: 'boolean', default: false },
@@ -92,22 +95,24 @@ export async function run(args: string[]): Promise<void> {
   const files = textFiles ? expandInputs(textFiles) : []; // a missing input is refused before the model loads
   const separator = parseSeparator(values.separator ?? EOT_TEXT);
   const limit = integerFlag(values, 'limit', { min: 1 });
+
+  const fromFile = values['precision-from'] !== undefined ? readPrecisionFile(values['precision-from'], values.layers) : null;
   await initRuntime({ threads: threadsFlag(values) });
 
   const float = openFloatModel(values.model, values.tokenizer);
-  const config = ternarizedConfig(float.model, values.layers);
+  const model = fromFile ? modelFromPrecisionFile(float, fromFile) : ternarizedModel(float.model, ternarizedConfig(float.model, values.layers), float.tokenCounts ?? undefined);
+  const config = model.config;
   // The fine-tune is quantization-aware from its first step: no float warm-up (ternaryStart 0) unless --set asks.
-  const trainConfig = withOverrides({ ...float.train, ternaryStart: 0, model: withoutVocabulary(config) }, overrides);
+  const trainConfig = withOverrides({ ...float.train, name: `${float.train.name}-ternarized`.slice(0, 100), ternaryStart: 0, model: withoutVocabulary(config) }, overrides);
   if (finetune) checkDataTokenizer(finetune.data, finetune.dataDir, float, tokenizerFileOf(out));
   const docs = files.length > 0 ? (await readTextDocuments(files, separator, values.lowercase)).slice(0, limit) : null;
   if (docs) checkEncodable(docs, float.tokenizer, float.model.config.vocabSize, values.lowercase);
 
-  const model = ternarizedModel(float.model, config, float.tokenCounts ?? undefined);
   const ternary = model.bitLayers().filter((p) => p.layer.opts.precision === 'ternary').length;
   const say = (line: string): void => {
     if (!values.json) console.log(line);
   };
-  say(`${values.model} (${float.kind}): ${config.family}, ${ternary} of ${model.bitLayers().length} projections ternary (--layers ${values.layers ?? '*'}); ${rt().kernels}`);
+  say(`${values.model} (${float.kind}): ${config.family}, ${ternary} of ${model.bitLayers().length} projections ternary (${fromFile ? `--precision-from ${fromFile.path}` : `--layers ${values.layers ?? '*'}`}); ${rt().kernels}`);
   const bpb: Record<string, number> = {};
   const measure = (what: string, model: LanguageModel<ModelConfig>): void => {
     if (!docs) return;
@@ -144,8 +149,38 @@ export async function run(args: string[]): Promise<void> {
     say(`fine-tuned: ${finetuned} (${result.steps} steps, ${result.elapsed.toFixed(0)} s)`);
   }
   if (values.json) {
-    console.log(JSON.stringify({ model: values.model, kind: float.kind, family: config.family, layers: values.layers ?? '*', ternaryProjections: ternary, text: textFiles ?? null, bpb, checkpoint: out, finetuned }));
+    console.log(JSON.stringify({ model: values.model, kind: float.kind, family: config.family, layers: fromFile ? null : values.layers ?? '*', precisionFrom: fromFile?.path ?? null, ternaryProjections: ternary, text: textFiles ?? null, bpb, checkpoint: out, finetuned }));
   }
+}
+
+/** A config file's model.precisionOverrides (`--precision-from`, e.g. the hybrid `ternlm sensitivity` writes), read before the model loads. */
+function readPrecisionFile(path: string, layers: string | undefined): { path: string; family: string; overrides: PrecisionOverrides } {
+  if (layers !== undefined) throw new TernlmError('--layers and --precision-from both choose the precisions — give one of them');
+  const { model } = loadTrainConfig(path);
+  const overrides = 'precisionOverrides' in model ? model.precisionOverrides : undefined;
+  if (!overrides || Object.keys(overrides).length === 0) throw new TernlmError(`${path} has no model.precisionOverrides to take — write them ({"*": "ternary", "blocks.0.*": "int8"}) or use --layers`);
+  return { path, family: model.family, overrides };
+}
+
+/**
+ * The float model with the projections of a --precision-from file: each pattern must match a
+ * projection, and at least one projection must turn ternary (one that is not ternary already).
+ */
+function modelFromPrecisionFile(float: FloatModel, file: { path: string; family: string; overrides: PrecisionOverrides }): LanguageModel<ModelConfig> {
+  if (file.family !== float.model.config.family) throw new TernlmError(`${file.path} is a config of a ${file.family} model, --model a ${float.model.config.family} one — give the config written for this model`);
+  let model: LanguageModel<ModelConfig>;
+  try {
+    model = ternarizedModel(float.model, hybridConfig(float.model, file.overrides), float.tokenCounts ?? undefined);
+  } catch (err) {
+    if (err instanceof TernlmError) throw new TernlmError(`${file.path}: ${err.message}`);
+    throw err;
+  }
+  const before = float.model.bitLayers();
+  if (!model.bitLayers().some((p, i) => p.layer.opts.precision === 'ternary' && before[i].layer.opts.precision !== 'ternary')) {
+    model.dispose();
+    throw new TernlmError(`${file.path}: its precisionOverrides turn no projection of the model ternary that is not ternary already — ternarize takes a float model`);
+  }
+  return model;
 }
 
 /** The fine-tune asked for (--finetune with --data), checked before anything is read or written; null without --finetune. */
@@ -167,21 +202,21 @@ function finetunePlan(values: { finetune?: string; data?: string; 'finetune-out'
 }
 
 /** The texts to measure on: --text, else TinyStories' validation file beside the package when it is there. */
-function defaultText(text: string[] | undefined): string[] | null {
+export function defaultText(text: string[] | undefined): string[] | null {
   if (text) return text;
   const valid = join(packageRoot(), '..', 'shared', 'data', 'tinystories', 'valid.txt');
   return existsSync(valid) ? [valid] : null;
 }
 
 /** Open a float model: a ternlm training checkpoint or a llama2.c checkpoint; anything else is refused, naming what it is. */
-function openFloatModel(path: string, tokenizerSpec: string | undefined): FloatModel {
+export function openFloatModel(path: string, tokenizerSpec: string | undefined): FloatModel {
   const format = sniffModelFormat(readModelHead(path));
   if (format === 'llama2c') {
     const model = loadLlama2cAsBitNet(path);
     const given = resolveTokenizer(path, { vocabSize: model.config.vocabSize }, tokenizerSpec);
     // Documents start at BOS, as llama2.c trained the model (ternlm's default for its tokenizer is EOS).
     const tokenizer = given instanceof Llama2cTokenizer ? given.withBosDocuments() : given;
-    const name = `${basename(path, extname(path)).replace(/[^\w.-]/g, '-').slice(0, 80)}-ternarized`;
+    const name = basename(path, extname(path)).replace(/[^\w.-]/g, '-').slice(0, 80);
     return { model, train: withOverrides(TRAIN_DEFAULTS, { name, model: withoutVocabulary(model.config) }), tokenizer, tokenCounts: null, kind: 'llama2.c checkpoint' };
   }
   if (format === 'safetensors') {
@@ -191,10 +226,10 @@ function openFloatModel(path: string, tokenizerSpec: string | undefined): FloatM
     if (why) throw new TernlmError(`${path}: ${why}`);
     const { model } = loadTrainedModel(path);
     const train = checkpointTrainConfig(meta);
-    return { model, train: { ...train, name: `${train.name}-ternarized`.slice(0, 100) }, tokenizer: tokenizerFromJSON(meta.tokenizer, path), tokenCounts: meta.tokenCounts, kind: 'training checkpoint' };
+    return { model, train, tokenizer: tokenizerFromJSON(meta.tokenizer, path), tokenCounts: meta.tokenCounts, kind: 'training checkpoint' };
   }
   if (isLlmcGpt2(path)) throw new TernlmError(`${path} is an llm.c GPT-2 checkpoint: ${ternarizeRefusal({ family: 'gpt2' })}`);
-  throw new TernlmError(`${path} is not a model ternarize takes: give a ternlm training checkpoint of a float model or a llama2.c .bin`);
+  throw new TernlmError(`${path} is not a float model ternarize and sensitivity read: give a ternlm training checkpoint of a float model or a llama2.c .bin`);
 }
 
 /** Whether `path` is an llm.c GPT-2 checkpoint (its header reads as one). */
@@ -208,7 +243,7 @@ function isLlmcGpt2(path: string): boolean {
   }
 }
 
-function withoutVocabulary(c: ModelConfig): TrainConfig['model'] {
+export function withoutVocabulary(c: ModelConfig): TrainConfig['model'] {
   const { vocabSize: _, ...fields } = c;
   return fields;
 }
@@ -231,7 +266,7 @@ function checkDataTokenizer(data: DatasetMeta, dir: string, float: FloatModel, t
  * Refuse a text the tokenizer cannot encode: one whose tokens do not decode back to it (a
  * lowercasing tokenizer on mixed case, characters outside its alphabet) or fall outside the model's vocabulary.
  */
-function checkEncodable(docs: readonly TextDocument[], tokenizer: Tokenizer, vocabSize: number, lowercase: boolean): void {
+export function checkEncodable(docs: readonly TextDocument[], tokenizer: Tokenizer, vocabSize: number, lowercase: boolean): void {
   for (const d of docs) {
     const ids = tokenizer.encode(d.text);
     const outside = ids.find((id) => id >= vocabSize);

@@ -35,12 +35,17 @@ export function matchingProjections<T extends { name: string }>(projections: rea
   return projections.filter((p) => re.test(p.name) || re.test(`${p.name}.weight`));
 }
 
+/** The kind of a projection: its name with each number as `*` (`blocks.3.attn.q` -> `blocks.*.attn.q`), a pattern for that projection in every block. */
+export function projectionKind(name: string): string {
+  return name.replace(/\.\d+(?=\.|$)/g, '.*');
+}
+
 /**
  * The projections of a model in short: each name with its block number as `*`, once, and how
  * many blocks there are (`blocks.*.attn.q, blocks.*.attn.k, ... in 4 blocks`).
  */
 export function describeProjections(names: readonly string[]): string {
-  const shapes = [...new Set(names.map((n) => n.replace(/\.\d+(?=\.|$)/g, '.*')))];
+  const shapes = [...new Set(names.map(projectionKind))];
   const blocks = new Set(names.map((n) => /^blocks\.(\d+)\./.exec(n)?.[1]).filter((b) => b !== undefined));
   return `${shapes.join(', ')}${blocks.size > 0 ? ` (in ${blocks.size} blocks)` : ''}`;
 }

@@ -9,7 +9,7 @@ import { Rng } from '../core/rng.js';
 import { tokenizerFingerprint } from '../data/meta.js';
 import { CHECKPOINT_FORMAT, saveCheckpoint } from '../io/checkpoint.js';
 import { createModel, MODEL_DEFAULTS, type LanguageModel, type ModelConfig } from '../models/index.js';
-import { describeProjections, matchingProjections } from '../models/precision.js';
+import { describeProjections, matchingProjections, type PrecisionOverrides } from '../models/precision.js';
 import type { TrainConfig } from './config.js';
 import { TrainingObjective } from './fsp.js';
 import { createOptimizer } from './setup.js';
@@ -40,9 +40,21 @@ export function ternarizedConfig(float: LanguageModel<ModelConfig>, pattern: str
   if (chosen.every((p) => p.layer.opts.precision === 'ternary')) {
     throw new TernlmError(`the ${chosen.length} projection(s) --layers '${key}' matches are ternary already — ternarize takes a float model (a -float config's checkpoint, a llama2.c .bin)`);
   }
-  // The new pattern goes last, so that it wins over any earlier one that matches the same projections.
-  const { [key]: _, ...earlier } = c.precisionOverrides ?? {};
-  return { ...c, quantizeActivations: MODEL_DEFAULTS[c.family].quantizeActivations, precisionOverrides: { ...earlier, [key]: 'ternary' } };
+  return hybridConfig(float, { [key]: 'ternary' });
+}
+
+/**
+ * The model config of `float` with `overrides` (pattern -> precision) after its own, and the
+ * activations its family's ternary models have (8-bit where they quantize them; a float layer
+ * ignores the setting, so the model computes what `float` does until a projection turns ternary).
+ * Refuses a family without BitLinear projections.
+ */
+export function hybridConfig(float: LanguageModel<ModelConfig>, overrides: PrecisionOverrides): ModelConfig {
+  const c = float.config;
+  if (!('precision' in c)) throw new TernlmError(ternarizeRefusal(c)!);
+  // The new patterns go last, so that they win over any earlier one that matches the same projections.
+  const earlier = Object.fromEntries(Object.entries(c.precisionOverrides ?? {}).filter(([pattern]) => !(pattern in overrides)));
+  return { ...c, quantizeActivations: MODEL_DEFAULTS[c.family].quantizeActivations, precisionOverrides: { ...earlier, ...overrides } };
 }
 
 /** A new model of `config` (from ternarizedConfig) holding `float`'s weights. */
