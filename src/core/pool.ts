@@ -1,10 +1,13 @@
 // A persistent pool of worker threads that run wasm kernels on one shared memory.
 //
 // Dispatch goes through a small SharedArrayBuffer: the main thread writes the kernel id, its
-// arguments and the size of the parallel range, bumps the generation counter and wakes the
-// workers (Atomics.notify); each thread runs its slice of the range; the last one to finish
-// wakes the main thread. Workers spin briefly before sleeping, so back-to-back kernels do not
-// pay a wake-up each.
+// arguments and the size of the parallel range, opens the job's slices, bumps the generation
+// counter and wakes the workers (Atomics.notify). Every thread, the main one included, then
+// claims slices one at a time (an atomic counter) and runs slice k as `tid` k, so a kernel's
+// per-slice scratch and partial results are indexed by slice; the last slice to finish wakes
+// the main thread. A worker the OS has not scheduled yet simply finds no slice left: on a busy
+// machine the main thread does its share instead of waiting for it. Workers spin briefly before
+// sleeping, so back-to-back kernels do not pay a wake-up each.
 import { canBlock, startWorker, type HostWorker } from './platform.js';
 import { nativeAddon, nativeIndexes, type Backend, type NativeAddon } from './native.js';
 import { instantiate, KERNEL_NAMES, kernelNames, type KernelName } from './wasm.js';
@@ -18,12 +21,16 @@ export const CTRL_TOTAL = 4;
 export const CTRL_ALIGN = 5;
 export const CTRL_ACTIVE = 6;
 export const CTRL_ERROR = 7;
+/** Slices claimed so far of the job under way (CLAIMS_CLOSED and above between jobs). */
+export const CTRL_CLAIMED = 8;
 export const CTRL_WORDS = 16;
+/** CTRL_CLAIMED between jobs: any claim then finds no slice. */
+export const CLAIMS_CLOSED = 1 << 30;
 export const MAX_ARGS = 32;
 /** Kernel id that tells workers to exit. */
 export const KERNEL_EXIT = -1;
 
-/** The slice [start, end) of thread `tid` of `active`, each boundary a multiple of `align`. */
+/** Slice `tid` [start, end) of `active` slices, each boundary a multiple of `align`. */
 export function sliceOf(total: number, align: number, active: number, tid: number): [number, number] {
   const units = Math.ceil(total / align);
   const per = Math.floor(units / active);
@@ -114,6 +121,7 @@ export class ThreadPool {
     const sab = new SharedArrayBuffer(CTRL_WORDS * 4 + MAX_ARGS * 8);
     this.ctrl = new Int32Array(sab, 0, CTRL_WORDS);
     this.args = new Float64Array(sab, CTRL_WORDS * 4, MAX_ARGS);
+    Atomics.store(this.ctrl, CTRL_CLAIMED, CLAIMS_CLOSED);
     addon?.bindArgs(this.args);
   }
 
@@ -161,13 +169,24 @@ export class ThreadPool {
     ctrl[CTRL_TOTAL] = total;
     ctrl[CTRL_ALIGN] = align;
     ctrl[CTRL_ACTIVE] = active;
-    Atomics.store(ctrl, CTRL_PENDING, active - 1);
+    Atomics.store(ctrl, CTRL_PENDING, active);
+    Atomics.store(ctrl, CTRL_CLAIMED, 0);
     Atomics.add(ctrl, CTRL_GENERATION, 1);
     Atomics.notify(ctrl, CTRL_GENERATION);
-    const [s, e] = sliceOf(total, align, active, 0);
-    if (nativeIndex >= 0) this.addon!.runBound(nativeIndex, args.length, s, e, 0);
-    else fn(...args, s, e, 0);
-    // Wait for the workers: spin a little (they are usually nearly done), then sleep.
+    // This thread's share: every slice no worker has claimed yet. A failure is thrown once the
+    // workers are done with the job.
+    let failure: unknown = null;
+    for (let k = Atomics.add(ctrl, CTRL_CLAIMED, 1); k < active; k = Atomics.add(ctrl, CTRL_CLAIMED, 1)) {
+      const [s, e] = sliceOf(total, align, active, k);
+      try {
+        if (nativeIndex >= 0) this.addon!.runBound(nativeIndex, args.length, s, e, k);
+        else fn(...args, s, e, k);
+      } catch (err) {
+        failure ??= err;
+      }
+      Atomics.sub(ctrl, CTRL_PENDING, 1);
+    }
+    // Wait for the slices workers took: spin a little (they are usually nearly done), then sleep.
     let spins = 0;
     for (;;) {
       const pending = Atomics.load(ctrl, CTRL_PENDING);
@@ -176,6 +195,8 @@ export class ThreadPool {
       Atomics.wait(ctrl, CTRL_PENDING, pending, 1000);
       if (this.workerError) break;
     }
+    Atomics.store(ctrl, CTRL_CLAIMED, CLAIMS_CLOSED);
+    if (failure !== null) throw failure;
     if (Atomics.load(ctrl, CTRL_ERROR) !== 0 || this.workerError) {
       const msg = this.workerError ?? 'a worker thread failed';
       this.workerError = null;

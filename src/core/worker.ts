@@ -3,7 +3,7 @@ import { workerContext } from './platform.js';
 import { nativeAddon, nativeIndexes, type Backend } from './native.js';
 import { instantiate, kernelNames } from './wasm.js';
 import {
-  CTRL_ACTIVE, CTRL_ALIGN, CTRL_ERROR, CTRL_GENERATION, CTRL_KERNEL, CTRL_NARGS, CTRL_PENDING,
+  CTRL_ACTIVE, CTRL_ALIGN, CTRL_CLAIMED, CTRL_ERROR, CTRL_GENERATION, CTRL_KERNEL, CTRL_NARGS, CTRL_PENDING,
   CTRL_TOTAL, CTRL_WORDS, KERNEL_EXIT, MAX_ARGS, sliceOf,
 } from './pool.js';
 
@@ -14,7 +14,7 @@ const { init, post } = await workerContext<{
   tid: number;
   backend: Backend;
 }>();
-const { module, memory, sab, tid, backend } = init;
+const { module, memory, sab, backend } = init;
 const ctrl = new Int32Array(sab, 0, CTRL_WORDS);
 const argv = new Float64Array(sab, CTRL_WORDS * 4, MAX_ARGS);
 const exports = instantiate(module, memory);
@@ -32,16 +32,18 @@ for (;;) {
     if (++spins > 20000) Atomics.wait(ctrl, CTRL_GENERATION, seen, 1000);
   }
   seen = Atomics.load(ctrl, CTRL_GENERATION);
-  const id = ctrl[CTRL_KERNEL];
-  if (id === KERNEL_EXIT) break;
-  const active = ctrl[CTRL_ACTIVE];
-  if (tid < active) {
+  if (ctrl[CTRL_KERNEL] === KERNEL_EXIT) break;
+  // Claim slices until none is left. The job is read after each claim: a claim holds the job in
+  // place (the main thread waits for every claimed slice), and a worker that slept through a job
+  // claims into the next one or finds the claims closed.
+  for (let k = Atomics.add(ctrl, CTRL_CLAIMED, 1); k < ctrl[CTRL_ACTIVE]; k = Atomics.add(ctrl, CTRL_CLAIMED, 1)) {
+    const id = ctrl[CTRL_KERNEL];
     try {
-      const [s, e] = sliceOf(ctrl[CTRL_TOTAL], ctrl[CTRL_ALIGN], active, tid);
+      const [s, e] = sliceOf(ctrl[CTRL_TOTAL], ctrl[CTRL_ALIGN], ctrl[CTRL_ACTIVE], k);
       if (e > s) {
         // A native kernel reads the job's arguments from the shared block itself.
-        if (native[id] >= 0) addon!.runBound(native[id], ctrl[CTRL_NARGS], s, e, tid);
-        else fns[id](...Array.from(argv.subarray(0, ctrl[CTRL_NARGS])), s, e, tid);
+        if (native[id] >= 0) addon!.runBound(native[id], ctrl[CTRL_NARGS], s, e, k);
+        else fns[id](...Array.from(argv.subarray(0, ctrl[CTRL_NARGS])), s, e, k);
       }
     } catch (err) {
       Atomics.store(ctrl, CTRL_ERROR, 1);
