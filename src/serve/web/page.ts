@@ -265,5 +265,9 @@ drop.ondrop = (e) => {
   }
 };
 
-if (!crossOriginIsolated) say('This page needs cross-origin isolation for shared memory: open it from `ternlm serve`, which sends the headers.', true);
+if (!isSecureContext) {
+  say(`Shared memory needs a secure page: open it at http://localhost:${location.port || '80'}/ on the machine running \`ternlm serve\` (from another machine: ssh -L ${location.port || '80'}:127.0.0.1:${location.port || '80'} <host>, or HTTPS).`, true);
+} else if (!crossOriginIsolated) {
+  say('This page needs cross-origin isolation for shared memory: open it from `ternlm serve`, which sends the headers.', true);
+}
 setPhase(phase);
