@@ -200,7 +200,7 @@ export async function run(args: string[]): Promise<void> {
   const n = (x: number): string => Math.round(x).toLocaleString('en-US');
   console.log(`ternlm bench page — ${preset.id}, batch ${preset.train.batchSize} × sequence ${preset.train.seqLen}, ${steps} timed steps after ${WARMUP}, ${page.threads} threads`);
   console.log(`Chromium ${page.chromium} (navigator.hardwareConcurrency ${page.hardwareConcurrency}), Node ${process.version}`);
-  console.log(`${' '.repeat(50)}tokens/s: median      best  all steps   page / this   last loss`);
+  console.log(`${' '.repeat(52)}tokens/s: median      best  all steps   page / this   last loss`);
   const row = (name: string, side: Side, r: number | null): void => {
     console.log(`  ${name.padEnd(56)} ${n(side.speed.median).padStart(9)} ${n(side.speed.best).padStart(9)} ${n(side.speed.all).padStart(10)} ${(r === null ? '' : `${r.toFixed(2)}×`).padStart(13)} ${side.lastLoss.toFixed(3).padStart(11)}`);
   };
