@@ -9,12 +9,13 @@ import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { Browser } from 'playwright-core';
 import { TernlmError } from '../src/core/errors.js';
+import type { BpeTokenizer } from '../src/data/bpe-tokenizer.js';
 import { nativeAvailable, type Backend } from '../src/core/native.js';
 import { initRuntime, maxThreads, rt, shutdownRuntime } from '../src/core/runtime.js';
 import { ModelServer } from '../src/serve/server.js';
 import { PRESETS, type Preset } from '../src/serve/web/presets.js';
 import type { FromWorker } from '../src/serve/web/protocol.js';
-import { corpusText, disposeRun, newRun, prepareCorpus, trainStep } from '../src/serve/web/training.js';
+import { corpusText, disposeRun, newRun, prepareCorpus, trainStep, type Corpus } from '../src/serve/web/training.js';
 
 /** Steps before the timed ones, in the page and in Node: the wasm tiers up, the heap settles. */
 const WARMUP = 5;
@@ -46,10 +47,14 @@ export async function launchChromium(): Promise<Browser> {
   } catch {
     throw new TernlmError('playwright-core is not installed — npm install playwright-core');
   }
-  return chromium.launch({
-    executablePath,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  try {
+    return await chromium.launch({
+      executablePath,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+  } catch (err) {
+    throw new TernlmError(`${executablePath} did not start: ${(err as Error).message.split('\n')[0]} — check that it runs (${executablePath} --headless --version)`);
+  }
 }
 
 /** Tokens/s of timed steps: the median and best step, and all of them together. */
@@ -138,9 +143,9 @@ async function pageSide(preset: Preset, steps: number, threads: number | null): 
   }
 }
 
-/** Train the preset in Node on the page's text and tokenizer, on a runtime of `backend` started (and stopped) here. */
-async function nodeSide(preset: Preset, steps: number, threads: number, backend: Backend, text: string): Promise<Side> {
-  const { tokenizer, corpus } = prepareCorpus(text, preset, () => {});
+/** Train the preset in Node on the page's tokens and tokenizer, on a runtime of `backend` started (and stopped) here. */
+async function nodeSide(preset: Preset, steps: number, threads: number, backend: Backend, data: { tokenizer: BpeTokenizer; corpus: Corpus }): Promise<Side> {
+  const { tokenizer, corpus } = data;
   await initRuntime({ threads, backend });
   try {
     const run = newRun(preset, tokenizer, corpus, WARMUP + steps);
@@ -181,9 +186,9 @@ export async function run(args: string[]): Promise<void> {
   }
 
   const page = await pageSide(preset, steps, asked);
-  const text = corpusText({ kind: 'stories' });
-  const nodeWasm = await nodeSide(preset, steps, page.threads, 'wasm', text);
-  const nodeNative = (await nativeAvailable()) ? await nodeSide(preset, steps, page.threads, 'native', text) : null;
+  const data = prepareCorpus(corpusText({ kind: 'stories' }), preset, () => {});
+  const nodeWasm = await nodeSide(preset, steps, page.threads, 'wasm', data);
+  const nodeNative = (await nativeAvailable()) ? await nodeSide(preset, steps, page.threads, 'native', data) : null;
   const ratio = (node: Side | null): number | null => (node ? page.speed.median / node.speed.median : null);
   const report = {
     preset: preset.id, warmupSteps: WARMUP, steps, threads: page.threads, tokensPerStep: preset.train.batchSize * preset.train.seqLen,
