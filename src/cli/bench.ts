@@ -8,6 +8,7 @@ const SUITES: Record<string, string> = {
   generate: 'time to first token and tokens/s of generation',
   eval: 'minimal pairs scored per second (67,000 pairs, a ~4M model)',
   serve: 'concurrent streaming clients against ternlm serve: tokens/s and time to first token',
+  page: 'the training page in headless Chromium against the same training in Node (wasm, native)',
 };
 
 const HELP = `usage: ternlm bench <suite> [options]

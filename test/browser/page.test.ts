@@ -9,12 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
+import { chromiumPath, launchChromium } from '../../bench/page.js';
 import { ModelServer } from '../../src/serve/server.js';
 import { ternlm } from '../cli/run-cli.js';
 
-const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'].find((p) => existsSync(p));
 const BUILT = existsSync(new URL('../../web/page.js', import.meta.url));
-const skip = !CHROMIUM ? 'no Chromium installed (apt-get install chromium)' : !BUILT ? 'the page is not built (npm run build)' : false;
+const skip = !chromiumPath() ? 'no Chromium installed (apt-get install chromium)' : !BUILT ? 'the page is not built (npm run build)' : false;
 
 /** Wait until the worker paused training (or reported an error); the one line under the controls. */
 async function trained(page: Page): Promise<string> {
@@ -38,11 +38,7 @@ describe('the training page in a browser (headless Chromium)', { skip }, () => {
 
   before(async () => {
     const { port } = await server.listen(0, '127.0.0.1');
-    const { chromium } = await import('playwright-core');
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
     page = await browser.newPage({ acceptDownloads: true });
     await page.goto(`http://127.0.0.1:${port}/`);
     await page.waitForFunction(() => !(document.getElementById('train') as HTMLButtonElement).disabled, undefined, { timeout: 60_000 });
@@ -60,6 +56,18 @@ describe('the training page in a browser (headless Chromium)', { skip }, () => {
     const presets = await page.$$eval('#preset option', (options) => options.map((o) => o.textContent ?? ''));
     assert.ok(presets.length >= 3, presets.join(', '));
     for (const p of presets) assert.match(p, /: \d+\.\d\d M parameters$/);
+  });
+
+  it('runs on the threads ?threads=N asks for, and refuses an N out of range in one line', async () => {
+    const other = await browser.newPage();
+    const started = (): Promise<unknown> => other.waitForFunction(() => !(document.getElementById('train') as HTMLButtonElement).disabled, undefined, { timeout: 60_000 });
+    await other.goto(`${page.url()}?threads=1`);
+    await started();
+    assert.match((await other.textContent('#env')) ?? '', /with 1 compute threads/);
+    await other.goto(`${page.url()}?threads=0`);
+    await started();
+    assert.match((await other.textContent('#message')) ?? '', /^threads=0 in the address is not a whole number from 1 to \d+ — the page runs on [1-4]; give one in range, or leave it out$/);
+    await other.close();
   });
 
   it('trains the smallest preset on the built-in stories and the loss falls', async () => {

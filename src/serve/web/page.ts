@@ -94,7 +94,8 @@ function clearPlot(): void {
 
 // ---------------------------------------------------------------- the worker
 
-const worker = new Worker(new URL('./train-worker.js', import.meta.url), { type: 'module' });
+// The worker gets the page's query: `?threads=N` sets its compute threads.
+const worker = new Worker(new URL(`./train-worker.js${location.search}`, import.meta.url), { type: 'module' });
 const send = (msg: ToWorker, transfer: Transferable[] = []): void => worker.postMessage(msg, transfer);
 const fmt = (x: number, digits = 0): string => x.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 let writing: 'generate' | 'chat' | null = null;
@@ -105,6 +106,9 @@ worker.onerror = (e) => {
 
 worker.onmessage = (e: MessageEvent<FromWorker>) => {
   const msg = e.data;
+  // Every message also goes to the window as a `ternlm-worker` event (detail: the message), for
+  // scripts that drive the page: `ternlm bench page` reads the steps' times from them.
+  dispatchEvent(new CustomEvent('ternlm-worker', { detail: msg }));
   switch (msg.type) {
     case 'ready':
       for (const p of msg.presets) presetSelect.add(new Option(`${p.label}: ${fmt(p.parameters / 1e6, 2)} M parameters`, p.id));

@@ -1,6 +1,6 @@
 // The model configs the page offers: small enough that a tab trains them in minutes on two
 // threads. Each is a config of a ternlm family (src/models/) with the training settings of
-// configs/*.json that the page uses (docs/serve.md gives the same configs' speed test in Node).
+// configs/*.json that the page uses (`ternlm bench page` times them in the page and in Node).
 import { BITNET_DEFAULTS } from '../../models/bitnet.js';
 import { FLASHLM_DEFAULTS } from '../../models/flashlm.js';
 import { GPT2_DEFAULTS } from '../../models/gpt2.js';

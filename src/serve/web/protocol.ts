@@ -24,7 +24,8 @@ export type FromWorker =
   /** Bad input or a failure: one line naming it and the way out. */
   | { type: 'error'; text: string }
   | { type: 'model'; parameters: number; trainTokens: number; valTokens: number }
-  | { type: 'step'; step: number; planned: number; loss: number; lr: number; tokensPerSecond: number }
+  /** A step done: its loss, rate and wall time (ms), and tokens per second over the latest steps. */
+  | { type: 'step'; step: number; planned: number; loss: number; lr: number; tokensPerSecond: number; ms: number }
   /** Validation: mean loss (nats per token) and bits per UTF-8 byte of the held-out slice. */
   | { type: 'val'; step: number; loss: number; bpb: number }
   /** Training paused: the planned steps are done, or the user stopped it. */

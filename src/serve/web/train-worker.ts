@@ -3,67 +3,34 @@
 // optimizer, and the inference engine opened on the exported bytes. The tab's main thread
 // (page.ts) only draws; every step, token and export happens here, so the page stays responsive.
 //
-// Training uses the library's own pieces: createModel, the trainer's objective, optimizer and
-// schedule (train/setup.ts), forwardBackward and applyGradients (train/step.ts). Generation and
+// Training uses the library's own pieces through training.ts (which `ternlm bench page` also
+// runs in Node): createModel, the trainer's objective, optimizer and schedule (train/setup.ts),
+// forwardBackward and applyGradients (train/step.ts). Generation and
 // chat run the packed inference engine on the very bytes the download button saves.
 import { TernlmError } from '../../core/errors.js';
 import { Rng } from '../../core/rng.js';
-import { initRuntime } from '../../core/runtime.js';
-import { WordCounter, trainBpe } from '../../data/bpe.js';
+import { initRuntime, maxThreads } from '../../core/runtime.js';
 import { BpeTokenizer } from '../../data/bpe-tokenizer.js';
-import { generateStories, storiesText } from '../../data/story-generator.js';
 import { Conversation } from '../../infer/conversation.js';
 import { exportedModel } from '../../infer/exported.js';
 import { generate, yieldToEventLoop } from '../../infer/generate.js';
 import type { InferenceModel } from '../../infer/model.js';
 import { exportPackedBytes, openPackedBytes } from '../../infer/packed-format.js';
-import { createModel, withVocabulary, type LanguageModel, type ModelConfig } from '../../models/index.js';
-import { TokenWindows, rowsLoss } from '../../train/batch.js';
-import { FSP_DEFAULTS, TrainingObjective } from '../../train/fsp.js';
-import { createOptimizer, learningRate, type Optimizer } from '../../train/setup.js';
-import { applyGradients, forwardBackward } from '../../train/step.js';
+import { createModel, withVocabulary } from '../../models/index.js';
+import { rowsLoss } from '../../train/batch.js';
 import { PAGE_VOCAB, PRESETS, presetOf, type Preset } from './presets.js';
 import type { CorpusChoice, FromWorker, ToWorker } from './protocol.js';
+import { SEED, corpusText, disposeRun, newRun, prepareCorpus, trainStep, type Run } from './training.js';
 
-/** Stories of the built-in corpus (about 1.9 MB of text). */
-const STORIES = 5000;
-/** The last tenth of the text is the validation slice. */
-const VAL_FRACTION = 0.1;
 /** Validation scores up to this many windows of the slice, from its start. */
 const VAL_WINDOWS = 32;
 /** Validate every this many steps (and at every pause). */
 const VAL_EVERY = 25;
 /** Steps the tokens-per-second figure is averaged over. */
 const SPEED_WINDOW = 10;
-const SEED = 1;
 
 const workerScope = globalThis as unknown as { postMessage(msg: FromWorker, transfer?: Transferable[]): void; onmessage: ((e: MessageEvent<ToWorker>) => void) | null };
 const post = (msg: FromWorker, transfer: Transferable[] = []): void => workerScope.postMessage(msg, transfer);
-
-/** Token ids of the training text and the validation slice, and the slice's UTF-8 size. */
-interface Corpus {
-  train: Int32Array;
-  val: Int32Array;
-  valBytes: number;
-}
-
-/** One training run: the model, its optimizer and where it is. */
-interface Run {
-  preset: Preset;
-  tokenizer: BpeTokenizer;
-  corpus: Corpus;
-  model: LanguageModel<ModelConfig>;
-  objective: TrainingObjective;
-  optimizer: Optimizer;
-  windows: TokenWindows;
-  step: number;
-  /** Steps of the learning-rate schedule; continuing past them keeps its last rate. */
-  planned: number;
-  /** Train until this step. */
-  target: number;
-  /** Milliseconds and tokens of the latest steps, for tokens per second. */
-  recent: { ms: number; tokens: number }[];
-}
 
 /** The engine on the export of the model at `step`, and the conversation with it. */
 interface Exported {
@@ -81,8 +48,10 @@ let stopAsked = false;
 /** Messages are handled one at a time, in order (training yields between steps to see a stop). */
 let busy: Promise<void> = Promise.resolve();
 
-const runtime = await initRuntime({ threads: Math.min(4, navigator.hardwareConcurrency || 1) });
+const threads = threadsWanted();
+const runtime = await initRuntime({ threads: threads.threads });
 post({ type: 'ready', threads: runtime.threads, build: runtime.build, presets: PRESETS.map((p) => ({ id: p.id, label: p.label, parameters: parameterCount(p, PAGE_VOCAB) })) });
+if (threads.refusal) post({ type: 'error', text: threads.refusal });
 
 workerScope.onmessage = (e) => {
   const msg = e.data;
@@ -123,6 +92,20 @@ async function handle(msg: ToWorker): Promise<void> {
   }
 }
 
+/**
+ * The compute threads: `?threads=N` in the page's address (page.ts gives this worker its query),
+ * else the browser's hardware threads up to 4; and the line refusing an N out of range.
+ */
+function threadsWanted(): { threads: number; refusal: string | null } {
+  const cores = navigator.hardwareConcurrency || 1;
+  const fallback = Math.min(4, cores);
+  const asked = new URLSearchParams(location.search).get('threads');
+  if (asked === null) return { threads: fallback, refusal: null };
+  const n = Number(asked), limit = maxThreads(cores);
+  if (Number.isInteger(n) && n >= 1 && n <= limit) return { threads: n, refusal: null };
+  return { threads: fallback, refusal: `threads=${asked} in the address is not a whole number from 1 to ${limit} — the page runs on ${fallback}; give one in range, or leave it out` };
+}
+
 /** Parameters of a preset's model at `vocab` tokens (built and freed). */
 function parameterCount(preset: Preset, vocab: number): number {
   const model = createModel(withVocabulary(preset.model, vocab), new Rng(SEED));
@@ -131,80 +114,34 @@ function parameterCount(preset: Preset, vocab: number): number {
   return n;
 }
 
-/** The text of the user's choice, checked: UTF-8 text, not empty. */
-function corpusText(choice: CorpusChoice): string {
-  if (choice.kind === 'stories') return storiesText(generateStories(STORIES, SEED));
-  const bytes = new Uint8Array(choice.bytes);
-  if (bytes.length === 0) throw new TernlmError(`${choice.name} is empty — choose a text file with some writing in it`);
-  if (bytes.includes(0)) throw new TernlmError(`${choice.name} is not a text file (it holds zero bytes) — choose a plain-text .txt file`);
-  try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-  } catch {
-    throw new TernlmError(`${choice.name} is not UTF-8 text — save it as UTF-8 plain text, or choose another file`);
-  }
-}
-
-/** Train a BPE on the text, hold out its last tenth (from a line start), tokenize both parts. */
-function prepareCorpus(text: string, preset: Preset): { tokenizer: BpeTokenizer; corpus: Corpus } {
-  post({ type: 'status', text: `training a ${PAGE_VOCAB}-token BPE tokenizer on ${(text.length / 1e6).toFixed(2)} M characters` });
-  const counter = new WordCounter();
-  counter.add(text);
-  counter.flush();
-  const { tokenizer } = trainBpe(counter.counts, { vocabSize: PAGE_VOCAB });
-  let cut = Math.floor(text.length * (1 - VAL_FRACTION));
-  const lineStart = text.lastIndexOf('\n', cut);
-  if (lineStart > cut / 2) cut = lineStart + 1;
-  post({ type: 'status', text: 'tokenizing' });
-  const train = Int32Array.from(tokenizer.encode(text.slice(0, cut)));
-  const valText = text.slice(cut);
-  const val = Int32Array.from(tokenizer.encode(valText));
-  const need = preset.train.seqLen + 1;
-  if (train.length < need || val.length < need) {
-    const bytesPerToken = text.length / (train.length + val.length);
-    const enough = Math.ceil((need / VAL_FRACTION) * bytesPerToken / 1000);
-    throw new TernlmError(`the text is too short: its validation slice (the last tenth) holds ${val.length} tokens and one window of this model needs ${need} — give at least ${enough} KB of text, or pick the built-in stories`);
-  }
-  return { tokenizer, corpus: { train, val, valBytes: new TextEncoder().encode(valText).length } };
-}
-
 /** Free the previous run and its engine, then build a fresh model on the chosen text. */
 function startRun(choice: CorpusChoice, preset: Preset, steps: number): void {
-  const { tokenizer, corpus } = prepareCorpus(corpusText(choice), preset);
+  const { tokenizer, corpus } = prepareCorpus(corpusText(choice), preset, (text) => post({ type: 'status', text }));
   dropExport();
   if (run) {
-    run.optimizer.dispose();
-    run.model.dispose();
+    disposeRun(run);
     run = null;
   }
-  const model = createModel(withVocabulary(preset.model, tokenizer.vocabSize), new Rng(SEED));
-  // The trainer's objective with future-set prediction off: next-token cross-entropy.
-  const objective = new TrainingObjective(model, FSP_DEFAULTS, SEED);
-  const optimizer = createOptimizer(preset.train, model.namedParameters());
-  run = { preset, tokenizer, corpus, model, objective, optimizer, windows: new TokenWindows(corpus.train, SEED), step: 0, planned: steps, target: steps, recent: [] };
-  post({ type: 'model', parameters: model.parameterCount(), trainTokens: corpus.train.length, valTokens: corpus.val.length });
+  run = newRun(preset, tokenizer, corpus, steps);
+  post({ type: 'model', parameters: run.model.parameterCount(), trainTokens: corpus.train.length, valTokens: corpus.val.length });
 }
 
 /** Train until the target step or a stop; validate every VAL_EVERY steps and at the pause. */
 async function trainLoop(): Promise<void> {
   const r = run!;
-  const { batchSize: B, seqLen: T, gradClip } = r.preset.train;
-  const params = r.model.parameters();
+  const tokens = r.preset.train.batchSize * r.preset.train.seqLen;
   training = true;
   stopAsked = false;
   dropExport();
   post({ type: 'status', text: `training on ${runtime.threads} threads` });
   if (r.step === 0) validate(r);
   while (r.step < r.target && !stopAsked) {
-    const t0 = performance.now();
-    const lr = learningRate(r.preset.train, r.step, r.planned);
-    const losses = forwardBackward(r.model, r.objective, r.windows, B, T, 1, SEED, r.step);
-    const { applied } = applyGradients(params, r.optimizer, gradClip, lr);
+    const { loss, lr, applied, ms } = trainStep(r);
     if (!applied) post({ type: 'status', text: `step ${r.step}: the gradient was not finite and was not applied` });
-    r.step++;
-    r.recent.push({ ms: performance.now() - t0, tokens: B * T });
+    r.recent.push({ ms, tokens });
     if (r.recent.length > SPEED_WINDOW) r.recent.shift();
-    const ms = r.recent.reduce((s, x) => s + x.ms, 0), tokens = r.recent.reduce((s, x) => s + x.tokens, 0);
-    post({ type: 'step', step: r.step, planned: r.planned, loss: losses.ce, lr, tokensPerSecond: (tokens / ms) * 1000 });
+    const windowMs = r.recent.reduce((s, x) => s + x.ms, 0), windowTokens = r.recent.reduce((s, x) => s + x.tokens, 0);
+    post({ type: 'step', step: r.step, planned: r.planned, loss, lr, tokensPerSecond: (windowTokens / windowMs) * 1000, ms });
     if (r.step % VAL_EVERY === 0) validate(r);
     await yieldToEventLoop();
   }
