@@ -240,10 +240,11 @@ export function openFloatModel(path: string, tokenizerSpec: string | undefined):
   throw new TernlmError(`${path} is not a float model ternarize and sensitivity read: give a ternlm training checkpoint of a float model, an llm.c GPT-2 .bin or a llama2.c .bin`);
 }
 
-/** The training config of an imported model: the defaults, named after its file. */
+/** The training config of an imported model: the defaults, named after its file, sequences no longer than its context. */
 function importedTrainConfig(path: string, model: LanguageModel<ModelConfig>): TrainConfig {
   const name = basename(path, extname(path)).replace(/[^\w.-]/g, '-').slice(0, 80);
-  return withOverrides(TRAIN_DEFAULTS, { name, model: withoutVocabulary(model.config) });
+  const seqLen = Math.min(TRAIN_DEFAULTS.seqLen, model.config.contextLength);
+  return withOverrides(TRAIN_DEFAULTS, { name, seqLen, model: withoutVocabulary(model.config) });
 }
 
 /**

@@ -28,7 +28,7 @@ export function ternarizedConfig(float: LanguageModel<ModelConfig>, pattern: str
     throw new TernlmError(`--layers '${key}' matches no projection of this ${c.family} model — its projections are ${describeProjections(projections.map((p) => p.name))}`);
   }
   if (chosen.every((p) => p.layer.opts.precision === 'ternary')) {
-    throw new TernlmError(`the ${chosen.length} projection(s) --layers '${key}' matches are ternary already — ternarize takes a float model (a -float config's checkpoint, a llama2.c .bin)`);
+    throw new TernlmError(`the ${chosen.length} projection(s) --layers '${key}' matches are ternary already — ternarize takes a float model (a -float config's checkpoint, an llm.c GPT-2 .bin, a llama2.c .bin)`);
   }
   return hybridConfig(float, { [key]: 'ternary' });
 }
