@@ -26,9 +26,9 @@ export {
   readLlmcGpt2, readLlmcGpt2Shape, writeLlmcGpt2, readLlmcTokenizer, writeLlmcTokenizer, readLlmcTokens, writeLlmcTokens, writeLlmcDataset,
   type LlmcGpt2Shape,
 } from './io/llmc.js';
-export { gpt2ConfigFromLlmc, loadLlmcInto, writeModelAsLlmc } from './models/llmc.js';
+export { gpt2ConfigFromLlmc, loadLlmcAsGpt2, loadLlmcInto, writeModelAsLlmc } from './models/llmc.js';
 export { bitnetConfigFromLlama2c, loadLlama2cAsBitNet } from './models/llama2c.js';
-export { saveStepZeroCheckpoint, ternarizedConfig, ternarizedModel, ternarizeRefusal } from './train/ternarize.js';
+export { saveStepZeroCheckpoint, ternarizedConfig, ternarizedModel } from './train/ternarize.js';
 export { loadInferenceModel, loadLlama2c, resolveTokenizer } from './infer/load.js';
 export { FlashLMInference } from './infer/flashlm.js';
 export { GPT2Inference } from './infer/gpt2.js';

@@ -24,7 +24,7 @@ const DEFAULT_LIMIT = 50;
 /** Default target of the hybrid: at most this many bits per byte above the float model. */
 const DEFAULT_MAX_INCREASE = 0.1;
 
-const HELP = `usage: ternlm sensitivity --model <float ckpt | llama2.c .bin> [--text <files>...] [--lowercase]
+const HELP = `usage: ternlm sensitivity --model <float ckpt | llm.c GPT-2 .bin | llama2.c .bin> [--text <files>...] [--lowercase]
                           [--by layer|kind|projection] [--limit N] [--keep int8|fp32]
                           [--max-increase <bpb>] [--budget-bits <bits>] [--packing 2bit|base3]
                           [--out <config.json>] [--overwrite] [--json]
@@ -33,7 +33,8 @@ Ternarizes one group of a float model's projections at a time and ranks the grou
 per byte each costs on a text; then proposes a hybrid (every projection ternary but the most
 sensitive groups, kept int8), measures it, and writes it as a config (docs/ternarize.md).
 
-  --model     a ternlm training checkpoint of a float model or a llama2.c .bin, as for ternarize
+  --model     a ternlm training checkpoint of a float model, an llm.c GPT-2 .bin or a llama2.c
+              .bin, as for ternarize
   --text      text to score, as ternlm eval --text reads it (default:
               ../shared/data/tinystories/valid.txt beside the package, when it is there)
   --limit N   score the first N documents (default ${DEFAULT_LIMIT}); each measurement scores them all
@@ -63,7 +64,7 @@ export async function run(args: string[]): Promise<void> {
     console.log(HELP);
     return;
   }
-  if (!values.model) throw new TernlmError('ternlm sensitivity needs --model <float ckpt | llama2.c .bin> — see ternlm sensitivity --help');
+  if (!values.model) throw new TernlmError('ternlm sensitivity needs --model <float ckpt | llm.c GPT-2 .bin | llama2.c .bin> — see ternlm sensitivity --help');
   const by = values.by as Grouping;
   if (!GROUPINGS.includes(by)) throw new TernlmError(`--by must be layer, kind or projection, got '${values.by}'`);
   if (values.keep !== 'int8' && values.keep !== 'fp32') throw new TernlmError(`--keep must be int8 or fp32, got '${values.keep}'`);
@@ -95,7 +96,7 @@ export async function run(args: string[]): Promise<void> {
   const projections = model.bitLayers();
   if (projections.every((p) => p.layer.opts.precision === 'ternary')) {
     model.dispose();
-    throw new TernlmError(`every projection of ${values.model} is ternary already — sensitivity measures a float model (a -float config's checkpoint, a llama2.c .bin)`);
+    throw new TernlmError(`every projection of ${values.model} is ternary already — sensitivity measures a float model (a -float config's checkpoint, an llm.c GPT-2 .bin, a llama2.c .bin)`);
   }
   const say = (line: string): void => {
     if (!values.json) console.log(line);

@@ -10,7 +10,7 @@ import { expandInputs, type InputFile } from '../data/inputs.js';
 import { datasetTokenizerFingerprint, readMeta, tokenizerFingerprint, type DatasetMeta } from '../data/meta.js';
 import { EOT_TEXT } from '../data/pretokenize.js';
 import { Llama2cTokenizer } from '../data/llama2c-tokenizer.js';
-import { tokenizerFromJSON, type Tokenizer } from '../data/tokenizer.js';
+import { loadTokenizer, tokenizerFromJSON, type Tokenizer } from '../data/tokenizer.js';
 import { BatchedScorer } from '../eval/scorer.js';
 import { readTextDocuments, scoreText, type TextDocument } from '../eval/text.js';
 import { readModelHead, resolveTokenizer, sniffModelFormat } from '../infer/load.js';
@@ -18,18 +18,19 @@ import { loadTrainedModel } from '../infer/packed.js';
 import { writeTextAtomic } from '../io/atomic.js';
 import { readCheckpointMeta } from '../io/checkpoint.js';
 import { ensureDir, checkFileTarget } from '../io/fs.js';
-import { readLlmcGpt2Shape } from '../io/llmc.js';
+import { isLlmcGpt2, llmcTokenBytes, readLlmcGpt2Shape, readLlmcTokenizer } from '../io/llmc.js';
 import { type LanguageModel, type ModelConfig } from '../models/index.js';
 import { loadLlama2cAsBitNet } from '../models/llama2c.js';
+import { loadLlmcAsGpt2 } from '../models/llmc.js';
 import type { PrecisionOverrides } from '../models/precision.js';
 import { TRAIN_DEFAULTS, loadTrainConfig, parseOverrides, withOverrides, type TrainConfig } from '../train/config.js';
 import { checkpointTrainConfig } from '../train/init.js';
-import { hybridConfig, saveStepZeroCheckpoint, ternarizedConfig, ternarizedModel, ternarizeRefusal } from '../train/ternarize.js';
+import { hybridConfig, saveStepZeroCheckpoint, ternarizedConfig, ternarizedModel } from '../train/ternarize.js';
 import { train } from '../train/trainer.js';
 import { integerFlag, parseFlags, threadsFlag } from './args.js';
 import { packageRoot, parseDuration } from './train.js';
 
-const HELP = `usage: ternlm ternarize --model <float ckpt | llama2.c .bin> --out <ckpt.safetensors>
+const HELP = `usage: ternlm ternarize --model <float ckpt | llm.c GPT-2 .bin | llama2.c .bin> --out <ckpt.safetensors>
                         [--layers <pattern> | --precision-from <config.json>] [--text <files>...] [--lowercase]
                         [--finetune <steps | 30m> --data <prepared dir> [--finetune-out <dir>]]
                         [--set key=value ...] [--overwrite] [--json]
@@ -39,9 +40,11 @@ float weights as their fp32 master copy, 8-bit activations as the family's terna
 them) and writes a training checkpoint at step 0 that train (--init, --resume), eval, export and
 generate take. Prints bits per byte of a text before and after (docs/ternarize.md).
 
-  --model     a ternlm training checkpoint of a float model (e.g. a run of bitnet-4m-float), or a
-              llama2.c .bin (imported as a bitnet model that computes exactly its Llama; its
-              tokenizer beside it, tok<vocab>.bin or tokenizer.bin, or --tokenizer)
+  --model     a ternlm training checkpoint of a float model (e.g. a run of bitnet-4m-float or
+              gpt2-4m), an llm.c GPT-2 .bin (imported as a gpt2 model; its tokenizer is GPT-2's,
+              or --tokenizer <tok.json>), or a llama2.c .bin (imported as a bitnet model that
+              computes exactly its Llama; its tokenizer beside it, tok<vocab>.bin or
+              tokenizer.bin, or --tokenizer)
   --out       the checkpoint to write (atomically); an existing one needs --overwrite
   --layers    which projections: a glob over their names (* any characters, ? one), e.g.
               'blocks.*.attn.*' or 'blocks.?.ffn.down', or a /regular expression/ (default: every
@@ -58,7 +61,7 @@ generate take. Prints bits per byte of a text before and after (docs/ternarize.m
               after it too
   --set       training fields of the checkpoint's config, used by the fine-tune (lr, batchSize,
               seqLen, warmupSteps, ...); model fields come from --model
-  --tokenizer the tokenizer of a llama2.c checkpoint
+  --tokenizer the tokenizer of an llm.c or llama2.c checkpoint
   --threads   compute threads (default: all cores)
   --json      print one JSON object of the results`;
 
@@ -83,7 +86,7 @@ export async function run(args: string[]): Promise<void> {
     console.log(HELP);
     return;
   }
-  if (!values.model || !values.out) throw new TernlmError('ternlm ternarize needs --model <float ckpt | llama2.c .bin> and --out <ckpt.safetensors> — see ternlm ternarize --help');
+  if (!values.model || !values.out) throw new TernlmError('ternlm ternarize needs --model <float ckpt | llm.c GPT-2 .bin | llama2.c .bin> and --out <ckpt.safetensors> — see ternlm ternarize --help');
   const out = values.out;
   if (!out.endsWith('.safetensors')) throw new TernlmError(`--out ${out}: the checkpoint is a safetensors file — name it *.safetensors (e.g. runs/x/ckpt.safetensors)`);
   checkFileTarget(out);
@@ -208,39 +211,60 @@ export function defaultText(text: string[] | undefined): string[] | null {
   return existsSync(valid) ? [valid] : null;
 }
 
-/** Open a float model: a ternlm training checkpoint or a llama2.c checkpoint; anything else is refused, naming what it is. */
+/**
+ * Open a float model: a ternlm training checkpoint, an llm.c GPT-2 checkpoint or a llama2.c
+ * checkpoint; anything else is refused, naming what it is.
+ */
 export function openFloatModel(path: string, tokenizerSpec: string | undefined): FloatModel {
-  const format = sniffModelFormat(readModelHead(path));
+  const head = readModelHead(path);
+  const format = sniffModelFormat(head);
   if (format === 'llama2c') {
     const model = loadLlama2cAsBitNet(path);
     const given = resolveTokenizer(path, { vocabSize: model.config.vocabSize }, tokenizerSpec);
     // Documents start at BOS, as llama2.c trained the model (ternlm's default for its tokenizer is EOS).
     const tokenizer = given instanceof Llama2cTokenizer ? given.withBosDocuments() : given;
-    const name = basename(path, extname(path)).replace(/[^\w.-]/g, '-').slice(0, 80);
-    return { model, train: withOverrides(TRAIN_DEFAULTS, { name, model: withoutVocabulary(model.config) }), tokenizer, tokenCounts: null, kind: 'llama2.c checkpoint' };
+    return { model, train: importedTrainConfig(path, model), tokenizer, tokenCounts: null, kind: 'llama2.c checkpoint' };
+  }
+  if (isLlmcGpt2(head)) {
+    const tokenizer = llmcTokenizer(path, readLlmcGpt2Shape(path).shape.vocabSize, tokenizerSpec);
+    const model = loadLlmcAsGpt2(path);
+    return { model, train: importedTrainConfig(path, model), tokenizer, tokenCounts: null, kind: 'llm.c GPT-2 checkpoint' };
   }
   if (format === 'safetensors') {
-    if (tokenizerSpec !== undefined) throw new TernlmError('--tokenizer is for a llama2.c checkpoint; a ternlm checkpoint carries its own');
+    if (tokenizerSpec !== undefined) throw new TernlmError('--tokenizer is for an llm.c or llama2.c checkpoint; a ternlm checkpoint carries its own');
     const meta = readCheckpointMeta(path);
-    const why = ternarizeRefusal((meta.config as { model: ModelConfig }).model);
-    if (why) throw new TernlmError(`${path}: ${why}`);
     const { model } = loadTrainedModel(path);
     const train = checkpointTrainConfig(meta);
     return { model, train, tokenizer: tokenizerFromJSON(meta.tokenizer, path), tokenCounts: meta.tokenCounts, kind: 'training checkpoint' };
   }
-  if (isLlmcGpt2(path)) throw new TernlmError(`${path} is an llm.c GPT-2 checkpoint: ${ternarizeRefusal({ family: 'gpt2' })}`);
-  throw new TernlmError(`${path} is not a float model ternarize and sensitivity read: give a ternlm training checkpoint of a float model or a llama2.c .bin`);
+  throw new TernlmError(`${path} is not a float model ternarize and sensitivity read: give a ternlm training checkpoint of a float model, an llm.c GPT-2 .bin or a llama2.c .bin`);
 }
 
-/** Whether `path` is an llm.c GPT-2 checkpoint (its header reads as one). */
-function isLlmcGpt2(path: string): boolean {
-  try {
-    readLlmcGpt2Shape(path);
-    return true;
-  } catch (err) {
-    if (err instanceof TernlmError) return false;
-    throw err;
+/** The training config of an imported model: the defaults, named after its file, sequences no longer than its context. */
+function importedTrainConfig(path: string, model: LanguageModel<ModelConfig>): TrainConfig {
+  const name = basename(path, extname(path)).replace(/[^\w.-]/g, '-').slice(0, 80);
+  const seqLen = Math.min(TRAIN_DEFAULTS.seqLen, model.config.contextLength);
+  return withOverrides(TRAIN_DEFAULTS, { name, seqLen, model: withoutVocabulary(model.config) });
+}
+
+/**
+ * The tokenizer of an llm.c GPT-2 checkpoint of `vocabSize` tokens: --tokenizer (gpt2 or a
+ * tok.json), else GPT-2's, which llm.c's GPT-2 files use. llm.c's tokenizer file holds only the
+ * bytes of each token, not how to encode text, so it cannot be the tokenizer; but when one lies
+ * beside the checkpoint (`<name>_tokenizer.bin`, as `ternlm export --format llmc` writes it, or
+ * llm.c's `gpt2_tokenizer.bin`), its tokens must be the chosen tokenizer's.
+ */
+function llmcTokenizer(path: string, vocabSize: number, spec: string | undefined): Tokenizer {
+  const tokenizer = loadTokenizer(spec ?? 'gpt2');
+  const wayOut = 'pass the tokenizer the model was trained with: --tokenizer <tok.json> or --tokenizer gpt2';
+  if (tokenizer.vocabSize > vocabSize) throw new TernlmError(`the tokenizer ${spec ?? 'gpt2'} has ${tokenizer.vocabSize} tokens but ${path} only ${vocabSize} — ${wayOut}`);
+  const beside = [`${basename(path, extname(path))}_tokenizer.bin`, 'gpt2_tokenizer.bin'].map((f) => join(dirname(path), f)).find((p) => existsSync(p));
+  if (beside) {
+    const file = readLlmcTokenizer(beside).tokens, ours = llmcTokenBytes(tokenizer);
+    const same = file.length === ours.length && file.every((t, id) => t.length === ours[id].length && t.every((b, i) => b === ours[id][i]));
+    if (!same) throw new TernlmError(`the tokens of ${beside}, beside ${path}, are not those of the tokenizer ${spec ?? 'gpt2'} — ${wayOut}`);
   }
+  return tokenizer;
 }
 
 export function withoutVocabulary(c: ModelConfig): TrainConfig['model'] {

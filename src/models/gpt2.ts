@@ -7,17 +7,25 @@
 //       -> LayerNorm -> head (tied to the token embedding by default)
 //
 // Parameter names and shapes map one to one onto llm.c's checkpoint (src/io/llmc.ts).
+//
+// The four projections of a block (attn.qkv, attn.proj, mlp.fc, mlp.proj) are BitLinear layers
+// with a float bias added after the product and no input norm: at fp32, the default, each is
+// exactly a float Linear. `precisionOverrides` (src/models/precision.ts) make chosen ones ternary
+// (AbsMean weights, 8-bit per-token activations) or int8, as `ternlm ternarize` does to a float
+// GPT-2. BitNet's extra RMSNorm before each projection is left out, so that a ternarized GPT-2
+// stays as close as it can to its float one.
 import { section } from '../core/autograd.js';
 import { Rng } from '../core/rng.js';
 import { Tensor } from '../core/tensor.js';
 import type { Head } from '../heads/head.js';
 import type { HeadConfig as HeadStructure } from '../heads/index.js';
 import { FusedQKVAttention } from '../nn/attention.js';
-import { Embedding, LayerNorm, MLP } from '../nn/layers.js';
+import { Embedding, LayerNorm, MLP, type BitLinearOptions } from '../nn/layers.js';
 import { Module } from '../nn/module.js';
 import * as ops from '../ops/index.js';
 import { createHead, type HeadConfig } from './heads.js';
 import { LanguageModel, positionIds } from './language-model.js';
+import type { PrecisionOverrides } from './precision.js';
 
 export interface GPT2Config {
   family: 'gpt2';
@@ -30,6 +38,8 @@ export interface GPT2Config {
   head: HeadConfig;
   frozenEmbeddings: boolean;
   dropout: number;
+  /** Precisions of chosen projections (src/models/precision.ts); the others are fp32. */
+  precisionOverrides?: PrecisionOverrides;
 }
 
 export const GPT2_DEFAULTS: Omit<GPT2Config, 'vocabSize'> = {
@@ -54,10 +64,11 @@ class GPT2Block extends Module {
   constructor(c: GPT2Config, rng: Rng) {
     super();
     const std = { std: INIT_STD, projStd: INIT_STD / Math.sqrt(2 * c.layers) };
+    const bit: BitLinearOptions = { precision: 'fp32', quantizeActivations: true, inputNorm: false, bias: true };
     this.ln1 = this.child('ln1', new LayerNorm(c.dim));
-    this.attn = this.child('attn', new FusedQKVAttention(c.dim, c.heads, rng, std));
+    this.attn = this.child('attn', new FusedQKVAttention(c.dim, c.heads, bit, rng, std));
     this.ln2 = this.child('ln2', new LayerNorm(c.dim));
-    this.mlp = this.child('mlp', new MLP(c.dim, 4 * c.dim, rng, std));
+    this.mlp = this.child('mlp', new MLP(c.dim, 4 * c.dim, bit, rng, std));
   }
   forward(x: Tensor, drop: (t: Tensor) => Tensor): Tensor {
     x = ops.add(x, section('attention', () => drop(this.attn.forward(this.ln1.forward(x)))));

@@ -33,7 +33,7 @@ export const MODEL_FAMILIES = Object.keys(MODEL_DEFAULTS) as ModelFamily[];
  */
 export function createModel(config: ModelConfig, rng: Rng, tokenCounts?: ArrayLike<number>, headStructure?: HeadStructure): LanguageModel<ModelConfig> {
   const model = createFamilyModel(config, rng, tokenCounts, headStructure);
-  applyPrecisionOverrides(model.bitLayers(), 'precision' in config ? config.precisionOverrides : undefined, config.family);
+  applyPrecisionOverrides(model.bitLayers(), config.precisionOverrides, config.family);
   return model;
 }
 
@@ -69,8 +69,7 @@ export type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omi
 export { LanguageModel } from './language-model.js';
 export type { FlashLMConfig, GPT2Config, BitNetConfig, MmfreeConfig, FlashLMMlpConfig, CpuflowConfig, MofConfig };
 
-/** The precision of a model's projections, for logs: 'fp32' for a float family; overrides after it ('fp32, blocks.*.attn.* ternary'). */
+/** The precision of a model's projections, for logs: a GPT-2's is fp32; overrides after it ('fp32, blocks.*.attn.* ternary'). */
 export function modelPrecision(c: ModelConfig): string {
-  if (!('precision' in c)) return 'fp32';
-  return [c.precision, ...Object.entries(c.precisionOverrides ?? {}).map(([pattern, p]) => `${pattern} ${p}`)].join(', ');
+  return ['precision' in c ? c.precision : 'fp32', ...Object.entries(c.precisionOverrides ?? {}).map(([pattern, p]) => `${pattern} ${p}`)].join(', ');
 }

@@ -1,10 +1,12 @@
 // GPT-2 <-> llm.c's checkpoint (src/io/llmc.ts): the file's tensors are our GPT-2's parameters
 // under the same names, so converting is checking the shape and copying.
 import { TernlmError } from '../core/errors.js';
-import { paddedVocab, readLlmcGpt2, writeLlmcGpt2, type LlmcDtype, type LlmcGpt2Shape } from '../io/llmc.js';
-import { GPT2_DEFAULTS, type GPT2Config } from './gpt2.js';
+import { Rng } from '../core/rng.js';
+import { paddedVocab, readLlmcGpt2, readLlmcGpt2Shape, writeLlmcGpt2, type LlmcDtype, type LlmcGpt2Shape } from '../io/llmc.js';
+import { GPT2, GPT2_DEFAULTS, type GPT2Config } from './gpt2.js';
 import type { ModelConfig } from './index.js';
 import type { LanguageModel } from './language-model.js';
+import { describeProjections } from './precision.js';
 
 /** The GPT-2 model config an llm.c checkpoint's header describes. */
 export function gpt2ConfigFromLlmc(shape: LlmcGpt2Shape): GPT2Config {
@@ -18,11 +20,19 @@ function llmcIncompatibility(c: ModelConfig): string | null {
   return null;
 }
 
-/** Write a trained GPT-2 as llm.c's checkpoint (fp32: version 3; bf16: version 5). */
+/**
+ * Write a trained GPT-2 as llm.c's checkpoint (fp32: version 3; bf16: version 5). Its projections
+ * must all be fp32: llm.c's file holds float weights only, and the master weights of a ternary or
+ * int8 projection are not what the model multiplies by.
+ */
 export function writeModelAsLlmc(model: LanguageModel<ModelConfig>, path: string, dtype: LlmcDtype): { bytes: number; shape: LlmcGpt2Shape } {
   const c = model.config;
   const why = llmcIncompatibility(c);
   if (why !== null || c.family !== 'gpt2') throw new TernlmError(`cannot write an llm.c checkpoint: ${why}`);
+  const quantized = model.bitLayers().filter((p) => p.layer.opts.precision !== 'fp32');
+  if (quantized.length > 0) {
+    throw new TernlmError(`cannot write an llm.c checkpoint: the model's projections ${describeProjections(quantized.map((p) => p.name))} are not fp32, and llm.c's GPT-2 holds float weights only — export it as ternlm's packed file instead (ternlm export without --format)`);
+  }
   const shape: LlmcGpt2Shape = {
     maxSeqLen: c.contextLength, vocabSize: c.vocabSize, paddedVocabSize: paddedVocab(c.vocabSize),
     layers: c.layers, heads: c.heads, channels: c.dim,
@@ -34,6 +44,18 @@ export function writeModelAsLlmc(model: LanguageModel<ModelConfig>, path: string
     return t.f32();
   }, dtype);
   return { bytes, shape };
+}
+
+/** Read an llm.c GPT-2 checkpoint into a new gpt2-family model with its weights (every projection fp32). */
+export function loadLlmcAsGpt2(path: string): GPT2 {
+  const model = new GPT2(gpt2ConfigFromLlmc(readLlmcGpt2Shape(path).shape), new Rng(0));
+  try {
+    loadLlmcInto(model, path);
+    return model;
+  } catch (err) {
+    model.dispose();
+    throw err;
+  }
 }
 
 /**

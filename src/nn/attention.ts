@@ -3,21 +3,23 @@
 import { Rng } from '../core/rng.js';
 import { Tensor } from '../core/tensor.js';
 import * as ops from '../ops/index.js';
-import { BitLinear, Linear, type BitLinearOptions } from './layers.js';
+import { BitLinear, type BitLinearOptions } from './layers.js';
 import { Module } from './module.js';
 
 /**
  * GPT-2's attention: one fused projection to q, k and v (each dim wide, heads contiguous), causal
  * attention per head, an output projection. Positions come from the model's learned embedding.
+ * Both projections are BitLinear layers of options `bit` (GPT-2's: with biases, fp32 unless its
+ * config says otherwise).
  */
 export class FusedQKVAttention extends Module {
-  readonly qkv: Linear;
-  readonly proj: Linear;
-  constructor(readonly dim: number, readonly heads: number, rng: Rng, opts: { std: number; projStd: number }) {
+  readonly qkv: BitLinear;
+  readonly proj: BitLinear;
+  constructor(readonly dim: number, readonly heads: number, bit: BitLinearOptions, rng: Rng, opts: { std: number; projStd: number }) {
     super();
     if (dim % heads !== 0) throw new Error(`attention: dim ${dim} is not a multiple of heads ${heads}`);
-    this.qkv = this.child('qkv', new Linear(dim, 3 * dim, rng, { bias: true, std: opts.std }));
-    this.proj = this.child('proj', new Linear(dim, dim, rng, { bias: true, std: opts.projStd }));
+    this.qkv = this.child('qkv', new BitLinear(dim, 3 * dim, bit, rng, opts.std));
+    this.proj = this.child('proj', new BitLinear(dim, dim, bit, rng, opts.projStd));
   }
   /** x (B, T, dim) -> (B, T, dim) */
   forward(x: Tensor): Tensor {

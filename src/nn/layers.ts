@@ -27,21 +27,26 @@ export interface BitLinearOptions {
   quantizeActivations: boolean;
   /** RMSNorm (no gain) of the input inside the layer, as in BitNet's BitLinear. */
   inputNorm: boolean;
+  /** A float bias (out features) added after the product, at every precision (GPT-2's projections; absent: none). */
+  bias?: boolean;
 }
 
 /**
  * BitNet b1.58 linear layer: fp32 master weights, AbsMean ternarization with a straight-through
- * estimator, optional 8-bit activations and input RMSNorm. `precision` keeps sensitive layers
- * at int8 or fp32 (hybrid models); `ternaryActive = false` runs it in float (warm-up phase).
+ * estimator, optional 8-bit activations, input RMSNorm and float bias. `precision` keeps sensitive
+ * layers at int8 or fp32 (hybrid models); `ternaryActive = false` runs it in float (warm-up phase).
+ * At fp32 with a bias and no input norm it is exactly `Linear` (same parameters, same product).
  */
 export class BitLinear extends Module {
   readonly weight: Tensor;
+  readonly bias: Tensor | null;
   ternaryActive = true;
   private options: BitLinearOptions;
   constructor(readonly inFeatures: number, readonly outFeatures: number, opts: BitLinearOptions, rng: Rng, std?: number) {
     super();
     this.options = opts;
     this.weight = this.param('weight', init.normal([outFeatures, inFeatures], std ?? 1 / Math.sqrt(inFeatures), rng));
+    this.bias = opts.bias ? this.param('bias', init.constant([outFeatures], 0), { decay: false }) : null;
   }
   get opts(): Readonly<BitLinearOptions> {
     return this.options;
@@ -59,12 +64,15 @@ export class BitLinear extends Module {
   }
   /**
    * The product alone, on an input already through `normInput`: layers that read the same input
-   * (q, k, v; gate and up) norm it once. Equal to forward(x) for h = normInput(x).
+   * (q, k, v; gate and up) norm it once. Equal to forward(x) for h = normInput(x). The bias, when
+   * there is one, is added to the product in float.
    */
   project(h: Tensor): Tensor {
-    if (this.opts.precision === 'fp32' || (this.opts.precision === 'ternary' && !this.ternaryActive)) return ops.linear(h, this.weight);
-    if (this.opts.precision === 'int8') return ops.int8Linear(h, this.weight);
-    return ops.ternaryLinear(h, this.weight, { quantizeActivations: this.opts.quantizeActivations });
+    if (this.opts.precision === 'fp32' || (this.opts.precision === 'ternary' && !this.ternaryActive)) return ops.linear(h, this.weight, this.bias);
+    const y = this.opts.precision === 'int8'
+      ? ops.int8Linear(h, this.weight)
+      : ops.ternaryLinear(h, this.weight, { quantizeActivations: this.opts.quantizeActivations });
+    return this.bias ? ops.add(y, this.bias) : y;
   }
 }
 
@@ -142,14 +150,18 @@ export class GLU extends Module {
   }
 }
 
-/** Two float linear layers with an activation between: proj(act(fc x)), GPT-2's feed-forward (GELU, hidden 4 dim). */
+/**
+ * Two linear layers with an activation between: proj(act(fc x)), GPT-2's feed-forward (GELU,
+ * hidden 4 dim). Both are BitLinear layers of options `bit` (GPT-2's: with biases, fp32 unless its
+ * config says otherwise).
+ */
 export class MLP extends Module {
-  readonly fc: Linear;
-  readonly proj: Linear;
-  constructor(dim: number, hidden: number, rng: Rng, opts: { std: number; projStd: number }, readonly activation: 'gelu' | 'relu' = 'gelu') {
+  readonly fc: BitLinear;
+  readonly proj: BitLinear;
+  constructor(dim: number, hidden: number, bit: BitLinearOptions, rng: Rng, opts: { std: number; projStd: number }, readonly activation: 'gelu' | 'relu' = 'gelu') {
     super();
-    this.fc = this.child('fc', new Linear(dim, hidden, rng, { bias: true, std: opts.std }));
-    this.proj = this.child('proj', new Linear(hidden, dim, rng, { bias: true, std: opts.projStd }));
+    this.fc = this.child('fc', new BitLinear(dim, hidden, bit, rng, opts.std));
+    this.proj = this.child('proj', new BitLinear(hidden, dim, bit, rng, opts.projStd));
   }
   forward(x: Tensor): Tensor {
     return this.proj.forward(ops[this.activation](this.fc.forward(x)));

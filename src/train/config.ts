@@ -242,6 +242,8 @@ export const MODEL_FIELDS: { [F in ModelFamily]: Record<string, FieldRule> } = {
   gpt2: {
     ...BASE_MODEL_FIELDS,
     'model.heads': integer(1, 256),
+    // GPT-2's projections are fp32 but those chosen here (ternary ones with 8-bit activations).
+    'model.precisionOverrides': PROJECTION_FIELDS['model.precisionOverrides'],
   },
   mmfree: {
     ...BASE_MODEL_FIELDS,

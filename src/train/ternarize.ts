@@ -14,23 +14,13 @@ import type { TrainConfig } from './config.js';
 import { TrainingObjective } from './fsp.js';
 import { createOptimizer } from './setup.js';
 
-/** Families whose projections are BitLinear layers (the ones a model config gives a `precision`). */
-const BITLINEAR_FAMILIES = Object.entries(MODEL_DEFAULTS).filter(([, d]) => 'precision' in d).map(([f]) => f);
-
-/** Why a model of this config cannot be ternarized, or null when it can (its family has BitLinear projections). */
-export function ternarizeRefusal(c: { family: string }): string | null {
-  if (BITLINEAR_FAMILIES.includes(c.family)) return null;
-  return `a ${c.family} model cannot be ternarized: its projections are float Linear layers with biases (llm.c's GPT-2 layout), not BitLinear layers — ternarize a model of a family with BitLinear projections (${BITLINEAR_FAMILIES.join(', ')}), e.g. a -float config's checkpoint or a llama2.c .bin`;
-}
-
 /**
  * The model config of `float` with the projections `pattern` matches (default: all) ternary.
- * Refuses a family without BitLinear projections, a pattern that matches none (listing them),
- * and a choice whose projections are all ternary already.
+ * Refuses a pattern that matches none (listing them) and a choice whose projections are all
+ * ternary already.
  */
 export function ternarizedConfig(float: LanguageModel<ModelConfig>, pattern: string | undefined): ModelConfig {
   const c = float.config;
-  if (!('precision' in c)) throw new TernlmError(ternarizeRefusal(c)!);
   const projections = float.bitLayers();
   const key = pattern ?? '*';
   const chosen = matchingProjections(projections, key);
@@ -38,7 +28,7 @@ export function ternarizedConfig(float: LanguageModel<ModelConfig>, pattern: str
     throw new TernlmError(`--layers '${key}' matches no projection of this ${c.family} model — its projections are ${describeProjections(projections.map((p) => p.name))}`);
   }
   if (chosen.every((p) => p.layer.opts.precision === 'ternary')) {
-    throw new TernlmError(`the ${chosen.length} projection(s) --layers '${key}' matches are ternary already — ternarize takes a float model (a -float config's checkpoint, a llama2.c .bin)`);
+    throw new TernlmError(`the ${chosen.length} projection(s) --layers '${key}' matches are ternary already — ternarize takes a float model (a -float config's checkpoint, an llm.c GPT-2 .bin, a llama2.c .bin)`);
   }
   return hybridConfig(float, { [key]: 'ternary' });
 }
@@ -47,14 +37,15 @@ export function ternarizedConfig(float: LanguageModel<ModelConfig>, pattern: str
  * The model config of `float` with `overrides` (pattern -> precision) after its own, and the
  * activations its family's ternary models have (8-bit where they quantize them; a float layer
  * ignores the setting, so the model computes what `float` does until a projection turns ternary).
- * Refuses a family without BitLinear projections.
+ * GPT-2 has no such setting: its ternary projections always take 8-bit activations.
  */
 export function hybridConfig(float: LanguageModel<ModelConfig>, overrides: PrecisionOverrides): ModelConfig {
   const c = float.config;
-  if (!('precision' in c)) throw new TernlmError(ternarizeRefusal(c)!);
+  const defaults = MODEL_DEFAULTS[c.family];
+  const activations = 'quantizeActivations' in defaults ? { quantizeActivations: defaults.quantizeActivations } : {};
   // The new patterns go last, so that they win over any earlier one that matches the same projections.
   const earlier = Object.fromEntries(Object.entries(c.precisionOverrides ?? {}).filter(([pattern]) => !(pattern in overrides)));
-  return { ...c, quantizeActivations: MODEL_DEFAULTS[c.family].quantizeActivations, precisionOverrides: { ...earlier, ...overrides } };
+  return { ...c, ...activations, precisionOverrides: { ...earlier, ...overrides } };
 }
 
 /** A new model of `config` (from ternarizedConfig) holding `float`'s weights. */

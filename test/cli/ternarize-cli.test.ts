@@ -1,7 +1,8 @@
 // `ternlm ternarize` through the real CLI: a float checkpoint's chosen projections become ternary
 // and the checkpoint goes through eval, export, generate, train --init and --resume and a
 // --finetune; an imported llama2.c model keeps the figure `ternlm eval` gives the original file;
-// bad input is refused in one line with nothing written.
+// so does a GPT-2 read from llm.c's files, which also goes through sensitivity and
+// --precision-from; bad input is refused in one line with nothing written.
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,7 +11,6 @@ import { after, before, describe, it } from 'node:test';
 import { Rng } from '../../src/core/rng.js';
 import { initRuntime } from '../../src/core/runtime.js';
 import { loadTokenizer } from '../../src/data/tokenizer.js';
-import { llmcGpt2Layout, paddedVocab, writeLlmcGpt2, type LlmcGpt2Shape } from '../../src/io/llmc.js';
 import { BITNET_DEFAULTS } from '../../src/models/bitnet.js';
 import { createModel } from '../../src/models/index.js';
 import { TRAIN_DEFAULTS, withOverrides } from '../../src/train/config.js';
@@ -31,6 +31,9 @@ interface TernarizeReport {
 interface EvalReport {
   bpb: number;
 }
+
+/** The training settings of the tests' short fine-tunes. */
+const FINETUNE = ['--set', 'batchSize=2', '--set', 'seqLen=32', '--set', 'report=false', '--set', 'sampleTokens=0', '--set', 'evalBatches=1'];
 
 function ok(r: { code: number | null; stderr: string }): void {
   assert.equal(r.code, 0, r.stderr);
@@ -103,6 +106,71 @@ describe('ternlm ternarize', () => {
     assert.ok(existsSync(join(root, 'stories', 'ckpt.tokenizer.json')), 'the tokenizer to prepare fine-tuning data with');
   });
 
+  describe('a GPT-2 in llm.c\'s files', () => {
+    let run: string, bin: string;
+    before(async () => {
+      // A float GPT-2 trained by ternlm, written as llm.c's model and tokenizer files (gpt2_tiny.bin, gpt2_tiny_tokenizer.bin).
+      run = join(root, 'gpt2');
+      ok(await ternlm(['train', '--config', 'gpt2-4m', '--data', data, '--out', run, '--steps', '2', '--threads', '1', ...TINY_MODEL,
+        '--set', 'batchSize=2', '--set', 'sampleTokens=0', '--set', 'evalBatches=1']));
+      bin = join(root, 'llmc', 'gpt2_tiny.bin');
+      ok(await ternlm(['export', '--model', join(run, 'ckpt.safetensors'), '--format', 'llmc', '--out', bin]));
+    });
+
+    it('ternarize --layers --finetune: the float figure is the trained checkpoint\'s, and eval, export, generate and train --init take the result', async () => {
+      const out = join(root, 'gpt2-tern', 'ckpt.safetensors');
+      const r = await ternlm(['ternarize', '--model', bin, '--tokenizer', tokenizer, '--out', out, '--layers', 'blocks.*.attn.*', '--text', text, '--threads', '1', '--json',
+        '--finetune', '2', '--data', data, ...FINETUNE]);
+      ok(r);
+      const report = JSON.parse(r.stdout.trim().split('\n').pop()!) as TernarizeReport;
+      assert.equal(report.ternaryProjections, 2, 'attn.qkv and attn.proj of the one block');
+      assert.deepEqual(Object.keys(report.bpb), ['float', 'ternarized', 'fine-tuned']);
+      const evalOf = async (model: string): Promise<number> => {
+        const ev = await ternlm(['eval', '--model', model, '--text', text, '--threads', '1', '--json']);
+        ok(ev);
+        return (JSON.parse(ev.stdout) as EvalReport).bpb;
+      };
+      assert.ok(Math.abs(report.bpb.float - (await evalOf(join(run, 'ckpt.safetensors')))) < 1e-9, 'llm.c\'s fp32 file holds the trained model exactly');
+      assert.ok(Math.abs(report.bpb.ternarized - (await evalOf(out))) < 1e-9, 'eval of the checkpoint gives the printed figure');
+      assert.notEqual(report.bpb.ternarized, report.bpb.float);
+
+      const exported = join(root, 'gpt2-tern', 'model.safetensors');
+      const exp = await ternlm(['export', '--model', out, '--out', exported]);
+      ok(exp);
+      assert.equal((JSON.parse(exp.stdout) as { ternary_weights: number }).ternary_weights, 3 * 16 * 16 + 16 * 16, 'qkv and proj are packed ternary');
+      ok(await ternlm(['generate', '--model', exported, '--prompt', 'Once upon', '--max-tokens', '4', '--threads', '1']));
+      const init = await ternlm(['train', '--init', out, '--data', data, '--out', join(root, 'gpt2-ft'), '--steps', '2', '--threads', '1', ...FINETUNE]);
+      ok(init);
+      assert.match(init.stderr, /\(gpt2, fp32, blocks\.\*\.attn\.\* ternary\)/);
+      assertRefused(await ternlm(['export', '--model', out, '--format', 'llmc', '--out', join(root, 'refused-llmc', 'gpt2.bin')]),
+        /cannot write an llm\.c checkpoint: the model's projections blocks\.\*\.attn\.qkv, blocks\.\*\.attn\.proj \(in 1 blocks\) are not fp32/);
+      assert.ok(!existsSync(join(root, 'refused-llmc', 'gpt2.bin')));
+    });
+
+    it('sensitivity ranks its kinds of projection, and ternarize --precision-from applies the hybrid it writes', async () => {
+      const hybrid = join(root, 'gpt2-hybrid', 'hybrid.json');
+      const r = await ternlm(['sensitivity', '--model', bin, '--tokenizer', tokenizer, '--text', text, '--by', 'kind', '--max-increase', '100', '--out', hybrid, '--threads', '1', '--json']);
+      ok(r);
+      const report = JSON.parse(r.stdout) as { ranked: { pattern: string }[]; hybrid: { bpb: number } };
+      assert.deepEqual(report.ranked.map((g) => g.pattern).sort(), ['blocks.*.attn.proj', 'blocks.*.attn.qkv', 'blocks.*.mlp.fc', 'blocks.*.mlp.proj']);
+      const out = join(root, 'gpt2-hybrid', 'ckpt.safetensors');
+      const t = await ternlm(['ternarize', '--model', bin, '--tokenizer', tokenizer, '--precision-from', hybrid, '--out', out, '--text', text, '--threads', '1', '--json']);
+      ok(t);
+      assert.ok(Math.abs((JSON.parse(t.stdout) as TernarizeReport).bpb.ternarized - report.hybrid.bpb) < 1e-9);
+    });
+
+    it('refuses a tokenizer that is not the model\'s: larger than its vocabulary, or other than the llm.c tokenizer file beside it', async () => {
+      const out = join(root, 'refused', 'ckpt.safetensors');
+      assertRefused(await ternlm(['ternarize', '--model', bin, '--out', out, '--text', text, '--threads', '1']),
+        /the tokenizer gpt2 has 50257 tokens but .*gpt2_tiny\.bin only 300 — pass the tokenizer the model was trained with: --tokenizer <tok\.json>/);
+      const other = join(root, 'tok-290.json');
+      ok(await ternlm(['tokenizer', 'train', '--input', corpus, '--vocab', '290', '--out', other]));
+      assertRefused(await ternlm(['ternarize', '--model', bin, '--tokenizer', other, '--out', out, '--text', text, '--threads', '1']),
+        /the tokens of .*gpt2_tiny_tokenizer\.bin, beside .*gpt2_tiny\.bin, are not those of the tokenizer .*tok-290\.json/);
+      assert.ok(!existsSync(join(root, 'refused')), 'nothing written');
+    });
+  });
+
   describe('refusals: one line, nothing written', () => {
     const refused = async (args: string[], pattern: RegExp): Promise<void> => {
       const out = join(root, 'refused', 'ckpt.safetensors');
@@ -115,12 +183,7 @@ describe('ternlm ternarize', () => {
         /--layers 'blocks\.\*\.mlp\.\*' matches no projection of this bitnet model — its projections are blocks\.\*\.attn\.q, blocks\.\*\.attn\.k, .*blocks\.\*\.ffn\.down \(in 1 blocks\)/);
     });
 
-    it('a model kind that cannot be ternarized: llm.c GPT-2, a checkpoint already ternary, an exported file', async () => {
-      const shape: LlmcGpt2Shape = { maxSeqLen: 8, vocabSize: 64, paddedVocabSize: paddedVocab(64), layers: 1, heads: 2, channels: 8 };
-      const sizes = new Map(llmcGpt2Layout(shape).params.map((p) => [p.name, p.shape.reduce((a, b) => a * b, 1)]));
-      const gpt2 = join(root, 'gpt2.bin');
-      writeLlmcGpt2(gpt2, shape, (name) => new Float32Array(sizes.get(name)!), 'fp32');
-      await refused(['--model', gpt2], /gpt2\.bin is an llm\.c GPT-2 checkpoint: a gpt2 model cannot be ternarized: its projections are float Linear layers with biases/);
+    it('a model kind that cannot be ternarized: a checkpoint already ternary, an exported file', async () => {
       const ternary = join(root, 'tern-all', 'ckpt.safetensors');
       ok(await ternlm(['ternarize', '--model', floatCkpt, '--out', ternary, '--text', text, '--threads', '1']));
       await refused(['--model', ternary], /the 7 projection\(s\) --layers '\*' matches are ternary already — ternarize takes a float model/);

@@ -46,6 +46,7 @@ describe('GPT-2 and BitNet engines reproduce the training forward pass', () => {
     ['gpt2, tied softmax head', GPT2],
     ['gpt2, untied softmax head', { ...GPT2, head: { type: 'softmax', tied: false } }],
     ['gpt2, hierarchical head', { ...GPT2, head: { type: 'hierarchical' } }],
+    ['gpt2 partly ternarized: attention ternary (8-bit activations), one fc int8, the rest fp32', { ...GPT2, precisionOverrides: { 'blocks.*.attn.*': 'ternary', 'blocks.1.mlp.fc': 'int8' } }],
     ['bitnet ternary, 8-bit activations, GQA (4 heads over 2), SwiGLU', BITNET],
     ['bitnet ternary, float activations', { ...BITNET, quantizeActivations: false }],
     ['bitnet int8', { ...BITNET, precision: 'int8', quantizeActivations: false }],

@@ -26,24 +26,7 @@ import { assertSameTensors } from '../train/same-tensors.js';
 import { run as prepareCli } from '../../src/cli/prepare.js';
 import { run as tokenizerCli } from '../../src/cli/tokenizer.js';
 
-import { add, assertClose, attention, gelu, layerNorm, linear, logSoftmaxRows, modelLogProbs, paramsOf, prepareDemoData, randomIds, referenceBitnet, rmsNorm, sigmoid, silu, type Params, type Vec } from './reference.js';
-
-/** GPT-2 of the paper (and llm.c), from its parameters. */
-function referenceGpt2(c: GPT2Config, p: Params, ids: number[]): Vec[] {
-  const d = c.dim, get = (n: string): Float32Array => p.get(n)!;
-  let x: Vec[] = ids.map((id, t) => Float64Array.from({ length: d }, (_, i) => get('embed.weight')[id * d + i] + get('pos_embed.weight')[t * d + i]));
-  for (let l = 0; l < c.layers; l++) {
-    const b = `blocks.${l}.`;
-    const h = layerNorm(x, get(`${b}ln1.weight`), get(`${b}ln1.bias`));
-    const qkv = linear(h, get(`${b}attn.qkv.weight`), 3 * d, get(`${b}attn.qkv.bias`));
-    const att = attention(qkv.map((r) => r.slice(0, d)), qkv.map((r) => r.slice(d, 2 * d)), qkv.map((r) => r.slice(2 * d)), c.heads, c.heads);
-    x = add(x, linear(att, get(`${b}attn.proj.weight`), d, get(`${b}attn.proj.bias`)));
-    const h2 = layerNorm(x, get(`${b}ln2.weight`), get(`${b}ln2.bias`));
-    const fc = linear(h2, get(`${b}mlp.fc.weight`), 4 * d, get(`${b}mlp.fc.bias`)).map((r) => r.map(gelu));
-    x = add(x, linear(fc, get(`${b}mlp.proj.weight`), d, get(`${b}mlp.proj.bias`)));
-  }
-  return logSoftmaxRows(layerNorm(x, get('norm_out.weight'), get('norm_out.bias')), get('embed.weight'), c.vocabSize);
-}
+import { add, assertClose, attention, layerNorm, linear, logSoftmaxRows, modelLogProbs, paramsOf, prepareDemoData, randomIds, referenceBitnet, referenceGpt2, rmsNorm, sigmoid, silu, type Params, type Vec } from './reference.js';
 
 /** The MatMul-free LM's float twin: MLGRU token mixer, SiLU GLU, every projection normed first. */
 function referenceMmfreeFloat(c: MmfreeConfig, p: Params, ids: number[]): Vec[] {

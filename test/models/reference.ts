@@ -11,6 +11,7 @@ import { readMeta } from '../../src/data/meta.js';
 import { writeDemoCorpus } from '../../src/data/stories.js';
 import { tokenizerFromJSON, type Tokenizer } from '../../src/data/tokenizer.js';
 import type { BitNetConfig } from '../../src/models/bitnet.js';
+import type { GPT2Config } from '../../src/models/gpt2.js';
 import type { LanguageModel, ModelConfig } from '../../src/models/index.js';
 import { run as prepareCli } from '../../src/cli/prepare.js';
 import { run as tokenizerCli } from '../../src/cli/tokenizer.js';
@@ -131,6 +132,28 @@ export function referenceBitnet(c: BitNetConfig, p: Params, ids: number[], proje
     x = add(x, bitLinear(gate.map((r, t) => r.map((g, i) => act(g) * up[t][i])), `${b}ffn.down.weight`, d));
   }
   return logSoftmaxRows(rmsNorm(x, get('norm_out.weight'), eps), get(c.head.tied ? 'embed.weight' : 'head.weight'), c.vocabSize);
+}
+
+/**
+ * GPT-2 of the paper (and llm.c), from its parameters: each projection is `project` (default: the
+ * float product) of its weight, then its bias.
+ */
+export function referenceGpt2(c: GPT2Config, p: Params, ids: number[], project?: Projection): Vec[] {
+  const d = c.dim, get = (n: string): Float32Array => p.get(n)!;
+  const product: Projection = project ?? ((x, name, N) => linear(x, get(name), N));
+  const withBias = (x: Vec[], name: string, N: number): Vec[] => product(x, `${name}.weight`, N).map((r) => r.map((v, i) => v + get(`${name}.bias`)[i]));
+  let x: Vec[] = ids.map((id, t) => Float64Array.from({ length: d }, (_, i) => get('embed.weight')[id * d + i] + get('pos_embed.weight')[t * d + i]));
+  for (let l = 0; l < c.layers; l++) {
+    const b = `blocks.${l}.`;
+    const h = layerNorm(x, get(`${b}ln1.weight`), get(`${b}ln1.bias`));
+    const qkv = withBias(h, `${b}attn.qkv`, 3 * d);
+    const att = attention(qkv.map((r) => r.slice(0, d)), qkv.map((r) => r.slice(d, 2 * d)), qkv.map((r) => r.slice(2 * d)), c.heads, c.heads);
+    x = add(x, withBias(att, `${b}attn.proj`, d));
+    const h2 = layerNorm(x, get(`${b}ln2.weight`), get(`${b}ln2.bias`));
+    const fc = withBias(h2, `${b}mlp.fc`, 4 * d).map((r) => r.map(gelu));
+    x = add(x, withBias(fc, `${b}mlp.proj`, d));
+  }
+  return logSoftmaxRows(layerNorm(x, get('norm_out.weight'), get('norm_out.bias')), get('embed.weight'), c.vocabSize);
 }
 
 /** The training model's log-probabilities of one sequence (batch of 1). */

@@ -1,13 +1,13 @@
 // Post-training ternarization (src/train/ternarize.ts) and per-projection precision
 // (src/models/precision.ts): the ternarized model's forward pass equals a plain float64 forward
 // pass whose chosen projections are ternarized by hand (AbsMean alpha, clamp(round(W / alpha)),
-// 8-bit per-token absmax activations); patterns choose the projections they name; the step-0
-// checkpoint reloads to the same model; bad choices are refused.
+// 8-bit per-token absmax activations), for a BitNet float twin, a Llama-shaped model and a GPT-2
+// read from an llm.c file (its biases added after the ternary product); patterns choose the
+// projections they name; the step-0 checkpoint reloads to the same model; bad choices are refused.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
-import { TernlmError } from '../../src/core/errors.js';
 import { Rng } from '../../src/core/rng.js';
 import { initRuntime } from '../../src/core/runtime.js';
 import { BpeTokenizer } from '../../src/data/bpe-tokenizer.js';
@@ -15,14 +15,17 @@ import { Gpt2Tokenizer } from '../../src/data/gpt2-tokenizer.js';
 import { loadInferenceModel } from '../../src/infer/load.js';
 import { exportPacked, loadTrainedModel } from '../../src/infer/packed.js';
 import { BITNET_DEFAULTS, type BitNetConfig } from '../../src/models/bitnet.js';
-import { GPT2_DEFAULTS } from '../../src/models/gpt2.js';
+import { llmcGpt2Layout, paddedVocab, writeLlmcGpt2, type LlmcGpt2Shape } from '../../src/io/llmc.js';
+import type { GPT2Config } from '../../src/models/gpt2.js';
+import { loadLlmcAsGpt2 } from '../../src/models/llmc.js';
 import { createModel, MODEL_DEFAULTS, type ModelConfig, type ModelFamily } from '../../src/models/index.js';
 import { describeProjections, matchingProjections, patternRegExp } from '../../src/models/precision.js';
 import { TRAIN_DEFAULTS, withOverrides } from '../../src/train/config.js';
 import { saveStepZeroCheckpoint, ternarizedConfig, ternarizedModel } from '../../src/train/ternarize.js';
 import { tempDir } from '../infer/fixtures.js';
 import { logSoftmax } from '../infer/logprobs.js';
-import { assertClose, linear, modelLogProbs, paramsOf, randomIds, referenceBitnet, type Params, type Vec } from '../models/reference.js';
+import { randArray } from '../helpers.js';
+import { assertClose, linear, modelLogProbs, paramsOf, randomIds, referenceBitnet, referenceGpt2, type Params, type Vec } from '../models/reference.js';
 
 /** A projection of the reference, ternary as BitLinear computes it: q(x) . T^T * alpha * s, all in float64. */
 function ternaryProduct(p: Params) {
@@ -81,10 +84,47 @@ describe('ternarize', () => {
     }
   }
 
-  // Every family with BitLinear projections: some projections ternarized (mixed precision in one
-  // model), exported, and decoded one token at a time by the family's engine, which must compute
-  // what the training model computes (as test/infer/export-precision.test.ts asks of uniform models).
+  // A GPT-2 as llm.c writes it: every tensor random (LayerNorm gains around 1), read back as a gpt2 model.
+  const gpt2File = (dir: string): string => {
+    const shape: LlmcGpt2Shape = { maxSeqLen: 16, vocabSize: 41, paddedVocabSize: paddedVocab(41), layers: 2, heads: 4, channels: 32 };
+    const rng = new Rng(5);
+    const sizes = new Map(llmcGpt2Layout(shape).params.map((p) => [p.name, p.shape.reduce((a, b) => a * b, 1)]));
+    const path = join(dir, 'gpt2.bin');
+    writeLlmcGpt2(path, shape, (name) => {
+      const values = randArray(sizes.get(name)!, rng, name.endsWith('.bias') || name.includes('embed') ? 0.3 : 0.15);
+      return /ln\d\.weight|norm_out\.weight/.test(name) ? values.map((v) => 1 + v) : values;
+    }, 'fp32');
+    return path;
+  };
+  for (const pattern of [undefined, 'blocks.*.attn.*', '/blocks\\.1\\.mlp\\.(fc|proj)/']) {
+    it(`the ternarized forward equals a hand-ternarized reference (GPT-2 from an llm.c file, --layers ${pattern ?? 'all'})`, () => {
+      const { dir, cleanup } = tempDir('ternlm-ternarize-gpt2-');
+      try {
+        const float = loadLlmcAsGpt2(gpt2File(dir));
+        const model = ternarizedModel(float, ternarizedConfig(float, pattern));
+        const chosen = (name: string): boolean => pattern === undefined || patternRegExp(pattern)!.test(name.replace(/\.weight$/, ''));
+        assert.deepEqual(model.bitLayers().filter((b) => b.layer.opts.precision === 'ternary').map((b) => b.name), model.bitLayers().map((b) => b.name).filter(chosen));
+        const p = paramsOf(model);
+        const ternary = ternaryProduct(p), plain = (x: Vec[], name: string, N: number): Vec[] => linear(x, p.get(name)!, N);
+        const ids = randomIds(16, 41, 4);
+        const c = model.config as GPT2Config;
+        assertClose(modelLogProbs(float, ids), referenceGpt2(c, p, ids), 2e-4, 'the float model read from llm.c\'s file');
+        const want = referenceGpt2(c, p, ids, (x, name, N) => (chosen(name) ? ternary : plain)(x, name, N));
+        assertAgrees(modelLogProbs(model, ids), want);
+        assert.ok(Math.abs(modelLogProbs(float, ids)[5][7] - want[5][7]) > 1e-3, 'ternarizing changed nothing');
+        float.dispose();
+        model.dispose();
+      } finally {
+        cleanup();
+      }
+    });
+  }
+
+  // Every family: some projections ternarized (mixed precision in one model), exported, and
+  // decoded one token at a time by the family's engine, which must compute what the training model
+  // computes (as test/infer/export-precision.test.ts asks of uniform models).
   const families: [string, Partial<ModelConfig>, string][] = [
+    ['gpt2', { dim: 32, layers: 2, heads: 4 } as Partial<ModelConfig>, 'blocks.*.mlp.*'],
     ['flashlm', { dim: 32, layers: 2, dilations: [1, 2], kernelSize: 2 } as Partial<ModelConfig>, 'blocks.0.*'],
     ['bitnet', { dim: 32, layers: 2, heads: 4, kvHeads: 2 } as Partial<ModelConfig>, 'blocks.*.attn.*'],
     ['bitnet', { dim: 32, layers: 2, heads: 4, kvHeads: 2, inputNorm: false, normEps: 1e-5, ffnHidden: 44 } as Partial<ModelConfig>, 'blocks.*.ffn.*'],
@@ -100,7 +140,10 @@ describe('ternarize', () => {
         const tokenizer = new BpeTokenizer(new Int32Array(0));
         const V = tokenizer.vocabSize;
         const counts = Array.from({ length: V }, (_, i) => 1 + Math.round(1000 / (i + 1)));
-        const config = { ...MODEL_DEFAULTS[family as ModelFamily], ...fields, vocabSize: V, contextLength: 24, precision: 'fp32', quantizeActivations: false } as ModelConfig;
+        const defaults = MODEL_DEFAULTS[family as ModelFamily];
+        // The float twin of a family with a precision setting (GPT-2's projections are fp32 but for overrides).
+        const float32 = 'precision' in defaults ? { precision: 'fp32', quantizeActivations: false } : {};
+        const config = { ...defaults, ...fields, vocabSize: V, contextLength: 24, ...float32 } as ModelConfig;
         const float = createModel(config, new Rng(4), counts);
         const model = ternarizedModel(float, ternarizedConfig(float, pattern), counts);
         const precisions = new Set(model.bitLayers().map((p) => p.layer.opts.precision));
@@ -169,10 +212,7 @@ describe('ternarize', () => {
     }
   });
 
-  it('refuses a family without BitLinear projections, a pattern that matches none, and projections already ternary', () => {
-    const gpt2 = createModel({ ...GPT2_DEFAULTS, vocabSize: 41, dim: 16, layers: 1, heads: 2, contextLength: 8 }, new Rng(1));
-    assert.throws(() => ternarizedConfig(gpt2, undefined), (e: Error) => e instanceof TernlmError && /a gpt2 model cannot be ternarized: its projections are float Linear layers/.test(e.message));
-    gpt2.dispose();
+  it('refuses a pattern that matches no projection, and projections already ternary', () => {
     const m = createModel(floatBitnet(false), new Rng(1));
     assert.throws(() => ternarizedConfig(m, 'blocks.*.mlp.*'), /--layers 'blocks\.\*\.mlp\.\*' matches no projection of this bitnet model — its projections are blocks\.\*\.attn\.q, .* \(in 2 blocks\)/);
     assert.throws(() => ternarizedConfig(m, '/blocks.(/'), /'\/blocks.\(\/' is not a valid regular expression/);
