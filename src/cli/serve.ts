@@ -37,7 +37,8 @@ options:
   --threads <n>               compute threads, 1 to 4 × the cores (default: all cores)
   -h, --help                  show this help
 
-example: ternlm serve                       # open http://127.0.0.1:8080/ to train in the tab
+example: ternlm serve                       # open http://127.0.0.1:8080/ to train in the tab (from
+                                             # another machine: ssh -L 8080:127.0.0.1:8080 <host>)
          ternlm serve --model stories260K.bin --port 8080
          curl http://127.0.0.1:8080/v1/completions -H 'Content-Type: application/json' \\
            -d '{"prompt": "Once upon a time", "max_tokens": 50}'`;
