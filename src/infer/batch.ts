@@ -3,8 +3,11 @@
 // (InferenceModel.stepBatch), so that serving many clients costs less than serving each alone.
 //
 //   loop while replies run or wait:
-//     admit waiting replies up to maxBatch: prefill each prompt, sample its first token
-//     one step for all: logits = stepBatch(states, tokens); sample each reply's next token
+//     admit waiting replies up to maxBatch
+//     a reply still reading its prompt reads the next PREFILL_CHUNK tokens of it (the last
+//       chunk gives its first token), so a long prompt delays the others by one chunk a pass
+//     one step for the replies past their prompts: logits = stepBatch(states, tokens);
+//       sample each reply's next token
 //     a reply that ends (stop token, max tokens, context, abort) leaves and frees its state
 //
 // Replies beyond maxBatch wait in arrival order; more than maxWaiting waiting are refused at once.
@@ -33,6 +36,9 @@ export interface BatchReplyOptions extends ReplyOptions {
   onStart?: () => void;
 }
 
+/** Prompt tokens a reply reads per pass while the others decode (a multiple of the transformers' 32-row prefill chunk). */
+export const PREFILL_CHUNK = 64;
+
 /** One token of each state, in one pass when the model has stepBatch, else one step each. */
 export function stepAll<S extends InferenceState>(model: InferenceModel<S>, states: readonly S[], tokens: readonly number[]): Float32Array[] {
   if (model.stepBatch) return model.stepBatch(states, tokens);
@@ -48,10 +54,11 @@ interface Waiting {
   reject: (err: unknown) => void;
 }
 
-/** A reply in the batch: its state, its generation, and the token it feeds next. */
+/** A reply in the batch: its state, its generation, the prompt tokens it has still to read, and the token it feeds next. */
 interface Running {
   state: InferenceState;
   reply: Generation;
+  prompt: readonly number[];
   token: number;
   resolve: (r: GenerateResult) => void;
   reject: (err: unknown) => void;
@@ -124,15 +131,17 @@ export class BatchDecoder {
     let lastYield = performance.now();
     while (this.running.length > 0 || this.waiting.length > 0) {
       while (this.running.length < this.maxBatch && this.waiting.length > 0) this.admit(this.waiting.shift()!);
-      if (this.running.length > 0) {
+      const decoding = this.running.filter((r) => r.prompt.length === 0);
+      for (const r of this.running.filter((r) => r.prompt.length > 0)) this.readPrompt(r);
+      if (decoding.length > 0) {
         let logits: Float32Array[] = [];
         try {
-          logits = stepAll(this.model, this.running.map((r) => r.state), this.running.map((r) => r.token));
+          logits = stepAll(this.model, decoding.map((r) => r.state), decoding.map((r) => r.token));
         } catch (err) {
-          // A model failure (out of memory, say) ends every running reply with it; waiting ones get their turn.
-          for (const r of [...this.running]) this.leave(r, err);
+          // A model failure (out of memory, say) ends every decoding reply with it; waiting ones get their turn.
+          for (const r of decoding) this.leave(r, err);
         }
-        for (let i = logits.length - 1; i >= 0; i--) this.advance(this.running[i], logits[i]);
+        for (let i = 0; i < logits.length; i++) this.advance(decoding[i], logits[i]);
       }
       if (performance.now() - lastYield > YIELD_MS || this.running.length === 0) {
         await yieldToEventLoop();
@@ -141,21 +150,31 @@ export class BatchDecoder {
     }
   }
 
-  /** Read a waiting reply's prompt and sample its first token; it joins the batch unless that already ended it. */
+  /** A waiting reply joins the batch with a fresh state; it reads its prompt in the passes that follow. */
   private admit(w: Waiting): void {
     let state: InferenceState | null = null;
     try {
       w.opts.onStart?.();
       state = this.model.newState();
       const reply = new Generation(this.model, this.tokenizer, state, w.ids, w.opts, w.onToken);
-      const token = reply.next(this.model.prefill(state, w.ids));
-      const running: Running = { state, reply, token: token ?? -1, resolve: w.resolve, reject: w.reject };
-      if (token === null) this.leave(running);
-      else this.running.push(running);
+      this.running.push({ state, reply, prompt: w.ids, token: -1, resolve: w.resolve, reject: w.reject });
     } catch (err) {
       state?.dispose();
       w.reject(err);
     }
+  }
+
+  /** The next PREFILL_CHUNK tokens of a reply's prompt; after the last chunk, its first token (or its end). */
+  private readPrompt(r: Running): void {
+    let logits: Float32Array;
+    try {
+      logits = this.model.prefill(r.state, r.prompt.slice(0, PREFILL_CHUNK));
+    } catch (err) {
+      this.leave(r, err);
+      return;
+    }
+    r.prompt = r.prompt.slice(PREFILL_CHUNK);
+    if (r.prompt.length === 0) this.advance(r, logits);
   }
 
   /** Sample a running reply's next token from `logits`; it leaves the batch when it has ended (or failed). */

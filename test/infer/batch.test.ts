@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { rt } from '../../src/core/runtime.js';
 import type { Tokenizer } from '../../src/data/tokenizer.js';
-import { BatchDecoder, QueueFullError } from '../../src/infer/batch.js';
+import { BatchDecoder, PREFILL_CHUNK, QueueFullError } from '../../src/infer/batch.js';
 import { generate, promptIds } from '../../src/infer/generate.js';
 import type { InferenceModel } from '../../src/infer/model.js';
 import { loadStories, needsStories, recordedModel } from './fixtures.js';
@@ -65,6 +65,22 @@ describe('BatchDecoder on stories260K', { skip: needsStories }, () => {
     assert.equal(r.stopReason, 'aborted');
     assert.ok(r.tokens.length >= 2 && r.tokens.length < 10, `${r.tokens.length} tokens`);
     assert.equal(started, 1, 'the aborted waiting reply never started');
+  });
+
+  it('reads a long prompt a chunk a pass while the others go on decoding', async () => {
+    const decoder = new BatchDecoder(recordedModel(model, 0), tokenizer);
+    let othersTokens = 0, atStart = -1, atFirst = -1;
+    const other = decoder.generate(idsOf('Once'), { maxTokens: 200, stopTokens: [] }, () => othersTokens++);
+    await new Promise((resolve) => setImmediate(resolve)); // the first pass admits it
+    const long = [...idsOf('x'), ...Array.from({ length: 5 * PREFILL_CHUNK }, (_, i) => 10 + (i % 300))];
+    const longReply = decoder.generate(long, { maxTokens: 3, stopTokens: [], seed: 5, onStart: () => (atStart = othersTokens) }, () => {
+      if (atFirst < 0) atFirst = othersTokens;
+    });
+    const [, r] = await Promise.all([other, longReply]);
+    assert.equal(r.tokens.length, 3);
+    assert.ok(atFirst - atStart >= 4, `the other reply got ${atFirst - atStart} tokens while a ${long.length}-token prompt was read`);
+    const alone = await generate(model, tokenizer, long, { maxTokens: 3, stopTokens: [], bos: false, seed: 5 });
+    assert.deepEqual(r.tokens, alone.tokens, 'read in chunks, the prompt gives the reply it gives read at once');
   });
 
   it('refuseWaiting rejects the waiting replies and lets the running one finish', async () => {
