@@ -29,5 +29,6 @@ export { CHAT_TEMPLATE, renderConversation, withChatTokens, type ChatMessage, ty
 export type { InferenceModel, InferenceState } from './infer/model.js';
 export { LlamaModel, LlamaState, type LlamaConfig, type LlamaWeights } from './infer/llama.js';
 export { generate, type GenerateOptions, type GenerateResult } from './infer/generate.js';
+export { BatchDecoder, QueueFullError, type BatchOptions, type BatchReplyOptions } from './infer/batch.js';
 export { Conversation, type ConversationOptions } from './infer/conversation.js';
 export { TokenTextStream } from './infer/text-stream.js';
