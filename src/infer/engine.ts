@@ -161,6 +161,30 @@ export function checkToken(token: number, vocabSize: number): void {
   }
 }
 
+/** Refuse `count` more tokens in a state at position `pos` of a context of `contextLength` tokens. */
+export function checkRoom(pos: number, count: number, contextLength: number): void {
+  if (pos + count > contextLength) throw new TernlmError(`the context is full: this model holds ${contextLength} tokens`);
+}
+
+/**
+ * The checks every stepBatch makes of its arguments before any work: one token per state, and
+ * each state once (a sequence takes one token a step).
+ */
+export function checkBatchStates(states: readonly InferenceState[], tokens: readonly number[]): void {
+  if (states.length !== tokens.length) throw new TernlmError(`stepBatch: ${states.length} states but ${tokens.length} tokens`);
+  if (new Set(states).size !== states.length) {
+    throw new TernlmError('stepBatch: a state appears twice in one batch — a batch holds each state once (a sequence takes one token a step)');
+  }
+}
+
+/** Row i of `logits` (rows of vocabSize floats) into states[i]'s logits; returns those views. */
+export function scatterLogits(logits: number, states: readonly { logitsTensor: Tensor; logits: Float32Array }[], vocabSize: number): Float32Array[] {
+  return states.map((s, i) => {
+    K.copyRows(logits + i * vocabSize * 4, 0, 0, s.logitsTensor.ptr, 0, 0, 1, 1, vocabSize, false);
+    return s.logits;
+  });
+}
+
 /**
  * The model's output head at inference: the classifier matrix of a full softmax (the token
  * embedding when tied), or a hierarchical / adaptive head rebuilt from the file.
@@ -473,7 +497,7 @@ export abstract class TransformerEngine<C extends ModelConfig> implements Infere
   prefill(s: TransformerState, tokens: ArrayLike<number>): Float32Array {
     if (tokens.length === 0) throw new TernlmError('prefill needs at least one token');
     for (let i = 0; i < tokens.length; i++) checkToken(tokens[i], this.vocabSize);
-    this.checkRoom(s, tokens.length);
+    checkRoom(s.pos, tokens.length, this.contextLength);
     const a = s.activations, ids = a.ids.typed();
     let rows = 0;
     for (let start = 0; start < tokens.length; start += rows) {
@@ -492,10 +516,9 @@ export abstract class TransformerEngine<C extends ModelConfig> implements Infere
    * first (tokens, room, no state twice), so a refused batch moves no state.
    */
   stepBatch(states: readonly TransformerState[], tokens: readonly number[]): Float32Array[] {
-    if (states.length !== tokens.length) throw new TernlmError(`stepBatch: ${states.length} states but ${tokens.length} tokens`);
+    checkBatchStates(states, tokens);
     for (const token of tokens) checkToken(token, this.vocabSize);
-    for (const s of states) this.checkRoom(s, 1);
-    if (new Set(states).size !== states.length) throw new TernlmError('stepBatch: a state appears twice in one batch');
+    for (const s of states) checkRoom(s.pos, 1, this.contextLength);
     const B = states.length;
     if (B === 0) return [];
     if (!this.batch || this.batch.rows < B) {
@@ -503,26 +526,18 @@ export abstract class TransformerEngine<C extends ModelConfig> implements Infere
       this.batch = null; // so that a failed allocation leaves no freed workspace behind
       this.batch = new TransformerBatch(this.shape, B, this.weights.panels);
     }
-    const { activations: a, logits } = this.batch, V = this.vocabSize;
+    const { activations: a, logits } = this.batch;
     a.ids.typed().set(tokens);
     this.forward(a, states.map((s, i) => ({ cache: s.cache, pos: s.pos, row: i, rows: 1 })), B);
     this.classify(a, 0, B, logits);
-    return states.map((s, i) => {
-      K.copyRows(logits.ptr + i * V * 4, 0, 0, s.logitsTensor.ptr, 0, 0, 1, 1, V, false);
-      s.pos++;
-      return s.logits;
-    });
+    for (const s of states) s.pos++;
+    return scatterLogits(logits.ptr, states, this.vocabSize);
   }
 
   dispose(): void {
     this.batch?.dispose();
     this.batch = null;
     this.weights.dispose();
-  }
-
-  /** Refuse `count` more tokens where the state's cache has no room for them. */
-  private checkRoom(s: TransformerState, count: number): void {
-    if (s.pos + count > this.contextLength) throw new TernlmError(`the context is full: this model holds ${this.contextLength} tokens`);
   }
 
   /**
@@ -723,17 +738,16 @@ export abstract class StepEngine<C extends ModelConfig, S extends StepStateBase>
   prefill(s: S, tokens: ArrayLike<number>): Float32Array {
     if (tokens.length === 0) throw new TernlmError('prefill needs at least one token');
     for (let i = 0; i < tokens.length; i++) checkToken(tokens[i], this.vocabSize);
-    this.checkRoom(s, tokens.length);
+    checkRoom(s.pos, tokens.length, this.contextLength);
     for (let i = 0; i < tokens.length; i++) this.pass([s], [tokens[i]]);
     return this.logitsOf([s])[0];
   }
 
   /** Every state and token is checked first, so a refused batch moves no state. */
   stepBatch(states: readonly S[], tokens: readonly number[]): Float32Array[] {
-    if (states.length !== tokens.length) throw new Error(`stepBatch: ${states.length} states, ${tokens.length} tokens`);
-    if (new Set(states).size !== states.length) throw new TernlmError('a batch holds each state once: a sequence takes one token a step');
+    checkBatchStates(states, tokens);
     for (const token of tokens) checkToken(token, this.vocabSize);
-    for (const s of states) this.checkRoom(s, 1);
+    for (const s of states) checkRoom(s.pos, 1, this.contextLength);
     if (states.length === 0) return [];
     this.pass(states, tokens);
     return this.logitsOf(states);
@@ -753,10 +767,6 @@ export abstract class StepEngine<C extends ModelConfig, S extends StepStateBase>
   /** The workspace's logits (rows, vocab) = the next-token logits after the rows just advanced. */
   protected abstract classify(rows: number): void;
 
-  private checkRoom(s: S, tokens: number): void {
-    if (s.pos + tokens > this.contextLength) throw new TernlmError(`the context is full: this model holds ${this.contextLength} tokens`);
-  }
-
   /** One pass: tokens[i] into states[i], each state one position on. */
   private pass(states: readonly S[], tokens: ArrayLike<number>): void {
     this.batch.reserve(states.length);
@@ -767,9 +777,8 @@ export abstract class StepEngine<C extends ModelConfig, S extends StepStateBase>
 
   /** Classify the rows just advanced and copy row i's logits into states[i].logits. */
   private logitsOf(states: readonly S[]): Float32Array[] {
-    const V = this.vocabSize, logits = this.batch.logits(states.length);
+    const logits = this.batch.logits(states.length);
     this.classify(states.length);
-    states.forEach((s, i) => K.scale(logits.ptr + i * V * 4, 1, s.logitsTensor.ptr, V, false));
-    return states.map((s) => s.logits);
+    return scatterLogits(logits.ptr, states, this.vocabSize);
   }
 }

@@ -12,6 +12,7 @@ import { Tensor } from '../core/tensor.js';
 import { attentionDecode, ropeRotate, swiglu } from '../core/kernels-infer.js';
 import { ropeTable } from '../ops/index.js';
 import type { LlamaShape } from '../io/llama2c.js';
+import { checkBatchStates, checkRoom, scatterLogits } from './engine.js';
 import type { InferenceModel, InferenceState } from './model.js';
 import { WeightPanels } from './weight-panels.js';
 
@@ -149,8 +150,7 @@ export class LlamaModel implements InferenceModel<LlamaState> {
 
   /** One token of each sequence in one pass: the projections multiply every row at once. */
   stepBatch(states: readonly LlamaState[], tokens: readonly number[]): Float32Array[] {
-    if (states.length !== tokens.length) throw new Error(`stepBatch: ${states.length} states but ${tokens.length} tokens`);
-    if (new Set(states).size !== states.length) throw new Error('stepBatch: a state appears twice in the batch');
+    checkBatchStates(states, tokens);
     if (states.length > this.rows.capacity) {
       this.rows.dispose();
       this.rows = new LlamaRows(this.config, 2 ** Math.ceil(Math.log2(states.length)));
@@ -174,7 +174,7 @@ export class LlamaModel implements InferenceModel<LlamaState> {
       if (!(token >= 0 && token < c.vocabSize && Number.isInteger(token))) {
         throw new TernlmError(`token id ${token} is outside the model's vocabulary [0, ${c.vocabSize})`);
       }
-      if (states[i].pos >= seqLen) throw new TernlmError(`the context is full: this model holds ${seqLen} tokens`);
+      checkRoom(states[i].pos, 1, seqLen);
       ids[i] = token;
     }
     const x = r.x.ptr, xb = r.xb.ptr, qkv = r.qkv.ptr, hb = r.hb.ptr, rstd = r.rstd.ptr;
@@ -229,8 +229,7 @@ export class LlamaModel implements InferenceModel<LlamaState> {
       return;
     }
     this.panels.product(n, c.vocabSize, c.dim, w.wcls, r.xb.ptr, c.dim, r.logits.ptr, c.vocabSize, false);
-    const all = r.logits.f32();
-    states.forEach((s, i) => s.logits.set(all.subarray(i * c.vocabSize, (i + 1) * c.vocabSize)));
+    scatterLogits(r.logits.ptr, states, c.vocabSize);
   }
 
   dispose(): void {
